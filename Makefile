@@ -1,0 +1,52 @@
+# qtfl — the two commands:  `make run` (set up + run the quickstart job)  `make test` (set up + test)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+OUT ?= runs/quickstart
+PYTEST_ARGS ?=
+
+.PHONY: run test lint setup data lock bench clean
+
+run: $(STAMP) data
+	$(VENV)/bin/qtfl run configs/quickstart.yaml --out $(OUT)
+
+test: $(STAMP) data lint
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+setup: $(STAMP)
+
+# One pip command for everything that depends on torch (torch==2.13.0 pinned in it).
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist where apt is available (as root);
+# elsewhere the loader says how to get it. Never fatal: digits (the default) is bundled.
+data:
+	@if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) \
+	  || echo "note: could not install dataset-fashion-mnist; Fashion-MNIST runs will say how to get it"; \
+	else echo "note: apt-get not available as root; Fashion-MNIST runs will say how to get it"; fi
+
+lock: $(STAMP)
+	{ echo "# Full resolved set (pip freeze) behind requirements.txt, so every machine installs the same versions."; \
+	  echo "# Regenerate after changing requirements.txt: make lock"; \
+	  $(PY) -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt
+
+bench: $(STAMP)
+	$(VENV)/bin/qtfl bench teleport --json
+	$(VENV)/bin/qtfl bench fl --json
+
+clean:
+	rm -rf $(VENV) runs .mypy_cache .ruff_cache .pytest_cache
