@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
-from qtfl.channel import Channel, PlainChannel
+from qtfl.channel import AeadChannel, Channel, PlainChannel
 from tests.channel.contract import CONTRACT_CHECKS
 
 CHANNEL_FACTORIES: dict[str, Callable[[], Channel]] = {
     "plain": PlainChannel,
     "plain-slow-link": lambda: PlainChannel(latency_s=1e-3, bandwidth_bps=1e9),
+    "aead": lambda: AeadChannel.from_rng(np.random.default_rng(11)),
 }
 
 
