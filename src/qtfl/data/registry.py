@@ -1,28 +1,53 @@
-"""Data sets by name: ``load_dataset("digits")`` and the list of names it accepts."""
+"""Data sets by name: ``load_dataset("digits")`` and the list of names it accepts.
+
+=================  ==========================================  ==========  =============
+name               source                                      train/test  image
+=================  ==========================================  ==========  =============
+``digits``         scikit-learn's bundled 8x8 digits (default)  1,437/360   1x8x8, /16
+``fashion-mnist``  IDX files: ``root`` or Debian package        60k/10k     1x28x28, /255
+                   ``dataset-fashion-mnist``
+``mnist``          IDX files: ``root`` (or download=True)       60k/10k     1x28x28, /255
+``cifar10``        python or binary batches under ``root``      50k/10k     3x32x32, per-
+                                                                            channel z-score
+=================  ==========================================  ==========  =============
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from qtfl.data.cifar import load_cifar10
 from qtfl.data.dataset import Dataset
 from qtfl.data.digits import load_digits
-from qtfl.errors import require_choice
+from qtfl.data.idx import load_fashion_mnist, load_mnist
+from qtfl.errors import InputError, require_choice
 
-DATASETS: tuple[str, ...] = ("digits",)
+DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "mnist", "cifar10")
 """Names :func:`load_dataset` accepts."""
 
 
-def load_dataset(name: str, *, root: str | Path | None = None) -> Dataset:
+def load_dataset(name: str, *, root: str | Path | None = None, download: bool = False) -> Dataset:
     """Load the data set called ``name``.
 
     Args:
-        name: one of :data:`DATASETS`.
-        root: directory holding the data set's files (ignored by the bundled ``digits``).
+        name: one of :data:`DATASETS` (table in the module docstring).
+        root: directory holding the data set's files; ignored by the bundled ``digits``;
+            optional for ``fashion-mnist`` (Debian's package is the fallback) and ``mnist``
+            (default: the per-user cache ``~/.cache/qtfl/mnist``); required for ``cifar10``.
+        download: ``mnist`` only — fetch missing files from a mirror and verify their MD5.
 
     Raises:
-        InputError: unknown name (the message lists :data:`DATASETS`), or the files of the
-            data set are missing or malformed (the message says how to get them).
+        InputError: unknown name (the message lists :data:`DATASETS`), ``download`` for a
+            data set that cannot be downloaded, or the files are missing or malformed (the
+            message says how to get them).
     """
     require_choice("data set", name, DATASETS)
-    del root  # only the bundled digits so far
-    return load_digits()
+    if download and name != "mnist":
+        raise InputError(f"download=True is supported for mnist only, not {name!r}")
+    if name == "digits":
+        return load_digits()
+    if name == "fashion-mnist":
+        return load_fashion_mnist(root=root)
+    if name == "mnist":
+        return load_mnist(root=root, download=download)
+    return load_cifar10(root=root)
