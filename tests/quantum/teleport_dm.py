@@ -66,3 +66,20 @@ def random_density(rng: np.random.Generator, dim: int) -> C:
     g = rng.normal(size=(dim, dim)) + 1j * rng.normal(size=(dim, dim))
     r = g @ g.conj().T
     return r / np.trace(r)
+
+
+def joint_outcomes(rho_in: C, pair: C) -> npt.NDArray[np.float64]:
+    """Exact ``P[m0, m1, received]`` of the protocol (received = Z result of corrected q2)."""
+    rho = np.kron(rho_in, pair)
+    u = kron(H, I2, I2) @ CX01
+    rho = u @ rho @ u.conj().T
+    out = np.zeros((2, 2, 2))
+    for m0 in (0, 1):
+        for m1 in (0, 1):
+            for r in (0, 1):
+                proj = kron(P1 if m0 else P0, P1 if m1 else P0, I2)
+                corr = kron(I2, I2, np.linalg.matrix_power(Z, m0) @ np.linalg.matrix_power(X, m1))
+                final = kron(I2, I2, P1 if r else P0)
+                op = final @ corr @ proj
+                out[m0, m1, r] = np.real(np.trace(op @ rho @ op.conj().T))
+    return out
