@@ -70,6 +70,62 @@ def _pretty(value: Any) -> str:
     return str(value)
 
 
+@app.command("link")
+def link_command(
+    preset: str | None = typer.Option(None, "--preset", help="Published link (see --list)."),
+    list_presets: bool = typer.Option(False, "--list", help="List the presets and exit."),
+    distance_km: float | None = typer.Option(None, "--distance-km", help="Link length (km)."),
+    attenuation_db_per_km: float | None = typer.Option(
+        None, "--attenuation-db-per-km", help="Fiber loss (default 0.2 dB/km)."
+    ),
+    extra_loss_db: float | None = typer.Option(None, "--extra-loss-db", help="Fixed extra loss."),
+    source: str | None = typer.Option(None, "--source", help="Source placement: end | midpoint."),
+    source_rate_hz: float | None = typer.Option(None, "--source-rate-hz", help="Pairs emitted/s."),
+    source_fidelity: float | None = typer.Option(
+        None, "--source-fidelity", help="Fidelity of the emitted pairs, in [0.25, 1]."
+    ),
+    detector_efficiency: float = typer.Option(1.0, "--detector-efficiency"),
+    heralded: bool = typer.Option(False, "--heralded", help="Hold pairs in memory until heralded."),
+    memory_t2_s: float = typer.Option(math.inf, "--memory-t2-s", help="Memory T2 (s)."),
+    model_params: int | None = typer.Option(
+        None, "--model-params", help="Parameters per update (default: the quickstart model)."
+    ),
+    bits_per_param: int = typer.Option(16, "--bits-per-param"),
+    check_fraction: float = typer.Option(0.1, "--check-fraction", help="Pairs sacrificed."),
+    target_fidelity: float | None = typer.Option(
+        None, "--target-fidelity", help="Purify pairs up to this fidelity."
+    ),
+    protocol: str = typer.Option("dejmps", "--protocol", help="dejmps | bbpssw."),
+    max_rounds: int = typer.Option(10, "--max-rounds", help="Purification round limit."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Bell pairs over a link: fidelity, rate, latency, PLOB bound, cost of one update."""
+    from qtfl.network.report import evaluate_link, preset_listing
+
+    if list_presets:
+        emit(preset_listing(), as_json=as_json, title="qtfl link presets")
+        return
+    report = evaluate_link(
+        preset=preset,
+        distance_km=distance_km,
+        attenuation_db_per_km=attenuation_db_per_km,
+        extra_loss_db=extra_loss_db,
+        source=source,
+        source_rate_hz=source_rate_hz,
+        source_fidelity=source_fidelity,
+        detector_efficiency=detector_efficiency,
+        heralded=heralded,
+        memory_t2_s=memory_t2_s,
+        model_params=model_params,
+        bits_per_param=bits_per_param,
+        check_fraction=check_fraction,
+        target_fidelity=target_fidelity,
+        protocol=protocol,
+        max_rounds=max_rounds,
+    )
+    emit(report.as_dict(), as_json=as_json, title="qtfl link")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app; user mistakes exit 2 with one clear message."""
     try:
