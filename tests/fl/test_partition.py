@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -146,6 +147,20 @@ def test_shards_on_unaligned_classes_stay_near_two_classes() -> None:
     # A shard (~72 examples) is smaller than any class (~144), so it spans at most 2 classes.
     assert p.classes_per_client().max() <= 4
     assert p.classes_per_client().mean() <= 3
+
+
+def test_summary_reports_sizes_and_histograms_as_plain_lists() -> None:
+    labels = np.array([0, 0, 1, 2, 2, 2])
+
+    p = partition(labels, 2, scheme="shards", shards_per_client=1, rng=np.random.default_rng(0))
+    report = p.summary()
+
+    assert json.loads(json.dumps(report)) == report
+    assert sorted(report["sizes"]) == [3, 3]
+    # Sorted by label, two shards of three: {0, 0, 1} and {2, 2, 2}, dealt in some order.
+    assert sorted(report["label_histograms"]) == [[0, 0, 3], [2, 1, 0]]
+    assert sorted(report["classes_per_client"]) == [1, 2]
+    assert (report["num_clients"], report["num_classes"]) == (2, 3)
 
 
 def test_num_classes_widens_the_histograms() -> None:

@@ -35,6 +35,7 @@ Schemes:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +76,16 @@ class Partition:
     def classes_per_client(self) -> IntArray:
         """Number of distinct labels each client holds."""
         return np.count_nonzero(self.label_histograms, axis=1).astype(np.int64)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready report: per-client sizes, label histograms and distinct classes."""
+        return {
+            "num_clients": self.num_clients,
+            "num_classes": self.num_classes,
+            "sizes": self.sizes.tolist(),
+            "label_histograms": self.label_histograms.tolist(),
+            "classes_per_client": self.classes_per_client().tolist(),
+        }
 
 
 def partition(
