@@ -342,7 +342,3 @@ def update_cost_table(
                 f"| {plain.pairs_per_update:.4g} | {seconds} | {purified} | {plob} |"
             )
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # regenerate the README table: python -m qtfl.network.report
-    print(update_cost_table())
