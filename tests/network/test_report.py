@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qtfl.errors import InputError
@@ -119,3 +121,8 @@ def test_table_has_a_row_per_model_and_preset_and_marks_unpublished_figures() ->
     assert "loss not published" in next(
         line.split("|")[9].strip() for line in rows if "ren2017" in line
     )
+
+
+def test_readme_table_is_the_generated_one() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert update_cost_table() in readme, "regenerate the README table (see 'Quantum links')"
