@@ -1,0 +1,354 @@
+"""In-process federated simulation: sample, send down, train, send up, aggregate, evaluate.
+
+One round of :class:`FederatedSimulation`:
+
+1. sample ``max(1, round(fraction * num_clients))`` distinct clients;
+2. draw which sampled clients drop out (they receive the model but never answer);
+3. send the global parameters to every sampled client through its downlink
+   :class:`~qtfl.channel.Channel`; a client whose downlink is aborted cannot train;
+4. the remaining clients train locally from what they received (:mod:`qtfl.fl.client`,
+   vectorised over clients with ``vmap`` when the model allows);
+5. each update travels through the client's uplink Channel; only accepted Deliveries are
+   aggregated, aborted ones are counted (and ``detected`` ones too);
+6. the :class:`~qtfl.fl.strategies.Strategy` turns the accepted updates into the next
+   global model;
+7. every ``eval_every`` rounds (and after the last) the global model is evaluated on the
+   test set.
+
+The engine never looks at what kind of channel it holds. Link time: a client's downlink and
+uplink are sequential, clients run in parallel, so a round's ``link_seconds`` is the maximum
+over clients of (downlink + uplink) seconds; ``link_seconds_total`` is the sum.
+
+Randomness: one integer seed is split with :class:`numpy.random.SeedSequence` into
+independent streams (:data:`STREAMS`): client sampling, dropouts, batch shuffling, uplink and
+downlink channels, and the model's initial weights. Their states are part of
+:meth:`FederatedSimulation.state`, so a restored simulation continues bit-identically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from qtfl.channel import Channel, Ledger
+from qtfl.errors import InputError, require_choice, require_int, require_range
+from qtfl.fl.checkpoint import SimulationState
+from qtfl.fl.client import (
+    LocalTraining,
+    ParamLayout,
+    load_flat,
+    plan_batches,
+    train_loop,
+    train_vmap,
+    vmappable,
+)
+from qtfl.fl.strategies import Strategy
+
+STREAMS: tuple[str, ...] = ("sampling", "dropout", "batches", "uplink", "downlink", "model")
+BACKENDS: tuple[str, ...] = ("auto", "vmap", "loop")
+ChannelSource = Channel | Sequence[Channel] | Callable[[int], Channel]
+
+
+def seed_streams(seed: int) -> dict[str, np.random.SeedSequence]:
+    """Independent seed sequences for every named stream of :data:`STREAMS`."""
+    children = np.random.SeedSequence(require_int("seed", seed, low=0)).spawn(len(STREAMS))
+    return dict(zip(STREAMS, children, strict=True))
+
+
+def model_seed(seed: int) -> int:
+    """The integer seed of the model's initial weights for run seed ``seed``."""
+    return int(seed_streams(seed)["model"].generate_state(1, dtype=np.uint32)[0])
+
+
+@dataclass(frozen=True)
+class RoundMetrics:
+    """What happened in one round (one line of ``metrics.jsonl``).
+
+    ``accuracy`` and ``loss`` (test set, mean cross-entropy) are ``None`` in rounds without
+    evaluation. ``answered`` clients trained and sent an update; ``aborted`` counts
+    deliveries (down or up) whose verdict was not accepted, ``detected`` those flagged as
+    eavesdropping; ``aggregated`` updates entered the strategy.
+    """
+
+    round: int
+    accuracy: float | None
+    loss: float | None
+    sampled: int
+    dropped: int
+    answered: int
+    aborted: int
+    detected: int
+    aggregated: int
+    uplink: dict[str, float] = field(default_factory=dict)
+    downlink: dict[str, float] = field(default_factory=dict)
+    link_seconds: float = 0.0
+    link_seconds_total: float = 0.0
+    wall_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain mapping for JSON."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RoundMetrics:
+        """Inverse of :meth:`as_dict`."""
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Orchestration options of :class:`FederatedSimulation` (training options apart).
+
+    Attributes:
+        rounds: total rounds of the run (the last one is always evaluated).
+        fraction: share of clients sampled per round, in (0, 1].
+        dropout_probability: chance that a sampled client never answers, in [0, 1).
+        eval_every: evaluate the global model every this many rounds.
+        backend: ``"vmap"``, ``"loop"`` or ``"auto"`` (vmap when the model allows).
+        client_chunk: clients trained together in one vmap batch (bounds memory).
+    """
+
+    rounds: int
+    fraction: float = 1.0
+    dropout_probability: float = 0.0
+    eval_every: int = 1
+    backend: Literal["auto", "vmap", "loop"] = "auto"
+    client_chunk: int = 128
+
+    def __post_init__(self) -> None:
+        require_int("training.rounds", self.rounds, low=1)
+        require_range("training.fraction", self.fraction, low=0.0, high=1.0, low_open=True)
+        require_range(
+            "training.dropout_probability",
+            self.dropout_probability,
+            low=0.0,
+            high=1.0,
+            high_open=True,
+        )
+        require_int("evaluation.every", self.eval_every, low=1)
+        require_choice("backend", self.backend, BACKENDS)
+        require_int("client_chunk", self.client_chunk, low=1)
+
+
+def _as_factory(source: ChannelSource, num_clients: int, what: str) -> Callable[[int], Channel]:
+    if isinstance(source, Channel):
+        return lambda _k: source
+    if isinstance(source, Sequence):
+        if len(source) != num_clients:
+            raise InputError(
+                f"{what} needs one channel per client ({num_clients}), got {len(source)}"
+            )
+        return lambda k: source[k]
+    return source
+
+
+class FederatedSimulation:
+    """A federated training run held in memory; call :meth:`run_round` until done.
+
+    Args:
+        model: the torch module whose parameters are the global model (its current values
+            are the initial weights); reused for every client, never copied per client.
+        x_train, y_train: training examples ``(N, ...)`` float32 and labels ``(N,)`` int64.
+        x_test, y_test: evaluation set.
+        client_indices: per client, the indices of its training examples (disjoint).
+        strategy: server aggregation.
+        uplink, downlink: a Channel for everyone, one per client, or ``client -> Channel``.
+        training: local training options (the strategy's ``proximal_mu`` adds to them).
+        settings: rounds, sampling, dropouts, evaluation, backend.
+        seed: the run's seed; every random stream is derived from it.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        x_train: npt.NDArray[np.float32],
+        y_train: npt.NDArray[np.int64],
+        x_test: npt.NDArray[np.float32],
+        y_test: npt.NDArray[np.int64],
+        client_indices: Sequence[npt.NDArray[np.int64]],
+        strategy: Strategy,
+        uplink: ChannelSource,
+        downlink: ChannelSource,
+        training: LocalTraining,
+        settings: SimulationSettings,
+        seed: int,
+    ) -> None:
+        self.model = model
+        self.layout = ParamLayout(model)
+        self.num_clients = require_int("num_clients", len(client_indices), low=1)
+        self.client_indices = [np.asarray(ix, dtype=np.int64) for ix in client_indices]
+        self.client_sizes = np.array([len(ix) for ix in self.client_indices], dtype=np.int64)
+        if np.any(self.client_sizes == 0):
+            raise InputError("every client needs at least one training example")
+        self.x_train = torch.from_numpy(np.ascontiguousarray(x_train))
+        self.y_train = torch.from_numpy(np.ascontiguousarray(y_train))
+        self.x_test = torch.from_numpy(np.ascontiguousarray(x_test))
+        self.y_test = torch.from_numpy(np.ascontiguousarray(y_test))
+        self.strategy = strategy
+        mu = max(training.proximal_mu, strategy.proximal_mu)
+        self.training = dataclasses.replace(training, proximal_mu=mu)
+        self.settings = settings
+        self.uplink = _as_factory(uplink, self.num_clients, "uplink")
+        self.downlink = _as_factory(downlink, self.num_clients, "downlink")
+        backend = settings.backend
+        if backend == "auto":
+            backend = "vmap" if vmappable(model) else "loop"
+        elif backend == "vmap" and not vmappable(model):
+            raise InputError("backend 'vmap' needs a model without buffers or dropout; use 'loop'")
+        self.backend = backend
+        self.rngs = {
+            name: np.random.Generator(np.random.PCG64(ss))
+            for name, ss in seed_streams(seed).items()
+            if name != "model"
+        }
+        self.round = 0
+        self.global_params = self.layout.flatten(model).numpy().astype(np.float32)
+        self.history: list[RoundMetrics] = []
+
+    # -- one round -------------------------------------------------------------------------
+    def run_round(self) -> RoundMetrics:
+        """Run the next round and return its metrics (also appended to :attr:`history`)."""
+        if self.round >= self.settings.rounds:
+            raise RuntimeError(f"all {self.settings.rounds} rounds are done")
+        t0 = time.perf_counter()
+        r = self.round + 1
+        n = self.num_clients
+        m = max(1, min(n, round(self.settings.fraction * n)))
+        sampled = np.sort(self.rngs["sampling"].choice(n, size=m, replace=False))
+        dropped = self.rngs["dropout"].random(m) < self.settings.dropout_probability
+
+        down_total, up_total = Ledger(), Ledger()
+        client_seconds = np.zeros(m)
+        aborted = detected = 0
+        starts: list[npt.NDArray[np.float32]] = []
+        trainers: list[int] = []
+        for j, k in enumerate(sampled.tolist()):
+            d = self.downlink(k).send(self.global_params, rng=self.rngs["downlink"])
+            down_total = down_total + d.ledger
+            client_seconds[j] += d.ledger.link_seconds
+            if not d.verdict.accepted:
+                aborted += 1
+                detected += int(d.verdict.detected)
+            elif not dropped[j]:
+                assert d.received is not None
+                starts.append(d.received)
+                trainers.append(j)
+
+        accepted = np.empty((len(trainers), self.layout.size), dtype=np.float32)
+        weights = np.empty(len(trainers), dtype=np.float64)
+        n_acc = 0
+        chunk = self.settings.client_chunk
+        for c0 in range(0, len(trainers), chunk):
+            rows = trainers[c0 : c0 + chunk]
+            clients = sampled[rows]
+            deltas = self._train([self.client_indices[k] for k in clients], starts[c0 : c0 + chunk])
+            for j, k, delta in zip(rows, clients.tolist(), deltas, strict=True):
+                d = self.uplink(k).send(delta, rng=self.rngs["uplink"])
+                up_total = up_total + d.ledger
+                client_seconds[j] += d.ledger.link_seconds
+                if d.verdict.accepted:
+                    assert d.received is not None
+                    accepted[n_acc] = d.received
+                    weights[n_acc] = self.client_sizes[k]
+                    n_acc += 1
+                else:
+                    aborted += 1
+                    detected += int(d.verdict.detected)
+
+        self.global_params = self.strategy.step(
+            self.global_params, accepted[:n_acc], weights[:n_acc]
+        ).astype(np.float32, copy=False)
+        self.round = r
+        acc = loss = None
+        if r % self.settings.eval_every == 0 or r == self.settings.rounds:
+            acc, loss = self.evaluate()
+        record = RoundMetrics(
+            round=r,
+            accuracy=acc,
+            loss=loss,
+            sampled=m,
+            dropped=int(dropped.sum()),
+            answered=len(trainers),
+            aborted=aborted,
+            detected=detected,
+            aggregated=n_acc,
+            uplink=up_total.as_dict(),
+            downlink=down_total.as_dict(),
+            link_seconds=float(client_seconds.max(initial=0.0)),
+            link_seconds_total=float(client_seconds.sum()),
+            wall_seconds=time.perf_counter() - t0,
+        )
+        self.history.append(record)
+        return record
+
+    def _train(
+        self, indices: list[npt.NDArray[np.int64]], starts: list[npt.NDArray[np.float32]]
+    ) -> npt.NDArray[np.float32]:
+        plan = plan_batches(
+            indices,
+            epochs=self.training.local_epochs,
+            batch_size=self.training.batch_size,
+            rng=self.rngs["batches"],
+        )
+        start = torch.from_numpy(np.stack(starts))
+        fn = train_vmap if self.backend == "vmap" else train_loop
+        deltas = fn(self.model, self.layout, start, self.x_train, self.y_train, plan, self.training)
+        return deltas.detach().numpy()
+
+    def evaluate(self, *, batch_size: int = 8192) -> tuple[float, float]:
+        """Test accuracy and mean cross-entropy of the current global model."""
+        params = self.layout.unflatten(torch.from_numpy(self.global_params))
+        correct = 0
+        loss_sum = 0.0
+        self.model.eval()
+        with torch.no_grad():
+            for i in range(0, len(self.y_test), batch_size):
+                xb, yb = self.x_test[i : i + batch_size], self.y_test[i : i + batch_size]
+                logits = functional_call(self.model, params, (xb,))
+                loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
+                correct += int((logits.argmax(dim=1) == yb).sum())
+        self.model.train()
+        total = max(1, len(self.y_test))
+        return correct / total, loss_sum / total
+
+    # -- state -----------------------------------------------------------------------------
+    def state(self) -> SimulationState:
+        """Everything needed to continue this simulation bit-identically."""
+        return SimulationState(
+            round=self.round,
+            global_params=self.global_params.copy(),
+            strategy_state=self.strategy.state_dict(),
+            rng_states={name: dict(g.bit_generator.state) for name, g in self.rngs.items()},
+            metrics=tuple(m.as_dict() for m in self.history),
+        )
+
+    def restore(self, state: SimulationState) -> None:
+        """Continue from ``state`` (from :meth:`state` of an identically built simulation)."""
+        if state.global_params.shape != (self.layout.size,):
+            raise InputError(
+                f"checkpoint holds {state.global_params.shape[0]} parameters, "
+                f"the model has {self.layout.size}"
+            )
+        self.round = state.round
+        self.global_params = state.global_params.astype(np.float32, copy=True)
+        self.strategy.load_state_dict(dict(state.strategy_state))
+        for name, g in self.rngs.items():
+            g.bit_generator.state = state.rng_states[name]
+        self.history = [RoundMetrics.from_dict(dict(m)) for m in state.metrics]
+        load_flat(list(self.model.parameters()), torch.from_numpy(self.global_params))
+
+    def final_model(self) -> nn.Module:
+        """The reused model object loaded with the current global parameters."""
+        load_flat(list(self.model.parameters()), torch.from_numpy(self.global_params))
+        return self.model
