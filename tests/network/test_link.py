@@ -83,7 +83,7 @@ def test_compiled_sampler_draws_pauli_labels_with_the_pair_probabilities() -> No
         distance_km=100, source_fidelity=0.8, memory_t2_s=1e-3, heralded=True, source_rate_hz=1e8
     )
     compiled = link.compile()
-    assert compiled.pair == link.pair
+    assert compiled.pair == link.pair and compiled == link.compile()
     assert compiled.pair_rate_hz == link.pair_rate_hz and compiled.latency_s == link.latency_s
     n = 200_000
     labels = compiled.sample(n, rng=np.random.default_rng(5))

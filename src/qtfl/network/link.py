@@ -197,7 +197,7 @@ class CompiledLink:
     pair: BellDiagonalPair
     pair_rate_hz: float | None
     latency_s: float
-    pauli_probabilities: npt.NDArray[np.float64] = field(repr=False)
+    pauli_probabilities: npt.NDArray[np.float64] = field(repr=False, compare=False)
 
     def sample(self, n: int, *, rng: np.random.Generator) -> npt.NDArray[np.uint8]:
         """Pauli-error labels (``uint8`` in 0..3, order I, X, Y, Z) of ``n`` pairs."""
