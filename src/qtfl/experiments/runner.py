@@ -1,0 +1,227 @@
+"""``qtfl run``: turn a configuration into a finished (or resumed) run directory.
+
+:func:`run_experiment` validates everything first (configuration, data, partition, strategy,
+existing checkpoints) and only then touches the output directory, which afterwards holds
+
+* ``config.json`` — the resolved configuration (defaults filled in);
+* ``checkpoints/<scenario>.pt`` — written atomically after every round
+  (:mod:`qtfl.fl.checkpoint`); ``resume=True`` continues from it bit-identically;
+* ``metrics.jsonl`` — one object per scenario and round, rewritten atomically every round;
+* ``models/<scenario>.pt`` — the final global model's ``state_dict``;
+* ``summary.json`` — per scenario: final accuracy, rounds to target, ledger totals, link and
+  wall seconds (:func:`qtfl.experiments.metrics.summarize`).
+
+Without ``resume`` a non-empty output directory is refused, so results are never overwritten.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qtfl.data import Dataset, load_dataset
+from qtfl.errors import InputError
+from qtfl.experiments.config import ExperimentConfig, Scenario
+from qtfl.experiments.metrics import metrics_jsonl, summarize
+from qtfl.fl.checkpoint import (
+    SimulationState,
+    atomic_write_bytes,
+    atomic_write_text,
+    load_checkpoint,
+    save_checkpoint,
+)
+from qtfl.fl.client import LocalTraining
+from qtfl.fl.engine import FederatedSimulation, RoundMetrics, SimulationSettings, model_seed
+from qtfl.fl.partition import Partition, partition
+from qtfl.fl.strategies import make_strategy
+from qtfl.models import build_model
+
+ProgressCallback = Callable[[str, RoundMetrics, int], None]
+"""Called after every round with ``(scenario, metrics, total_rounds)``."""
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What every scenario of a run shares: the data and its split among clients."""
+
+    dataset: Dataset
+    partition: Partition
+
+
+def prepare_inputs(config: ExperimentConfig) -> RunInputs:
+    """Load the data set and partition it (deterministic in ``config.seed``)."""
+    ds = load_dataset(config.data.name, root=config.data.root)
+    n = config.data.num_clients
+    if n > ds.num_train:
+        raise InputError(
+            f"data.num_clients must be at most the number of training examples of "
+            f"{ds.name} ({ds.num_train}), got {n}"
+        )
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1_000,)))
+    part = partition(
+        ds.y_train,
+        n,
+        scheme=config.data.partition,
+        alpha=config.data.alpha,
+        shards_per_client=config.data.shards_per_client,
+        num_classes=ds.num_classes,
+        rng=rng,
+    )
+    return RunInputs(dataset=ds, partition=part)
+
+
+def build_simulation(
+    config: ExperimentConfig, inputs: RunInputs, scenario: Scenario
+) -> FederatedSimulation:
+    """A fresh simulation of ``scenario`` (initial model from the run seed)."""
+    ds = inputs.dataset
+    t = config.training
+    model = build_model(
+        config.model.name,
+        input_shape=ds.input_shape,
+        num_classes=ds.num_classes,
+        hidden=config.model.hidden,
+        seed=model_seed(config.seed),
+    )
+    return FederatedSimulation(
+        model=model,
+        x_train=ds.x_train,
+        y_train=ds.y_train,
+        x_test=ds.x_test,
+        y_test=ds.y_test,
+        client_indices=inputs.partition.indices,
+        strategy=make_strategy(config.strategy.name, **config.strategy.params),
+        uplink=scenario.uplink.build(),
+        downlink=scenario.downlink.build(),
+        training=LocalTraining(
+            local_epochs=t.local_epochs,
+            batch_size=t.batch_size,
+            lr=t.lr,
+            optimizer=t.optimizer,
+            momentum=t.momentum,
+            proximal_mu=t.proximal_mu,
+        ),
+        settings=SimulationSettings(
+            rounds=t.rounds,
+            fraction=t.fraction,
+            dropout_probability=t.dropout_probability,
+            eval_every=config.evaluation.every,
+            backend=t.backend,
+            client_chunk=t.client_chunk,
+        ),
+        seed=config.seed,
+    )
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) every scenario of ``config`` into ``out_dir``; return the summary.
+
+    Raises:
+        InputError: ``out_dir`` holds results and ``resume`` is False; a checkpoint comes
+            from a different configuration; data, partition or model options are invalid.
+            Nothing in ``out_dir`` is written before all of these checks pass.
+    """
+    torch.set_num_threads(1)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory")
+    if not resume and out.is_dir() and any(out.iterdir()):
+        raise InputError(
+            f"output directory {out} is not empty; pass --resume to continue that run "
+            "or choose a new --out"
+        )
+    inputs = prepare_inputs(config)
+    scenarios = config.resolved_scenarios()
+    digest = config.config_hash()
+    ckpt_dir = out / "checkpoints"
+    saved: dict[str, SimulationState] = {}
+    if resume:
+        for sc in scenarios:
+            path = ckpt_dir / f"{sc.name}.pt"
+            if path.is_file():
+                state, their_hash = load_checkpoint(path)
+                if their_hash != digest:
+                    raise InputError(
+                        f"checkpoint {path} was written by a different configuration; "
+                        "resume with the original configuration or choose a new --out"
+                    )
+                saved[sc.name] = state
+    sims = {sc.name: build_simulation(config, inputs, sc) for sc in scenarios}
+    for name, state in saved.items():
+        sims[name].restore(state)
+
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (out / "models").mkdir(exist_ok=True)
+    atomic_write_text(out / "config.json", config.model_dump_json(indent=2) + "\n")
+    history = {sc.name: sims[sc.name].history for sc in scenarios}
+    rounds = config.training.rounds
+    for sc in scenarios:
+        sim = sims[sc.name]
+        while sim.round < rounds:
+            record = sim.run_round()
+            save_checkpoint(ckpt_dir / f"{sc.name}.pt", sim.state(), config_hash=digest)
+            atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history))
+            if progress is not None:
+                progress(sc.name, record, rounds)
+        buf = io.BytesIO()
+        torch.save(sim.final_model().state_dict(), buf)
+        atomic_write_bytes(out / "models" / f"{sc.name}.pt", buf.getvalue())
+
+    atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history))
+    target = config.evaluation.target_accuracy
+    summary: dict[str, Any] = {
+        "config_hash": digest,
+        "seed": config.seed,
+        "data": config.data.name,
+        "model": config.model.name,
+        "strategy": config.strategy.name,
+        "num_clients": config.data.num_clients,
+        "scenarios": {name: summarize(recs, target=target) for name, recs in history.items()},
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+class RichProgress:
+    """A rich progress bar per scenario showing the latest test accuracy (a ProgressCallback)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("acc {task.fields[accuracy]}"),
+            transient=False,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, scenario: str, record: RoundMetrics, total: int) -> None:
+        if scenario not in self._tasks:
+            self._tasks[scenario] = self._progress.add_task(scenario, total=total, accuracy="-")
+        task = self._tasks[scenario]
+        if record.accuracy is None:
+            self._progress.update(task, completed=record.round)
+        else:
+            self._progress.update(task, completed=record.round, accuracy=f"{record.accuracy:.4f}")
