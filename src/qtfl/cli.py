@@ -70,6 +70,27 @@ def _pretty(value: Any) -> str:
     return str(value)
 
 
+@app.command("run")
+def run_command(
+    config: str = typer.Argument(..., help="Experiment configuration (YAML)."),
+    out: str = typer.Option(..., "--out", help="Output directory (must be empty or new)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""
+    from qtfl.experiments.config import load_config
+    from qtfl.experiments.runner import RichProgress, run_experiment
+
+    cfg = load_config(config)
+    if as_json:
+        emit(run_experiment(cfg, out_dir=out, resume=resume), as_json=True)
+        return
+    with RichProgress() as bar:
+        summary = run_experiment(cfg, out_dir=out, resume=resume, progress=bar)
+    for name, scenario in summary["scenarios"].items():
+        emit(scenario, as_json=False, title=f"qtfl run — scenario {name}")
+
+
 @app.command("link")
 def link_command(
     preset: str | None = typer.Option(None, "--preset", help="Published link (see --list)."),
@@ -124,6 +145,23 @@ def link_command(
         max_rounds=max_rounds,
     )
     emit(report.as_dict(), as_json=as_json, title="qtfl link")
+
+
+@bench_app.command("fl")
+def bench_fl_command(
+    clients: int = typer.Option(100, help="Clients per round."),
+    samples: int = typer.Option(60, help="Training examples per client."),
+    rounds: int = typer.Option(10, help="Timed rounds per engine (after one warm-up round)."),
+    memory_clients: int = typer.Option(1000, help="Clients of the one-round memory probe."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """FL engine speed: vmap engine vs plain per-client loop, and peak memory."""
+    from qtfl.fl.benchmark import benchmark_fl
+
+    result = benchmark_fl(
+        clients=clients, samples=samples, rounds=rounds, memory_clients=memory_clients
+    )
+    emit(result, as_json=as_json, title="qtfl bench fl")
 
 
 def main(argv: list[str] | None = None) -> None:
