@@ -67,6 +67,23 @@ def test_binary_batches_give_the_same_data_set(tmp_path: Path) -> None:
     np.testing.assert_array_equal(a.y_test, b.y_test)
 
 
+def test_batches_pickled_by_numpy_1_load(tmp_path: Path) -> None:
+    # The distributed batches were pickled under numpy 1, whose arrays name the module
+    # numpy.core.multiarray (numpy 2 says numpy._core.multiarray); both must be accepted.
+    arrays = cifar_arrays(np.random.default_rng(6))
+    write_cifar_python(tmp_path, arrays)
+    for name in CIFAR_BATCHES:
+        raw = (tmp_path / name).read_bytes()
+        assert b"numpy._core.multiarray" in raw
+        (tmp_path / name).write_bytes(
+            raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+        )
+
+    ds = load_dataset("cifar10", root=tmp_path)
+
+    np.testing.assert_array_equal(ds.y_test, arrays["test_batch"][1])
+
+
 class _RunsCode:
     def __reduce__(self) -> tuple:
         return (os.getcwd, ())  # harmless, but any global outside numpy must be refused
