@@ -45,8 +45,14 @@ M(q_j)^{-1}` to the empirical frequencies gives an unbiased :math:`\hat P`, and 
 
 with :math:`t_j = q_j(1-q_j)` and :math:`m(i) = (\psi_i^2 + r_i^2)/2` the register marginal
 (:math:`K_j = N_jM_j`, :math:`N_j` the elementwise square of :math:`M_j^{-1}`). With no
-noise :math:`K = I` and this is the formula above; noise inflates it by about
-:math:`1/(1-2q_a)^2` and more where the register flips mix in larger marginals.
+noise :math:`K = I` and this is the formula above. Since the rows of :math:`K_j` sum to
+:math:`(1-2t_j)/(1-4t_j)` (note :math:`(1-2q)^2 = 1-4t`), a simple bound is
+
+.. math:: \mathrm{Var}(\hat\psi_i) \le \frac{\max_o m(o)}{S\,(1-2q_a)^2\,r_i^2}
+          \prod_{j\ge1}\frac{1-2t_j}{1-4t_j},
+
+i.e. about :math:`D\max_o m(o)/S` inflated by :math:`1/(1-2q_a)^2` and :math:`1+2q_j` per
+register qubit for small flips.
 
 References: Schuld & Petruccione, *Machine Learning with Quantum Computers* (Springer, 2021),
 Sec. 5.2.3 (amplitude encoding); the ancilla-interference (Hadamard-test) readout as in
