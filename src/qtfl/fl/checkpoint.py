@@ -19,6 +19,7 @@ import contextlib
 import io
 import json
 import os
+import pickle
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,15 @@ def load_checkpoint(path: str | Path) -> tuple[SimulationState, str]:
             metrics=tuple(meta["metrics"]),
         )
         return state, str(raw["config_hash"])
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (
+        OSError,
+        RuntimeError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        pickle.PickleError,
+    ) as exc:
         raise InputError(
             f"checkpoint {p} is unreadable ({exc}); delete it or use a new --out"
         ) from None
