@@ -86,9 +86,7 @@ def save_checkpoint(path: str | Path, state: SimulationState, *, config_hash: st
         "strategy_state": {
             k: torch.from_numpy(np.array(v)) for k, v in state.strategy_state.items()
         },
-        "meta_json": json.dumps(
-            {"rng_states": state.rng_states, "metrics": list(state.metrics)}, sort_keys=True
-        ),
+        "meta_json": json.dumps({"rng_states": state.rng_states, "metrics": list(state.metrics)}),
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
