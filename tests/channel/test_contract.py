@@ -8,12 +8,23 @@ import numpy as np
 import pytest
 
 from qtfl.channel import AeadChannel, Channel, PlainChannel
+from qtfl.channel.qkd import QkdOtpChannel
+from qtfl.channel.teleportation import LinkSpec, TeleportationChannel
+from qtfl.quantum.noise import WernerPair
+from qtfl.security.eavesdropper import InterceptResend
 from tests.channel.contract import CONTRACT_CHECKS
 
 CHANNEL_FACTORIES: dict[str, Callable[[], Channel]] = {
     "plain": PlainChannel,
     "plain-slow-link": lambda: PlainChannel(latency_s=1e-3, bandwidth_bps=1e9),
     "aead": lambda: AeadChannel.from_rng(np.random.default_rng(11)),
+    "teleportation": lambda: TeleportationChannel(
+        LinkSpec(WernerPair(0.97), pair_rate_hz=1e4, latency_s=1e-3)
+    ),
+    "teleportation-attacked": lambda: TeleportationChannel(
+        LinkSpec(WernerPair(1.0)), eavesdropper=InterceptResend(fraction=1.0)
+    ),
+    "qkd-otp": lambda: QkdOtpChannel(LinkSpec(WernerPair(0.98), pair_rate_hz=1e4)),
 }
 
 

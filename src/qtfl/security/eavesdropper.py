@@ -191,11 +191,16 @@ def make_eavesdropper(kind: str, *, fraction: float = 1.0, basis: str = "random"
 
 @dataclass(frozen=True)
 class CheckSample:
-    """Both halves of the check pairs, each pair measured in its basis (0 = Z, 1 = X)."""
+    """Both halves of the check pairs, each pair measured in its basis (0 = Z, 1 = X).
+
+    ``eve_bits`` holds an intercept-resend attacker's outcome on the client half (0 where she
+    did not measure): her guess of the client's bit, right whenever her basis matched.
+    """
 
     bases: Bits
     client: Bits
     server: Bits
+    eve_bits: Bits
 
     @property
     def errors(self) -> Bits:
@@ -223,6 +228,7 @@ def sample_checks(
     n = bases.size
     client = np.empty(n, np.uint8)
     server = np.empty(n, np.uint8)
+    eve_bits = np.zeros(n, np.uint8)
     tele = compile_teleporter(pair)
     for code in np.unique(codes):  # at most 4 variants; each sampled in bulk
         idx = np.flatnonzero(codes == code)
@@ -236,7 +242,9 @@ def sample_checks(
         eve = None if code == NONE else np.full(idx.size, code - INTERCEPT_Z, np.uint8)
         m = tele.measure_pairs(bases[idx], rng=rng, eve_bases=eve)
         client[idx], server[idx] = m.client, m.server
-    return CheckSample(bases=bases, client=client, server=server)
+        if m.eve_bits is not None:
+            eve_bits[idx] = m.eve_bits
+    return CheckSample(bases=bases, client=client, server=server, eve_bits=eve_bits)
 
 
 def sample_teleport(

@@ -10,7 +10,8 @@ over a link. Steps and the formulas each implements:
 3. **Error correction** — :func:`reconcile`, an interactive parity protocol in the style of
    BINARY/Cascade (Brassard & Salvail 1993) without backtracking, fully vectorised: in pass
    ``i`` the key is shuffled by a public permutation and cut into blocks of ``k_i`` bits
-   (``k_1 = ⌈0.73/Q⌉``, doubling each pass); Alice reveals each block's parity; in every block
+   (``k_1 = ⌈0.73/Q⌉``, doubling each pass up to ``n/4`` so that errors hiding in pairs
+   are split by later shuffles); Alice reveals each block's parity; in every block
    whose parities differ a binary search (one revealed parity per halving) finds and fixes one
    error. From pass 4 on Alice sends a ``t = ⌈log2(1/ε_cor)⌉``-bit verification hash and they
    stop when it matches. Every revealed parity and hash bit is counted as ``leak_EC``. (The
@@ -41,7 +42,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
+from scipy import fft as sp_fft
 
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.security.leakage import binary_entropy
@@ -85,11 +86,15 @@ def verification_hash_bits(eps_cor: float) -> int:
 
 @dataclass(frozen=True)
 class Reconciliation:
-    """Outcome of :func:`reconcile`: Bob's corrected string and what it disclosed."""
+    """Outcome of :func:`reconcile`: Bob's corrected string and what it disclosed.
+
+    ``rounds`` counts the request/answer exchanges (one per parity layer), for latency.
+    """
 
     corrected: Bits
     leaked_bits: int
     passes: int
+    rounds: int
     success: bool
 
 
@@ -109,6 +114,7 @@ def reconcile(
     t = verification_hash_bits(eps_cor)
     block = max(4, math.ceil(0.73 / max(qber, 1e-4)))
     leaked = 0
+    rounds = 0
     for p in range(MAX_PASSES):
         perm = np.arange(n) if p == 0 else rng.permutation(n)
         a, b = alice[perm], fixed[perm]
@@ -118,6 +124,7 @@ def reconcile(
         lo = np.arange(0, n, size)
         hi = np.minimum(lo + size, n)
         leaked += lo.size
+        rounds += 1
         odd = ((ca[hi] - ca[lo]) ^ (cb[hi] - cb[lo])) & 1 == 1
         lo, hi = lo[odd], hi[odd]
         while lo.size and (hi - lo > 1).any():  # binary search in every odd block at once
@@ -125,15 +132,16 @@ def reconcile(
             mid = (lo + hi) // 2
             left_odd = ((ca[mid] - ca[lo]) ^ (cb[mid] - cb[lo])) & 1 == 1
             leaked += int(active.sum())
+            rounds += 1
             hi = np.where(active & left_odd, mid, hi)
             lo = np.where(active & ~left_odd, mid, lo)
         fixed[perm[lo]] ^= 1
-        block *= 2
+        block = min(2 * block, max(8, n // 4))  # >= 4 blocks: even error counts get split
         if p >= 3:
             leaked += t
             if np.array_equal(fixed, alice):
-                return Reconciliation(fixed, leaked, p + 1, True)
-    return Reconciliation(fixed, leaked, MAX_PASSES, False)
+                return Reconciliation(fixed, leaked, p + 1, rounds, True)
+    return Reconciliation(fixed, leaked, MAX_PASSES, rounds, False)
 
 
 def toeplitz_hash(bits: Bits, seed: Bits, out_bits: int) -> Bits:
@@ -143,18 +151,29 @@ def toeplitz_hash(bits: Bits, seed: Bits, out_bits: int) -> Bits:
     :math:`y_i = \bigoplus_j T_{ij} x_j = (\text{seed} * x)_{i+n-1} \bmod 2`, one FFT
     convolution. The float result is checked to be within 0.25 of an integer before rounding.
     """
-    n = bits.size
+    return toeplitz_hash_many([bits], seed, out_bits)[0]
+
+
+def toeplitz_hash_many(strings: list[Bits], seed: Bits, out_bits: int) -> list[Bits]:
+    """:func:`toeplitz_hash` of several equal-length strings under one seed (one seed FFT)."""
+    n = strings[0].size
     m = require_int("out_bits", out_bits, low=0)
-    if seed.size != n + m - 1 and m > 0:
-        raise InputError(f"seed must have n + out_bits - 1 = {n + m - 1} bits, got {seed.size}")
+    if any(x.size != n for x in strings):
+        raise InputError("all strings hashed under one seed must have the same length")
     if m == 0:
-        return np.zeros(0, np.uint8)
-    conv = signal.fftconvolve(seed.astype(np.float64), bits.astype(np.float64))
-    window = conv[n - 1 : n - 1 + m]
-    rounded = np.rint(window)
-    if np.abs(window - rounded).max() > 0.25:  # pragma: no cover - would be a float failure
-        raise ArithmeticError("FFT convolution lost integer precision in Toeplitz hashing")
-    out: Bits = (rounded.astype(np.int64) & 1).astype(np.uint8)
+        return [np.zeros(0, np.uint8) for _ in strings]
+    if seed.size != n + m - 1:
+        raise InputError(f"seed must have n + out_bits - 1 = {n + m - 1} bits, got {seed.size}")
+    size = sp_fft.next_fast_len(n + seed.size - 1, real=True)
+    seed_f = sp_fft.rfft(seed.astype(np.float64), size)
+    out = []
+    for x in strings:  # one product per string; the seed transform is shared
+        conv = sp_fft.irfft(seed_f * sp_fft.rfft(x.astype(np.float64), size), size)
+        window = conv[n - 1 : n - 1 + m]
+        rounded = np.rint(window)
+        if np.abs(window - rounded).max() > 0.25:  # pragma: no cover - float failure guard
+            raise ArithmeticError("FFT convolution lost integer precision in Toeplitz hashing")
+        out.append((rounded.astype(np.int64) & 1).astype(np.uint8))
     return out
 
 

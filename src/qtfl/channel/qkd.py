@@ -1,0 +1,265 @@
+"""QkdOtpChannel: a BBM92 key over the same pair link, then the update bits one-time padded.
+
+The hybrid alternative to teleporting the payload: the pairs only make key; the update's
+basis-encoding bits travel classically as ``bits ⊕ key`` (its 32-bit scale header in the
+clear, as in :class:`~qtfl.channel.teleportation.TeleportationChannel`). Post-processing
+(sifting, estimation, reconciliation, Toeplitz privacy amplification, the finite-key length
+of Tomamichel et al. 2012) is :mod:`qtfl.security.qkd`.
+
+Sizing. A block of ``N`` pairs is sized from the link's expected QBER so that its finite key
+covers the payload with a margin; if a block's key falls short, another block makes the rest
+(at most ``max_blocks``). Runtime aborts: measured QBER above 11% (``qber-above-11%``),
+reconciliation that does not verify, or no key after ``max_blocks`` blocks.
+
+Ledger: ``bell_pairs`` = every pair measured (unsifted included), ``check_pairs`` = sifted
+bits revealed for estimation; classical bits: both ends' bases ``2N``, sample positions and
+values, reconciliation parities both ways ``2·leak_EC``, the Toeplitz seed, the ciphertext and
+header; link seconds: ``N / pair_rate_hz`` + one latency per message (sifting, estimation,
+every reconciliation round trip counts two, seed, ciphertext).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger, Tap, Verdict
+from qtfl.channel.teleportation import PairLink, pair_seconds
+from qtfl.errors import InputError, require_int, require_range
+from qtfl.quantum.encoding import BasisEncoding
+from qtfl.quantum.noise import BellDiagonalPair
+from qtfl.security.eavesdropper import Eavesdropper, NoEavesdropper, sample_checks
+from qtfl.security.leakage import binary_entropy
+from qtfl.security.qkd import (
+    SHOR_PRESKILL_QBER,
+    finite_key_length,
+    reconcile,
+    toeplitz_hash_many,
+)
+
+Bits = npt.NDArray[np.uint8]
+#: Reconciliation leakage per sifted bit assumed when sizing a block (measured ~1.2-1.4 h(Q)).
+SIZING_F_EC = 1.5
+
+
+@dataclass(frozen=True)
+class QkdSettings:
+    """BBM92 parameters.
+
+    Args:
+        sample_fraction: share of sifted bits revealed to estimate the QBER, in ``(0, 1)``.
+        eps_sec: secrecy parameter of the finite-key analysis, in ``(0, 1)``.
+        eps_cor: correctness parameter (reconciliation hash), in ``(0, 1)``.
+        max_blocks: key blocks tried before the transfer is reported as not delivered.
+    """
+
+    sample_fraction: float = 0.1
+    eps_sec: float = 1e-10
+    eps_cor: float = 1e-15
+    max_blocks: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("sample_fraction", "eps_sec", "eps_cor"):
+            require_range(
+                name, getattr(self, name), low=0.0, high=1.0, low_open=True, high_open=True
+            )
+        require_int("max_blocks", self.max_blocks, low=1)
+
+
+@dataclass(frozen=True)
+class KeyBlock:
+    """The figures of one distilled block (enough to recompute its key length)."""
+
+    n_pairs: int
+    n_sifted: int
+    n_sample: int
+    n_key: int
+    qber: float
+    leak_ec: int
+    key_bits: int
+    reason: str = "ok"
+
+
+@dataclass(frozen=True)
+class KeyDistillation:
+    """Both ends' final keys (equal when ``reason == "ok"``), per-block figures and cost."""
+
+    alice_key: Bits
+    bob_key: Bits
+    eve_key_guess: Bits
+    blocks: list[KeyBlock] = field(default_factory=list)
+    ledger: Ledger = field(default_factory=Ledger)
+    reason: str = "ok"
+
+
+class QkdOtpChannel(Channel):
+    """BBM92 over ``link``; the update's encoded bits are XORed with the key.
+
+    Raises :class:`InputError` at construction when the link's natural QBER already exceeds
+    the 11% Shor–Preskill limit (no key can be made).
+    """
+
+    name = "qkd-otp"
+
+    def __init__(
+        self,
+        link: PairLink,
+        *,
+        bits: int = 16,
+        settings: QkdSettings | None = None,
+        eavesdropper: Eavesdropper | None = None,
+    ) -> None:
+        pair = getattr(link, "pair", None)
+        if not isinstance(pair, BellDiagonalPair):
+            raise InputError("link must provide a BellDiagonalPair as .pair (e.g. LinkSpec)")
+        if pair.qber > SHOR_PRESKILL_QBER:
+            raise InputError(
+                f"link QBER {pair.qber:.4f} (pair fidelity {pair.fidelity:.4f}) exceeds the "
+                f"{SHOR_PRESKILL_QBER:.1%} Shor-Preskill limit: QKD cannot make a key; "
+                "use a better link (QBER < 0.11) or purify"
+            )
+        self.link = link
+        self.encoding = BasisEncoding(bits=bits)
+        self.settings = settings or QkdSettings()
+        self.eavesdropper = eavesdropper or NoEavesdropper()
+
+    def pairs_for_key(self, key_bits: int, *, qber: float | None = None) -> int:
+        """Pairs to distribute so one block's expected finite key covers ``key_bits``.
+
+        ``qber`` defaults to the link's expected QBER; later blocks pass the measured one.
+        """
+        s = self.settings
+        q = self.link.pair.qber if qber is None else max(qber, self.link.pair.qber)
+        need = require_int("key_bits", key_bits, low=1)
+
+        def key_from(n_key: int) -> int:
+            k = max(1, math.ceil(s.sample_fraction / (1 - s.sample_fraction) * n_key))
+            leak = SIZING_F_EC * n_key * float(binary_entropy(q)) + 64
+            return finite_key_length(
+                n_key=n_key,
+                n_sample=k,
+                qber=q,
+                leak_ec=leak,
+                eps_sec=s.eps_sec,
+                eps_cor=s.eps_cor,
+            )
+
+        lo, hi = 1, max(2, 2 * need)
+        while key_from(hi) < need:
+            hi *= 2
+        while lo < hi:  # smallest sifted key length that suffices
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if key_from(mid) < need else (lo, mid)
+        sifted = lo / (1 - s.sample_fraction)
+        return math.ceil(2.0 * sifted * 1.02 + 6.0 * math.sqrt(sifted) + 64)
+
+    def distill_key(self, key_bits: int, *, rng: np.random.Generator) -> KeyDistillation:
+        """Make at least ``key_bits`` of shared secret key, block by block."""
+        alice, bob, eve, blocks = [], [], [], []
+        ledger = Ledger()
+        have, qber = 0, None
+        for _ in range(self.settings.max_blocks):
+            n_pairs = self.pairs_for_key(key_bits - have, qber=qber)
+            block, keys, cost = self._block(n_pairs, rng=rng)
+            blocks.append(block)
+            ledger += cost
+            qber = block.qber
+            if block.reason == "key-too-short":  # size the next block with the measured QBER
+                continue
+            if block.reason != "ok":
+                return _failed(blocks, ledger, block.reason)
+            alice.append(keys[0])
+            bob.append(keys[1])
+            eve.append(keys[2])
+            have += block.key_bits
+            if have >= key_bits:
+                cat = [np.concatenate(x) for x in (alice, bob, eve)]
+                return KeyDistillation(cat[0], cat[1], cat[2], blocks, ledger)
+        return _failed(blocks, ledger, "key-too-short")
+
+    def _block(
+        self, n_pairs: int, *, rng: np.random.Generator
+    ) -> tuple[KeyBlock, tuple[Bits, Bits, Bits], Ledger]:
+        s, lat = self.settings, float(self.link.latency_s)
+        eve_rng, ends_rng = rng.spawn(2)
+        attack = self.eavesdropper.plan(n_pairs, rng=eve_rng)
+        a_bases = ends_rng.integers(0, 2, n_pairs, dtype=np.uint8)
+        b_bases = ends_rng.integers(0, 2, n_pairs, dtype=np.uint8)
+        sift = np.flatnonzero(a_bases == b_bases)
+        m = int(sift.size)
+        meas = sample_checks(self.link.pair, a_bases[sift], attack[sift], rng=ends_rng)
+        k = max(1, math.ceil(s.sample_fraction * m))
+        order = ends_rng.permutation(m)
+        sample, key_idx = order[:k], np.sort(order[k:])
+        qber = float(np.mean(meas.client[sample] != meas.server[sample]))
+        cost = Ledger(
+            bell_pairs=n_pairs,
+            check_pairs=k,
+            classical_bits=2 * n_pairs + k * max(1, math.ceil(math.log2(max(m, 2)))) + 2 * k,
+            link_seconds=pair_seconds(self.link, n_pairs) + 2 * lat,
+        )
+        block = KeyBlock(
+            n_pairs=n_pairs, n_sifted=m, n_sample=k, n_key=m - k, qber=qber, leak_ec=0, key_bits=0
+        )
+        empty = np.zeros(0, np.uint8)
+        if qber > SHOR_PRESKILL_QBER or m - k < 1:
+            reason = "qber-above-11%" if qber > SHOR_PRESKILL_QBER else "key-too-short"
+            return replace(block, reason=reason), (empty,) * 3, cost
+        a_raw, b_raw, e_raw = meas.client[key_idx], meas.server[key_idx], meas.eve_bits[key_idx]
+        rec = reconcile(a_raw, b_raw, qber=qber, eps_cor=s.eps_cor, rng=ends_rng)
+        cost += Ledger(classical_bits=2 * rec.leaked_bits, link_seconds=2 * lat * rec.rounds)
+        block = replace(block, leak_ec=rec.leaked_bits)
+        if not rec.success:
+            return replace(block, reason="error-correction-failed"), (empty,) * 3, cost
+        ell = finite_key_length(
+            n_key=m - k,
+            n_sample=k,
+            qber=qber,
+            leak_ec=rec.leaked_bits,
+            eps_sec=s.eps_sec,
+            eps_cor=s.eps_cor,
+        )
+        block = replace(block, key_bits=ell)
+        if ell == 0:
+            return replace(block, reason="key-too-short"), (empty,) * 3, cost
+        seed = ends_rng.integers(0, 2, (m - k) + ell - 1, dtype=np.uint8)
+        cost += Ledger(classical_bits=int(seed.size), link_seconds=lat)
+        taps = self.eavesdropper.taps_classical
+        hashed = toeplitz_hash_many([a_raw, rec.corrected] + [e_raw] * taps, seed, ell)
+        eve_key = hashed[2] if taps else np.zeros(ell, np.uint8)
+        return block, (hashed[0], hashed[1], eve_key), cost
+
+    def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:
+        header = self.encoding.encode(update)
+        bits = header.bit_array()
+        n = int(bits.size)
+        key = self.distill_key(n, rng=rng)
+        ledger = Ledger(payload_bits=n) + key.ledger
+        if key.reason != "ok":
+            q = key.blocks[-1].qber
+            verdict = Verdict.abort(
+                key.reason,
+                detected=key.reason == "qber-above-11%",
+                qber=q,
+                qber_bound=SHOR_PRESKILL_QBER,
+                attempts=len(key.blocks),
+            )
+            return Delivery(None, ledger, verdict, Tap(kind="qkd-public-discussion"))
+        cipher = bits ^ key.alice_key[:n]
+        plain = cipher ^ key.bob_key[:n]
+        ledger += Ledger(
+            classical_bits=n + header.header_bits, link_seconds=float(self.link.latency_s)
+        )
+        guess = cipher ^ key.eve_key_guess[:n] if self.eavesdropper.taps_classical else None
+        tap = Tap(kind="one-time-pad-ciphertext", observed=np.packbits(cipher), payload_guess=guess)
+        q = max(b.qber for b in key.blocks)
+        verdict = Verdict.ok(qber=q, qber_bound=SHOR_PRESKILL_QBER, attempts=len(key.blocks))
+        return Delivery(self.encoding.decode(header.with_bits(plain)), ledger, verdict, tap)
+
+
+def _failed(blocks: list[KeyBlock], ledger: Ledger, reason: str) -> KeyDistillation:
+    empty = np.zeros(0, np.uint8)
+    return KeyDistillation(empty, empty, empty, blocks, ledger, reason)

@@ -1,0 +1,96 @@
+"""QkdOtpChannel: BBM92 key identical on both ends, finite-key length, pad, aborts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from qtfl.channel.qkd import QkdOtpChannel, QkdSettings
+from qtfl.channel.teleportation import LinkSpec
+from qtfl.errors import InputError
+from qtfl.quantum.encoding import BasisEncoding
+from qtfl.quantum.noise import WernerPair
+from qtfl.security.eavesdropper import ClassicalTap, InterceptResend
+from tests.channel.contract import sample_update
+
+
+def h(p: float) -> float:
+    return 0.0 if p == 0 else -p * math.log2(p) - (1 - p) * math.log2(1 - p)
+
+
+@pytest.mark.parametrize("fidelity", [1.0, 0.97])
+def test_key_is_identical_on_both_ends_and_matches_finite_size_formula(fidelity: float) -> None:
+    settings = QkdSettings(eps_sec=1e-10, eps_cor=1e-15)
+    ch = QkdOtpChannel(LinkSpec(WernerPair(fidelity)), settings=settings)
+    key = ch.distill_key(20_000, rng=np.random.default_rng(4))
+    assert key.reason == "ok"
+    assert key.alice_key.size >= 20_000
+    np.testing.assert_array_equal(key.alice_key, key.bob_key)
+    assert 0.4 < key.alice_key.mean() < 0.6
+    total = 0
+    for b in key.blocks:
+        n, k = b.n_key, b.n_sample
+        mu = math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(2 / 1e-10))
+        ell = math.floor(n * (1 - h(b.qber + mu)) - b.leak_ec - math.log2(2 / (1e-20 * 1e-15)))
+        assert b.key_bits == ell
+        assert b.n_sifted == b.n_key + b.n_sample
+        total += ell
+    assert key.alice_key.size == total
+    assert abs(key.blocks[0].n_sifted / key.blocks[0].n_pairs - 0.5) < 0.02  # sifting keeps ~1/2
+
+
+def test_padded_update_decodes_exactly_and_tap_learns_nothing() -> None:
+    update = sample_update(2000, seed=3)
+    ch = QkdOtpChannel(
+        LinkSpec(WernerPair(0.98), pair_rate_hz=1e5, latency_s=1e-3), eavesdropper=ClassicalTap()
+    )
+    out = ch.send(update, rng=np.random.default_rng(0))
+    enc = BasisEncoding(bits=16)
+    assert out.delivered and out.received is not None
+    np.testing.assert_array_equal(out.received, enc.decode(enc.encode(update)))
+    bits = enc.encode(update).bit_array()
+    guess = out.tap.payload_guess
+    assert guess is not None
+    assert abs(float(np.mean(guess == bits)) - 0.5) < 4 * math.sqrt(0.25 / bits.size)
+    led = out.ledger
+    assert led.payload_qubits == 0 and led.bell_pairs > 2 * bits.size
+    assert led.link_seconds >= led.bell_pairs / 1e5
+
+
+def test_intercept_resend_on_all_pairs_aborts_above_11_percent() -> None:
+    ch = QkdOtpChannel(LinkSpec(WernerPair(1.0)), eavesdropper=InterceptResend(fraction=1.0))
+    out = ch.send(sample_update(200), rng=np.random.default_rng(1))
+    assert not out.delivered and out.verdict.detected
+    assert out.verdict.reason == "qber-above-11%"
+    assert abs((out.verdict.qber or 0) - 0.25) < 0.03
+
+
+def test_partial_attack_below_the_limit_still_yields_a_secret_key() -> None:
+    update = sample_update(500, seed=2)
+    ch = QkdOtpChannel(LinkSpec(WernerPair(1.0)), eavesdropper=InterceptResend(fraction=0.2))
+    out = ch.send(update, rng=np.random.default_rng(2))
+    assert out.delivered
+    assert abs((out.verdict.qber or 0) - 0.05) < 0.02
+    guess, bits = out.tap.payload_guess, BasisEncoding(bits=16).encode(update).bit_array()
+    assert guess is not None
+    assert abs(float(np.mean(guess == bits)) - 0.5) < 4 * math.sqrt(0.25 / bits.size)
+
+
+def test_link_above_11_percent_qber_is_rejected_at_construction() -> None:
+    with pytest.raises(InputError, match="11"):
+        QkdOtpChannel(LinkSpec(WernerPair(0.8)))  # QBER 2(1-F)/3 = 0.133
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"sample_fraction": 1.0}, "sample_fraction"),
+        ({"eps_sec": 0.0}, "eps_sec"),
+        ({"max_blocks": 0}, "max_blocks"),
+    ],
+)
+def test_bad_settings_raise_input_error(kwargs: dict, words: str) -> None:
+    with pytest.raises(InputError, match=words):
+        QkdSettings(**kwargs)
