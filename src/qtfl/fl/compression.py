@@ -10,9 +10,10 @@ stateful ones, the client's new residual. The scenario config selects one with
 Steps and their guarantees (each tested):
 
 * **Stochastic quantisation to b bits** (QSGD-style, Alistarh et al., NeurIPS 2017): the
-  ``2^b`` levels :math:`-s + j\Delta`, :math:`\Delta = 2s/(2^b-1)`, :math:`s = \max|x|`;
-  :math:`x` rounds up to the next level with probability equal to its fractional position,
-  so :math:`\mathbb{E}[Q(x)] = x` (unbiased) and :math:`|Q(x) - x| < \Delta`.
+  ``2^b - 1`` levels :math:`k\Delta`, :math:`\Delta = s/(2^{b-1}-1)`, :math:`s = \max|x|`
+  (the basis encoding's grid); :math:`x` rounds up to the next level with probability equal
+  to its fractional position, so :math:`\mathbb{E}[Q(x)] = x` (unbiased) and
+  :math:`|Q(x) - x| < \Delta`.
 * **Top-k sparsification with error feedback** (Stich, Cordonnier & Jaggi, NeurIPS 2018):
   the client adds its residual to the update, sends the ``k = ceil(ratio·n)`` largest
   magnitudes and keeps the rest as the new residual. Per step
@@ -56,31 +57,32 @@ class Compressed:
 
 def quantize_stochastic(
     update: npt.ArrayLike, *, bits: int, rng: np.random.Generator
-) -> tuple[npt.NDArray[np.uint32], float]:
-    r"""Quantise to ``2^bits`` evenly spaced levels on ``[-s, s]``, ``s = max|x|``, unbiasedly.
+) -> tuple[npt.NDArray[np.int32], float]:
+    r"""Round unbiasedly to the b-bit symmetric fixed-point grid of the basis encoding.
 
-    .. math:: q = \lfloor (x + s)/\Delta + u \rfloor,\quad u \sim U[0, 1),\quad
-              \Delta = 2s/(2^b - 1)
+    .. math:: k = \lfloor x/\Delta + u \rfloor,\quad u \sim U[0, 1),\quad
+              \Delta = s/(2^{b-1} - 1),\quad s = \max|x|
 
-    Returns ``(codes, scale)``: integer codes in ``[0, 2^bits - 1]`` and ``s``;
-    :func:`dequantize` maps them back. A zero vector has scale 0 and decodes to zeros.
+    so :math:`\mathbb{E}[k\Delta] = x`, :math:`|k\Delta - x| < \Delta` and
+    :math:`k \in [-(2^{b-1}-1), 2^{b-1}-1]` — the grid of
+    :class:`qtfl.quantum.encoding.BasisEncoding` with the same ``b`` and header ``max|x|``,
+    which therefore carries these values exactly. Returns ``(codes, s)``; a zero vector has
+    ``s = 0`` and decodes to zeros.
     """
-    b = require_int("bits", bits, low=1, high=24)
+    b = require_int("bits", bits, low=2, high=24)
     x = np.asarray(update, dtype=np.float64)
     scale = float(np.max(np.abs(x))) if x.size else 0.0
-    top = (1 << b) - 1
+    top = (1 << (b - 1)) - 1
     if scale == 0.0:
-        return np.zeros(x.shape, np.uint32), 0.0
-    position = (x + scale) * (top / (2.0 * scale))
-    codes = np.floor(position + rng.random(x.shape))
-    return np.clip(codes, 0, top).astype(np.uint32), scale
+        return np.zeros(x.shape, np.int32), 0.0
+    codes = np.floor(x * (top / scale) + rng.random(x.shape))
+    return np.clip(codes, -top, top).astype(np.int32), scale
 
 
-def dequantize(codes: npt.NDArray[np.uint32], *, scale: float, bits: int) -> FloatVector:
-    """Inverse of :func:`quantize_stochastic`: level ``j`` is ``-s + j · 2s/(2^bits - 1)``."""
-    b = require_int("bits", bits, low=1, high=24)
-    step = 2.0 * scale / ((1 << b) - 1)
-    return (codes.astype(np.float64) * step - scale).astype(np.float32)
+def dequantize(codes: npt.NDArray[np.int32], *, scale: float, bits: int) -> FloatVector:
+    """Inverse of :func:`quantize_stochastic`: code ``k`` is ``k · s/(2^(bits-1) - 1)``."""
+    b = require_int("bits", bits, low=2, high=24)
+    return (codes.astype(np.float64) * (scale / ((1 << (b - 1)) - 1))).astype(np.float32)
 
 
 def top_k_indices(values: npt.ArrayLike, *, ratio: float) -> npt.NDArray[np.int64]:
@@ -146,7 +148,7 @@ class StochasticQuantizer:
     bits: int = 8
 
     def __post_init__(self) -> None:
-        require_int("bits", self.bits, low=1, high=24)
+        require_int("bits", self.bits, low=2, high=24)
 
     def init(self, size: int) -> FloatVector:
         return np.zeros(0, np.float32)
@@ -223,7 +225,7 @@ class CompressionConfig:
 
     Attributes:
         kind: ``none``, ``quantize`` (stochastic, ``bits``), ``topk`` (``ratio``) or ``sign``.
-        bits: bits per value for ``quantize``, in [1, 24].
+        bits: bits per value for ``quantize``, in [2, 24].
         ratio: kept fraction for ``topk``, in (0, 1].
         error_feedback: keep the unsent part on the client (``topk`` and ``sign``).
     """
@@ -235,7 +237,7 @@ class CompressionConfig:
 
     def __post_init__(self) -> None:
         require_choice("compression kind", self.kind, ("none", "quantize", "topk", "sign"))
-        require_int("bits", self.bits, low=1, high=24)
+        require_int("bits", self.bits, low=2, high=24)
         require_compression_ratio(self.ratio)
 
 
