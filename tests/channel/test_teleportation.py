@@ -53,9 +53,9 @@ def test_tap_alone_gives_eve_half_the_payload_bits() -> None:
     update = sample_update(2000, seed=1)
     ch = TeleportationChannel(LinkSpec(WernerPair(0.99)), eavesdropper=ClassicalTap())
     rep = ch.transmit(update, rng=np.random.default_rng(2))
-    assert rep.delivery.delivered and rep.leakage is not None
-    n = rep.leakage.n_bits
-    assert abs(rep.leakage.agreement - 0.5) <= 4 * math.sqrt(0.25 / n)
+    assert rep.delivery.delivered and rep.transfer.leakage is not None
+    n = rep.transfer.leakage.n_bits
+    assert abs(rep.transfer.leakage.agreement - 0.5) <= 4 * math.sqrt(0.25 / n)
 
 
 def test_random_intercept_resend_on_all_pairs_is_detected_and_payload_not_sent() -> None:
@@ -68,8 +68,8 @@ def test_random_intercept_resend_on_all_pairs_is_detected_and_payload_not_sent()
     out = rep.delivery
     assert not out.delivered and out.verdict.detected
     assert out.verdict.reason == "qber-above-threshold" and out.verdict.attempts == 3
-    k = rep.checks.n_checks
-    assert abs(rep.checks.qber - 0.25) <= 4 * math.sqrt(0.25 * 0.75 / k)
+    k = rep.transfer.checks.n_checks
+    assert abs(rep.transfer.checks.qber - 0.25) <= 4 * math.sqrt(0.25 * 0.75 / k)
     assert out.verdict.p_value == 0.0
     led = out.ledger
     assert led.payload_qubits == 0  # the payload was never teleported
@@ -83,8 +83,8 @@ def test_z_basis_eve_would_leave_payload_intact_yet_x_checks_catch_her() -> None
     )
     rep = ch.transmit(sample_update(200), rng=np.random.default_rng(4))
     assert not rep.delivery.delivered and rep.delivery.verdict.detected
-    k = rep.checks.n_checks
-    assert abs(rep.checks.qber - 0.25) <= 4 * math.sqrt(0.25 * 0.75 / k)
+    k = rep.transfer.checks.n_checks
+    assert abs(rep.transfer.checks.qber - 0.25) <= 4 * math.sqrt(0.25 * 0.75 / k)
 
 
 def test_small_undetected_attack_leaks_within_the_qber_bound() -> None:
@@ -95,9 +95,9 @@ def test_small_undetected_attack_leaks_within_the_qber_bound() -> None:
         eavesdropper=EntanglingMitm(fraction=0.01),
     )
     rep = ch.transmit(sample_update(3000), rng=np.random.default_rng(5))
-    assert rep.delivery.delivered and rep.leakage is not None
-    assert rep.leakage.bound_bits is not None
-    assert 0.0 < rep.leakage.information_bits <= rep.leakage.bound_bits
+    assert rep.delivery.delivered and rep.transfer.leakage is not None
+    assert rep.transfer.leakage.bound_bits is not None
+    assert 0.0 < rep.transfer.leakage.information_bits <= rep.transfer.leakage.bound_bits
 
 
 def test_chsh_option_aborts_a_link_that_cannot_violate_bell() -> None:

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger, Tap, Verdict
-from qtfl.channel.teleportation import PairLink, pair_seconds
+from qtfl.channel.verified import PairLink, pair_seconds
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import BellDiagonalPair

@@ -1,139 +1,46 @@
-"""TeleportationChannel: encode, distribute pairs, verify on check pairs, teleport, decode.
+"""TeleportationChannel: encode, verify the pairs, teleport, correct and decode.
 
-The protocol of one attempt (**verify, then teleport**):
-
-1. the link distributes ``n + k`` pairs (``n`` payload qubits, ``k`` checks so that checks
-   are ``check_fraction`` of the pairs); an eavesdropper, if any, acts on them now, with her
-   own randomness (:meth:`Eavesdropper.plan`);
-2. the two ends pick the ``k`` check positions and a random X/Z basis for each with fresh
-   randomness, measure, and compare over the authenticated classical channel;
-3. the :class:`~qtfl.security.detection.QberTest` (threshold = link's expected QBER + a
-   finite-size margin at false-alarm ``alpha``; optional CHSH test) accepts or aborts;
-4. on accept the client Bell-measures payload qubit ``i`` with pair ``i`` and sends the two
-   bits; the server corrects and decodes. On abort, the attempt is retried on fresh pairs up
-   to ``max_retries`` times, then the update is reported as not delivered.
-
-The two ends are separate objects (:class:`TeleportSender`: encode + Bell bits;
-:class:`TeleportReceiver`: corrections + decode) around the shared :class:`LinkSample` of an
-attempt, so later stages (FEC, purification, a Flower client/server split) slot in.
-
-Ledger per attempt: ``bell_pairs = n + k`` (aborted attempts included), ``check_pairs = k``;
-classical bits: check positions ``k⌈log2(n+k)⌉`` + bases ``k`` + client outcomes ``k`` +
-verdict ``1``, and on teleport ``2n`` Bell bits + the encoding header; link seconds:
-``(n + k) / pair_rate_hz`` (0 if the rate is unknown) + one latency per classical message
-(announcement, verdict, Bell bits).
+The update is basis-encoded (:class:`~qtfl.quantum.encoding.BasisEncoding`, one qubit per
+bit), the bits go through :class:`~qtfl.channel.verified.VerifiedTeleport` (verify, then
+teleport; retries; ledger — see that module), and the server corrects and decodes. The two
+ends are separate objects (:class:`TeleportSender`: encode; :class:`TeleportReceiver`:
+corrections ``X^{m1} Z^{m0}`` + decode) around the shared link sample, so later stages (FEC,
+purification, a Flower client/server split) slot in between.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger, Tap, Verdict
-from qtfl.errors import InputError, require_choice, require_int, require_range
+from qtfl.channel.base import Channel, Delivery, FloatVector
+from qtfl.channel.verified import (
+    BitTransfer,
+    LinkSpec,
+    PairLink,
+    Verification,
+    VerifiedTeleport,
+)
+from qtfl.errors import require_int
 from qtfl.quantum.encoding import BasisEncoding, BasisPayload
-from qtfl.quantum.noise import BellDiagonalPair
-from qtfl.security.detection import (
-    METHODS,
-    CheckResult,
-    QberTest,
-    check_count,
-    chsh_lower_bound,
-)
-from qtfl.security.eavesdropper import (
-    Eavesdropper,
-    NoEavesdropper,
-    sample_checks,
-    sample_teleport,
-)
-from qtfl.security.leakage import Leakage, measure_leakage
+from qtfl.quantum.noise import WernerPair
+from qtfl.security.eavesdropper import Eavesdropper, make_eavesdropper
 
 Bits = npt.NDArray[np.uint8]
 
-
-class PairLink(Protocol):
-    """What a channel needs from a link (``qtfl.network.FiberLink(...).compile()`` fits)."""
-
-    @property
-    def pair(self) -> BellDiagonalPair: ...
-    @property
-    def pair_rate_hz(self) -> float | None: ...
-    @property
-    def latency_s(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class LinkSpec:
-    """A link given directly by its delivered pair, heralded pair rate and classical latency."""
-
-    pair: BellDiagonalPair
-    pair_rate_hz: float | None = None
-    latency_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.pair, BellDiagonalPair):
-            raise InputError(f"pair must be a BellDiagonalPair, got {type(self.pair).__name__}")
-        if self.pair_rate_hz is not None:
-            require_range("pair_rate_hz", self.pair_rate_hz, low=0.0, low_open=True)
-        require_range("latency_s", self.latency_s, low=0.0)
-
-
-def pair_seconds(link: PairLink, pairs: int) -> float:
-    """Time to deliver ``pairs`` pairs (0 when the link's rate is unknown)."""
-    rate = link.pair_rate_hz
-    return 0.0 if rate is None else pairs / rate
-
-
-@dataclass(frozen=True)
-class Verification:
-    """How the two ends test the pairs before teleporting.
-
-    Args:
-        check_fraction: share of distributed pairs sacrificed as checks, in ``(0, 1)``.
-        alpha: false-alarm probability of the QBER test, in ``(0, 1)``.
-        method: ``"exact"`` binomial critical value or ``"hoeffding"`` margin.
-        chsh: also require the CHSH value implied by the Z and X checks to exceed 2.
-        max_retries: fresh-pair attempts after an abort before giving up.
-    """
-
-    check_fraction: float = 0.1
-    alpha: float = 0.01
-    method: Literal["exact", "hoeffding"] = "exact"
-    chsh: bool = False
-    max_retries: int = 2
-
-    def __post_init__(self) -> None:
-        require_range(
-            "check_fraction", self.check_fraction, low=0.0, high=1.0, low_open=True, high_open=True
-        )
-        require_range("alpha", self.alpha, low=0.0, high=1.0, low_open=True, high_open=True)
-        require_choice("detection method", self.method, METHODS)
-        require_int("max_retries", self.max_retries, low=0)
-
-
-@dataclass(frozen=True)
-class LinkSample:
-    """The pairs of one attempt, as the ends and Eve see them before any measurement."""
-
-    n_pairs: int
-    check_positions: npt.NDArray[np.int64]
-    payload_positions: npt.NDArray[np.int64]
-    check_bases: Bits
-    attack: Bits = field(repr=False)
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """The verification step of one attempt: the test result and what was made public."""
-
-    result: CheckResult
-    reason: str
-    qber_x: float
-    tap: Tap
+__all__ = [
+    "LinkSpec",
+    "PairLink",
+    "TeleportReceiver",
+    "TeleportReport",
+    "TeleportSender",
+    "TeleportationChannel",
+    "Verification",
+    "teleport_security_summary",
+]
 
 
 class TeleportSender:
@@ -164,12 +71,11 @@ class TeleportReceiver:
 
 @dataclass(frozen=True)
 class TeleportReport:
-    """A Delivery plus what only the simulation knows: checks, payload bits, Eve's leakage."""
+    """A Delivery plus what only the simulation knows: payload bits and the bit transfer."""
 
     delivery: Delivery
     payload_bits: Bits
-    checks: CheckResult
-    leakage: Leakage | None
+    transfer: BitTransfer
 
 
 class TeleportationChannel(Channel):
@@ -193,118 +99,71 @@ class TeleportationChannel(Channel):
         verification: Verification | None = None,
         eavesdropper: Eavesdropper | None = None,
     ) -> None:
-        if not isinstance(getattr(link, "pair", None), BellDiagonalPair):
-            raise InputError("link must provide a BellDiagonalPair as .pair (e.g. LinkSpec)")
-        self.link = link
+        self.protocol = VerifiedTeleport(link, verification=verification, eavesdropper=eavesdropper)
         self.encoding = BasisEncoding(bits=bits)
-        self.verification = verification or Verification()
-        self.eavesdropper = eavesdropper or NoEavesdropper()
-        self.test = QberTest(
-            expected_qber=min(0.5, link.pair.qber),
-            alpha=self.verification.alpha,
-            method=self.verification.method,
-        )
         self.sender = TeleportSender(self.encoding)
         self.receiver = TeleportReceiver(self.encoding)
 
-    def distribute(self, n_payload: int, *, rng: np.random.Generator) -> LinkSample:
-        """Distribute pairs; Eve acts first, then the ends choose checks with fresh randomness."""
-        eve_rng, ends_rng = rng.spawn(2)
-        k = check_count(n_payload, self.verification.check_fraction)
-        total = n_payload + k
-        attack = self.eavesdropper.plan(total, rng=eve_rng)
-        order = ends_rng.permutation(total)
-        return LinkSample(
-            n_pairs=total,
-            check_positions=np.sort(order[:k]),
-            payload_positions=np.sort(order[k:]),
-            check_bases=ends_rng.integers(0, 2, k, dtype=np.uint8),
-            attack=attack,
-        )
+    @property
+    def link(self) -> PairLink:
+        return self.protocol.link
 
-    def verify(self, sample: LinkSample, *, rng: np.random.Generator) -> CheckOutcome:
-        """Measure the check pairs and apply the test (plus CHSH if asked)."""
-        pair, bases = self.link.pair, sample.check_bases
-        checks = sample_checks(pair, bases, sample.attack[sample.check_positions], rng=rng)
-        err = checks.errors
-        k = int(err.size)
-        result = self.test.evaluate(int(err.sum()), k)
-        z = bases == 0
-        reason = "ok" if result.passed else "qber-above-threshold"
-        if self.verification.chsh and result.passed:
-            s = chsh_lower_bound(
-                errors_z=int(err[z].sum()),
-                n_z=int(z.sum()),
-                errors_x=int(err[~z].sum()),
-                n_x=int((~z).sum()),
-                alpha=self.verification.alpha,
-            )
-            if not s > 2.0:
-                reason = "chsh-not-violated"
-        public = np.packbits(np.concatenate([bases, checks.client]))
-        return CheckOutcome(
-            result=result,
-            reason=reason,
-            qber_x=float(err[~z].mean()) if (~z).any() else result.qber,
-            tap=Tap(kind="check-announcements", observed=public),
-        )
+    @property
+    def eavesdropper(self) -> Eavesdropper:
+        return self.protocol.eavesdropper
 
     def transmit(self, update: FloatVector, *, rng: np.random.Generator) -> TeleportReport:
         """Run the whole protocol and keep the simulation-side evidence."""
         header = self.sender.encode(update)
         bits = header.bit_array()
-        n = int(bits.size)
-        latency = float(self.link.latency_s)
-        ledger = Ledger(payload_bits=n)
-        attempts = self.verification.max_retries + 1
-        for attempt in range(1, attempts + 1):
-            sample = self.distribute(n, rng=rng)
-            k = int(sample.check_positions.size)
-            checked = self.verify(sample, rng=rng)
-            result = checked.result
-            ledger += Ledger(
-                bell_pairs=sample.n_pairs,
-                check_pairs=k,
-                classical_bits=k * math.ceil(math.log2(sample.n_pairs)) + 2 * k + 1,
-                link_seconds=pair_seconds(self.link, sample.n_pairs) + 2 * latency,
-                retransmissions=int(attempt > 1),
-            )
-            evidence = {"qber": result.qber, "qber_bound": result.qber_bound}
-            if checked.reason != "ok":
-                continue
-            tele = sample_teleport(
-                self.link.pair, bits, sample.attack[sample.payload_positions], rng=rng
-            )
-            received = self.receiver.decode(header, self.receiver.correct(tele.raw, tele.bell_bits))
-            ledger += Ledger(
-                payload_qubits=n,
-                classical_bits=2 * n + header.header_bits,
-                link_seconds=latency,
-            )
-            guess = tele.eve_guess if self.eavesdropper.taps_classical else None
-            tap = Tap(
-                kind="bell-measurement-bits",
-                observed=np.packbits(tele.bell_bits.reshape(-1)),
-                payload_guess=guess,
-            )
-            verdict = Verdict.ok(**evidence, p_value=result.p_value, attempts=attempt)
-            return TeleportReport(
-                delivery=Delivery(received=received, ledger=ledger, verdict=verdict, tap=tap),
-                payload_bits=bits,
-                checks=result,
-                leakage=None
-                if guess is None
-                else measure_leakage(guess, bits, qber=checked.qber_x),
-            )
-        verdict = Verdict.abort(
-            checked.reason, detected=True, **evidence, p_value=result.p_value, attempts=attempts
-        )
-        return TeleportReport(
-            delivery=Delivery(received=None, ledger=ledger, verdict=verdict, tap=checked.tap),
-            payload_bits=bits,
-            checks=result,
-            leakage=None,
-        )
+        t = self.protocol.run(bits, rng=rng, header_bits=header.header_bits)
+        received = None
+        if t.sample is not None:
+            corrected = self.receiver.correct(t.sample.raw, t.sample.bell_bits)
+            received = self.receiver.decode(header, corrected)
+        delivery = Delivery(received=received, ledger=t.ledger, verdict=t.verdict, tap=t.tap)
+        return TeleportReport(delivery=delivery, payload_bits=bits, transfer=t)
 
     def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:
         return self.transmit(update, rng=rng).delivery
+
+
+def teleport_security_summary(
+    *,
+    bits: int,
+    fidelity: float,
+    seed: int,
+    eve: str = "none",
+    eve_fraction: float = 1.0,
+    eve_basis: str = "random",
+    check_fraction: float = 0.1,
+    alpha: float = 0.01,
+) -> dict[str, Any]:
+    """``bits`` random payload bits through Werner pairs with checks and an attacker.
+
+    The figures ``qtfl teleport --eve ...`` adds: detection verdict, QBER estimate, bound and
+    p-value, whether the payload was sent, payload bit errors, and Eve's leakage.
+    """
+    n = require_int("bits", bits, low=1)
+    attacker = make_eavesdropper(eve, fraction=eve_fraction, basis=eve_basis)
+    protocol = VerifiedTeleport(
+        LinkSpec(WernerPair(fidelity)),
+        verification=Verification(check_fraction=check_fraction, alpha=alpha),
+        eavesdropper=attacker,
+    )
+    rng = np.random.default_rng(seed)
+    payload = rng.integers(0, 2, n, dtype=np.uint8)
+    t = protocol.run(payload, rng=rng)
+    errors = None
+    if t.sample is not None:
+        received = TeleportReceiver.correct(t.sample.raw, t.sample.bell_bits)
+        errors = int(np.count_nonzero(received != payload))
+    return {
+        "eve": eve,
+        "eve_fraction": eve_fraction if eve in ("intercept-resend", "mitm") else 0.0,
+        "eve_basis": eve_basis if eve == "intercept-resend" else None,
+        "check_fraction": check_fraction,
+        "alpha": alpha,
+        **t.security_summary(),
+        "payload_bit_errors": errors,
+    }

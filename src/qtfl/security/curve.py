@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from qtfl.errors import require_int, require_range
-from qtfl.quantum.noise import BellDiagonalPair
-from qtfl.security.detection import QberTest, detection_probability
-from qtfl.security.eavesdropper import Eavesdropper, sample_checks
+from qtfl.errors import InputError, require_choice, require_int, require_range
+from qtfl.quantum.noise import BellDiagonalPair, WernerPair
+from qtfl.security.detection import METHODS, QberTest, detection_probability
+from qtfl.security.eavesdropper import EVE_BASES, Eavesdropper, make_eavesdropper, sample_checks
 
 
 def simulate_abort_rate(
@@ -98,3 +98,66 @@ def detection_curve(
 def curve_as_dict(points: Sequence[CurvePoint], **settings: Any) -> dict[str, Any]:
     """JSON-ready form for the CLI: the settings and one row per grid point."""
     return {**settings, "points": [asdict(p) for p in points]}
+
+
+def parse_numbers(name: str, text: str | Sequence[float]) -> list[float]:
+    """``"1,2,4"`` (or a sequence) -> ``[1.0, 2.0, 4.0]``; a bad item raises InputError."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = []
+    for item in items:
+        try:
+            out.append(float(item))
+        except (TypeError, ValueError):
+            raise InputError(f"{name} must be comma-separated numbers, got {item!r}") from None
+    if not out:
+        raise InputError(f"{name} must list at least one number")
+    return out
+
+
+def security_curve(
+    *,
+    fidelity: float = 1.0,
+    eve: str = "intercept-resend",
+    eve_basis: str = "random",
+    check_counts: str | Sequence[float] = "1,2,4,8,16,32,64",
+    fractions: str | Sequence[float] = "0.1,0.25,0.5,1",
+    alpha: float = 0.01,
+    method: str = "exact",
+    trials: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The ``qtfl security curve`` result: settings plus one row per ``(k, f)`` point."""
+    pair = WernerPair(fidelity)
+    require_choice("eve", eve, ("intercept-resend", "mitm"))
+    require_choice("eve basis", eve_basis, EVE_BASES)
+    require_choice("detection method", method, METHODS)
+    ks = []
+    for k in parse_numbers("checks", check_counts):
+        if not (k.is_integer() and k >= 1):
+            raise InputError(f"check counts must be integers >= 1, got {k:g}")
+        ks.append(int(k))
+    fs = [
+        require_range("eve fraction", f, low=0.0, high=1.0)
+        for f in parse_numbers("fractions", fractions)
+    ]
+    points = detection_curve(
+        pair,
+        lambda f: make_eavesdropper(eve, fraction=f, basis=eve_basis),
+        check_counts=ks,
+        fractions=fs,
+        alpha=alpha,
+        method=method,
+        trials=require_int("trials", trials, low=1),
+        rng=np.random.default_rng(seed),
+    )
+    return curve_as_dict(
+        points,
+        fidelity=pair.fidelity,
+        link_qber=pair.qber,
+        eve=eve,
+        eve_basis=eve_basis if eve == "intercept-resend" else None,
+        alpha=alpha,
+        method=method,
+        trials=trials,
+        seed=seed,
+    )

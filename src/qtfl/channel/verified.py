@@ -1,0 +1,281 @@
+"""Verify, then teleport: the bit-level protocol every teleportation channel runs.
+
+One attempt:
+
+1. the link distributes ``n + k`` pairs (``n`` payload qubits, ``k`` checks so that checks
+   are ``check_fraction`` of the pairs); an eavesdropper, if any, acts on them now, with her
+   own randomness (:meth:`~qtfl.security.eavesdropper.Eavesdropper.plan`);
+2. the two ends pick the ``k`` check positions and a random X/Z basis for each with fresh
+   randomness, measure, and compare over the authenticated classical channel;
+3. the :class:`~qtfl.security.detection.QberTest` (threshold = link's expected QBER + a
+   finite-size margin at false-alarm ``alpha``; optional CHSH test) accepts or aborts;
+4. on accept the client Bell-measures payload qubit ``i`` with pair ``i`` and sends the two
+   bits. On abort the attempt is retried on fresh pairs up to ``max_retries`` times, then the
+   payload is reported as not sent.
+
+:class:`VerifiedTeleport` returns the shared link sample's outcome (Bell bits and the
+server's raw halves) so that the two ends — :class:`~qtfl.channel.teleportation.TeleportSender`
+and :class:`~qtfl.channel.teleportation.TeleportReceiver` — stay separate objects.
+
+Ledger per attempt: ``bell_pairs = n + k`` (aborted attempts included), ``check_pairs = k``;
+classical bits: check positions ``k⌈log2(n+k)⌉`` + bases ``k`` + client outcomes ``k`` +
+verdict ``1``, and on teleport ``2n`` Bell bits + the header; link seconds:
+``(n + k) / pair_rate_hz`` (0 if the rate is unknown) + one latency per classical message
+(announcement, verdict, Bell bits).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from qtfl.channel.base import Ledger, Tap, Verdict
+from qtfl.errors import InputError, require_choice, require_int, require_range
+from qtfl.quantum.noise import BellDiagonalPair
+from qtfl.security.detection import (
+    METHODS,
+    CheckResult,
+    QberTest,
+    check_count,
+    chsh_lower_bound,
+)
+from qtfl.security.eavesdropper import (
+    Eavesdropper,
+    NoEavesdropper,
+    TeleportSample,
+    sample_checks,
+    sample_teleport,
+)
+from qtfl.security.leakage import Leakage, measure_leakage
+
+Bits = npt.NDArray[np.uint8]
+
+
+class PairLink(Protocol):
+    """What a channel needs from a link (``qtfl.network.FiberLink(...).compile()`` fits)."""
+
+    @property
+    def pair(self) -> BellDiagonalPair: ...
+    @property
+    def pair_rate_hz(self) -> float | None: ...
+    @property
+    def latency_s(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A link given directly by its delivered pair, heralded pair rate and classical latency."""
+
+    pair: BellDiagonalPair
+    pair_rate_hz: float | None = None
+    latency_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pair, BellDiagonalPair):
+            raise InputError(f"pair must be a BellDiagonalPair, got {type(self.pair).__name__}")
+        if self.pair_rate_hz is not None:
+            require_range("pair_rate_hz", self.pair_rate_hz, low=0.0, low_open=True)
+        require_range("latency_s", self.latency_s, low=0.0)
+
+
+def pair_seconds(link: PairLink, pairs: int) -> float:
+    """Time to deliver ``pairs`` pairs (0 when the link's rate is unknown)."""
+    rate = link.pair_rate_hz
+    return 0.0 if rate is None else pairs / rate
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How the two ends test the pairs before teleporting.
+
+    Args:
+        check_fraction: share of distributed pairs sacrificed as checks, in ``(0, 1)``.
+        alpha: false-alarm probability of the QBER test, in ``(0, 1)``.
+        method: ``"exact"`` binomial critical value or ``"hoeffding"`` margin.
+        chsh: also require the CHSH value implied by the Z and X checks to exceed 2.
+        max_retries: fresh-pair attempts after an abort before giving up.
+    """
+
+    check_fraction: float = 0.1
+    alpha: float = 0.01
+    method: Literal["exact", "hoeffding"] = "exact"
+    chsh: bool = False
+    max_retries: int = 2
+
+    def __post_init__(self) -> None:
+        require_range(
+            "check_fraction", self.check_fraction, low=0.0, high=1.0, low_open=True, high_open=True
+        )
+        require_range("alpha", self.alpha, low=0.0, high=1.0, low_open=True, high_open=True)
+        require_choice("detection method", self.method, METHODS)
+        require_int("max_retries", self.max_retries, low=0)
+
+
+@dataclass(frozen=True)
+class LinkSample:
+    """The pairs of one attempt, as the ends and Eve see them before any measurement."""
+
+    n_pairs: int
+    check_positions: npt.NDArray[np.int64]
+    payload_positions: npt.NDArray[np.int64]
+    check_bases: Bits
+    attack: Bits = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """The verification step of one attempt: the test result and what was made public."""
+
+    result: CheckResult
+    reason: str
+    qber_x: float
+    tap: Tap
+
+
+@dataclass(frozen=True)
+class BitTransfer:
+    """Outcome of :meth:`VerifiedTeleport.run` for ``n`` payload bits.
+
+    ``sample`` (Bell bits, the server's raw halves, Eve's guess) is ``None`` when every
+    attempt aborted and the payload was never teleported.
+    """
+
+    sample: TeleportSample | None
+    ledger: Ledger
+    verdict: Verdict
+    tap: Tap
+    checks: CheckResult
+    leakage: Leakage | None
+
+    @property
+    def payload_sent(self) -> bool:
+        return self.sample is not None
+
+    def security_summary(self) -> dict[str, Any]:
+        """The detection and leakage figures ``qtfl teleport --eve ...`` prints."""
+        leak = self.leakage
+        return {
+            "detected": self.verdict.detected,
+            "reason": self.verdict.reason,
+            "qber": self.verdict.qber,
+            "qber_bound": self.verdict.qber_bound,
+            "p_value": self.verdict.p_value,
+            "attempts": self.verdict.attempts,
+            "payload_sent": self.payload_sent,
+            "eve_bits_correct": None if leak is None else leak.bits_correct,
+            "eve_agreement": None if leak is None else leak.agreement,
+            "eve_information_bits": None if leak is None else leak.information_bits,
+            "eve_information_bound_bits": None if leak is None else leak.bound_bits,
+            "bell_pairs": self.ledger.bell_pairs,
+            "check_pairs": self.ledger.check_pairs,
+            "classical_bits": self.ledger.classical_bits,
+        }
+
+
+class VerifiedTeleport:
+    """The verify-then-teleport protocol over one link, with an optional attacker."""
+
+    def __init__(
+        self,
+        link: PairLink,
+        *,
+        verification: Verification | None = None,
+        eavesdropper: Eavesdropper | None = None,
+    ) -> None:
+        if not isinstance(getattr(link, "pair", None), BellDiagonalPair):
+            raise InputError("link must provide a BellDiagonalPair as .pair (e.g. LinkSpec)")
+        self.link = link
+        self.verification = verification or Verification()
+        self.eavesdropper = eavesdropper or NoEavesdropper()
+        self.test = QberTest(
+            expected_qber=min(0.5, link.pair.qber),
+            alpha=self.verification.alpha,
+            method=self.verification.method,
+        )
+
+    def distribute(self, n_payload: int, *, rng: np.random.Generator) -> LinkSample:
+        """Distribute pairs; Eve acts first, then the ends choose checks with fresh randomness."""
+        eve_rng, ends_rng = rng.spawn(2)
+        k = check_count(n_payload, self.verification.check_fraction)
+        total = n_payload + k
+        attack = self.eavesdropper.plan(total, rng=eve_rng)
+        order = ends_rng.permutation(total)
+        return LinkSample(
+            n_pairs=total,
+            check_positions=np.sort(order[:k]),
+            payload_positions=np.sort(order[k:]),
+            check_bases=ends_rng.integers(0, 2, k, dtype=np.uint8),
+            attack=attack,
+        )
+
+    def verify(self, sample: LinkSample, *, rng: np.random.Generator) -> CheckOutcome:
+        """Measure the check pairs and apply the test (plus CHSH if asked)."""
+        pair, bases = self.link.pair, sample.check_bases
+        checks = sample_checks(pair, bases, sample.attack[sample.check_positions], rng=rng)
+        err = checks.errors
+        k = int(err.size)
+        result = self.test.evaluate(int(err.sum()), k)
+        z = bases == 0
+        reason = "ok" if result.passed else "qber-above-threshold"
+        if self.verification.chsh and result.passed:
+            s = chsh_lower_bound(
+                errors_z=int(err[z].sum()),
+                n_z=int(z.sum()),
+                errors_x=int(err[~z].sum()),
+                n_x=int((~z).sum()),
+                alpha=self.verification.alpha,
+            )
+            if not s > 2.0:
+                reason = "chsh-not-violated"
+        public = np.packbits(np.concatenate([bases, checks.client]))
+        return CheckOutcome(
+            result=result,
+            reason=reason,
+            qber_x=float(err[~z].mean()) if (~z).any() else result.qber,
+            tap=Tap(kind="check-announcements", observed=public),
+        )
+
+    def run(self, bits: Bits, *, rng: np.random.Generator, header_bits: int = 0) -> BitTransfer:
+        """Teleport ``bits`` (0/1) after verification; retry on fresh pairs after an abort."""
+        n = int(bits.size)
+        latency = float(self.link.latency_s)
+        ledger = Ledger(payload_bits=n)
+        attempts = self.verification.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            sample = self.distribute(n, rng=rng)
+            k = int(sample.check_positions.size)
+            checked = self.verify(sample, rng=rng)
+            result = checked.result
+            ledger += Ledger(
+                bell_pairs=sample.n_pairs,
+                check_pairs=k,
+                classical_bits=k * math.ceil(math.log2(sample.n_pairs)) + 2 * k + 1,
+                link_seconds=pair_seconds(self.link, sample.n_pairs) + 2 * latency,
+                retransmissions=int(attempt > 1),
+            )
+            evidence = {"qber": result.qber, "qber_bound": result.qber_bound}
+            if checked.reason != "ok":
+                continue
+            tele = sample_teleport(
+                self.link.pair, bits, sample.attack[sample.payload_positions], rng=rng
+            )
+            ledger += Ledger(
+                payload_qubits=n, classical_bits=2 * n + header_bits, link_seconds=latency
+            )
+            guess = tele.eve_guess if self.eavesdropper.taps_classical else None
+            tap = Tap(
+                kind="bell-measurement-bits",
+                observed=np.packbits(tele.bell_bits.reshape(-1)),
+                payload_guess=guess,
+            )
+            verdict = Verdict.ok(**evidence, p_value=result.p_value, attempts=attempt)
+            leakage = None if guess is None else measure_leakage(guess, bits, qber=checked.qber_x)
+            return BitTransfer(tele, ledger, verdict, tap, result, leakage)
+        verdict = Verdict.abort(
+            checked.reason, detected=True, **evidence, p_value=result.p_value, attempts=attempts
+        )
+        return BitTransfer(None, ledger, verdict, checked.tap, result, None)
