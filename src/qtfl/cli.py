@@ -147,6 +147,20 @@ def link_command(
     emit(report.as_dict(), as_json=as_json, title="qtfl link")
 
 
+@app.command("teleport")
+def teleport_command(
+    bits: int = typer.Option(1_000_000, "--bits", help="Payload qubits N (random bits)."),
+    fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity, in [0.25, 1]."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the payload and the sampler."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Teleport N random payload bits through Werner pairs (stim): resources and bit errors."""
+    from qtfl.quantum.benchmark import teleport_summary
+
+    summary = teleport_summary(bits=bits, fidelity=fidelity, seed=seed)
+    emit(summary.as_dict(), as_json=as_json, title="qtfl teleport")
+
+
 @bench_app.command("fl")
 def bench_fl_command(
     clients: int = typer.Option(100, help="Clients per round."),
@@ -162,6 +176,32 @@ def bench_fl_command(
         clients=clients, samples=samples, rounds=rounds, memory_clients=memory_clients
     )
     emit(result, as_json=as_json, title="qtfl bench fl")
+
+
+@bench_app.command("teleport")
+def bench_teleport_command(
+    bits: int = typer.Option(10_000_000, "--bits", help="Payload qubits N for stim."),
+    aer_shots: int = typer.Option(20_000, "--aer-shots", help="Shots of Aer's dynamic circuit."),
+    aer_fast_shots: int = typer.Option(
+        200_000, "--aer-fast-shots", help="Shots of Aer's fastest (deferred, bulk) circuit."
+    ),
+    fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity, in [0.25, 1]."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed runs per path (best is kept)."),
+    threads: int = typer.Option(1, "--threads", help="Aer max_parallel_threads."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Teleportation speed: stim vs Qiskit Aer (dynamic circuit and fastest equivalent)."""
+    from qtfl.quantum.benchmark import benchmark_teleport
+
+    result = benchmark_teleport(
+        bits=bits,
+        aer_shots=aer_shots,
+        aer_fast_shots=aer_fast_shots,
+        fidelity=fidelity,
+        repeats=repeats,
+        threads=threads,
+    )
+    emit(result, as_json=as_json, title="qtfl bench teleport")
 
 
 def main(argv: list[str] | None = None) -> None:

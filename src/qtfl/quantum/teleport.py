@@ -24,14 +24,16 @@ flipped ``m1`` fires the X correction, which flips the received bit (tests compa
 circuit that really applies ``X q0``, and with Qiskit).
 
 Speed. stim is fastest with many shots of a small circuit, bit-packed. One shot here holds
-``lanes`` independent teleports side by side (256 for large N: ~1e8 payload qubits/s on two
-cores), and results are unpacked with numpy; there is no Python loop over shots or qubits.
+``lanes`` independent teleports side by side (256 for large N; stim samples ~1e8 payload
+qubits/s on one core), and results are unpacked with numpy; there is no Python loop over
+shots or qubits.
 
-Reproducibility. Circuits and their reference samples are compiled once per pair state and
-cached. Every call draws a seed from the caller's ``numpy.random.Generator`` and builds a
-cheap sampler from the cached parts: the same Generator state gives the same bits on the
-same machine with the same stim version (stim's seed promise; different stim versions or
-SIMD widths give different, equally distributed bits).
+Reproducibility. Circuits are built once per (pair state, lanes) and cached. Every call
+draws a seed from the caller's ``numpy.random.Generator`` and builds a cheap sampler (~0.1
+ms) from the cached circuit: the same Generator state gives the same bits on the same
+machine with the same stim version (stim's seed promise; other stim versions or SIMD widths
+give different, equally distributed bits). A sampler is not cached itself, because its
+random stream would then depend on earlier calls rather than on the caller's Generator.
 
 The eavesdropper hook: ``eve_bases`` makes an intercept-resend attacker measure each pair's
 client half in Z (0) or X (1) after distribution and before the protocol; her outcomes come
@@ -228,26 +230,15 @@ def _circuit(
     c.append("CX", [t for ab in zip(q1, q2, strict=True) for t in ab])
     c += _noise(pair, q1, q2)
     # Lane by lane, so that each lane's measurements are adjacent in the record and the
-    # unpacked samples reshape to (pairs, record width) without a copy.
-    for i in range(k):
-        if eve is not None:  # intercept-resend on the client half: collapse and forward it
-            c.append("M" if eve == BASIS_Z else "MX", [q1[i]])
-        if readout == "teleport":
-            c.append("CX", [q0[i], q1[i]])
-            c.append("H", [q0[i]])
-            c.append("M", [q0[i], q1[i]])
-            c.append("CX", [stim.target_rec(-1), q2[i]])  # X^{m1}
-            c.append("CZ", [stim.target_rec(-2), q2[i]])  # Z^{m0}
-            c.append("M", [q2[i]])
-        else:
-            c.append("M" if readout == "Z" else "MX", [q1[i], q2[i]])
+    # unpacked samples reshape to (pairs, record width) without a copy. Written as text and
+    # parsed once: much faster than appending thousands of instructions one by one.
+    lane = "M {c}\n" if eve == BASIS_Z else "MX {c}\n" if eve == BASIS_X else ""
+    if readout == "teleport":  # Bell measurement, then X^{m1} Z^{m0} on the server half
+        lane += "CX {p} {c}\nH {p}\nM {p} {c}\nCX rec[-1] {s}\nCZ rec[-2] {s}\nM {s}\n"
+    else:
+        lane += ("M" if readout == "Z" else "MX") + " {c} {s}\n"
+    c += stim.Circuit("".join(lane.format(p=i, c=k + i, s=2 * k + i) for i in range(k)))
     return c
-
-
-@functools.lru_cache(maxsize=1024)
-def _reference(pair: BellDiagonalPair, lanes: int, readout: _Readout, eve: int | None) -> Bits:
-    ref: Bits = _circuit(pair, lanes, readout, eve).reference_sample(bit_packed=True)
-    return ref
 
 
 # --------------------------------------------------------------------------- sampling
@@ -297,8 +288,11 @@ def _sample(
 ) -> Bits:
     """Records ``(n, width)`` of ``n`` lanes from one cached circuit."""
     k, w = _lanes(n), _width(readout, eve)
+    # All zeros is a possible noise-free record of every circuit here (each measurement is
+    # a fair coin or equal to an earlier one, and received = 0 when m0 = m1 = 0), so stim
+    # may skip computing a reference sample (its slow, quadratic step).
     sampler = _circuit(pair, k, readout, eve).compile_sampler(
-        seed=int(rng.integers(2**63)), reference_sample=_reference(pair, k, readout, eve)
+        seed=int(rng.integers(2**63)), skip_reference_sample=True
     )
     if n <= CHUNK_QUBITS:
         packed = sampler.sample(math.ceil(n / k), bit_packed=True)
