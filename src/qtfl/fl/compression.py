@@ -49,10 +49,13 @@ class Compressed:
     Attributes:
         values: the dense float32 vector the receiver obtains (same length as the update).
         payload_bits: size of the compressed representation on the wire.
+        indices: for a sparse step, the positions that carry values (sorted); ``None`` when
+            the representation is dense.
     """
 
     values: FloatVector
     payload_bits: int
+    indices: npt.NDArray[np.int64] | None = None
 
 
 def quantize_stochastic(
@@ -188,7 +191,7 @@ class TopK:
         residual = corrected.copy()
         residual[keep] = 0.0
         bits = keep.size * (FLOAT_BITS + index_bits(x.size))
-        return Compressed(sent, bits), residual if self.error_feedback else state
+        return Compressed(sent, bits, keep), residual if self.error_feedback else state
 
 
 @dataclass(frozen=True)
