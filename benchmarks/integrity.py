@@ -1,7 +1,9 @@
 """Payload integrity benchmarks: FEC code limits and cost, QEC logical error, cost optimizer.
 
 Run ``python benchmarks/integrity.py --json`` for the FEC table (rate, Shannon limit, measured
-block failures, pairs per payload bit, decode throughput) at F = 0.95 and 0.90, and
+block failures, pairs per payload bit, decode throughput) at F = 0.95 and 0.90,
+``--section qec`` for logical vs physical error of the QEC codes, ``--section plan`` for the
+cheapest of FEC / purification / both per fidelity, and
 ``python benchmarks/integrity.py --calibrate`` to re-measure each code's
 ``max_bit_error_rate`` (the values stored in ``qtfl.channel.fec.FEC_CODES``).
 Figures, not pass/fail tests.
@@ -24,8 +26,10 @@ from qtfl.channel.fec import (
     measure_block_failures,
     select_code,
 )
+from qtfl.channel.integrity import plan_integrity
 from qtfl.channel.retransmission import deliver_with_retransmission
 from qtfl.quantum.noise import WernerPair
+from qtfl.quantum.qec import CODES, exact_logical_error, simulate_logical_error
 
 #: Calibration: a code "handles" p when at most this fraction of blocks fails there.
 TARGET_BLOCK_FAILURE = 0.01
@@ -109,15 +113,61 @@ def fec_table(*, payload_bits: int, seed: int = 1) -> list[dict[str, object]]:
     return rows
 
 
+def qec_table(*, shots: int = 200_000, seed: int = 3) -> list[dict[str, object]]:
+    """Logical error vs physical p (stim sampling and exact enumeration) for every code."""
+    rows = []
+    for name in CODES:
+        noises = ("x",) if name == "bit-flip" else ("z",) if name == "phase-flip" else ()
+        for noise in (*noises, "depolarizing"):
+            for p in (0.001, 0.01, 0.05, 0.1):
+                sim = simulate_logical_error(name, noise=noise, p=p, shots=shots, seed=seed)
+                exact = exact_logical_error(name, noise=noise, p=p)
+                rows.append(
+                    {"code": name, "noise": noise, "p": p, "simulated": sim, "exact": exact}
+                )
+    return rows
+
+
+def plan_table(*, target: float = 1e-6) -> list[dict[str, object]]:
+    """Cheapest plan per fidelity, next to the cheapest FEC-only and purification-only plans."""
+    rows = []
+    for fidelity in (0.99, 0.95, 0.90, 0.85, 0.80, 0.75):
+        plan = plan_integrity(WernerPair(fidelity), target_bit_error_rate=target, max_rounds=8)
+        ok = [o for o in plan.candidates if o.residual_bit_error_rate <= target]
+
+        def cheapest(method: str, ok: list = ok) -> float | None:
+            costs = [o.pairs_per_payload_bit for o in ok if o.method == method]
+            return min(costs) if costs else None
+
+        rows.append(
+            {
+                "fidelity": fidelity,
+                "target": target,
+                "best": plan.best.method,
+                "rounds": plan.best.rounds,
+                "code": plan.best.code,
+                "pairs_per_payload_bit": plan.best.pairs_per_payload_bit,
+                "fec_only": cheapest("fec"),
+                "purification_only": cheapest("purification"),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibrate", action="store_true", help="re-measure code limits")
+    parser.add_argument("--section", choices=("fec", "qec", "plan"), default="fec")
     parser.add_argument("--codes", default=",".join(FEC_CODES), help="codes to calibrate")
     parser.add_argument("--payload-bits", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args()
     if args.calibrate:
         rows = [calibrate(FEC_CODES[name]) for name in args.codes.split(",")]
+    elif args.section == "qec":
+        rows = qec_table()
+    elif args.section == "plan":
+        rows = plan_table()
     else:
         rows = fec_table(payload_bits=args.payload_bits)
     for row in rows:
