@@ -38,7 +38,7 @@ import stim
 from qtfl.errors import InputError
 from qtfl.quantum import reference
 from qtfl.quantum.noise import BellDiagonalPair
-from qtfl.quantum.teleport import TeleportResult, _noise, as_payload_bits
+from qtfl.quantum.teleport import TeleportResult, as_payload_bits, pair_noise
 
 _RZ = ("I", "S", "Z", "S_DAG")
 _PLAIN = {"x": "X", "sx": "SQRT_X", "cx": "CX", "id": "I", "reset": "R"}
@@ -71,7 +71,7 @@ def _stim_pauli_args(p: npt.NDArray[np.float64], n: int) -> tuple[str, list[floa
 def _device_noise(device: str) -> tuple[dict[tuple[str, tuple[int, ...]], Any], dict[int, float]]:
     from qiskit_aer.noise.device import basic_device_gate_errors, basic_device_readout_errors
 
-    backend, _ = reference._backend(device)
+    backend, _ = reference.fake_backend(device)
     gates = {
         (name, tuple(q)): twirl(err)
         for name, q, err in basic_device_gate_errors(target=backend.target)
@@ -99,7 +99,7 @@ def _device_circuit(
     pair: BellDiagonalPair, payload: int, device: str
 ) -> tuple[stim.Circuit, tuple[int, int, int]]:
     """The stim circuit and the record indices of ``(m0, m1, received)``."""
-    backend, _ = reference._backend(device)
+    backend, _ = reference.fake_backend(device)
     from qiskit import transpile
 
     logical = reference.teleport_circuit(payload=payload, dynamic=True)
@@ -136,7 +136,7 @@ def _emit(
         qs = [qmap[q] for q in inst.qubits]
         if name == "barrier":
             if op.label == "pair":
-                out += _noise(pair, [qs[0]], [qs[1]])
+                out += pair_noise(pair, [qs[0]], [qs[1]])
             continue
         if name == "delay":
             continue

@@ -110,7 +110,7 @@ def noisy_teleport_circuit(
     if device is not None:
         from qiskit import transpile
 
-        backend, layout = _backend(device)
+        backend, layout = fake_backend(device)
         c = transpile(
             c, backend, initial_layout=list(layout), optimization_level=0, seed_transpiler=0
         )
@@ -132,7 +132,8 @@ def _insert_at_barrier(circuit: QuantumCircuit, label: str, error: Any) -> Quant
 
 
 @functools.lru_cache(maxsize=4)
-def _backend(device: str) -> tuple[Any, tuple[int, int, int]]:
+def fake_backend(device: str) -> tuple[Any, tuple[int, int, int]]:
+    """The fake backend named ``device`` (cached) and its (payload, client, server) qubits."""
     require_choice("device", device, DEVICES)
     from qiskit_ibm_runtime import fake_provider
 
@@ -148,7 +149,7 @@ def _simulator(device: str | None, method: str, threads: int) -> Any:
         return AerSimulator(method=method, max_parallel_threads=threads)
     from qiskit_aer.noise import NoiseModel
 
-    backend, _ = _backend(device)
+    backend, _ = fake_backend(device)
     return AerSimulator(
         method=method, noise_model=NoiseModel.from_backend(backend), max_parallel_threads=threads
     )

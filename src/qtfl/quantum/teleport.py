@@ -55,7 +55,7 @@ import numpy as np
 import numpy.typing as npt
 import stim
 
-from qtfl.errors import InputError
+from qtfl.errors import InputError, require_choice, require_int
 from qtfl.quantum.noise import BellDiagonalPair, WernerPair
 
 Bits = npt.NDArray[np.uint8]
@@ -132,9 +132,12 @@ class Teleporter:
 
         Measurement record, lane after lane: ``[eve]`` (if ``eve`` is a basis code), then
         ``m0, m1, received`` for ``readout="teleport"``, or ``client, server`` for a check
-        of both halves in ``readout="Z"``/``"X"``.
+        of both halves in ``readout="Z"``/``"X"``. A copy: the cached circuit stays intact.
         """
-        return _circuit(self._pair, lanes, readout, eve)
+        k = require_int("lanes", lanes, low=1, high=4096)
+        mode = require_choice("readout", readout, ("teleport", "Z", "X"))
+        who = require_choice("eve", eve, (None, BASIS_Z, BASIS_X))
+        return _circuit(self._pair, k, mode, who).copy()
 
     def teleport(
         self,
@@ -205,7 +208,12 @@ def _lanes(n: int) -> int:
     return min(MAX_LANES, 8 * max(1, math.ceil(n / 8)))
 
 
-def _noise(pair: BellDiagonalPair, q1: list[int], q2: list[int]) -> stim.Circuit:
+def pair_noise(pair: BellDiagonalPair, q1: list[int], q2: list[int]) -> stim.Circuit:
+    """Noise that turns perfect ``|Φ+>`` pairs on ``(q1[i], q2[i])`` into ``pair``.
+
+    ``DEPOLARIZE2(5(1-F)/4)`` for Werner pairs, else ``PAULI_CHANNEL_1(p_X, p_Y, p_Z)`` on
+    the client halves ``q1`` (see the module notes).
+    """
     c = stim.Circuit()
     _, px, py, pz = pair.pauli_probabilities
     if px + py + pz <= 0.0:
@@ -228,7 +236,7 @@ def _circuit(
     c.append("R", q0 + q1 + q2)
     c.append("H", q1)
     c.append("CX", [t for ab in zip(q1, q2, strict=True) for t in ab])
-    c += _noise(pair, q1, q2)
+    c += pair_noise(pair, q1, q2)
     # Lane by lane, so that each lane's measurements are adjacent in the record and the
     # unpacked samples reshape to (pairs, record width) without a copy. Written as text and
     # parsed once: much faster than appending thousands of instructions one by one.
