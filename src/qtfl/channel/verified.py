@@ -156,7 +156,10 @@ class BitTransfer:
         return self.sample is not None
 
     def security_summary(self) -> dict[str, Any]:
-        """The detection and leakage figures ``qtfl teleport --eve ...`` prints."""
+        """The detection and leakage figures ``qtfl teleport --eve ...`` prints.
+
+        ``protocol_*`` count the whole verified transfer (checks and retries included).
+        """
         leak = self.leakage
         return {
             "detected": self.verdict.detected,
@@ -170,9 +173,9 @@ class BitTransfer:
             "eve_agreement": None if leak is None else leak.agreement,
             "eve_information_bits": None if leak is None else leak.information_bits,
             "eve_information_bound_bits": None if leak is None else leak.bound_bits,
-            "bell_pairs": self.ledger.bell_pairs,
-            "check_pairs": self.ledger.check_pairs,
-            "classical_bits": self.ledger.classical_bits,
+            "protocol_bell_pairs": self.ledger.bell_pairs,
+            "protocol_check_pairs": self.ledger.check_pairs,
+            "protocol_classical_bits": self.ledger.classical_bits,
         }
 
 

@@ -161,3 +161,14 @@ def security_curve(
         trials=trials,
         seed=seed,
     )
+
+
+def curve_table(result: dict[str, Any]) -> dict[str, Any]:
+    """Flatten :func:`security_curve`'s result into two-column rows for the CLI table."""
+    rows = {k: v for k, v in result.items() if k != "points"}
+    for p in result["points"]:
+        key = f"k={p['n_checks']} f={p['eve_fraction']:g}"
+        rows[key] = (
+            f"predicted {p['predicted']:.4f}  simulated {p['simulated']:.4f} ± {p['stderr']:.4f}"
+        )
+    return rows
