@@ -152,13 +152,88 @@ def teleport_command(
     bits: int = typer.Option(1_000_000, "--bits", help="Payload qubits N (random bits)."),
     fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity, in [0.25, 1]."),
     seed: int = typer.Option(0, "--seed", help="Seed of the payload and the sampler."),
+    eve: str = typer.Option("none", "--eve", help="none | tap | intercept-resend | mitm."),
+    eve_fraction: float = typer.Option(1.0, "--eve-fraction", help="Pairs attacked, in [0, 1]."),
+    eve_basis: str = typer.Option("random", "--eve-basis", help="z | x | random."),
+    check_fraction: float = typer.Option(0.1, "--check-fraction", help="Check pairs, in (0, 1)."),
+    alpha: float = typer.Option(0.01, "--alpha", help="False-alarm probability, in (0, 1)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Teleport N random payload bits through Werner pairs (stim): resources and bit errors."""
+    """Teleport N random payload bits through Werner pairs (stim): resources and bit errors.
+
+    The security fields (detected ... eve_information_bits) come from a second run of the
+    same bits with check pairs first (verify, then teleport) and the chosen eavesdropper.
+    """
+    from qtfl.channel.teleportation import teleport_security_summary
     from qtfl.quantum.benchmark import teleport_summary
 
     summary = teleport_summary(bits=bits, fidelity=fidelity, seed=seed)
-    emit(summary.as_dict(), as_json=as_json, title="qtfl teleport")
+    security = teleport_security_summary(
+        bits=bits,
+        fidelity=fidelity,
+        seed=seed,
+        eve=eve,
+        eve_fraction=eve_fraction,
+        eve_basis=eve_basis,
+        check_fraction=check_fraction,
+        alpha=alpha,
+    )
+    emit({**summary.as_dict(), **security}, as_json=as_json, title="qtfl teleport")
+
+
+security_app = typer.Typer(
+    help="Eavesdropper detection and leakage (figures from circuit-level simulation).",
+    no_args_is_help=True,
+)
+app.add_typer(security_app, name="security")
+
+
+@security_app.command("curve")
+def security_curve_command(
+    fidelity: float = typer.Option(1.0, "--fidelity", help="Werner pair fidelity of the link."),
+    eve: str = typer.Option("intercept-resend", "--eve", help="intercept-resend | mitm."),
+    eve_basis: str = typer.Option("random", "--eve-basis", help="z | x | random."),
+    checks: str = typer.Option("1,2,4,8,16,32,64", "--checks", help="Check-pair counts k."),
+    fractions: str = typer.Option("0.1,0.25,0.5,1", "--fractions", help="Eve fractions f."),
+    alpha: float = typer.Option(0.01, "--alpha", help="False-alarm probability, in (0, 1)."),
+    method: str = typer.Option("exact", "--method", help="exact | hoeffding."),
+    trials: int = typer.Option(2000, "--trials", help="Simulated verifications per point."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Detection probability vs check pairs and Eve fraction: binomial prediction and stim."""
+    from qtfl.security.curve import curve_table, security_curve
+
+    result = security_curve(
+        fidelity=fidelity,
+        eve=eve,
+        eve_basis=eve_basis,
+        check_counts=checks,
+        fractions=fractions,
+        alpha=alpha,
+        method=method,
+        trials=trials,
+        seed=seed,
+    )
+    emit(result if as_json else curve_table(result), as_json=as_json, title="qtfl security curve")
+
+
+@bench_app.command("security")
+def bench_security_command(
+    params: int = typer.Option(100_000, "--params", help="Update size (float32 values)."),
+    bits: int = typer.Option(16, "--bits", help="Bits per value of the basis encoding."),
+    fidelity: float = typer.Option(0.97, "--fidelity", help="Werner pair fidelity."),
+    pair_rate_hz: float = typer.Option(1e6, "--pair-rate-hz", help="Heralded pairs per second."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed sends per channel (best kept)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Teleportation vs QKD + one-time pad vs AES-GCM: cost and simulation speed per update."""
+    from qtfl.security.benchmark import benchmark_channels
+
+    result = benchmark_channels(
+        params=params, bits=bits, fidelity=fidelity, pair_rate_hz=pair_rate_hz, repeats=repeats
+    )
+    emit(result, as_json=as_json, title="qtfl bench security")
 
 
 @bench_app.command("fl")
