@@ -90,3 +90,56 @@ def test_unreachable_target_is_a_clear_error() -> None:
         plan_integrity(WernerPair(0.7), target_bit_error_rate=1e-6, max_rounds=0)
     with pytest.raises(InputError, match=r"target bit error rate must be in \(0, 0.5\]"):
         plan_integrity(WernerPair(0.9), target_bit_error_rate=0.0)
+
+
+def test_teleport_with_fec_delivers_every_bit_through_stim() -> None:
+    from qtfl.channel.integrity import teleport_fec_summary
+
+    out = teleport_fec_summary(bits=150_000, fidelity=0.9, fec="auto", seed=3)
+    assert out["fec"] == "ldpc-1/2"
+    assert out["residual_bit_error_rate"] == 0.0
+    assert out["undelivered_blocks"] == 0
+    assert out["pairs_per_payload_bit"] == out["bell_pairs"] / 150_000
+    raw = teleport_fec_summary(bits=150_000, fidelity=0.9, fec="none", seed=3)
+    p = 2 * (1 - 0.9) / 3
+    assert abs(raw["residual_bit_error_rate"] - p) < 4 * np.sqrt(p * (1 - p) / 150_000)
+    assert raw["pairs_per_payload_bit"] == 1.0
+
+
+def test_link_fec_summary_scales_the_link_cost_by_the_code() -> None:
+    from qtfl.channel.integrity import link_fec_summary
+    from qtfl.network.report import evaluate_link
+
+    report = evaluate_link(preset="valivarthi2020")
+    per_qubit = report.pairs_per_update / report.payload_qubits
+    raw = link_fec_summary(report, fec="none")
+    assert raw["pairs_per_payload_bit"] == pytest.approx(per_qubit)
+    assert raw["residual_bit_error_rate"] == pytest.approx(report.expected_qber)
+    coded = link_fec_summary(report, fec="auto")
+    code = FEC_CODES[coded["fec"]]
+    assert code.max_bit_error_rate >= report.expected_qber
+    assert coded["pairs_per_payload_bit"] == pytest.approx(
+        per_qubit * fec_pairs_per_payload_bit(code)
+    )
+    assert coded["residual_bit_error_rate"] <= 1e-6
+    assert coded["pair_fidelity"] == report.pair_fidelity  # the link report is kept
+
+
+def test_cli_fec_flags_report_the_figures_and_refuse_weak_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from qtfl.cli import main
+
+    main(["teleport", "--bits", "20000", "--fidelity", "0.95", "--fec", "auto", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["fec"] == "ldpc-2/3"
+    assert {"residual_bit_error_rate", "pairs_per_payload_bit"} <= set(out)
+    main(["link", "--preset", "valivarthi2020", "--fec", "auto", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert {"residual_bit_error_rate", "pairs_per_payload_bit"} <= set(out)
+    with pytest.raises(SystemExit) as stop:
+        main(["teleport", "--bits", "1000", "--fidelity", "0.9", "--fec", "ldpc-5/6"])
+    assert stop.value.code == 2
+    assert "use rate <= 0.5 (ldpc-1/2) or fec=auto" in capsys.readouterr().err.replace("\n", " ")
