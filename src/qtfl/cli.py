@@ -118,6 +118,9 @@ def link_command(
     ),
     protocol: str = typer.Option("dejmps", "--protocol", help="dejmps | bbpssw."),
     max_rounds: int = typer.Option(10, "--max-rounds", help="Purification round limit."),
+    fec: str | None = typer.Option(
+        None, "--fec", help="FEC with CRC and resends: none | auto | ldpc-1/4 ... ldpc-9/10."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Bell pairs over a link: fidelity, rate, latency, PLOB bound, cost of one update."""
@@ -144,6 +147,11 @@ def link_command(
         protocol=protocol,
         max_rounds=max_rounds,
     )
+    if fec is not None:
+        from qtfl.channel.integrity import link_fec_summary
+
+        emit(link_fec_summary(report, fec=fec), as_json=as_json, title="qtfl link --fec")
+        return
     emit(report.as_dict(), as_json=as_json, title="qtfl link")
 
 
@@ -152,6 +160,9 @@ def teleport_command(
     bits: int = typer.Option(1_000_000, "--bits", help="Payload qubits N (random bits)."),
     fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity, in [0.25, 1]."),
     seed: int = typer.Option(0, "--seed", help="Seed of the payload and the sampler."),
+    fec: str | None = typer.Option(
+        None, "--fec", help="FEC with CRC and resends: none | auto | ldpc-1/4 ... ldpc-9/10."
+    ),
     eve: str = typer.Option("none", "--eve", help="none | tap | intercept-resend | mitm."),
     eve_fraction: float = typer.Option(1.0, "--eve-fraction", help="Pairs attacked, in [0, 1]."),
     eve_basis: str = typer.Option("random", "--eve-basis", help="z | x | random."),
@@ -164,6 +175,12 @@ def teleport_command(
     The security fields (detected ... eve_information_bits) come from a second run of the
     same bits with check pairs first (verify, then teleport) and the chosen eavesdropper.
     """
+    if fec is not None:
+        from qtfl.channel.integrity import teleport_fec_summary
+
+        result = teleport_fec_summary(bits=bits, fidelity=fidelity, fec=fec, seed=seed)
+        emit(result, as_json=as_json, title="qtfl teleport --fec")
+        return
     from qtfl.channel.teleportation import teleport_security_summary
     from qtfl.quantum.benchmark import teleport_summary
 
