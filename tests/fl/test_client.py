@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from qtfl.errors import InputError
+from qtfl.fl.batched_mlp import mlp_layers, supports_batched_mlp, train_batched_mlp
 from qtfl.fl.client import (
     LocalTraining,
     ParamLayout,
@@ -17,6 +18,7 @@ from qtfl.fl.client import (
     train_vmap,
     vmappable,
 )
+from qtfl.models import build_model
 from tests.fl.helpers import blobs, client_split, small_model
 
 
@@ -56,7 +58,7 @@ def test_plan_is_deterministic_and_shuffles_between_epochs() -> None:
     ],
     ids=["sgd", "momentum", "adam", "fedprox"],
 )
-def test_vmap_matches_the_plain_loop_with_unequal_clients(training: LocalTraining) -> None:
+def test_vmap_and_bmm_match_the_plain_loop_with_unequal_clients(training: LocalTraining) -> None:
     torch.set_num_threads(1)
     sizes = [7, 13, 3, 10]
     x, y = blobs(sum(sizes), seed=4)
@@ -77,6 +79,36 @@ def test_vmap_matches_the_plain_loop_with_unequal_clients(training: LocalTrainin
     d_loop = train_loop(model, layout, start, xt, yt, plan, training)
     assert d_vmap.abs().max() > 1e-3  # clients really trained
     torch.testing.assert_close(d_vmap, d_loop, rtol=1e-4, atol=1e-5)
+    if supports_batched_mlp(model, training):
+        d_bmm = train_batched_mlp(model, layout, start, xt, yt, plan, training)
+        torch.testing.assert_close(d_bmm, d_loop, rtol=1e-4, atol=1e-5)
+    else:
+        assert training.optimizer == "adam"
+
+
+def test_bmm_handles_deeper_mlps_and_logistic_regression() -> None:
+    torch.set_num_threads(1)
+    sizes = [9, 4, 12]
+    x, y = blobs(sum(sizes), seed=8)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    training = LocalTraining(local_epochs=2, batch_size=5, lr=0.1, momentum=0.5, proximal_mu=0.1)
+    for model in (
+        build_model("mlp", input_shape=(1, 4, 4), num_classes=4, hidden=(8, 6), seed=2),
+        build_model("logreg", input_shape=(1, 4, 4), num_classes=4, seed=2),
+    ):
+        assert mlp_layers(model) is not None
+        layout = ParamLayout(model)
+        start = layout.flatten(model).expand(3, -1).clone()
+        plan = plan_batches(
+            client_split(sizes), epochs=2, batch_size=5, rng=np.random.default_rng(1)
+        )
+        d_bmm = train_batched_mlp(model, layout, start, xt, yt, plan, training)
+        d_loop = train_loop(model, layout, start, xt, yt, plan, training)
+        assert d_bmm.abs().max() > 1e-3
+        torch.testing.assert_close(d_bmm, d_loop, rtol=1e-4, atol=1e-5)
+    conv = build_model("lenet", input_shape=(1, 28, 28), num_classes=10, seed=0)
+    assert mlp_layers(conv) is None
+    assert not supports_batched_mlp(small_model(), LocalTraining(optimizer="adam"))
 
 
 def test_load_flat_copies_without_aliasing() -> None:

@@ -95,7 +95,7 @@ class TrainingConfig(_Section):
     momentum: float = Field(default=0.0, ge=0, lt=1)
     proximal_mu: float = Field(default=0.0, ge=0)
     dropout_probability: float = Field(default=0.0, ge=0, lt=1)
-    backend: Literal["auto", "vmap", "loop"] = "auto"
+    backend: Literal["auto", "bmm", "vmap", "loop"] = "auto"
     client_chunk: int = Field(default=128, gt=0)
 
 

@@ -171,8 +171,13 @@ def train_vmap(
     y: torch.Tensor,
     plan: BatchPlan,
     training: LocalTraining,
+    *,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Train ``K`` clients at once from ``start`` ``(K, P)``; returns the deltas ``(K, P)``.
+
+    ``out`` (optional, ``(K, P)``, not overlapping ``start``) is reused as the parameter
+    buffer and holds the deltas on return.
 
     The parameters live in one ``(K, P)`` buffer; each named parameter is a view into it,
     every optimizer update is in place, so a step allocates nothing but the gradients.
@@ -196,7 +201,7 @@ def train_vmap(
         return loss
 
     grad_fn = vmap(grad(loss_fn))
-    w = start.clone()
+    w = start.clone() if out is None else out.copy_(start)
     params = tuple(layout.unflatten(w).values())
     anchors = tuple(layout.unflatten(start).values())
     k = w.shape[0]
@@ -247,10 +252,12 @@ def train_loop(
     y: torch.Tensor,
     plan: BatchPlan,
     training: LocalTraining,
+    *,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Train the clients one after the other on one reused ``model``; returns ``(K, P)``."""
     params = list(model.parameters())
-    out = torch.empty_like(start)
+    out = torch.empty_like(start) if out is None else out
     mu = float(training.proximal_mu)
     model.train()
     for k in range(start.shape[0]):

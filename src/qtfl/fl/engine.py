@@ -6,8 +6,8 @@ One round of :class:`FederatedSimulation`:
 2. draw which sampled clients drop out (they receive the model but never answer);
 3. send the global parameters to every sampled client through its downlink
    :class:`~qtfl.channel.Channel`; a client whose downlink is aborted cannot train;
-4. the remaining clients train locally from what they received (:mod:`qtfl.fl.client`,
-   vectorised over clients with ``vmap`` when the model allows);
+4. the remaining clients train locally from what they received, vectorised over clients
+   when the model allows (:mod:`qtfl.fl.batched_mlp`, ``vmap`` in :mod:`qtfl.fl.client`);
 5. each update travels through the client's uplink Channel; only accepted Deliveries are
    aggregated, aborted ones are counted (and ``detected`` ones too);
 6. the :class:`~qtfl.fl.strategies.Strategy` turns the accepted updates into the next
@@ -42,6 +42,7 @@ from torch.func import functional_call
 
 from qtfl.channel import Channel, Ledger
 from qtfl.errors import InputError, require_choice, require_int, require_range
+from qtfl.fl.batched_mlp import supports_batched_mlp, train_batched_mlp
 from qtfl.fl.checkpoint import SimulationState
 from qtfl.fl.client import (
     LocalTraining,
@@ -55,7 +56,7 @@ from qtfl.fl.client import (
 from qtfl.fl.strategies import Strategy
 
 STREAMS: tuple[str, ...] = ("sampling", "dropout", "batches", "uplink", "downlink", "model")
-BACKENDS: tuple[str, ...] = ("auto", "vmap", "loop")
+BACKENDS: tuple[str, ...] = ("auto", "bmm", "vmap", "loop")
 ChannelSource = Channel | Sequence[Channel] | Callable[[int], Channel]
 
 
@@ -77,7 +78,8 @@ class RoundMetrics:
     ``accuracy`` and ``loss`` (test set, mean cross-entropy) are ``None`` in rounds without
     evaluation. ``answered`` clients trained and sent an update; ``aborted`` counts
     deliveries (down or up) whose verdict was not accepted, ``detected`` those flagged as
-    eavesdropping; ``aggregated`` updates entered the strategy.
+    eavesdropping; ``aggregated`` updates entered the strategy. ``wall_seconds`` is the
+    round's computer time, ``train_seconds`` the part spent in local training.
     """
 
     round: int
@@ -94,6 +96,7 @@ class RoundMetrics:
     link_seconds: float = 0.0
     link_seconds_total: float = 0.0
     wall_seconds: float = 0.0
+    train_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain mapping for JSON."""
@@ -114,7 +117,9 @@ class SimulationSettings:
         fraction: share of clients sampled per round, in (0, 1].
         dropout_probability: chance that a sampled client never answers, in [0, 1).
         eval_every: evaluate the global model every this many rounds.
-        backend: ``"vmap"``, ``"loop"`` or ``"auto"`` (vmap when the model allows).
+        backend: how clients train (:mod:`qtfl.fl.client`, :mod:`qtfl.fl.batched_mlp`):
+            ``"bmm"`` (Linear/ReLU models with SGD), ``"vmap"`` (models without buffers or
+            dropout), ``"loop"`` (anything), or ``"auto"``: the first that fits.
         client_chunk: clients trained together in one vmap batch (bounds memory).
     """
 
@@ -122,7 +127,7 @@ class SimulationSettings:
     fraction: float = 1.0
     dropout_probability: float = 0.0
     eval_every: int = 1
-    backend: Literal["auto", "vmap", "loop"] = "auto"
+    backend: Literal["auto", "bmm", "vmap", "loop"] = "auto"
     client_chunk: int = 128
 
     def __post_init__(self) -> None:
@@ -138,6 +143,23 @@ class SimulationSettings:
         require_int("evaluation.every", self.eval_every, low=1)
         require_choice("backend", self.backend, BACKENDS)
         require_int("client_chunk", self.client_chunk, low=1)
+
+
+_LEDGER_FIELDS = tuple(f.name for f in dataclasses.fields(Ledger))
+
+
+class _LedgerSum:
+    """Field-by-field running sum of Ledgers without building one Ledger per addition."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = dict.fromkeys(_LEDGER_FIELDS, 0)
+
+    def add(self, ledger: Ledger) -> None:
+        for name in _LEDGER_FIELDS:
+            self.values[name] += getattr(ledger, name)
+
+    def as_dict(self) -> dict[str, float]:
+        return Ledger(**self.values).as_dict()  # type: ignore[arg-type]
 
 
 def _as_factory(source: ChannelSource, num_clients: int, what: str) -> Callable[[int], Channel]:
@@ -203,7 +225,14 @@ class FederatedSimulation:
         self.downlink = _as_factory(downlink, self.num_clients, "downlink")
         backend = settings.backend
         if backend == "auto":
-            backend = "vmap" if vmappable(model) else "loop"
+            if supports_batched_mlp(model, self.training):
+                backend = "bmm"
+            else:
+                backend = "vmap" if vmappable(model) else "loop"
+        elif backend == "bmm" and not supports_batched_mlp(model, self.training):
+            raise InputError(
+                "backend 'bmm' needs a Linear/ReLU model trained with sgd; use 'vmap' or 'loop'"
+            )
         elif backend == "vmap" and not vmappable(model):
             raise InputError("backend 'vmap' needs a model without buffers or dropout; use 'loop'")
         self.backend = backend
@@ -215,6 +244,7 @@ class FederatedSimulation:
         self.round = 0
         self.global_params = self.layout.flatten(model).numpy().astype(np.float32)
         self.history: list[RoundMetrics] = []
+        self._buffers: dict[str, npt.NDArray[np.float32]] = {}
 
     # -- one round -------------------------------------------------------------------------
     def run_round(self) -> RoundMetrics:
@@ -228,37 +258,41 @@ class FederatedSimulation:
         sampled = np.sort(self.rngs["sampling"].choice(n, size=m, replace=False))
         dropped = self.rngs["dropout"].random(m) < self.settings.dropout_probability
 
-        down_total, up_total = Ledger(), Ledger()
+        totals = {"uplink": _LedgerSum(), "downlink": _LedgerSum()}
         client_seconds = np.zeros(m)
-        aborted = detected = 0
-        starts: list[npt.NDArray[np.float32]] = []
-        trainers: list[int] = []
-        for j, k in enumerate(sampled.tolist()):
-            d = self.downlink(k).send(self.global_params, rng=self.rngs["downlink"])
-            down_total = down_total + d.ledger
-            client_seconds[j] += d.ledger.link_seconds
-            if not d.verdict.accepted:
-                aborted += 1
-                detected += int(d.verdict.detected)
-            elif not dropped[j]:
-                assert d.received is not None
-                starts.append(d.received)
-                trainers.append(j)
-
-        accepted = np.empty((len(trainers), self.layout.size), dtype=np.float32)
-        weights = np.empty(len(trainers), dtype=np.float64)
-        n_acc = 0
+        aborted = detected = answered = n_acc = 0
+        train_seconds = 0.0
+        accepted = self._buffer("accepted", m)
+        weights = np.empty(m, dtype=np.float64)
         chunk = self.settings.client_chunk
-        for c0 in range(0, len(trainers), chunk):
-            rows = trainers[c0 : c0 + chunk]
-            clients = sampled[rows]
-            deltas = self._train([self.client_indices[k] for k in clients], starts[c0 : c0 + chunk])
-            for j, k, delta in zip(rows, clients.tolist(), deltas, strict=True):
+        for c0 in range(0, m, chunk):
+            # downlink to this chunk of sampled clients, straight into the reused start buffer
+            start = self._buffer("start", min(chunk, m))
+            trainers: list[int] = []
+            for j in range(c0, min(c0 + chunk, m)):
+                d = self.downlink(int(sampled[j])).send(
+                    self.global_params, rng=self.rngs["downlink"]
+                )
+                totals["downlink"].add(d.ledger)
+                client_seconds[j] += d.ledger.link_seconds
+                if not d.verdict.accepted:
+                    aborted += 1
+                    detected += int(d.verdict.detected)
+                elif not dropped[j]:
+                    start[len(trainers)] = d.received
+                    trainers.append(j)
+            if not trainers:
+                continue
+            answered += len(trainers)
+            clients = sampled[trainers]
+            t_train = time.perf_counter()
+            deltas = self._train([self.client_indices[k] for k in clients], start[: len(trainers)])
+            train_seconds += time.perf_counter() - t_train
+            for j, k, delta in zip(trainers, clients.tolist(), deltas, strict=True):
                 d = self.uplink(k).send(delta, rng=self.rngs["uplink"])
-                up_total = up_total + d.ledger
+                totals["uplink"].add(d.ledger)
                 client_seconds[j] += d.ledger.link_seconds
                 if d.verdict.accepted:
-                    assert d.received is not None
                     accepted[n_acc] = d.received
                     weights[n_acc] = self.client_sizes[k]
                     n_acc += 1
@@ -279,21 +313,30 @@ class FederatedSimulation:
             loss=loss,
             sampled=m,
             dropped=int(dropped.sum()),
-            answered=len(trainers),
+            answered=answered,
             aborted=aborted,
             detected=detected,
             aggregated=n_acc,
-            uplink=up_total.as_dict(),
-            downlink=down_total.as_dict(),
+            uplink=totals["uplink"].as_dict(),
+            downlink=totals["downlink"].as_dict(),
             link_seconds=float(client_seconds.max(initial=0.0)),
             link_seconds_total=float(client_seconds.sum()),
             wall_seconds=time.perf_counter() - t0,
+            train_seconds=train_seconds,
         )
         self.history.append(record)
         return record
 
+    def _buffer(self, name: str, rows: int) -> npt.NDArray[np.float32]:
+        """A reused ``(>= rows, P)`` float32 work buffer (pfl-style: no per-round allocation)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape[0] < rows:
+            buf = np.empty((rows, self.layout.size), dtype=np.float32)
+            self._buffers[name] = buf
+        return buf[:rows]
+
     def _train(
-        self, indices: list[npt.NDArray[np.int64]], starts: list[npt.NDArray[np.float32]]
+        self, indices: list[npt.NDArray[np.int64]], start: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.float32]:
         plan = plan_batches(
             indices,
@@ -301,9 +344,18 @@ class FederatedSimulation:
             batch_size=self.training.batch_size,
             rng=self.rngs["batches"],
         )
-        start = torch.from_numpy(np.stack(starts))
-        fn = train_vmap if self.backend == "vmap" else train_loop
-        deltas = fn(self.model, self.layout, start, self.x_train, self.y_train, plan, self.training)
+        out = torch.from_numpy(self._buffer("deltas", start.shape[0]))
+        fn = {"bmm": train_batched_mlp, "vmap": train_vmap, "loop": train_loop}[self.backend]
+        deltas = fn(
+            self.model,
+            self.layout,
+            torch.from_numpy(start),
+            self.x_train,
+            self.y_train,
+            plan,
+            self.training,
+            out=out,
+        )
         return deltas.detach().numpy()
 
     def evaluate(self, *, batch_size: int = 8192) -> tuple[float, float]:
