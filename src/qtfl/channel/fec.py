@@ -14,9 +14,13 @@ column spread evenly over rows (random, seeded, so both ends hold the same code)
 blocks: parity = prefix-XOR of ``H1·s`` (Jin, Khandekar & McEliece, "Irregular
 repeat-accumulate codes", 2000; the same structure as IEEE 802.11n and 5G NR LDPC codes).
 Decoding is sum-product belief propagation from the ``ldpc`` package
-(quantumgizmos/ldpc, Roffe et al.), one C++ call per block of ``n`` ≈ 4000 bits; a block
-fails when BP does not reach a codeword or the CRC disagrees, and only failed blocks are sent
-again (:func:`deliver_with_retransmission` in :mod:`qtfl.channel.retransmission`).
+(quantumgizmos/ldpc, Roffe et al.); syndromes, CRCs and corrections are computed for all
+blocks at once, and BP runs as one C++ call per block of ``n`` = 4000 bits, so each block
+stops at its own convergence (a block-diagonal batch would run every block to the slowest
+one's iteration count: 7x slower when measured). The per-call overhead is ~0.13 ms against
+~8 ms of BP per block at F = 0.9. A block fails when BP does not reach a codeword or the
+CRC disagrees, and only failed blocks are sent again (:func:`deliver_with_retransmission`
+in :mod:`qtfl.channel.retransmission`).
 
 Why LDPC and not BCH or Reed-Solomon. Measured on BSC(p) with ``benchmarks/integrity.py``:
 at F = 0.95 (p = 0.0333, Shannon limit ``1 - h(p) = 0.789``) the IRA rate-2/3 code fails
