@@ -95,7 +95,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path) -> None:
 
     def no_clock(path: Path) -> list[dict]:
         rows = [json.loads(x) for x in path.read_text().splitlines()]
-        return [{**r, "wall_seconds": None} for r in rows]
+        return [{**r, "wall_seconds": None, "train_seconds": None} for r in rows]
 
     assert no_clock(killed / "metrics.jsonl") == no_clock(reference / "metrics.jsonl")
     assert len(no_clock(killed / "metrics.jsonl")) == ROUNDS
