@@ -86,7 +86,7 @@ def test_bench_teleport_json_contract(capsys: pytest.CaptureFixture[str]) -> Non
         "--aer-fast-shots", "2000", "--repeats", "1", "--json",
     )  # fmt: skip
     for key in ("stim_rate_qubits_per_s", "aer_dynamic_rate_qubits_per_s",
-                "aer_fastest_rate_qubits_per_s"):  # fmt: skip
+                "aer_fastest_rate_qubits_per_s", "aer_counts_only_rate_qubits_per_s"):  # fmt: skip
         assert out[key] > 0
     assert out["bits"] == 100_000
     assert out["aer_shots"] == 300
