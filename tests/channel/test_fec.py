@@ -214,3 +214,26 @@ def test_code_that_cannot_correct_the_link_names_the_rate_that_would() -> None:
         resolve_code("turbo", bit_error_rate=0.01)
     with pytest.raises(InputError, match="payload bits must be 0 or 1"):
         FecCodec("ldpc-1/2", bit_error_rate=0.01).encode(np.array([0, 2, 1]))
+
+
+def test_an_aborted_pass_stops_delivery_and_keeps_pending_blocks_failed() -> None:
+    codec = FecCodec("ldpc-1/2", bit_error_rate=0.02)
+    n = codec.code.n
+    bits = np.random.default_rng(7).integers(0, 2, 3 * codec.code.data_bits, dtype=np.uint8)
+    calls: list[int] = []
+
+    def jam_then_abort(x: BitArray, rng: np.random.Generator) -> BitArray | None:
+        calls.append(x.size)
+        if len(calls) > 1:
+            return None  # e.g. the eavesdropping test aborted the resend
+        y = x.copy()
+        y[:n] ^= 1  # block 0 unreadable
+        return y
+
+    out = deliver_with_retransmission(codec, bits, jam_then_abort, rng=np.random.default_rng(8))
+    assert out.aborted
+    assert calls == [3 * n, n]
+    assert out.failed_blocks.tolist() == [True, False, False]
+    assert out.channel_bits == 4 * n
+    assert out.retransmitted_blocks == 1
+    np.testing.assert_array_equal(out.bits[codec.code.data_bits :], bits[codec.code.data_bits :])

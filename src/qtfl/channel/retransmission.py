@@ -25,8 +25,9 @@ import numpy.typing as npt
 from qtfl.channel.fec import BitArray, BlockLayout, FecCodec
 from qtfl.errors import InputError, require_int
 
-#: ``send_fn(bits, rng) -> received bits``: one pass of 0/1 bits over the channel (fresh pairs).
-SendFn = Callable[[BitArray, np.random.Generator], BitArray]
+#: ``send_fn(bits, rng) -> received bits``: one pass of 0/1 bits over the channel (fresh
+#: pairs), or ``None`` when the channel refused to send (e.g. its eavesdropping test aborted).
+SendFn = Callable[[BitArray, np.random.Generator], BitArray | None]
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,11 @@ class FecTransfer:
         bits: the decoded payload bits (those of failed blocks are the decoder's best guess).
         layout: the block layout.
         failed_blocks: mask of blocks still failing after the last resend.
-        channel_bits: all bits handed to ``send_fn``, first pass and resends (pairs used).
+        channel_bits: all bits handed to ``send_fn``, first pass, resends and an aborted
+            pass included (one pair each for a basis-encoded payload).
         retransmitted_blocks: blocks sent again (a block sent three times counts 2).
-        rounds: passes over the channel (1 when nothing failed).
+        rounds: passes over the channel (1 when nothing failed), the aborted one included.
+        aborted: True when ``send_fn`` refused a pass; the blocks still pending stay failed.
     """
 
     bits: BitArray
@@ -48,6 +51,7 @@ class FecTransfer:
     channel_bits: int
     retransmitted_blocks: int
     rounds: int
+    aborted: bool = False
 
     @property
     def residual_failures(self) -> int:
@@ -84,18 +88,28 @@ def deliver_with_retransmission(
         codec: the FEC code and the channel bit error rate its decoder assumes.
         bits: 0/1 payload bits.
         send_fn: ``send_fn(bits, rng) -> received`` for a flat uint8 array; must return the
-            same length. Each call is one pass over the channel with fresh pairs.
+            same length, or ``None`` to abort (nothing of that pass arrived; no further
+            pass is tried). Each call is one pass over the channel with fresh pairs; the
+            caller counts its own resources (pairs, checks, cbits) inside ``send_fn``.
         rng: the generator every ``send_fn`` call draws from.
         max_retransmissions: resend rounds after the first pass (0 disables resending).
     """
     rounds_cap = require_int("max_retransmissions", max_retransmissions, low=0, high=1000)
     codewords, layout = codec.encode(bits)
-    data = np.empty((layout.blocks, layout.data_bits_per_block), np.uint8)
+    data = np.zeros((layout.blocks, layout.data_bits_per_block), np.uint8)
     pending = np.arange(layout.blocks)
     channel_bits = resent = rounds = 0
+    aborted = False
     while pending.size and rounds <= rounds_cap:
         outgoing = codewords[pending].reshape(-1)
-        received = np.asarray(send_fn(outgoing, rng), dtype=np.uint8)
+        reply = send_fn(outgoing, rng)
+        channel_bits += outgoing.size
+        resent += pending.size if rounds else 0
+        rounds += 1
+        if reply is None:
+            aborted = True
+            break
+        received = np.asarray(reply, dtype=np.uint8)
         if received.shape != outgoing.shape:
             raise InputError(
                 f"send_fn returned {received.shape} bits for {outgoing.shape} sent; it must "
@@ -103,11 +117,8 @@ def deliver_with_retransmission(
             )
         decoded, failed = codec.decode_blocks(received.reshape(pending.size, -1))
         data[pending] = decoded
-        channel_bits += outgoing.size
-        resent += pending.size if rounds else 0
-        rounds += 1
         pending = pending[failed]
     failed_mask = np.zeros(layout.blocks, bool)
     failed_mask[pending] = True
     payload = data.reshape(-1)[: layout.payload_bits].copy()
-    return FecTransfer(payload, layout, failed_mask, channel_bits, resent, rounds)
+    return FecTransfer(payload, layout, failed_mask, channel_bits, resent, rounds, aborted)
