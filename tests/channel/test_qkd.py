@@ -65,6 +65,7 @@ def test_intercept_resend_on_all_pairs_aborts_above_11_percent() -> None:
     assert not out.delivered and out.verdict.detected
     assert out.verdict.reason == "qber-above-11%"
     assert abs((out.verdict.qber or 0) - 0.25) < 0.03
+    assert out.verdict.p_value is not None and out.verdict.p_value < 1e-12
 
 
 def test_partial_attack_below_the_limit_still_yields_a_secret_key() -> None:

@@ -31,6 +31,7 @@ from qtfl.channel.verified import PairLink, pair_seconds
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import BellDiagonalPair
+from qtfl.security.detection import QberTest
 from qtfl.security.eavesdropper import Eavesdropper, NoEavesdropper, sample_checks
 from qtfl.security.leakage import binary_entropy
 from qtfl.security.qkd import (
@@ -232,6 +233,9 @@ class QkdOtpChannel(Channel):
         eve_key = hashed[2] if taps else np.zeros(ell, np.uint8)
         return block, (hashed[0], hashed[1], eve_key), cost
 
+    def _p_value(self, block: KeyBlock) -> float:
+        return _p_value_of(block, self.link.pair.qber)
+
     def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:
         header = self.encoding.encode(update)
         bits = header.bit_array()
@@ -245,6 +249,7 @@ class QkdOtpChannel(Channel):
                 detected=key.reason == "qber-above-11%",
                 qber=q,
                 qber_bound=SHOR_PRESKILL_QBER,
+                p_value=self._p_value(key.blocks[-1]),
                 attempts=len(key.blocks),
             )
             return Delivery(None, ledger, verdict, Tap(kind="qkd-public-discussion"))
@@ -255,9 +260,20 @@ class QkdOtpChannel(Channel):
         )
         guess = cipher ^ key.eve_key_guess[:n] if self.eavesdropper.taps_classical else None
         tap = Tap(kind="one-time-pad-ciphertext", observed=np.packbits(cipher), payload_guess=guess)
-        q = max(b.qber for b in key.blocks)
-        verdict = Verdict.ok(qber=q, qber_bound=SHOR_PRESKILL_QBER, attempts=len(key.blocks))
+        worst = max(key.blocks, key=lambda b: b.qber)
+        verdict = Verdict.ok(
+            qber=worst.qber,
+            qber_bound=SHOR_PRESKILL_QBER,
+            p_value=self._p_value(worst),
+            attempts=len(key.blocks),
+        )
         return Delivery(self.encoding.decode(header.with_bits(plain)), ledger, verdict, tap)
+
+
+def _p_value_of(block: KeyBlock, link_qber: float) -> float:
+    """``P(Bin(k, q_link) >= errors)`` for a block's estimation sample."""
+    errors = round(block.qber * block.n_sample)
+    return QberTest(expected_qber=min(0.5, link_qber)).p_value(errors, block.n_sample)
 
 
 def _failed(blocks: list[KeyBlock], ledger: Ledger, reason: str) -> KeyDistillation:
