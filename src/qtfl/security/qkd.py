@@ -151,8 +151,9 @@ def toeplitz_hash(bits: Bits, seed: Bits, out_bits: int) -> Bits:
     r"""Multiply ``bits`` (length ``n``) by the ``out_bits × n`` Toeplitz matrix of ``seed``.
 
     ``T[i, j] = seed[i - j + n - 1]`` (``seed`` has ``n + out_bits - 1`` bits), so
-    :math:`y_i = \bigoplus_j T_{ij} x_j = (\text{seed} * x)_{i+n-1} \bmod 2`, one FFT
-    convolution. The float result is checked to be within 0.25 of an integer before rounding.
+    :math:`y_i = \bigoplus_j T_{ij} x_j = (\text{seed} * x)_{i+n-1} \bmod 2`, one circular
+    FFT convolution of length ``n + out_bits - 1``. The float result is checked to be within
+    0.25 of an integer before rounding.
     """
     return toeplitz_hash_many([bits], seed, out_bits)[0]
 
@@ -167,7 +168,9 @@ def toeplitz_hash_many(strings: list[Bits], seed: Bits, out_bits: int) -> list[B
         return [np.zeros(0, np.uint8) for _ in strings]
     if seed.size != n + m - 1:
         raise InputError(f"seed must have n + out_bits - 1 = {n + m - 1} bits, got {seed.size}")
-    size = sp_fft.next_fast_len(n + seed.size - 1, real=True)
+    # Circular convolution of length >= len(seed) suffices: for the outputs i in
+    # [n-1, n+m-2], seed indices i-j stay in [0, n+m-2], so nothing wraps around.
+    size = sp_fft.next_fast_len(seed.size, real=True)
     seed_f = sp_fft.rfft(seed.astype(np.float64), size)
     out = []
     for x in strings:  # one product per string; the seed transform is shared
