@@ -20,7 +20,7 @@ from qtfl.fl.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.integration
 
-ROUNDS = 40
+ROUNDS = 60
 KILL_AFTER = 3
 RAW = {
     "seed": 11,
@@ -29,13 +29,13 @@ RAW = {
     "training": {
         "rounds": ROUNDS,
         "fraction": 0.6,
-        "local_epochs": 1,
+        "local_epochs": 2,
         "batch_size": 10,
         "lr": 0.1,
         "dropout_probability": 0.1,
     },
     "strategy": {"name": "fedyogi", "params": {"server_lr": 0.03}},
-    "evaluation": {"every": 5, "target_accuracy": 0.9},
+    "evaluation": {"every": 10, "target_accuracy": 0.9},
 }
 
 
@@ -73,6 +73,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL
     reached = checkpoint_round(ckpt)
     assert KILL_AFTER <= reached < ROUNDS, "the run finished before the kill; raise ROUNDS"
+    print(f"killed after round {reached} of {ROUNDS}")
     assert not (killed / "summary.json").exists()
 
     resumed = qtfl_run(config, killed, "--resume")
