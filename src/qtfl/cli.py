@@ -235,6 +235,32 @@ def security_curve_command(
     emit(result if as_json else curve_table(result), as_json=as_json, title="qtfl security curve")
 
 
+@security_app.command("attacks")
+def security_attacks_command(
+    fidelity: float = typer.Option(0.97, "--fidelity", help="Werner pair fidelity of the link."),
+    eve_fraction: float = typer.Option(1.0, "--eve-fraction", help="Pairs attacked, in [0, 1]."),
+    checks: int = typer.Option(100, "--checks", help="Check pairs per verification."),
+    alpha: float = typer.Option(0.01, "--alpha", help="False-alarm probability, in (0, 1)."),
+    trials: int = typer.Option(2000, "--trials", help="Simulated verifications per attacker."),
+    payload_bits: int = typer.Option(100_000, "--payload-bits", help="Teleported test bits."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Each attacker on one link: detection probability, payload errors, what Eve learns."""
+    from qtfl.security.report import attack_rows, attack_table
+
+    result = attack_table(
+        fidelity=fidelity,
+        fraction=eve_fraction,
+        n_checks=checks,
+        alpha=alpha,
+        trials=trials,
+        payload_bits=payload_bits,
+        seed=seed,
+    )
+    emit(result if as_json else attack_rows(result), as_json=as_json, title="qtfl security attacks")
+
+
 @bench_app.command("security")
 def bench_security_command(
     params: int = typer.Option(100_000, "--params", help="Update size (float32 values)."),
