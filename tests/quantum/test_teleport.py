@@ -241,7 +241,7 @@ def test_average_teleportation_fidelity_is_two_f_plus_one_over_three() -> None:
     rng = np.random.default_rng(40)
     for f in (0.5, 0.8, 0.95):
         fids = []
-        for _ in range(3000):
+        for _ in range(2000):
             psi = random_pure_state(rng, 2)
             rho = teleport_state(psi, WernerPair(f))
             fids.append(float(np.real(psi.conj() @ rho @ psi)))
