@@ -11,6 +11,11 @@ covers the payload with a margin; if a block's key falls short, another block ma
 (at most ``max_blocks``). Runtime aborts: measured QBER above 11% (``qber-above-11%``),
 reconciliation that does not verify, or no key after ``max_blocks`` blocks.
 
+Tap: the ciphertext. Eve's payload guess (when she taps) is ``ciphertext ⊕ T·r_E`` with
+``T`` the public Toeplitz hash and ``r_E`` her raw-key guess: her intercept-resend outcome on
+the pairs she measured, 0 elsewhere. (A MITM with quantum memory could do better on raw bits;
+privacy amplification removes that too, and her 50% QBER aborts the key long before.)
+
 Ledger: ``bell_pairs`` = every pair measured (unsifted included), ``check_pairs`` = sifted
 bits revealed for estimation; classical bits: both ends' bases ``2N``, sample positions and
 values, reconciliation parities both ways ``2·leak_EC``, the Toeplitz seed, the ciphertext and
