@@ -79,6 +79,15 @@ def test_partial_attack_below_the_limit_still_yields_a_secret_key() -> None:
     assert abs(float(np.mean(guess == bits)) - 0.5) < 4 * math.sqrt(0.25 / bits.size)
 
 
+def test_link_too_noisy_for_this_reconciliation_fails_cleanly() -> None:
+    """Q = 10%: below the 11% limit, but leak 1.4 h(Q) + h(Q) > 1, so no key is possible."""
+    ch = QkdOtpChannel(LinkSpec(WernerPair(0.85)))  # QBER 2(1-F)/3 = 0.10
+    assert ch.pairs_for_key(1000) is None
+    out = ch.send(sample_update(10), rng=np.random.default_rng(3))
+    assert not out.delivered and out.verdict.reason == "no-key-at-this-qber"
+    assert out.ledger.bell_pairs == 0 and not out.verdict.detected
+
+
 def test_link_above_11_percent_qber_is_rejected_at_construction() -> None:
     with pytest.raises(InputError, match="11"):
         QkdOtpChannel(LinkSpec(WernerPair(0.8)))  # QBER 2(1-F)/3 = 0.133
