@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -125,3 +126,19 @@ def test_table_output_shows_each_scenario(
     assert run_cli(["run", str(cfg), "--out", str(tmp_path / "r")]) == 0
     text = capsys.readouterr().out
     assert "scenario plain" in text and "scenario slow" in text and "final_accuracy" in text
+
+
+def test_run_partition_is_deterministic_disjoint_and_seeded() -> None:
+    from qtfl.experiments.config import parse_config
+    from qtfl.experiments.runner import prepare_inputs
+
+    raw = {"data": {"name": "digits", "num_clients": 7, "partition": "dirichlet", "alpha": 0.3}}
+    a = prepare_inputs(parse_config(raw)).partition
+    b = prepare_inputs(parse_config(raw)).partition
+    c = prepare_inputs(parse_config({**raw, "seed": 1})).partition
+    assert all((x == y).all() for x, y in zip(a.indices, b.indices, strict=True))
+    every = np.concatenate(a.indices)
+    assert len(every) == len(np.unique(every)) == 1437  # disjoint, and covers digits' train split
+    assert any(
+        len(x) != len(y) or (x != y).any() for x, y in zip(a.indices, c.indices, strict=True)
+    )
