@@ -88,6 +88,13 @@ def test_link_too_noisy_for_this_reconciliation_fails_cleanly() -> None:
     assert out.ledger.bell_pairs == 0 and not out.verdict.detected
 
 
+def test_a_key_beyond_max_pairs_is_refused_before_simulating() -> None:
+    ch = QkdOtpChannel(LinkSpec(WernerPair(0.95)), settings=QkdSettings(max_pairs=10_000))
+    assert (ch.pairs_for_key(16 * 500) or 0) > 10_000
+    out = ch.send(sample_update(500), rng=np.random.default_rng(0))
+    assert out.verdict.reason == "key-needs-too-many-pairs" and out.ledger.bell_pairs == 0
+
+
 def test_link_above_11_percent_qber_is_rejected_at_construction() -> None:
     with pytest.raises(InputError, match="11"):
         QkdOtpChannel(LinkSpec(WernerPair(0.8)))  # QBER 2(1-F)/3 = 0.133
@@ -99,6 +106,7 @@ def test_link_above_11_percent_qber_is_rejected_at_construction() -> None:
         ({"sample_fraction": 1.0}, "sample_fraction"),
         ({"eps_sec": 0.0}, "eps_sec"),
         ({"max_blocks": 0}, "max_blocks"),
+        ({"max_pairs": 0}, "max_pairs"),
     ],
 )
 def test_bad_settings_raise_input_error(kwargs: dict, words: str) -> None:

@@ -63,12 +63,15 @@ class QkdSettings:
         eps_sec: secrecy parameter of the finite-key analysis, in ``(0, 1)``.
         eps_cor: correctness parameter (reconciliation hash), in ``(0, 1)``.
         max_blocks: key blocks tried before the transfer is reported as not delivered.
+        max_pairs: largest block of pairs simulated at once (memory bound); a key that
+            needs more is reported as not delivered (``key-needs-too-many-pairs``).
     """
 
     sample_fraction: float = 0.1
     eps_sec: float = 1e-10
     eps_cor: float = 1e-15
     max_blocks: int = 4
+    max_pairs: int = 50_000_000
 
     def __post_init__(self) -> None:
         for name in ("sample_fraction", "eps_sec", "eps_cor"):
@@ -76,6 +79,7 @@ class QkdSettings:
                 name, getattr(self, name), low=0.0, high=1.0, low_open=True, high_open=True
             )
         require_int("max_blocks", self.max_blocks, low=1)
+        require_int("max_pairs", self.max_pairs, low=1)
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,8 @@ class QkdOtpChannel(Channel):
             n_pairs = self.pairs_for_key(key_bits - have, qber=qber)
             if n_pairs is None:
                 return _failed(blocks, ledger, "no-key-at-this-qber")
+            if n_pairs > self.settings.max_pairs:
+                return _failed(blocks, ledger, "key-needs-too-many-pairs")
             block, keys, cost = self._block(n_pairs, rng=rng)
             blocks.append(block)
             ledger += cost
