@@ -134,3 +134,18 @@ def test_bad_link_raises_input_error() -> None:
         TeleportationChannel(object())  # type: ignore[arg-type]
     with pytest.raises(InputError, match="pair_rate_hz"):
         LinkSpec(WernerPair(0.9), pair_rate_hz=0.0)
+
+
+def test_channel_false_alarm_rate_matches_the_exact_binomial_tail() -> None:
+    """400 honest sends at F = 0.95 without retries: abort rate vs P(Bin(k, q) > c) <= alpha."""
+    link = LinkSpec(WernerPair(0.95))
+    ch = TeleportationChannel(
+        link, bits=8, verification=Verification(check_fraction=0.2, alpha=0.1, max_retries=0)
+    )
+    update, sends = sample_update(20), 400
+    rng = np.random.default_rng(12)
+    aborts = sum(not ch.send(update, rng=rng).delivered for _ in range(sends))
+    k = check_count(20 * 8, 0.2)
+    exact = ch.protocol.test.false_alarm(k)
+    assert exact <= 0.1
+    assert abs(aborts / sends - exact) <= 4 * math.sqrt(exact * (1 - exact) / sends)
