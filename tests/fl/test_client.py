@@ -135,3 +135,30 @@ def test_local_training_options_are_validated() -> None:
         LocalTraining(optimizer="rmsprop")  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"training\.batch_size must be an integer"):
         LocalTraining(batch_size=0)
+
+
+@pytest.mark.parametrize("shared_start", [True, False])
+def test_bmm_low_rank_first_layer_matches_the_loop(shared_start: bool) -> None:
+    torch.set_num_threads(1)
+    sizes = [5, 7, 3]
+    x, y = blobs(sum(sizes), seed=9)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    model = build_model("mlp", input_shape=(1, 4, 4), num_classes=4, hidden=32, seed=3)
+    layout = ParamLayout(model)
+    start = layout.flatten(model).expand(3, -1).clone()
+    if not shared_start:
+        start += 0.05 * torch.randn(start.shape, generator=torch.Generator().manual_seed(0))
+    training = LocalTraining(local_epochs=1, batch_size=2, lr=0.2)
+    plan = plan_batches(client_split(sizes), epochs=1, batch_size=2, rng=np.random.default_rng(2))
+    # T * B = 4 * 2 = 8 < 16 * 32 / 48: the automatic rule picks the factored form
+    assert plan.indices.shape[1] * 2 * (16 + 32) < 16 * 32
+    d_low = train_batched_mlp(model, layout, start, xt, yt, plan, training)
+    d_dense = train_batched_mlp(model, layout, start, xt, yt, plan, training, low_rank=False)
+    d_loop = train_loop(model, layout, start, xt, yt, plan, training)
+    assert d_low.abs().max() > 1e-3
+    torch.testing.assert_close(d_low, d_loop, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(d_dense, d_loop, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="low_rank needs plain SGD"):
+        train_batched_mlp(
+            model, layout, start, xt, yt, plan, LocalTraining(momentum=0.5), low_rank=True
+        )

@@ -16,7 +16,17 @@ shared ``(K, P)`` parameter buffer, with the gradient written by hand:
 (``m`` the padding mask of the mini-batch: the mean cross-entropy over the client's real
 examples, as ``torch.nn.functional.cross_entropy``). Plain SGD fuses gradient and update into
 one in-place ``baddbmm_`` per layer (``W -= lr * delta^T a``), so a step allocates no gradient
-matrix at all; momentum and the FedProx term use an explicit gradient. This avoids the
+matrix at all; momentum and the FedProx term use an explicit gradient.
+
+First layer in factored form (plain SGD, when ``T B < d_in d_out / (d_in + d_out)`` for
+``T`` steps of ``B`` examples): after ``t`` steps a client's first-layer weights are
+:math:`W_t = W_0 - \\eta \\sum_{s<t} \\delta_s^\\top x_s = W_0 + G^\\top X` with the
+inputs seen so far stacked in ``X`` and the scaled output gradients in ``G`` (the
+low-rank structure of per-example gradients), so
+:math:`x W_t^\\top = x W_0^\\top + (x X^\\top) G` — one GEMM shared by all clients when they
+start from the same weights, plus small products — and the round's update
+:math:`G^\\top X` is formed once at the end instead of reading and writing every
+client's dense weights on every step. This avoids the
 per-operation overhead of ``torch.func`` transforms and is checked against the plain loop
 (:func:`qtfl.fl.client.train_loop`) in the tests. Other models or Adam use
 :func:`qtfl.fl.client.train_vmap`.
@@ -69,40 +79,65 @@ def train_batched_mlp(
     training: LocalTraining,
     *,
     out: torch.Tensor | None = None,
+    low_rank: bool | None = None,
 ) -> torch.Tensor:
     """Train ``K`` clients of a Linear/ReLU ``model`` from ``start`` ``(K, P)``; returns deltas.
 
-    ``out`` (optional, ``(K, P)``, not overlapping ``start``) is reused as the parameter
-    buffer and holds the deltas on return.
+    ``out`` (optional, ``(K, P)``, not overlapping ``start``) receives the deltas.
+    ``low_rank`` (default: when it saves work) keeps the first layer in factored form.
     """
     names = mlp_layers(model)
     if names is None or training.optimizer != "sgd":
         raise ValueError("train_batched_mlp needs a Linear/ReLU nn.Sequential and SGD")
-    k = start.shape[0]
+    k, steps, batch = plan.indices.shape
     w = torch.empty_like(start) if out is None else out
     views = layout.unflatten(w)
     anchors = layout.unflatten(start)
-    # contiguous per-layer copies: in-place batched products on strided views of the flat
-    # buffer would copy the whole weight tensor on every step
-    params = [(anchors[wn].clone(), anchors[bn].clone()) for wn, bn in names]
     lr, mu, momentum = float(training.lr), float(training.proximal_mu), float(training.momentum)
     fused = mu == 0.0 and momentum == 0.0
+    w0_name = names[0][0]
+    d_out, d_in = anchors[w0_name].shape[1:]
+    if low_rank is None:
+        low_rank = fused and steps * batch * (d_in + d_out) < d_in * d_out
+    elif low_rank and not fused:
+        raise ValueError("low_rank needs plain SGD (no momentum, no proximal term)")
+    # contiguous per-layer copies: in-place batched products on strided views of the flat
+    # buffer would copy the whole weight tensor on every step
+    params = [
+        (anchors[wn] if (j == 0 and low_rank) else anchors[wn].clone(), anchors[bn].clone())
+        for j, (wn, bn) in enumerate(names)
+    ]
+    if low_rank:
+        w0_shared = anchors[w0_name][0] if torch.equal(start, start[:1].expand_as(start)) else None
+        x_hist = x[plan.indices.reshape(k, -1)].reshape(k, steps * batch, d_in)
+        g_hist = torch.zeros(k, steps * batch, d_out, dtype=w.dtype)
     bufs: dict[str, torch.Tensor] = {}
     if momentum > 0.0:
         for (wn, bn), (weight, bias) in zip(names, params, strict=True):
             bufs[wn], bufs[bn] = torch.zeros_like(weight), torch.zeros_like(bias)
     num_classes = params[-1][0].shape[1]
-    for t in range(plan.indices.shape[1]):
+    for t in range(steps):
         active = plan.active[:, t]
         if not bool(active.any()):
             continue
         everyone = bool(active.all())
         idx = plan.indices[:, t]
         mask = plan.mask[:, t].to(w.dtype)  # (K, B)
-        a = x[idx].reshape(k, idx.shape[1], -1)
+        # in factored form this step's inputs are already gathered in the history
+        a = x_hist[:, t * batch : (t + 1) * batch] if low_rank else x[idx].reshape(k, batch, -1)
         acts = [a]
         for j, (weight, bias) in enumerate(params):
-            z = torch.baddbmm(bias.unsqueeze(1), a, weight.transpose(1, 2))
+            if j == 0 and low_rank:  # x W_t^T = x W_0^T + (x X_hist^T) G_hist
+                if w0_shared is not None:
+                    z = (a.reshape(k * batch, d_in) @ w0_shared.T).view(k, batch, d_out)
+                    z.add_(bias.unsqueeze(1))
+                else:
+                    z = torch.baddbmm(bias.unsqueeze(1), a, weight.transpose(1, 2))
+                if t > 0:
+                    past = slice(0, t * batch)
+                    z.baddbmm_(torch.bmm(a, x_hist[:, past].transpose(1, 2)), g_hist[:, past])
+            else:
+                z = torch.baddbmm(bias.unsqueeze(1), a, weight.transpose(1, 2))
             a = z.clamp_min(0.0) if j < len(params) - 1 else z
             acts.append(a)
         delta = torch.softmax(acts[-1], dim=-1)
@@ -114,7 +149,10 @@ def train_batched_mlp(
             weight, bias = params[j]
             a_prev = acts[j]
             back = torch.bmm(delta, weight) if j > 0 else None  # with the weights before the step
-            if fused:  # inactive clients have delta == 0, so their weights stay exactly as they are
+            if j == 0 and low_rank:  # remember -lr * delta; W_0 itself is never formed
+                torch.mul(delta, -lr, out=g_hist[:, t * batch : (t + 1) * batch])
+                bias.add_(delta.sum(dim=1), alpha=-lr)
+            elif fused:  # inactive clients have delta == 0, so their weights stay as they are
                 weight.baddbmm_(delta.transpose(1, 2), a_prev, alpha=-lr)
                 bias.add_(delta.sum(dim=1), alpha=-lr)
             else:
@@ -127,10 +165,13 @@ def train_batched_mlp(
                     )
             if back is not None:
                 delta = back.mul_(acts[j] > 0)
-    for (wn, bn), (weight, bias) in zip(names, params, strict=True):  # every parameter
-        views[wn].copy_(weight)
-        views[bn].copy_(bias)
-    return w.sub_(start)
+    for j, ((wn, bn), (weight, bias)) in enumerate(zip(names, params, strict=True)):
+        if j == 0 and low_rank:  # the whole round's update: sum_t G_t^T X_t
+            torch.bmm(g_hist.transpose(1, 2), x_hist, out=views[wn])
+        else:
+            torch.sub(weight, anchors[wn], out=views[wn])
+        torch.sub(bias, anchors[bn], out=views[bn])
+    return w
 
 
 def _sgd_step(
