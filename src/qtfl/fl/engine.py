@@ -185,7 +185,8 @@ class FederatedSimulation:
         client_indices: per client, the indices of its training examples (disjoint).
         strategy: server aggregation.
         uplink, downlink: a Channel for everyone, one per client, or ``client -> Channel``.
-        training: local training options (the strategy's ``proximal_mu`` adds to them).
+        training: local training options; the proximal coefficient used is the larger of
+            ``training.proximal_mu`` and the strategy's ``proximal_mu`` (FedProx).
         settings: rounds, sampling, dropouts, evaluation, backend.
         seed: the run's seed; every random stream is derived from it.
     """
