@@ -49,3 +49,31 @@ def test_mask_of_the_wrong_size_is_a_clear_error() -> None:
         screen_values(np.zeros(2), max_abs=1.0, failed_bit_mask=np.zeros(5), bits_per_value=4)
     with pytest.raises(InputError, match="bits_per_value is required"):
         screen_values(np.zeros(2), max_abs=1.0, failed_bit_mask=np.zeros(8))
+
+
+def test_raw_teleportation_shrinks_and_adds_zero_mean_noise() -> None:
+    # Closed form (safety module docstring) against 2e5 values teleported by stim at F = 0.95.
+    from qtfl.channel.safety import flip_noise
+    from qtfl.quantum.noise import WernerPair
+    from qtfl.quantum.teleport import compile_teleporter
+
+    rng = np.random.default_rng(0)
+    enc = BasisEncoding(bits=16)
+    x = (rng.normal(size=200_000) * 0.01).astype(np.float32)
+    payload = enc.encode(x)
+    pair = WernerPair(0.95)
+    received = compile_teleporter(pair).teleport(payload.bit_array(), rng=rng).received
+    y = enc.decode(payload.with_bits(received)).astype(np.float64)
+    model = flip_noise(p=pair.teleported_bit_error, bits=16, max_abs=payload.max_abs)
+    residual = y - (model.slope * x + model.bias)
+    n = x.size
+    # mean of the residual: 0 within 4 standard errors
+    assert abs(residual.mean()) < 4 * model.std / np.sqrt(n)
+    # variance: within 4 standard errors, using the sample 4th moment (the noise is far from
+    # Gaussian: sign-bit flips dominate)
+    var = residual.var()
+    se_var = np.sqrt((np.mean(residual**4) - var**2) / n)
+    assert abs(var - model.std**2) < 4 * se_var
+    # slope by least squares; its standard error is std / sqrt(sum x^2)
+    slope = float(np.dot(y - model.bias, x) / np.dot(x, x))
+    assert abs(slope - model.slope) < 4 * model.std / np.sqrt(np.dot(x, x))

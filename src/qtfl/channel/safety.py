@@ -1,4 +1,4 @@
-"""Decoder safety net: flag decoded values that cannot be trusted, and never aggregate them.
+r"""Decoder safety net: flag decoded values that cannot be trusted, and never aggregate them.
 
 Two independent pieces of evidence mark a decoded value of a basis-encoded update as
 unreliable:
@@ -15,6 +15,18 @@ cannot be poisoned silently — the count travels with the result and belongs in
 Delivery's verdict or metrics. Out-of-range screening alone cannot catch in-range garbage:
 a flipped high bit of a positive code gives another in-range code, which is why the FEC
 failure mask is the primary signal and raw (un-coded) teleportation stays unsafe.
+
+What raw bit flips do to a decoded value (:func:`flip_noise`): in b-bit two's complement
+with step ``s``, bit ``j`` (weight ``-2^(b-1)`` for the sign, ``2^(b-1-j)`` otherwise) reads
+as ``p + (1-2p)·bit`` on average, so
+
+.. math:: \mathbb{E}[x' \mid x] = (1-2p)\,x - p\,s,\qquad
+          \operatorname{Var}[x' \mid x] = p(1-p)\,s^2\,\frac{4^b - 1}{3}
+          \approx \tfrac{4}{3}p(1-p)\max|x|^2 .
+
+Raw teleportation is a slight shrinkage plus zero-mean noise — harmful to any single
+update, but averaged away by FedAvg over clients and rounds (README, "Error correction and
+compression").
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from qtfl.errors import InputError, require_int
+from qtfl.errors import InputError, require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding
 
 FloatVector = npt.NDArray[np.float32]
@@ -80,6 +92,28 @@ def screen_values(
             )
         touched = np.any(mask.reshape(x.size, b), axis=1)
     return Screening(outside | touched, int(outside.sum()), int(touched.sum()))
+
+
+@dataclass(frozen=True)
+class FlipNoise:
+    """Conditional moments of a decoded value when each bit flips with probability ``p``.
+
+    ``E[x'|x] = slope·x + bias``, ``SD[x'|x] = std`` (the same for every x).
+    """
+
+    slope: float
+    bias: float
+    std: float
+
+
+def flip_noise(*, p: float, bits: int, max_abs: float) -> FlipNoise:
+    """Moments of a b-bit two's-complement value (scale ``max_abs/(2^(b-1)-1)``) whose bits
+    flip independently with probability ``p`` (formula in the module docstring)."""
+    q = require_range("p", p, low=0.0, high=1.0)
+    b = require_int("bits", bits, low=2, high=32)
+    step = require_range("max_abs", max_abs, low=0.0) / (2 ** (b - 1) - 1)
+    var = q * (1.0 - q) * step**2 * (4.0**b - 1.0) / 3.0
+    return FlipNoise(slope=1.0 - 2.0 * q, bias=-q * step, std=float(np.sqrt(var)))
 
 
 def withhold(values: npt.ArrayLike, screening: Screening) -> FloatVector:
