@@ -279,6 +279,20 @@ def bench_security_command(
     emit(result, as_json=as_json, title="qtfl bench security")
 
 
+@app.command("integrity")
+def integrity_command(
+    fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity, in [0.25, 1]."),
+    target: float = typer.Option(1e-6, "--target", help="Residual bit error rate, in (0, 0.5]."),
+    max_rounds: int = typer.Option(6, "--max-rounds", help="Purification round limit."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Cheapest of FEC, purification or both, in Bell pairs per delivered payload bit."""
+    from qtfl.channel.integrity import plan_summary
+
+    result = plan_summary(fidelity=fidelity, target_bit_error_rate=target, max_rounds=max_rounds)
+    emit(result, as_json=as_json, title="qtfl integrity")
+
+
 @bench_app.command("fl")
 def bench_fl_command(
     clients: int = typer.Option(100, help="Clients per round."),

@@ -143,3 +143,17 @@ def test_cli_fec_flags_report_the_figures_and_refuse_weak_codes(
         main(["teleport", "--bits", "1000", "--fidelity", "0.9", "--fec", "ldpc-5/6"])
     assert stop.value.code == 2
     assert "use rate <= 0.5 (ldpc-1/2) or fec=auto" in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_plan_summary_and_cli_report_the_cheapest_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from qtfl.channel.integrity import plan_summary
+    from qtfl.cli import main
+
+    summary = plan_summary(fidelity=0.8, target_bit_error_rate=1e-6)
+    feasible = [v for v in summary["candidates"].values() if v is not None]
+    assert summary["pairs_per_payload_bit"] == min(feasible)
+    assert summary["candidates"]["raw/-"] is None  # raw misses the target
+    main(["integrity", "--fidelity", "0.8", "--json"])
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(summary))

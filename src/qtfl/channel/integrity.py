@@ -226,3 +226,34 @@ def link_fec_summary(
             "pairs_per_payload_bit": per_qubit * fec_pairs_per_payload_bit(code),
         }
     return {**report.as_dict(), **extra}
+
+
+def plan_summary(
+    *, fidelity: float, target_bit_error_rate: float = 1e-6, max_rounds: int = 6
+) -> dict[str, Any]:
+    """The cheapest plan for Werner pairs of ``fidelity`` as a flat mapping, with every
+    candidate as ``"method[+rounds]/code": pairs per payload bit`` (``None`` when it misses
+    the target): the library behind ``qtfl integrity``."""
+    plan = plan_integrity(
+        WernerPair(fidelity), target_bit_error_rate=target_bit_error_rate, max_rounds=max_rounds
+    )
+    best = plan.best
+    options = {
+        f"{o.method}{'+' + str(o.rounds) if o.rounds else ''}/{o.code or '-'}": (
+            o.pairs_per_payload_bit if o.residual_bit_error_rate <= plan.target_bit_error_rate
+            else None
+        )
+        for o in plan.candidates
+    }  # fmt: skip
+    return {
+        "fidelity": fidelity,
+        "target_bit_error_rate": plan.target_bit_error_rate,
+        "method": best.method,
+        "purification_rounds": best.rounds,
+        "fec": best.code or "none",
+        "teleport_fidelity": best.fidelity,
+        "channel_bit_error_rate": best.channel_bit_error_rate,
+        "residual_bit_error_rate": best.residual_bit_error_rate,
+        "pairs_per_payload_bit": best.pairs_per_payload_bit,
+        "candidates": options,
+    }
