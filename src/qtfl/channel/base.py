@@ -54,23 +54,21 @@ class Ledger:
     retransmissions: int = 0
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            if getattr(self, f.name) < 0:
-                raise ValueError(f"Ledger.{f.name} must be >= 0, got {getattr(self, f.name)}")
+        for name in _LEDGER_FIELDS:
+            if getattr(self, name) < 0:
+                raise ValueError(f"Ledger.{name} must be >= 0, got {getattr(self, name)}")
 
     def __add__(self, other: Ledger) -> Ledger:
         if not isinstance(other, Ledger):
             return NotImplemented
-        return Ledger(
-            **{
-                f.name: getattr(self, f.name) + getattr(other, f.name)
-                for f in dataclasses.fields(self)
-            }
-        )
+        return Ledger(**{n: getattr(self, n) + getattr(other, n) for n in _LEDGER_FIELDS})
 
     def as_dict(self) -> dict[str, float]:
         """Plain mapping for JSON output."""
         return dataclasses.asdict(self)
+
+
+_LEDGER_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Ledger))
 
 
 @dataclass(frozen=True)

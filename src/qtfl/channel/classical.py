@@ -43,15 +43,18 @@ class PlainChannel(Channel):
         self.link = ClassicalLink(latency_s=latency_s, bandwidth_bps=bandwidth_bps)
 
     def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:
-        wire = update.tobytes()
-        bits = 8 * len(wire)
+        # One copy is the wire: the receiver and the tap both read exactly those bytes, so
+        # they share it, read-only (a plaintext tap sees what the receiver sees).
+        wire = update.copy()
+        wire.flags.writeable = False
+        bits = 8 * wire.nbytes
         return Delivery(
-            received=np.frombuffer(wire, dtype=np.float32).copy(),
+            received=wire,
             ledger=Ledger(
                 payload_bits=bits, classical_bits=bits, link_seconds=self.link.seconds(bits)
             ),
             verdict=Verdict.ok(),
-            tap=Tap(kind="plaintext", observed=np.frombuffer(wire, dtype=np.uint8).copy()),
+            tap=Tap(kind="plaintext", observed=wire.view(np.uint8)),
         )
 
 
