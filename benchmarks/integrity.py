@@ -2,7 +2,8 @@
 
 Run ``python benchmarks/integrity.py --json`` for the FEC table (rate, Shannon limit, measured
 block failures, pairs per payload bit, decode throughput) at F = 0.95 and 0.90,
-``--section qec`` for logical vs physical error of the QEC codes, ``--section plan`` for the
+``--section qec`` for logical vs physical error of the QEC codes, ``--section angle`` for the
+pairs an angle payload needs with and without a QEC code, ``--section plan`` for the
 cheapest of FEC / purification / both per fidelity, and
 ``python benchmarks/integrity.py --calibrate`` to re-measure each code's
 ``max_bit_error_rate`` (the values stored in ``qtfl.channel.fec.FEC_CODES``).
@@ -28,8 +29,9 @@ from qtfl.channel.fec import (
 )
 from qtfl.channel.integrity import plan_integrity
 from qtfl.channel.retransmission import deliver_with_retransmission
+from qtfl.quantum.encoding import AngleEncoding
 from qtfl.quantum.noise import WernerPair
-from qtfl.quantum.qec import CODES, exact_logical_error, simulate_logical_error
+from qtfl.quantum.qec import CODES, exact_logical_error, exact_readout_flip, simulate_logical_error
 
 #: Calibration: a code "handles" p when at most this fraction of blocks fails there.
 TARGET_BLOCK_FAILURE = 0.01
@@ -128,6 +130,30 @@ def qec_table(*, shots: int = 200_000, seed: int = 3) -> list[dict[str, object]]
     return rows
 
 
+def angle_table(*, eps: float = 0.01) -> list[dict[str, object]]:
+    """Pairs per value for an angle payload read out to standard deviation ``eps`` (scale 1):
+    copies ``S = 1/(eps^2 (1-2q)^2)`` times qubits per copy, raw or inside a QEC code."""
+    rows = []
+    for fidelity in (0.99, 0.95, 0.90):
+        p = 1.0 - fidelity  # teleportation through a Werner pair: depolarizing p = 1 - F
+        for name, qubits in (("none", 1), ("shor", 9), ("five-qubit", 5)):
+            if name == "none":
+                q = WernerPair(fidelity).teleported_bit_error
+            else:
+                q = exact_readout_flip(name, noise="depolarizing", p=p, basis="Z")
+            copies = AngleEncoding.shots_for_precision(eps, scale=1.0, flip_probability=q)
+            rows.append(
+                {
+                    "fidelity": fidelity,
+                    "code": name,
+                    "readout_flip": q,
+                    "copies": copies,
+                    "pairs_per_value": copies * qubits,
+                }
+            )
+    return rows
+
+
 def plan_table(*, target: float = 1e-6) -> list[dict[str, object]]:
     """Cheapest plan per fidelity, next to the cheapest FEC-only and purification-only plans."""
     rows = []
@@ -157,7 +183,7 @@ def plan_table(*, target: float = 1e-6) -> list[dict[str, object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibrate", action="store_true", help="re-measure code limits")
-    parser.add_argument("--section", choices=("fec", "qec", "plan"), default="fec")
+    parser.add_argument("--section", choices=("fec", "qec", "angle", "plan"), default="fec")
     parser.add_argument("--codes", default=",".join(FEC_CODES), help="codes to calibrate")
     parser.add_argument("--payload-bits", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -166,6 +192,8 @@ def main() -> None:
         rows = [calibrate(FEC_CODES[name]) for name in args.codes.split(",")]
     elif args.section == "qec":
         rows = qec_table()
+    elif args.section == "angle":
+        rows = angle_table()
     elif args.section == "plan":
         rows = plan_table()
     else:

@@ -113,3 +113,29 @@ def test_bad_input_is_a_clear_error() -> None:
         memory_circuit("shor", noise="amplitude", p=0.1)
     with pytest.raises(InputError, match=r"p must be in \[0, 1\]"):
         simulate_logical_error("shor", noise="x", p=1.5, shots=10, seed=0)
+
+
+@pytest.mark.parametrize("p", [0.02, 0.1])
+def test_readout_flips_of_the_bit_flip_code(p: float) -> None:
+    from qtfl.quantum.qec import exact_readout_flip
+
+    # Under X noise only a logical X remains: it flips a Z readout (3p^2 - 2p^3), never X.
+    assert exact_readout_flip("bit-flip", noise="x", p=p, basis="Z") == pytest.approx(
+        3 * p**2 - 2 * p**3, rel=1e-12
+    )
+    assert exact_readout_flip("bit-flip", noise="x", p=p, basis="X") == 0.0
+
+
+@pytest.mark.parametrize("code", ["shor", "five-qubit"])
+def test_readout_flips_match_stim_per_basis(code: str) -> None:
+    from qtfl.quantum.qec import exact_readout_flip, simulate_logical_flips
+
+    p = 0.05
+    flips = simulate_logical_flips(code, noise="depolarizing", p=p, shots=SHOTS, seed=23)
+    for column, basis in ((0, "X"), (1, "Z")):
+        exact = exact_readout_flip(code, noise="depolarizing", p=p, basis=basis)
+        assert _within_4_sigma(float(flips[:, column].mean()), exact)
+    # one readout basis sees part of the logical errors: max <= P_L <= sum
+    zx = [exact_readout_flip(code, noise="depolarizing", p=p, basis=b) for b in ("Z", "X")]
+    total = exact_logical_error(code, noise="depolarizing", p=p)
+    assert max(zx) <= total <= sum(zx) + 1e-15

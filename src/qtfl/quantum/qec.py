@@ -143,21 +143,31 @@ def _logical_flips(ex: Bits, ez: Bits, code: StabilizerCode) -> Bits:
 
 
 @functools.lru_cache(maxsize=16)
-def _failing(code: StabilizerCode, noise: NoiseModel) -> tuple[Bits, Bits]:
-    """``(weight, failed)`` for every error of the noise model, decoded by the table."""
+def _residuals(code: StabilizerCode, noise: NoiseModel) -> tuple[Bits, Bits]:
+    """``(weight, residual)`` for every error of the noise model after table decoding;
+    ``residual[:, 0]`` flips the X-readout of the logical qubit, ``[:, 1]`` the Z-readout."""
     ex, ez, weight = _all_errors(code, noise)
     correction = decoder_table(code, noise)[_syndrome_index(ex, ez, code)]
     residual: Bits = np.bitwise_xor(_logical_flips(ex, ez, code), correction)
-    failed: Bits = np.any(residual, axis=1).astype(np.uint8)
-    return weight, failed
+    return weight, residual
+
+
+def _weighted_sum(code: StabilizerCode, noise: NoiseModel, p: float, mask: Bits) -> float:
+    """``sum_w A_w q^w (1-p)^(n-w)`` over the errors selected by ``mask``."""
+    weight, _ = _residuals(code, noise)
+    counts = np.bincount(weight[mask == 1], minlength=code.n + 1)
+    q = p / 3.0 if noise == "depolarizing" else p
+    w = np.arange(code.n + 1)
+    return float(np.sum(counts * q**w * (1.0 - p) ** (code.n - w)))
 
 
 def failure_counts(code: StabilizerCode | str, noise: NoiseModel) -> npt.NDArray[np.int64]:
     """``A_w``: how many weight-``w`` errors of the noise model the decoder turns into a
     logical error, for ``w = 0..n``."""
     c = get_code(code)
-    weight, failed = _failing(c, require_choice("noise", noise, NOISE_MODELS))
-    return np.bincount(weight[failed == 1], minlength=c.n + 1).astype(np.int64)
+    weight, residual = _residuals(c, require_choice("noise", noise, NOISE_MODELS))
+    failed = residual.any(axis=1)
+    return np.bincount(weight[failed], minlength=c.n + 1).astype(np.int64)
 
 
 def exact_logical_error(code: StabilizerCode | str, *, noise: NoiseModel, p: float) -> float:
@@ -165,10 +175,24 @@ def exact_logical_error(code: StabilizerCode | str, *, noise: NoiseModel, p: flo
     ``q = p`` for ``x``/``z`` noise and ``p/3`` for depolarizing."""
     c = get_code(code)
     pp = require_range("p", p, low=0.0, high=1.0)
-    counts = failure_counts(c, noise)
-    q = pp / 3.0 if noise == "depolarizing" else pp
-    w = np.arange(c.n + 1)
-    return float(np.sum(counts * q**w * (1.0 - pp) ** (c.n - w)))
+    _, residual = _residuals(c, require_choice("noise", noise, NOISE_MODELS))
+    return _weighted_sum(c, noise, pp, np.any(residual, axis=1).astype(np.uint8))
+
+
+def exact_readout_flip(
+    code: StabilizerCode | str, *, noise: NoiseModel, p: float, basis: Literal["Z", "X"] = "Z"
+) -> float:
+    """Exact probability that measuring the corrected logical qubit in ``basis`` gives the
+    wrong outcome: a residual ``X_L`` or ``Y_L`` for a Z readout, ``Z_L`` or ``Y_L`` for X.
+
+    This is the flip probability ``q`` a statistically read-out payload (the angle
+    encoding's Z readout) sees through the code, in place of the physical ``p_X + p_Y``.
+    """
+    c = get_code(code)
+    pp = require_range("p", p, low=0.0, high=1.0)
+    column = {"X": 0, "Z": 1}[require_choice("basis", basis, ("Z", "X"))]
+    _, residual = _residuals(c, require_choice("noise", noise, NOISE_MODELS))
+    return _weighted_sum(c, noise, pp, np.asarray(residual[:, column], dtype=np.uint8))
 
 
 def get_code(code: StabilizerCode | str) -> StabilizerCode:
@@ -213,10 +237,10 @@ def memory_circuit(code: StabilizerCode | str, *, noise: NoiseModel, p: float) -
     return circuit
 
 
-def simulate_logical_error(
+def simulate_logical_flips(
     code: StabilizerCode | str, *, noise: NoiseModel, p: float, shots: int, seed: int
-) -> float:
-    """Fraction of ``shots`` with a logical error after lookup decoding (stim sampling).
+) -> npt.NDArray[np.uint8]:
+    """Per shot, ``(X-readout flipped, Z-readout flipped)`` after lookup decoding (stim).
 
     ``seed`` fixes stim's sampler (reproducible on one machine and stim version).
     """
@@ -226,8 +250,16 @@ def simulate_logical_error(
     rec = sampler.sample(n_shots).astype(np.uint8)
     r = len(c.stabilizers)
     syndrome = rec[:, :r].astype(np.int64) @ (1 << np.arange(r, dtype=np.int64))
-    residual = rec[:, r : r + 2] ^ decoder_table(c, noise)[syndrome]
-    return float(residual.any(axis=1).mean())
+    flips: npt.NDArray[np.uint8] = rec[:, r : r + 2] ^ decoder_table(c, noise)[syndrome]
+    return flips
+
+
+def simulate_logical_error(
+    code: StabilizerCode | str, *, noise: NoiseModel, p: float, shots: int, seed: int
+) -> float:
+    """Fraction of ``shots`` with a logical error after lookup decoding (stim sampling)."""
+    flips = simulate_logical_flips(code, noise=noise, p=p, shots=shots, seed=seed)
+    return float(flips.any(axis=1).mean())
 
 
 def teleport_logical_error(code: StabilizerCode | str, *, fidelity: float) -> float:
