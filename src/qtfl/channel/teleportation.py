@@ -6,27 +6,45 @@ teleport; retries; ledger — see that module), and the server corrects and deco
 ends are separate objects (:class:`TeleportSender`: encode; :class:`TeleportReceiver`:
 corrections ``X^{m1} Z^{m0}`` + decode) around the shared link sample, so later stages (FEC,
 purification, a Flower client/server split) slot in between.
+
+Options. ``purify_to=F*`` purifies the link's pairs (DEJMPS recurrence, fewest rounds reaching
+``F*``) before checks and payload, counting the sacrificed pairs in
+``Ledger.purification_pairs`` (:class:`~qtfl.channel.verified.PurifiedLink`). ``fec`` protects
+the payload bits with an LDPC code + CRC-32 per block (:mod:`qtfl.channel.fec`); blocks that
+fail are sent again over fresh, freshly verified pairs
+(:func:`~qtfl.channel.retransmission.deliver_with_retransmission`), and a delivery with a
+block still failing, or a value outside the header's range, is rejected by the decoder
+safety net (:mod:`qtfl.channel.safety`; ``Verdict.reason`` ``"safety-net-flagged"``, not
+``detected``) rather than aggregated. Then ``payload_qubits`` counts every teleported codeword
+bit (parity and resends included), so ``bell_pairs = payload_qubits + check_pairs +
+purification_pairs`` holds for every delivery whose attempts all passed their checks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from qtfl.channel.base import Channel, Delivery, FloatVector
+from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger, Verdict
+from qtfl.channel.fec import FecCodec
+from qtfl.channel.retransmission import deliver_with_retransmission
+from qtfl.channel.safety import screen_values
 from qtfl.channel.verified import (
     BitTransfer,
     LinkSpec,
     PairLink,
+    PurifiedLink,
     Verification,
     VerifiedTeleport,
 )
-from qtfl.errors import require_int
+from qtfl.errors import require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding, BasisPayload
 from qtfl.quantum.noise import WernerPair
+from qtfl.quantum.purification import purify_until
 from qtfl.security.eavesdropper import Eavesdropper, make_eavesdropper
 
 Bits = npt.NDArray[np.uint8]
@@ -87,6 +105,10 @@ class TeleportationChannel(Channel):
         bits: fixed-point bits per value of the basis encoding.
         verification: the check-pair test (:class:`Verification`).
         eavesdropper: the attacker on this link (default: none).
+        purify_to: purify the pairs (DEJMPS) up to this fidelity first (default: no).
+        fec: ``"none"``, ``"auto"`` or a code of :data:`qtfl.channel.fec.FEC_CODES`, chosen
+            for the (purified) pair's teleported bit error.
+        max_retransmissions: FEC resend rounds for blocks that failed.
     """
 
     name = "teleportation"
@@ -98,8 +120,16 @@ class TeleportationChannel(Channel):
         bits: int = 16,
         verification: Verification | None = None,
         eavesdropper: Eavesdropper | None = None,
+        purify_to: float | None = None,
+        fec: str = "none",
+        max_retransmissions: int = 8,
     ) -> None:
+        if purify_to is not None:
+            target = require_range("purify_to", purify_to, low=0.25, high=1.0)
+            link = PurifiedLink(link, purify_until(link.pair, target_fidelity=target))
         self.protocol = VerifiedTeleport(link, verification=verification, eavesdropper=eavesdropper)
+        self.codec = FecCodec.for_link(fec, bit_error_rate=min(0.5, link.pair.teleported_bit_error))
+        self.max_retransmissions = require_int("max_retransmissions", max_retransmissions, low=0)
         self.encoding = BasisEncoding(bits=bits)
         self.sender = TeleportSender(self.encoding)
         self.receiver = TeleportReceiver(self.encoding)
@@ -116,6 +146,8 @@ class TeleportationChannel(Channel):
         """Run the whole protocol and keep the simulation-side evidence."""
         header = self.sender.encode(update)
         bits = header.bit_array()
+        if self.codec is not None:
+            return self._transmit_fec(header, bits, rng=rng)
         t = self.protocol.run(bits, rng=rng, header_bits=header.header_bits)
         received = None
         if t.sample is not None:
@@ -123,6 +155,50 @@ class TeleportationChannel(Channel):
             received = self.receiver.decode(header, corrected)
         delivery = Delivery(received=received, ledger=t.ledger, verdict=t.verdict, tap=t.tap)
         return TeleportReport(delivery=delivery, payload_bits=bits, transfer=t)
+
+    def _transmit_fec(
+        self, header: BasisPayload, bits: Bits, *, rng: np.random.Generator
+    ) -> TeleportReport:
+        """FEC-encode, teleport every pass over fresh verified pairs, decode, screen."""
+        assert self.codec is not None
+        transfers: list[BitTransfer] = []
+
+        def send(x: Bits, g: np.random.Generator) -> Bits | None:
+            t = self.protocol.run(x, rng=g)
+            transfers.append(t)
+            if t.sample is None:
+                return None
+            return self.receiver.correct(t.sample.raw, t.sample.bell_bits)
+
+        out = deliver_with_retransmission(
+            self.codec, bits, send, rng=rng, max_retransmissions=self.max_retransmissions
+        )
+        total = sum((t.ledger for t in transfers), Ledger())
+        ledger = dataclasses.replace(
+            total,
+            payload_bits=int(bits.size),
+            classical_bits=total.classical_bits + header.header_bits,
+            retransmissions=total.retransmissions + out.retransmitted_blocks,
+        )
+        last = transfers[-1]
+        verdict, received = last.verdict, None
+        if not out.aborted:
+            values = self.receiver.decode(header, out.bits)
+            screening = screen_values(
+                values,
+                max_abs=header.max_abs,
+                failed_bit_mask=out.failed_bit_mask(),
+                bits_per_value=self.encoding.bits,
+            )
+            if screening.count:
+                verdict = Verdict.abort(
+                    "safety-net-flagged", qber=verdict.qber, qber_bound=verdict.qber_bound,
+                    p_value=verdict.p_value, attempts=verdict.attempts,
+                )  # fmt: skip
+            else:
+                received = values
+        delivery = Delivery(received=received, ledger=ledger, verdict=verdict, tap=last.tap)
+        return TeleportReport(delivery=delivery, payload_bits=bits, transfer=last)
 
     def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:
         return self.transmit(update, rng=rng).delivery

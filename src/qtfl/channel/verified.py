@@ -18,6 +18,8 @@ server's raw halves) so that the two ends — :class:`~qtfl.channel.teleportatio
 and :class:`~qtfl.channel.teleportation.TeleportReceiver` — stay separate objects.
 
 Ledger per attempt: ``bell_pairs = n + k`` (aborted attempts included), ``check_pairs = k``;
+over a :class:`PurifiedLink` the ``n + k`` purified pairs cost ``n + k + P`` raw pairs, with
+``purification_pairs = P`` sampled per attempt (:meth:`PurifiedLink.purification_cost`);
 classical bits: check positions ``k⌈log2(n+k)⌉`` + bases ``k`` + client outcomes ``k`` +
 verdict ``1``, and on teleport ``2n`` Bell bits + the header; link seconds:
 ``(n + k) / pair_rate_hz`` (0 if the rate is unknown) + one latency per classical message
@@ -36,6 +38,7 @@ import numpy.typing as npt
 from qtfl.channel.base import Ledger, Tap, Verdict
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.quantum.noise import BellDiagonalPair
+from qtfl.quantum.purification import PurificationSchedule
 from qtfl.security.detection import (
     METHODS,
     CheckResult,
@@ -80,6 +83,48 @@ class LinkSpec:
         if self.pair_rate_hz is not None:
             require_range("pair_rate_hz", self.pair_rate_hz, low=0.0, low_open=True)
         require_range("latency_s", self.latency_s, low=0.0)
+
+
+@dataclass(frozen=True)
+class PurifiedLink:
+    r"""A link whose pairs go through recurrence purification before any use.
+
+    ``pair`` is the purified pair (``schedule.pair``); ``pair_rate_hz`` the raw rate divided by
+    the expected cost :math:`2^k/\prod p_i`. :meth:`purification_cost` samples what ``m``
+    purified pairs really cost: round ``i`` needs ``a_i = m_i + \mathrm{NB}(m_i, p_i)``
+    attempts (negative binomial: failures before ``m_i`` successes), each consuming two pairs
+    of round ``i-1``, so ``m_{i-1} = 2 a_i``; the raw pairs are ``m_0`` (expectation
+    ``m·2^k/\prod p_i``). Each attempt announces one measurement bit from each end.
+
+    References: Deutsch et al., PRL 77, 2818 (1996) (recurrence); Dür & Briegel, Rep. Prog.
+    Phys. 70, 1381 (2007) (its cost).
+    """
+
+    raw: PairLink
+    schedule: PurificationSchedule
+
+    @property
+    def pair(self) -> BellDiagonalPair:
+        return self.schedule.pair
+
+    @property
+    def pair_rate_hz(self) -> float | None:
+        rate = self.raw.pair_rate_hz
+        return None if rate is None else rate / self.schedule.expected_pairs
+
+    @property
+    def latency_s(self) -> float:
+        return float(self.raw.latency_s)
+
+    def purification_cost(self, pairs: int, *, rng: np.random.Generator) -> tuple[int, int]:
+        """``(raw pairs consumed beyond pairs, purification attempts)`` for ``pairs`` outputs."""
+        m = require_int("pairs", pairs, low=0)
+        attempts = 0
+        for p in reversed(self.schedule.success_probabilities):  # a few rounds, not per pair
+            a = m + int(rng.negative_binomial(m, p)) if m else 0
+            attempts += a
+            m = 2 * a
+        return m - pairs, attempts
 
 
 def pair_seconds(link: PairLink, pairs: int) -> float:
@@ -253,11 +298,18 @@ class VerifiedTeleport:
             k = int(sample.check_positions.size)
             checked = self.verify(sample, rng=rng)
             result = checked.result
+            extra = tries = 0
+            seconds = pair_seconds(self.link, sample.n_pairs)
+            if isinstance(self.link, PurifiedLink):
+                extra, tries = self.link.purification_cost(sample.n_pairs, rng=rng)
+                seconds = pair_seconds(self.link.raw, sample.n_pairs + extra)
+                seconds += self.link.schedule.rounds * latency
             ledger += Ledger(
-                bell_pairs=sample.n_pairs,
+                bell_pairs=sample.n_pairs + extra,
                 check_pairs=k,
-                classical_bits=k * math.ceil(math.log2(sample.n_pairs)) + 2 * k + 1,
-                link_seconds=pair_seconds(self.link, sample.n_pairs) + 2 * latency,
+                purification_pairs=extra,
+                classical_bits=k * math.ceil(math.log2(sample.n_pairs)) + 2 * k + 1 + 2 * tries,
+                link_seconds=seconds + 2 * latency,
                 retransmissions=int(attempt > 1),
             )
             evidence = {"qber": result.qber, "qber_bound": result.qber_bound}
