@@ -99,3 +99,15 @@ def test_a_block_that_never_decodes_is_rejected_by_the_safety_net(
     assert not out.delivered and out.received is None
     assert out.verdict.reason == "safety-net-flagged" and not out.verdict.detected
     assert out.ledger.retransmissions == 1  # the failing block was sent once more
+
+
+def test_qkd_over_a_purified_link_counts_purification_pairs() -> None:
+    from qtfl.channel.qkd import QkdOtpChannel
+
+    schedule = purify_until(WernerPair(0.86), target_fidelity=0.97)
+    link = PurifiedLink(LinkSpec(WernerPair(0.86)), schedule)
+    out = QkdOtpChannel(link).send(sample_update(300), rng=np.random.default_rng(7))
+    led = out.ledger
+    assert out.delivered and led.purification_pairs > 0
+    measured = led.bell_pairs - led.purification_pairs  # pairs the key protocol measured
+    assert led.bell_pairs / measured == pytest.approx(schedule.expected_pairs, rel=0.05)

@@ -16,7 +16,9 @@ Tap: the ciphertext. Eve's payload guess (when she taps) is ``ciphertext ⊕ T·
 the pairs she measured, 0 elsewhere. (A MITM with quantum memory could do better on raw bits;
 privacy amplification removes that too, and her 50% QBER aborts the key long before.)
 
-Ledger: ``bell_pairs`` = every pair measured (unsifted included), ``check_pairs`` = sifted
+Ledger: ``bell_pairs`` = every pair measured (unsifted included; over a
+:class:`~qtfl.channel.verified.PurifiedLink` plus the pairs purification consumed, counted in
+``purification_pairs``), ``check_pairs`` = sifted
 bits revealed for estimation; classical bits: both ends' bases ``2N``, sample positions and
 values, reconciliation parities both ways ``2·leak_EC``, the Toeplitz seed, the ciphertext and
 header; link seconds: ``N / pair_rate_hz`` + one latency per message (sifting, estimation,
@@ -32,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger, Tap, Verdict
-from qtfl.channel.verified import PairLink, pair_seconds
+from qtfl.channel.verified import PairLink, distribution_cost
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import BellDiagonalPair
@@ -220,11 +222,16 @@ class QkdOtpChannel(Channel):
         order = ends_rng.permutation(m)
         sample, key_idx = order[:k], np.sort(order[k:])
         qber = float(np.mean(meas.client[sample] != meas.server[sample]))
+        extra, tries, seconds = distribution_cost(self.link, n_pairs, rng=ends_rng)
         cost = Ledger(
-            bell_pairs=n_pairs,
+            bell_pairs=n_pairs + extra,
             check_pairs=k,
-            classical_bits=2 * n_pairs + k * max(1, math.ceil(math.log2(max(m, 2)))) + 2 * k,
-            link_seconds=pair_seconds(self.link, n_pairs) + 2 * lat,
+            purification_pairs=extra,
+            classical_bits=2 * n_pairs
+            + k * max(1, math.ceil(math.log2(max(m, 2))))
+            + 2 * k
+            + 2 * tries,
+            link_seconds=seconds + 2 * lat,
         )
         block = KeyBlock(
             n_pairs=n_pairs, n_sifted=m, n_sample=k, n_key=m - k, qber=qber, leak_ec=0, key_bits=0

@@ -133,6 +133,19 @@ def pair_seconds(link: PairLink, pairs: int) -> float:
     return 0.0 if rate is None else pairs / rate
 
 
+def distribution_cost(
+    link: PairLink, pairs: int, *, rng: np.random.Generator
+) -> tuple[int, int, float]:
+    """``(purification pairs, purification attempts, seconds)`` to deliver ``pairs`` usable
+    pairs: ``(0, 0, pairs / rate)`` on a plain link; over a :class:`PurifiedLink` the sampled
+    extra raw pairs, their attempts, and the raw pairs' time plus one latency per round."""
+    if not isinstance(link, PurifiedLink):
+        return 0, 0, pair_seconds(link, pairs)
+    extra, tries = link.purification_cost(pairs, rng=rng)
+    seconds = pair_seconds(link.raw, pairs + extra) + link.schedule.rounds * link.latency_s
+    return extra, tries, seconds
+
+
 @dataclass(frozen=True)
 class Verification:
     """How the two ends test the pairs before teleporting.
@@ -298,12 +311,7 @@ class VerifiedTeleport:
             k = int(sample.check_positions.size)
             checked = self.verify(sample, rng=rng)
             result = checked.result
-            extra = tries = 0
-            seconds = pair_seconds(self.link, sample.n_pairs)
-            if isinstance(self.link, PurifiedLink):
-                extra, tries = self.link.purification_cost(sample.n_pairs, rng=rng)
-                seconds = pair_seconds(self.link.raw, sample.n_pairs + extra)
-                seconds += self.link.schedule.rounds * latency
+            extra, tries, seconds = distribution_cost(self.link, sample.n_pairs, rng=rng)
             ledger += Ledger(
                 bell_pairs=sample.n_pairs + extra,
                 check_pairs=k,
