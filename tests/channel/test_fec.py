@@ -69,9 +69,28 @@ def test_clean_channel_round_trip(name: str) -> None:
     words, layout = codec.encode(bits)
     assert layout.blocks == -(-10_001 // codec.code.data_bits)
     assert layout.padding_bits == layout.blocks * codec.code.data_bits - 10_001
-    got, failed = codec.decode(words.reshape(-1), layout)
+    sent = layout.to_channel(words)
+    assert sent.size == layout.channel_bits == layout.blocks * codec.code.n - layout.padding_bits
+    got, failed = codec.decode(sent, layout)
     np.testing.assert_array_equal(got, bits)
     assert not failed.any()
+
+
+def test_padding_of_the_last_block_is_never_sent() -> None:
+    # 1000 payload bits in one ldpc-1/2 block of 1968 data bits: the 968 zeros stay home.
+    codec = FecCodec("ldpc-1/2", bit_error_rate=0.05)
+    bits = np.random.default_rng(9).integers(0, 2, 1000, dtype=np.uint8)
+    sent_sizes: list[int] = []
+
+    def bsc(x: BitArray, rng: np.random.Generator) -> BitArray:
+        sent_sizes.append(x.size)
+        return binary_symmetric_channel(x, p=0.05, rng=rng)
+
+    out = deliver_with_retransmission(codec, bits, bsc, rng=np.random.default_rng(10))
+    assert out.layout.padding_bits == codec.code.data_bits - 1000
+    assert sent_sizes[0] == codec.code.n - out.layout.padding_bits
+    assert out.delivered
+    np.testing.assert_array_equal(out.bits, bits)
 
 
 @pytest.mark.parametrize("fidelity", [0.95, 0.90])
@@ -88,8 +107,8 @@ def test_million_bits_arrive_intact_at_realistic_fidelity(fidelity: float) -> No
     assert out.delivered
     assert wrong == 0  # residual bit error rate < 1e-6
     # every block sent once plus each resend; nothing else is charged or forgotten
-    n = code.n
-    assert out.channel_bits == (out.layout.blocks + out.retransmitted_blocks) * n
+    n, resent, once = code.n, out.retransmitted_blocks, out.layout.channel_bits
+    assert once + resent * (n - out.layout.padding_bits) <= out.channel_bits <= once + resent * n
     assert out.pairs_per_payload_bit == pytest.approx(out.channel_bits / 1_000_000)
     assert out.pairs_per_payload_bit < 1.0 / (1.0 - binary_entropy(p)) * 1.5
     # the code was calibrated to fail <= 1% of blocks at p <= its limit: resends stay

@@ -6,13 +6,15 @@ a binary symmetric channel, BSC(p). This module protects a bit string on a BSC a
 which blocks it could not repair; it knows nothing of qubits (one channel bit = one pair is
 the caller's bookkeeping).
 
-Layout. The payload is cut into blocks of ``k - 32`` data bits; each block gets its CRC-32
-(:mod:`qtfl.channel.crc`) and is encoded into an ``n``-bit codeword of a systematic
-irregular-repeat-accumulate (IRA) LDPC code, ``H = [H1 | T]``: ``H1`` has ``w`` ones per
-column spread evenly over rows (random, seeded, so both ends hold the same code), ``T`` is the
-``(n-k)``-square dual-diagonal "staircase". Encoding is linear time and vectorised over
-blocks: parity = prefix-XOR of ``H1·s`` (Jin, Khandekar & McEliece, "Irregular
-repeat-accumulate codes", 2000; the same structure as IEEE 802.11n and 5G NR LDPC codes).
+Layout. The payload is cut into blocks of ``k - 32`` data bits (the last one zero-padded;
+the padding is known to both ends and never sent — a shortened code, so it costs no pairs);
+each block gets its CRC-32 (:mod:`qtfl.channel.crc`) and is encoded into an ``n``-bit
+codeword of a systematic irregular-repeat-accumulate (IRA) LDPC code, ``H = [H1 | T]``: ``H1``
+has ``w`` ones per column spread evenly over rows (random, seeded, so both ends hold the same
+code), ``T`` is the ``(n-k)``-square dual-diagonal "staircase". Encoding is linear time
+and vectorised over blocks: parity = prefix-XOR of ``H1·s`` (Jin, Khandekar & McEliece,
+"Irregular repeat-accumulate codes", 2000; the same structure as IEEE 802.11n and 5G NR LDPC
+codes).
 Decoding is sum-product belief propagation from the ``ldpc`` package
 (quantumgizmos/ldpc, Roffe et al.); syndromes, CRCs and corrections are computed for all
 blocks at once, and BP runs as one C++ call per block of ``n`` = 4000 bits, so each block
@@ -210,7 +212,9 @@ def require_corrects(code: LdpcCode, *, bit_error_rate: float) -> LdpcCode:
 class BlockLayout:
     """How a payload of ``payload_bits`` is laid out in codeword blocks.
 
-    The last block's data is zero-padded; the padding travels (and costs pairs) like the rest.
+    The last block's data is zero-padded, and the padding is never sent (a shortened code):
+    the receiver knows those bits are 0 and puts them back before decoding, so the padding
+    costs no pairs.
     """
 
     payload_bits: int
@@ -219,14 +223,41 @@ class BlockLayout:
     block_length: int
 
     @property
-    def channel_bits(self) -> int:
-        """Bits on the channel for one pass over all blocks (``blocks · n``)."""
-        return self.blocks * self.block_length
+    def padding_bits(self) -> int:
+        """Known zero bits that fill the last block (not sent)."""
+        return self.blocks * self.data_bits_per_block - self.payload_bits
 
     @property
-    def padding_bits(self) -> int:
-        """Zero bits appended to fill the last block."""
-        return self.blocks * self.data_bits_per_block - self.payload_bits
+    def channel_bits(self) -> int:
+        """Bits on the channel for one pass over all blocks: ``blocks · n - padding``."""
+        return self.blocks * self.block_length - self.padding_bits
+
+    def sent_mask(self, blocks: npt.ArrayLike | None = None) -> npt.NDArray[np.bool_]:
+        """``(len(blocks), n)``: True where a codeword bit of those blocks is sent."""
+        ids = np.arange(self.blocks) if blocks is None else np.asarray(blocks, dtype=np.int64)
+        mask = np.ones((ids.size, self.block_length), bool)
+        pad, kd = self.padding_bits, self.data_bits_per_block
+        if pad:
+            mask[np.flatnonzero(ids == self.blocks - 1), kd - pad : kd] = False
+        return mask
+
+    def to_channel(self, codewords: npt.ArrayLike, blocks: npt.ArrayLike | None = None) -> BitArray:
+        """The bits to send for ``codewords`` (rows = ``blocks``, default all), flattened."""
+        words = np.asarray(codewords, dtype=np.uint8)
+        out: BitArray = words[self.sent_mask(blocks)]
+        return out
+
+    def from_channel(
+        self, received: npt.ArrayLike, blocks: npt.ArrayLike | None = None
+    ) -> BitArray:
+        """Inverse of :meth:`to_channel`: ``(len(blocks), n)`` words, known zeros put back."""
+        mask = self.sent_mask(blocks)
+        r = np.asarray(received, dtype=np.uint8).reshape(-1)
+        if r.size != int(mask.sum()):
+            raise InputError(f"received {r.size} bits; these blocks were sent as {mask.sum()}")
+        words = np.zeros(mask.shape, np.uint8)
+        words[mask] = r
+        return words
 
 
 class FecCodec:
@@ -285,16 +316,13 @@ class FecCodec:
     def decode(
         self, received: npt.ArrayLike, layout: BlockLayout
     ) -> tuple[BitArray, npt.NDArray[np.bool_]]:
-        """Decode ``received`` blocks back to the ``layout.payload_bits`` payload bits.
+        """Decode the ``layout.channel_bits`` received bits (as :meth:`BlockLayout.to_channel`
+        sent them) back to the ``layout.payload_bits`` payload bits.
 
-        ``received`` is the ``(B, n)`` block array or the same bits flattened, as sent.
         Returns ``(bits, failed_block_mask)``; bits of failed blocks are the decoder's best
         guess and must not be trusted.
         """
-        r = np.asarray(received, dtype=np.uint8)
-        if r.size != layout.channel_bits:
-            raise InputError(f"received {r.size} bits, the layout has {layout.channel_bits}")
-        data, failed = self.decode_blocks(r.reshape(layout.blocks, layout.block_length))
+        data, failed = self.decode_blocks(layout.from_channel(received))
         return data.reshape(-1)[: layout.payload_bits].copy(), failed
 
 

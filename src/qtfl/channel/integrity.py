@@ -88,7 +88,12 @@ def fec_residual_bound(*, max_retransmissions: int) -> float:
 
 
 def fec_pairs_per_payload_bit(code: LdpcCode) -> float:
-    """Channel bits per payload bit for ``code`` with resends: ``n/(k-32)/(1-q)``, q <= 1%."""
+    """Channel bits per payload bit for ``code`` with resends: ``n/(k-32)/(1-q)``, q <= 1%.
+
+    For a payload of many blocks. The last block is shortened (its padding is not sent) but
+    still carries a full block's parity, so a payload of ``m`` bits costs at most
+    ``(n - k + 32)`` channel bits more than ``m·n/(k-32)``: noticeable only below a few blocks.
+    """
     return code.n / (code.k - CRC_BITS) / (1.0 - BLOCK_FAILURE_BOUND)
 
 

@@ -101,7 +101,7 @@ def deliver_with_retransmission(
     channel_bits = resent = rounds = 0
     aborted = False
     while pending.size and rounds <= rounds_cap:
-        outgoing = codewords[pending].reshape(-1)
+        outgoing = layout.to_channel(codewords[pending], pending)
         reply = send_fn(outgoing, rng)
         channel_bits += outgoing.size
         resent += pending.size if rounds else 0
@@ -115,7 +115,7 @@ def deliver_with_retransmission(
                 f"send_fn returned {received.shape} bits for {outgoing.shape} sent; it must "
                 "return one received bit per sent bit"
             )
-        decoded, failed = codec.decode_blocks(received.reshape(pending.size, -1))
+        decoded, failed = codec.decode_blocks(layout.from_channel(received, pending))
         data[pending] = decoded
         pending = pending[failed]
     failed_mask = np.zeros(layout.blocks, bool)
