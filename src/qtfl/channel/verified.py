@@ -47,6 +47,7 @@ from qtfl.security.detection import (
     chsh_lower_bound,
 )
 from qtfl.security.eavesdropper import (
+    CheckSample,
     Eavesdropper,
     NoEavesdropper,
     TeleportSample,
@@ -273,25 +274,40 @@ class VerifiedTeleport:
             attack=attack,
         )
 
-    def verify(self, sample: LinkSample, *, rng: np.random.Generator) -> CheckOutcome:
-        """Measure the check pairs and apply the test (plus CHSH if asked)."""
-        pair, bases = self.link.pair, sample.check_bases
-        checks = sample_checks(pair, bases, sample.attack[sample.check_positions], rng=rng)
-        err = checks.errors
-        k = int(err.size)
-        result = self.test.evaluate(int(err.sum()), k)
+    def measure_checks(self, sample: LinkSample, *, rng: np.random.Generator) -> CheckSample:
+        """Both ends' outcomes on the check pairs of ``sample`` (one joint link sample)."""
+        return sample_checks(
+            self.link.pair, sample.check_bases, sample.attack[sample.check_positions], rng=rng
+        )
+
+    def judge(self, bases: Bits, errors: Bits) -> tuple[CheckResult, str]:
+        """The test on announced check outcomes: its result and ``"ok"`` or why it failed.
+
+        ``errors`` is 1 where the two ends' announced outcomes disagree; either end can
+        evaluate it (the split ends of :mod:`qtfl.channel.split` both do).
+        """
+        result = self.test.evaluate(int(errors.sum()), int(errors.size))
         z = bases == 0
         reason = "ok" if result.passed else "qber-above-threshold"
         if self.verification.chsh and result.passed:
             s = chsh_lower_bound(
-                errors_z=int(err[z].sum()),
+                errors_z=int(errors[z].sum()),
                 n_z=int(z.sum()),
-                errors_x=int(err[~z].sum()),
+                errors_x=int(errors[~z].sum()),
                 n_x=int((~z).sum()),
                 alpha=self.verification.alpha,
             )
             if not s > 2.0:
                 reason = "chsh-not-violated"
+        return result, reason
+
+    def verify(self, sample: LinkSample, *, rng: np.random.Generator) -> CheckOutcome:
+        """Measure the check pairs and apply the test (plus CHSH if asked)."""
+        bases = sample.check_bases
+        checks = self.measure_checks(sample, rng=rng)
+        err = checks.errors
+        result, reason = self.judge(bases, err)
+        z = bases == 0
         public = np.packbits(np.concatenate([bases, checks.client]))
         return CheckOutcome(
             result=result,
