@@ -53,9 +53,18 @@ from qtfl.fl.client import (
     train_vmap,
     vmappable,
 )
+from qtfl.fl.privacy import Postprocessor, RoundContext
 from qtfl.fl.strategies import Strategy
 
-STREAMS: tuple[str, ...] = ("sampling", "dropout", "batches", "uplink", "downlink", "model")
+STREAMS: tuple[str, ...] = (
+    "sampling",
+    "dropout",
+    "batches",
+    "uplink",
+    "downlink",
+    "model",
+    "privacy",
+)
 BACKENDS: tuple[str, ...] = ("auto", "bmm", "vmap", "loop")
 ChannelSource = Channel | Sequence[Channel] | Callable[[int], Channel]
 
@@ -189,6 +198,10 @@ class FederatedSimulation:
             ``training.proximal_mu`` and the strategy's ``proximal_mu`` (FedProx).
         settings: rounds, sampling, dropouts, evaluation, backend.
         seed: the run's seed; every random stream is derived from it.
+        postprocessors: privacy post-processors (:mod:`qtfl.fl.privacy`), pfl-research
+            style: ``postprocess_one_user`` on each update before its uplink, in order, and
+            ``postprocess_server`` on the accepted updates before the strategy, in reverse
+            order. They draw from their own ``"privacy"`` stream (created only when given).
     """
 
     def __init__(
@@ -206,8 +219,10 @@ class FederatedSimulation:
         training: LocalTraining,
         settings: SimulationSettings,
         seed: int,
+        postprocessors: Sequence[Postprocessor] = (),
     ) -> None:
         self.model = model
+        self.postprocessors = list(postprocessors)
         self.layout = ParamLayout(model)
         self.num_clients = require_int("num_clients", len(client_indices), low=1)
         self.client_indices = [np.asarray(ix, dtype=np.int64) for ix in client_indices]
@@ -240,7 +255,7 @@ class FederatedSimulation:
         self.rngs = {
             name: np.random.Generator(np.random.PCG64(ss))
             for name, ss in seed_streams(seed).items()
-            if name != "model"
+            if name != "model" and (name != "privacy" or self.postprocessors)
         }
         self.round = 0
         self.global_params = self.layout.flatten(model).numpy().astype(np.float32)
@@ -265,6 +280,8 @@ class FederatedSimulation:
         train_seconds = 0.0
         accepted = self._buffer("accepted", m)
         weights = np.empty(m, dtype=np.float64)
+        senders = np.empty(m, dtype=np.int64)
+        context = self._round_context(r, sampled)
         chunk = self.settings.client_chunk
         for c0 in range(0, m, chunk):
             # downlink to this chunk of sampled clients, straight into the reused start buffer
@@ -290,20 +307,31 @@ class FederatedSimulation:
             deltas = self._train([self.client_indices[k] for k in clients], start[: len(trainers)])
             train_seconds += time.perf_counter() - t_train
             for j, k, delta in zip(trainers, clients.tolist(), deltas, strict=True):
+                weight = float(self.client_sizes[k])
+                for post in self.postprocessors:
+                    delta, weight = post.postprocess_one_user(
+                        delta, client=k, weight=weight, context=context
+                    )
                 d = self.uplink(k).send(delta, rng=self.rngs["uplink"])
                 totals["uplink"].add(d.ledger)
                 client_seconds[j] += d.ledger.link_seconds
                 if d.verdict.accepted:
                     accepted[n_acc] = d.received
-                    weights[n_acc] = self.client_sizes[k]
+                    weights[n_acc] = weight
+                    senders[n_acc] = k
                     n_acc += 1
                 else:
                     aborted += 1
                     detected += int(d.verdict.detected)
 
-        self.global_params = self.strategy.step(
-            self.global_params, accepted[:n_acc], weights[:n_acc]
-        ).astype(np.float32, copy=False)
+        updates, agg_weights = accepted[:n_acc], weights[:n_acc]
+        for post in reversed(self.postprocessors):
+            updates, agg_weights = post.postprocess_server(
+                updates, agg_weights, clients=senders[:n_acc], context=context
+            )
+        self.global_params = self.strategy.step(self.global_params, updates, agg_weights).astype(
+            np.float32, copy=False
+        )
         self.round = r
         acc = loss = None
         if r % self.settings.eval_every == 0 or r == self.settings.rounds:
@@ -327,6 +355,15 @@ class FederatedSimulation:
         )
         self.history.append(record)
         return record
+
+    def _round_context(self, r: int, sampled: npt.NDArray[np.int64]) -> RoundContext:
+        """The public facts of round ``r`` the post-processors see."""
+        return RoundContext(
+            round=r,
+            cohort=sampled,
+            cohort_weights=self.client_sizes[sampled].astype(np.float64),
+            rng=self.rngs.get("privacy") or np.random.default_rng(0),
+        )
 
     def _buffer(self, name: str, rows: int) -> npt.NDArray[np.float32]:
         """A reused ``(>= rows, P)`` float32 work buffer (pfl-style: no per-round allocation)."""

@@ -1,0 +1,288 @@
+r"""Classical privacy defences as FL post-processors: DP-FedAvg and secure aggregation.
+
+Both follow pfl-research's two hooks, which the engine calls and nothing else:
+
+* ``postprocess_one_user(update, *, client, weight, context) -> (update, weight)`` on each
+  client's update before it enters its uplink Channel;
+* ``postprocess_server(updates, weights, *, clients, context) -> (updates, weights)`` on the
+  accepted (decoded) updates before the strategy aggregates them.
+
+:class:`DPFedAvg` — McMahan et al. 2018. Each update is clipped to L2 norm ``C``
+(:math:`\Delta \min(1, C/\|\Delta\|)`). Gaussian noise of standard deviation
+:math:`\sigma C` goes
+
+* ``placement="server"`` (the paper's central DP): once, on the weighted sum, scaled by the
+  largest weight share so the sensitivity of the weighted mean (one client's share times
+  ``C``) is covered; the server is trusted — it sees the clipped updates;
+* ``placement="client"`` (local DP): on every clipped update before it leaves the client,
+  so the server and every tap see only noisy updates (the aggregate then carries
+  :math:`\sqrt{m}` times more noise).
+
+:func:`dp_epsilon` is opacus's RDP accountant (Mironov 2017; subsampled Gaussian of
+Mironov, Talwar & Zhang 2019) at :math:`\delta`; the engine samples a fixed-size cohort
+rather than Poisson, the usual approximation. With ``placement="client"`` the server knows
+who was sampled, so no amplification is claimed: ``sample_rate = 1`` over all rounds.
+
+:class:`SecureAggregation` — pairwise masks (Bonawitz et al. 2017). Client ``k`` clips its
+update elementwise to ``±max_abs``, scales it by its weight share, encodes it as a
+fixed-point integer modulo :math:`2^{24}` and adds :math:`\sum_{j>k} \mathrm{PRG}(s_{kj}) -
+\sum_{j<k} \mathrm{PRG}(s_{jk})`; the masks cancel exactly in the sum (integer arithmetic)
+and every masked value is uniform on :math:`[0, 2^{24})`. Values below :math:`2^{24}` are
+exact in float32, so the masked vector crosses any exact channel unchanged; a single bit
+error (a raw noisy teleport without FEC) corrupts the sum. Dropouts are recovered the
+simple way: the survivors reveal their seeds with the dropped clients and the server
+removes those masks. Without the protocol's self-masks a client wrongly declared dropped
+is exposed; the pairwise seeds stand in for Diffie-Hellman agreement (derived from a
+shared secret seed here).
+
+References: McMahan, Ramage, Talwar & Zhang, ICLR 2018 (DP-FedAvg); Mironov, CSF 2017
+(RDP); Bonawitz et al., CCS 2017 (secure aggregation); opacus (Yousefpour et al. 2021).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from qtfl.errors import InputError, require_choice, require_int, require_range
+
+FloatVector = npt.NDArray[np.float32]
+UpdateMatrix = npt.NDArray[np.float32]
+
+PLACEMENTS: tuple[str, ...] = ("server", "client")
+MODULUS_BITS = 24
+"""Secure-aggregation ring :math:`\\mathbb{Z}_{2^{24}}`: every element is exact in float32."""
+_MOD = 1 << MODULUS_BITS
+_HALF = 1 << (MODULUS_BITS - 1)
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """Public facts of one round: its number, the sampled cohort and their weights."""
+
+    round: int
+    cohort: npt.NDArray[np.int64]
+    cohort_weights: npt.NDArray[np.float64]
+    rng: np.random.Generator = field(repr=False)
+
+
+class Postprocessor(Protocol):
+    """The two hooks the engine calls (pfl-research style)."""
+
+    def postprocess_one_user(
+        self, update: FloatVector, *, client: int, weight: float, context: RoundContext
+    ) -> tuple[FloatVector, float]: ...
+
+    def postprocess_server(
+        self,
+        updates: UpdateMatrix,
+        weights: npt.NDArray[np.float64],
+        *,
+        clients: npt.NDArray[np.int64],
+        context: RoundContext,
+    ) -> tuple[UpdateMatrix, npt.NDArray[np.float64]]: ...
+
+
+# --------------------------------------------------------------------------- DP-FedAvg
+
+
+def clip_update(update: npt.ArrayLike, *, clip_norm: float) -> FloatVector:
+    r""":math:`\Delta \min(1, C/\|\Delta\|_2)` in float64, returned as float32."""
+    c = require_range("dp.clip_norm", clip_norm, low=0.0, low_open=True)
+    x = np.asarray(update, dtype=np.float64)
+    norm = float(np.linalg.norm(x))
+    return (x * min(1.0, c / norm) if norm > 0 else x).astype(np.float32)
+
+
+def dp_epsilon(
+    *, noise_multiplier: float, sample_rate: float, steps: int, delta: float = 1e-5
+) -> float:
+    """Epsilon of ``steps`` subsampled Gaussian mechanisms at ``delta`` (opacus RDP accountant)."""
+    from opacus.accountants import RDPAccountant
+
+    sigma = require_range("dp.noise_multiplier", noise_multiplier, low=0.0)
+    q = require_range("sample_rate", sample_rate, low=0.0, high=1.0, low_open=True)
+    n = require_int("steps", steps, low=0)
+    require_range("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+    if sigma == 0.0:
+        return float("inf")
+    if n == 0:
+        return 0.0
+    acc = RDPAccountant()
+    acc.history = [(sigma, q, n)]
+    return float(acc.get_epsilon(delta))
+
+
+@dataclass(frozen=True)
+class DPSettings:
+    """DP-FedAvg options: clip norm ``C``, noise multiplier ``sigma``, where noise is added."""
+
+    clip_norm: float = 1.0
+    noise_multiplier: float = 1.0
+    placement: Literal["server", "client"] = "server"
+
+    def __post_init__(self) -> None:
+        require_range("dp.clip_norm", self.clip_norm, low=0.0, low_open=True)
+        require_range("dp.noise_multiplier", self.noise_multiplier, low=0.0)
+        require_choice("dp.placement", self.placement, PLACEMENTS)
+
+    def epsilon(self, *, rounds: int, sample_rate: float, delta: float = 1e-5) -> float:
+        """Client-level epsilon after ``rounds`` (no amplification for client placement)."""
+        q = sample_rate if self.placement == "server" else 1.0
+        return dp_epsilon(
+            noise_multiplier=self.noise_multiplier, sample_rate=q, steps=rounds, delta=delta
+        )
+
+
+class DPFedAvg:
+    """Clip every update to ``C``; add Gaussian noise ``sigma * C`` (see module docstring)."""
+
+    def __init__(self, settings: DPSettings) -> None:
+        self.settings = settings
+
+    def noise(self, size: int, *, scale: float, rng: np.random.Generator) -> FloatVector:
+        """Gaussian noise of standard deviation ``scale * sigma * C``."""
+        s = self.settings
+        return (rng.standard_normal(size) * (scale * s.noise_multiplier * s.clip_norm)).astype(
+            np.float32
+        )
+
+    def postprocess_one_user(
+        self, update: FloatVector, *, client: int, weight: float, context: RoundContext
+    ) -> tuple[FloatVector, float]:
+        out = clip_update(update, clip_norm=self.settings.clip_norm)
+        if self.settings.placement == "client":
+            out = out + self.noise(out.size, scale=1.0, rng=context.rng)
+        return out, weight
+
+    def postprocess_server(
+        self,
+        updates: UpdateMatrix,
+        weights: npt.NDArray[np.float64],
+        *,
+        clients: npt.NDArray[np.int64],
+        context: RoundContext,
+    ) -> tuple[UpdateMatrix, npt.NDArray[np.float64]]:
+        if self.settings.placement == "client" or updates.shape[0] == 0:
+            return updates, weights
+        w = np.asarray(weights, dtype=np.float64)
+        share = w / w.sum()
+        mean = share @ updates.astype(np.float64)
+        mean += self.noise(updates.shape[1], scale=float(share.max()), rng=context.rng)
+        return mean[None, :].astype(np.float32), np.ones(1)
+
+
+# --------------------------------------------------------------------------- secure aggregation
+
+
+class SecureAggregation:
+    """Pairwise-masked fixed-point sum modulo :math:`2^{24}` (see module docstring).
+
+    Args:
+        max_abs: every update is clipped elementwise to ``[-max_abs, max_abs]``; the
+            aggregate's resolution is ``max_abs / 2^23`` (about ``1.2e-7 * max_abs``).
+        seed: the secret from which the pairwise seeds are derived (stands in for the
+            Diffie-Hellman agreement of Bonawitz et al.).
+    """
+
+    def __init__(self, *, max_abs: float = 1.0, seed: int = 0) -> None:
+        self.max_abs = require_range("secure_aggregation.max_abs", max_abs, low=0.0, low_open=True)
+        self.seed = require_int("secure_aggregation.seed", seed, low=0)
+
+    def scale(self, cohort_size: int) -> float:
+        """Fixed-point scale: the sum of ``m`` rounded shares stays inside ``(-2^23, 2^23)``."""
+        return (_HALF - cohort_size) / self.max_abs
+
+    def pair_mask(self, i: int, j: int, round_: int, size: int) -> npt.NDArray[np.int64]:
+        """PRG output of the seed shared by clients ``i < j`` in round ``round_``."""
+        ss = np.random.SeedSequence([self.seed, round_, min(i, j), max(i, j)])
+        return np.random.Generator(np.random.PCG64(ss)).integers(0, _MOD, size, dtype=np.int64)
+
+    def mask(
+        self, client: int, cohort: npt.ArrayLike, round_: int, size: int
+    ) -> npt.NDArray[np.int64]:
+        r"""Client ``k``'s mask :math:`\sum_{j>k} P(s_{kj}) - \sum_{j<k} P(s_{jk})` mod 2^24."""
+        total = np.zeros(size, np.int64)
+        for j in np.asarray(cohort).tolist():  # one PRG call per peer, vectorised over values
+            if j == client:
+                continue
+            m = self.pair_mask(client, j, round_, size)
+            total += m if j > client else -m
+        return total % _MOD
+
+    def encode(
+        self, update: npt.ArrayLike, *, share: float, cohort_size: int
+    ) -> npt.NDArray[np.int64]:
+        """Fixed-point code of ``share * clip(update)`` modulo :math:`2^{24}`."""
+        x = np.clip(np.asarray(update, np.float64), -self.max_abs, self.max_abs)
+        return np.rint(x * share * self.scale(cohort_size)).astype(np.int64) % _MOD
+
+    def decode_sum(self, total: npt.ArrayLike, *, cohort_size: int) -> npt.NDArray[np.float64]:
+        """Signed value of a ring element sum, divided by the scale."""
+        t = np.asarray(total, np.int64) % _MOD
+        t = np.where(t >= _HALF, t - _MOD, t)
+        return t / self.scale(cohort_size)
+
+    def postprocess_one_user(
+        self, update: FloatVector, *, client: int, weight: float, context: RoundContext
+    ) -> tuple[FloatVector, float]:
+        cohort = np.asarray(context.cohort)
+        share = weight / float(np.sum(context.cohort_weights))
+        code = self.encode(update, share=share, cohort_size=cohort.size)
+        masked = (code + self.mask(client, cohort, context.round, code.size)) % _MOD
+        return masked.astype(np.float32), weight
+
+    def unmask_sum(
+        self, masked: npt.ArrayLike, *, survivors: npt.ArrayLike, cohort: npt.ArrayLike, round_: int
+    ) -> npt.NDArray[np.int64]:
+        """Sum of the survivors' codes: add their rows, remove the masks shared with dropouts."""
+        rows = np.rint(np.asarray(masked, np.float64)).astype(np.int64)
+        total = rows.sum(axis=0) % _MOD
+        alive = set(np.asarray(survivors).tolist())
+        dropped = [j for j in np.asarray(cohort).tolist() if j not in alive]
+        for k in alive:  # survivors reveal the seeds they share with each dropped client
+            for j in dropped:
+                m = self.pair_mask(k, j, round_, total.size)
+                total -= m if j > k else -m
+        return total % _MOD
+
+    def postprocess_server(
+        self,
+        updates: UpdateMatrix,
+        weights: npt.NDArray[np.float64],
+        *,
+        clients: npt.NDArray[np.int64],
+        context: RoundContext,
+    ) -> tuple[UpdateMatrix, npt.NDArray[np.float64]]:
+        if updates.shape[0] == 0:
+            return updates, weights
+        cohort = np.asarray(context.cohort)
+        total = self.unmask_sum(updates, survivors=clients, cohort=cohort, round_=context.round)
+        agg = self.decode_sum(total, cohort_size=cohort.size)
+        # the codes hold shares of the whole cohort's weight; renormalise to the survivors'
+        agg *= float(np.sum(context.cohort_weights)) / float(np.sum(weights))
+        return agg[None, :].astype(np.float32), np.ones(1)
+
+
+def make_postprocessors(
+    *, dp: DPSettings | None, secure_aggregation: bool, max_abs: float = 1.0, seed: int = 0
+) -> list[Postprocessor]:
+    """The post-processor chain of a privacy config: DP first, then masking.
+
+    Secure aggregation leaves the server no individual update to add central noise to, so
+    together they need ``dp.placement="client"``.
+    """
+    chain: list[Postprocessor] = []
+    if dp is not None:
+        if secure_aggregation and dp.placement == "server":
+            raise InputError(
+                "privacy.dp.placement 'server' cannot be combined with secure_aggregation "
+                "(the server sees only the masked sum); use placement 'client'"
+            )
+        chain.append(DPFedAvg(dp))
+    if secure_aggregation:
+        chain.append(SecureAggregation(max_abs=max_abs, seed=seed))
+    return chain
