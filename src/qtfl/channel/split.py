@@ -1,0 +1,273 @@
+"""Verify-then-teleport split into its two ends, for runs whose ends live in different processes.
+
+In one process :class:`~qtfl.channel.teleportation.TeleportationChannel` simulates the link
+and both ends together. When the client and the server are separate programs (Flower's
+ClientApp and ServerApp), each end must hold only what it would hold physically:
+
+* the **link simulation** (:func:`simulate_link`) draws one joint sample of the pairs for a
+  :class:`LinkKey` ``(seed, scenario, round, client)`` — distribution, the attacker's plan,
+  both ends' check outcomes per attempt, and the teleport records for an all-zero payload —
+  and hands each node only its half (:func:`sender_half`, :func:`receiver_half`);
+* the **sender** (:class:`SplitSender`, the client) holds its check outcomes and its Bell
+  measurement *frame*; it compares its outcomes with the receiver's announced ones, and on
+  the first attempt that passes the test Bell-measures the payload: ``m = frame ⊕ (0, x)``;
+* the **receiver** (:class:`SplitReceiver`, the server) holds its check outcomes and its raw
+  Z outcomes before corrections; it re-evaluates the test on the announced outcomes, applies
+  ``X^{m1}`` to its raw outcomes (``Z^{m0}`` does not change a Z outcome) and decodes.
+
+Why an all-zero payload is enough: in the teleport circuit a payload ``X^x`` propagates
+through the Bell measurement's CNOT to the client half and flips only ``m1``; the server's
+raw outcome (before its corrections) does not depend on the payload, for honest pairs and for
+every attacker of :mod:`qtfl.security.eavesdropper` (under the MITM, Eve's relayed flip is
+undone by the server's own ``X^{m1}``). :meth:`~qtfl.quantum.teleport.Teleporter.teleport`
+samples exactly this way, so on links without a MITM the split reproduces
+:meth:`TeleportationChannel.send` bit for bit for the same generator (the tests check it);
+under a MITM the payload-grouped circuits draw in another order, same distribution.
+
+What crosses the classical wire from the sender (:class:`SenderMessage`): its check
+outcomes (announced in the protocol anyway), ``2n`` Bell bits — uniform whatever the payload,
+the quantum one-time pad — and the 32-bit ``max_abs`` header.
+
+References: Bennett et al., PRL 70, 1895 (1993) (teleportation; uniform Bell outcomes);
+Gottesman, arXiv:quant-ph/9807006 (Pauli-frame propagation through Clifford circuits).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from qtfl.channel.base import Delivery, FloatVector, Ledger, Tap, Verdict, validate_update
+from qtfl.channel.verified import VerifiedTeleport, distribution_cost
+from qtfl.errors import InputError, require_int
+from qtfl.quantum.encoding import BasisEncoding, BasisPayload
+from qtfl.security.eavesdropper import sample_teleport
+
+Bits = npt.NDArray[np.uint8]
+
+_KEY_DOMAIN = 3_000  # spawn-key domain of link samples (the runner uses 1_000 and 2_000)
+
+
+@dataclass(frozen=True)
+class LinkKey:
+    """Names one link sample: run seed, scenario, round and client (and the direction)."""
+
+    seed: int
+    scenario: str
+    round: int
+    client: int
+    direction: int = 0  # 0 uplink, 1 downlink
+
+    def rng(self) -> np.random.Generator:
+        """The generator of this sample; equal keys give equal samples in any process."""
+        digest = int.from_bytes(self.scenario.encode("utf-8")[:32].ljust(32, b"\0"), "little")
+        ss = np.random.SeedSequence(
+            [self.seed, digest % 2**63],
+            spawn_key=(_KEY_DOMAIN, self.direction, self.round, self.client),
+        )
+        return np.random.default_rng(ss)
+
+
+@dataclass(frozen=True)
+class EndChecks:
+    """One end's view of one verification attempt: the public bases and its own outcomes."""
+
+    bases: Bits
+    outcomes: Bits
+
+
+@dataclass(frozen=True)
+class SenderHalf:
+    """The sending end's records: its check outcomes per attempt and its Bell frame.
+
+    ``bell_frame`` ``(n, 2)`` holds ``(m0, m1)`` for an all-zero payload on the attempt that
+    passed the test; ``None`` when every attempt aborted.
+    """
+
+    n_bits: int
+    checks: tuple[EndChecks, ...]
+    bell_frame: Bits | None
+
+
+@dataclass(frozen=True)
+class ReceiverHalf:
+    """The receiving end's records: its check outcomes per attempt and its raw outcomes.
+
+    ``raw`` ``(n,)`` are its Z outcomes before corrections (``None`` if never teleported);
+    ``attempt_ledgers`` the link's cost of each attempt (pairs, checks, purification, time).
+    """
+
+    n_bits: int
+    checks: tuple[EndChecks, ...]
+    raw: Bits | None
+    attempt_ledgers: tuple[Ledger, ...]
+
+
+@dataclass(frozen=True)
+class LinkSample:
+    """The joint sample the link simulation draws; a node never receives this object."""
+
+    sender: SenderHalf
+    receiver: ReceiverHalf
+    eve_guess_frame: Bits | None
+
+
+def simulate_link(
+    protocol: VerifiedTeleport, n_bits: int, *, rng: np.random.Generator
+) -> LinkSample:
+    """Draw the pairs of one transfer of ``n_bits`` payload bits, attempt by attempt.
+
+    Consumes ``rng`` exactly as :meth:`VerifiedTeleport.run` does (distribution, checks,
+    purification cost, teleport), stopping at the first attempt that passes the test.
+    """
+    n = require_int("n_bits", n_bits, low=1)
+    zeros = np.zeros(n, dtype=np.uint8)
+    tx: list[EndChecks] = []
+    rx: list[EndChecks] = []
+    ledgers: list[Ledger] = []
+    latency = float(protocol.link.latency_s)
+    for attempt in range(1, protocol.verification.max_retries + 2):
+        sample = protocol.distribute(n, rng=rng)
+        checks = protocol.measure_checks(sample, rng=rng)
+        _, reason = protocol.judge(sample.check_bases, checks.errors)
+        k = int(sample.check_positions.size)
+        extra, tries, seconds = distribution_cost(protocol.link, sample.n_pairs, rng=rng)
+        ledgers.append(
+            Ledger(
+                bell_pairs=sample.n_pairs + extra,
+                check_pairs=k,
+                purification_pairs=extra,
+                classical_bits=k * math.ceil(math.log2(sample.n_pairs)) + 2 * k + 1 + 2 * tries,
+                link_seconds=seconds + 2 * latency,
+                retransmissions=int(attempt > 1),
+            )
+        )
+        tx.append(EndChecks(sample.check_bases, checks.client))
+        rx.append(EndChecks(sample.check_bases, checks.server))
+        if reason != "ok":
+            continue
+        tele = sample_teleport(
+            protocol.link.pair, zeros, sample.attack[sample.payload_positions], rng=rng
+        )
+        return LinkSample(
+            SenderHalf(n, tuple(tx), tele.bell_bits),
+            ReceiverHalf(n, tuple(rx), tele.raw, tuple(ledgers)),
+            tele.eve_guess,
+        )
+    return LinkSample(
+        SenderHalf(n, tuple(tx), None), ReceiverHalf(n, tuple(rx), None, tuple(ledgers)), None
+    )
+
+
+def sender_half(protocol: VerifiedTeleport, n_bits: int, key: LinkKey) -> SenderHalf:
+    """What the link gives the sending end for ``key`` (and nothing else)."""
+    return simulate_link(protocol, n_bits, rng=key.rng()).sender
+
+
+def receiver_half(protocol: VerifiedTeleport, n_bits: int, key: LinkKey) -> ReceiverHalf:
+    """What the link gives the receiving end for ``key`` (and nothing else)."""
+    return simulate_link(protocol, n_bits, rng=key.rng()).receiver
+
+
+@dataclass(frozen=True)
+class SenderMessage:
+    """What the sender puts on the classical wire.
+
+    ``announced``: its check outcomes, one array per attempt it ran; ``bell_bits`` ``(n, 2)``
+    on the attempt that passed (``None`` if none did); ``max_abs``/``n_values``: the header.
+    """
+
+    announced: tuple[Bits, ...]
+    bell_bits: Bits | None
+    max_abs: float
+    n_values: int
+
+
+class SplitSender:
+    """The client end of a split teleportation channel."""
+
+    def __init__(self, protocol: VerifiedTeleport, encoding: BasisEncoding) -> None:
+        self.protocol = protocol
+        self.encoding = encoding
+
+    def payload_bits(self, n_values: int) -> int:
+        """Payload bits (and qubits) of an update of ``n_values`` values."""
+        return int(self.encoding.payload_qubits(n_values))
+
+    def transmit(
+        self, update: npt.ArrayLike, half: SenderHalf, peer_announced: Sequence[Bits]
+    ) -> SenderMessage:
+        """Compare checks with the receiver's announcements; teleport on the first pass."""
+        header = self.encoding.encode(validate_update(update))
+        bits = header.bit_array()
+        if bits.size != half.n_bits or len(peer_announced) != len(half.checks):
+            raise InputError(
+                f"link records are for {half.n_bits} bits and {len(half.checks)} attempts, "
+                f"got an update of {bits.size} bits and {len(peer_announced)} announcements"
+            )
+        announced: list[Bits] = []
+        for own, theirs in zip(half.checks, peer_announced, strict=True):
+            announced.append(own.outcomes)
+            _, reason = self.protocol.judge(own.bases, own.outcomes ^ theirs)
+            if reason == "ok" and half.bell_frame is not None:
+                bell = half.bell_frame.copy()
+                bell[:, 1] ^= bits
+                return SenderMessage(tuple(announced), bell, header.max_abs, header.n_values)
+        return SenderMessage(tuple(announced), None, header.max_abs, header.n_values)
+
+
+class SplitReceiver:
+    """The server end of a split teleportation channel."""
+
+    def __init__(self, protocol: VerifiedTeleport, encoding: BasisEncoding) -> None:
+        self.protocol = protocol
+        self.encoding = encoding
+
+    @staticmethod
+    def announce(half: ReceiverHalf) -> tuple[Bits, ...]:
+        """The receiver's check outcomes, announced before the sender decides."""
+        return tuple(c.outcomes for c in half.checks)
+
+    def receive(self, message: SenderMessage, half: ReceiverHalf) -> Delivery:
+        """Re-run the test on the announcements, correct, decode; abort if none passed."""
+        n = half.n_bits
+        tries = len(message.announced)
+        if not 1 <= tries <= len(half.checks):
+            raise InputError(f"sender announced {tries} attempts, the link ran {len(half.checks)}")
+        ledger = Ledger(payload_bits=n) + sum(half.attempt_ledgers[:tries], Ledger())
+        result, reason = None, "ok"
+        for own, theirs in zip(half.checks, message.announced, strict=False):
+            result, reason = self.protocol.judge(own.bases, own.outcomes ^ theirs)
+            if reason == "ok":
+                break
+        assert result is not None
+        evidence = {"qber": result.qber, "qber_bound": result.qber_bound}
+        if reason != "ok" or message.bell_bits is None or half.raw is None:
+            if reason == "ok":
+                reason = "announcement-mismatch"
+            verdict = Verdict.abort(
+                reason, detected=True, **evidence, p_value=result.p_value, attempts=tries
+            )
+            return Delivery(None, ledger, verdict, Tap(kind="check-announcements"))
+        bell = np.asarray(message.bell_bits, dtype=np.uint8)
+        if bell.shape != (n, 2):
+            raise InputError(f"bell_bits must have shape ({n}, 2), got {bell.shape}")
+        header = BasisPayload(
+            packed=np.zeros((n + 7) // 8, np.uint8),
+            n_values=message.n_values,
+            bits_per_value=self.encoding.bits,
+            max_abs=message.max_abs,
+        )
+        ledger += Ledger(
+            payload_qubits=n,
+            classical_bits=2 * n + header.header_bits,
+            link_seconds=float(self.protocol.link.latency_s),
+        )
+        received: FloatVector = self.encoding.decode(header.with_bits(half.raw ^ bell[:, 1]))
+        verdict = Verdict.ok(**evidence, p_value=result.p_value, attempts=tries)
+        tap = Tap(kind="bell-measurement-bits", observed=np.packbits(bell.reshape(-1)))
+        return Delivery(received, ledger, verdict, tap)
