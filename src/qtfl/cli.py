@@ -336,6 +336,119 @@ def bench_teleport_command(
     emit(result, as_json=as_json, title="qtfl bench teleport")
 
 
+attack_app = typer.Typer(
+    help="Privacy attacks on what each attacker observes (inversion, membership).",
+    no_args_is_help=True,
+)
+app.add_typer(attack_app, name="attack")
+
+
+def _dp_settings(sigma: float | None, clip: float, placement: str) -> Any:
+    from qtfl.fl.privacy import DPSettings
+
+    if sigma is None:
+        return None
+    return DPSettings(clip_norm=clip, noise_multiplier=sigma, placement=placement)  # type: ignore[arg-type]
+
+
+@attack_app.command("invert")
+def attack_invert_command(
+    dataset: str = typer.Option(
+        "digits", "--dataset", help="digits, fashion-mnist, mnist, cifar10."
+    ),
+    model: str = typer.Option("mlp", "--model", help="logreg, mlp, lenet, convnet."),
+    channel: str = typer.Option("plain", "--channel", help="plain, aead or teleportation."),
+    attacker: str = typer.Option(
+        "tap", "--attacker", help="tap (wire eavesdropper), intercept-resend, server."
+    ),
+    method: str = typer.Option("analytic", "--method", help="analytic, dlg, idlg or ig."),
+    batch: int = typer.Option(1, "--batch", help="Examples in the client's batch."),
+    local_steps: int = typer.Option(1, "--local-steps", help="Local SGD steps (1: gradient)."),
+    lr: float = typer.Option(0.1, "--lr", help="Client learning rate."),
+    hidden: int = typer.Option(64, "--hidden", help="MLP hidden width."),
+    dp_sigma: float | None = typer.Option(None, "--dp-sigma", help="DP noise multiplier."),
+    dp_clip: float = typer.Option(1.0, "--dp-clip", help="DP clipping norm C."),
+    dp_placement: str = typer.Option("client", "--dp-placement", help="client or server."),
+    masked_clients: int = typer.Option(
+        0, "--secure-aggregation", help="Mask among this many clients (0: off)."
+    ),
+    fidelity: float = typer.Option(0.95, "--fidelity", help="Werner fidelity (teleportation)."),
+    eve_fraction: float = typer.Option(0.003, "--eve-fraction", help="Intercepted pair share."),
+    fec: str = typer.Option("none", "--fec", help="Teleportation FEC: none, auto or a code."),
+    iterations: int | None = typer.Option(None, "--iterations", help="Attack iterations."),
+    root: str | None = typer.Option(None, "--root", help="Data set directory."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Reconstruct a client's images from what --attacker sees on --channel (PSNR, SSIM...)."""
+    from qtfl.attacks.assessment import invert_assessment
+
+    result = invert_assessment(
+        dataset=dataset,
+        model=model,
+        hidden=hidden,
+        channel=channel,
+        attacker=attacker,
+        method=method,
+        batch=batch,
+        local_steps=local_steps,
+        lr=lr,
+        dp=_dp_settings(dp_sigma, dp_clip, dp_placement),
+        secure_aggregation_clients=masked_clients,
+        fidelity=fidelity,
+        eve_fraction=eve_fraction,
+        fec=fec,
+        iterations=iterations,
+        root=root,
+        seed=seed,
+    )
+    emit(result, as_json=as_json, title="qtfl attack invert")
+
+
+@attack_app.command("membership")
+def attack_membership_command(
+    dataset: str = typer.Option(
+        "digits", "--dataset", help="digits, fashion-mnist, mnist, cifar10."
+    ),
+    model: str = typer.Option("mlp", "--model", help="logreg, mlp, lenet, convnet."),
+    target: str = typer.Option("global", "--target", help="global (model) or client (update)."),
+    attack: str = typer.Option("lira", "--attack", help="loss or lira."),
+    clients: int = typer.Option(10, "--clients", help="Number of clients."),
+    train_examples: int = typer.Option(300, "--train-examples", help="Training examples used."),
+    rounds: int = typer.Option(20, "--rounds", help="Federated rounds before the attack."),
+    fraction: float = typer.Option(1.0, "--fraction", help="Clients sampled per round."),
+    local_epochs: int = typer.Option(5, "--local-epochs"),
+    hidden: int = typer.Option(64, "--hidden", help="MLP hidden width."),
+    dp_sigma: float | None = typer.Option(None, "--dp-sigma", help="DP noise multiplier."),
+    dp_clip: float = typer.Option(1.0, "--dp-clip", help="DP clipping norm C."),
+    dp_placement: str = typer.Option("server", "--dp-placement", help="server or client."),
+    secure_aggregation: bool = typer.Option(False, "--secure-aggregation", help="Pairwise masks."),
+    root: str | None = typer.Option(None, "--root", help="Data set directory."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Membership inference on the global model or a client's update (AUC, TPR at 1% FPR)."""
+    from qtfl.attacks.membership_run import membership_assessment
+
+    result = membership_assessment(
+        dataset=dataset,
+        model=model,
+        hidden=hidden,
+        target=target,
+        attack=attack,
+        num_clients=clients,
+        train_examples=train_examples,
+        rounds=rounds,
+        fraction=fraction,
+        local_epochs=local_epochs,
+        dp=_dp_settings(dp_sigma, dp_clip, dp_placement),
+        secure_aggregation=secure_aggregation,
+        root=root,
+        seed=seed,
+    )
+    emit(result, as_json=as_json, title="qtfl attack membership")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app; user mistakes exit 2 with one clear message."""
     try:

@@ -50,12 +50,15 @@ def build_channel(
     fidelity: float = 0.95,
     eve_fraction: float = 0.01,
     bits: int = 16,
+    fec: str = "none",
     rng: np.random.Generator,
 ) -> Channel:
     """The Channel under attack; for teleportation, with the eavesdropper ``attacker`` asks for.
 
     ``"intercept-resend"`` is a Z-basis intercept-resend on ``eve_fraction`` of the pairs
-    (plus the classical tap); it exists on teleportation only.
+    (plus the classical tap); it exists on teleportation only. ``fec`` protects the payload
+    (:class:`~qtfl.channel.teleportation.TeleportationChannel`); the eavesdropper views then
+    decode the first payload bits of her guess and ignore the code (not modelled).
     """
     from qtfl.channel import AeadChannel, PlainChannel
     from qtfl.channel.teleportation import LinkSpec, TeleportationChannel
@@ -77,7 +80,9 @@ def build_channel(
         "intercept-resend": InterceptResend(fraction=eve_fraction, basis="z"),
         "server": NoEavesdropper(),
     }[attacker]
-    return TeleportationChannel(LinkSpec(WernerPair(fidelity)), bits=bits, eavesdropper=eve)
+    return TeleportationChannel(
+        LinkSpec(WernerPair(fidelity)), bits=bits, eavesdropper=eve, fec=fec
+    )
 
 
 def client_update(
@@ -146,6 +151,7 @@ def invert_assessment(
     fidelity: float = 0.95,
     eve_fraction: float = 0.01,
     bits: int = 16,
+    fec: str = "none",
     iterations: int | None = None,
     baseline_draws: int = 4,
     root: str | None = None,
@@ -183,6 +189,7 @@ def invert_assessment(
         fidelity=fidelity,
         eve_fraction=eve_fraction,
         bits=bits,
+        fec=fec,
         rng=rng,
     )
 
