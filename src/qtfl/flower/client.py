@@ -1,0 +1,90 @@
+"""The ClientApp: local training (the engine's code) and a mod holding the channel's sending end.
+
+A ``train`` message carries the client id, the start parameters the downlink delivered, the
+client's mini-batch plan for the round and the receiving end's announcements. The handler
+trains with the same function the in-process engine picks (:mod:`qtfl.fl.batched_mlp`,
+``train_vmap`` or ``train_loop``) and replies with the plain update; :func:`channel_mod`,
+wrapped around every handler, replaces that update with what the uplink's sending end puts
+on the wire (:mod:`qtfl.flower.ends`) before the reply leaves the node.
+
+A ``query`` message asks the node for its ``partition-id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.clientapp import ClientApp
+
+from qtfl.fl.batched_mlp import train_batched_mlp
+from qtfl.fl.client import BatchPlan, train_loop, train_vmap
+from qtfl.flower.ends import uplink_ends
+from qtfl.flower.job import FlowerJob, build_node, node_partition
+
+JobSource = Callable[[Context], FlowerJob]
+
+
+def job_from_context(context: Context) -> FlowerJob:
+    """The job of a deployed run (its run config names the job file)."""
+    return FlowerJob.from_run_config(context.run_config)
+
+
+def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Message]:
+    """A Flower mod: the outgoing ``update`` becomes the uplink sending end's wire arrays."""
+
+    def mod(msg: Message, context: Context, call_next: Callable) -> Message:
+        reply = call_next(msg, context)
+        if reply.has_error() or "update" not in reply.content.array_records:
+            return reply
+        job = job_of(context)
+        meta = msg.content.config_records["qtfl"]
+        client, round_ = int(str(meta["client"])), int(str(meta["round"]))
+        sim = build_node(job.to_json())
+        delta = reply.content.array_records["update"]["delta"].numpy()
+        announced = {k: v.numpy() for k, v in msg.content.array_records["announce"].items()}
+        wire = uplink_ends(sim.uplink(client)).send(delta, job.link_key(round_, client), announced)
+        content = RecordDict(
+            {
+                "wire": ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in wire.items()}),
+                "qtfl": ConfigRecord({"client": client, "round": round_}),
+            }
+        )
+        return Message(content, reply_to=msg)
+
+    return mod
+
+
+def train(msg: Message, context: Context, job: FlowerJob) -> Message:
+    """Train one client from the delivered start parameters on its batch plan."""
+    torch.set_num_threads(1)
+    sim = build_node(job.to_json())
+    arrays = msg.content.array_records["train"]
+    start = torch.from_numpy(arrays["start"].numpy().astype(np.float32)[None, :].copy())
+    plan = BatchPlan(
+        indices=torch.from_numpy(arrays["indices"].numpy().astype(np.int64)[None]),
+        mask=torch.from_numpy(arrays["mask"].numpy().astype(bool)[None]),
+        active=torch.from_numpy(np.asarray(arrays["mask"].numpy().astype(bool).any(axis=-1))[None]),
+    )
+    fn = {"bmm": train_batched_mlp, "vmap": train_vmap, "loop": train_loop}[sim.backend]
+    delta = fn(sim.model, sim.layout, start, sim.x_train, sim.y_train, plan, sim.training)
+    update = ArrayRecord({"delta": Array(delta[0].detach().numpy().astype(np.float32))})
+    return Message(RecordDict({"update": update}), reply_to=msg)
+
+
+def make_client_app(job_of: JobSource = job_from_context) -> ClientApp:
+    """The ClientApp; ``job_of`` finds the job (run config when deployed, fixed in simulation)."""
+    app = ClientApp(mods=[channel_mod(job_of)])
+
+    @app.train()
+    def _train(msg: Message, context: Context) -> Message:
+        return train(msg, context, job_of(context))
+
+    @app.query()
+    def _query(msg: Message, context: Context) -> Message:
+        part = node_partition(context.node_config)
+        return Message(RecordDict({"node": ConfigRecord({"partition-id": part})}), reply_to=msg)
+
+    return app

@@ -1,0 +1,110 @@
+"""What a Flower run of one scenario needs on every node, and what each node builds from it.
+
+A :class:`FlowerJob` is the experiment configuration (as JSON), the scenario to run, how many
+SuperNodes serve the clients, where the ServerApp writes its result, and timeouts. It travels
+to the ServerApp and ClientApps through Flower's run config (``job-file``, a JSON file the
+orchestrator writes) or, in the simulation engine, directly.
+
+Both ends rebuild the *same* in-process simulation objects from it
+(:func:`qtfl.experiments.runner.build_simulation`): the server uses the sampling, dropout,
+batch and downlink streams, the strategy and the evaluation; a client uses the model, its
+data and its uplink channel's sending end. So the arithmetic is the in-process engine's.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qtfl.channel.split import LinkKey
+from qtfl.errors import InputError, require_int, require_range
+from qtfl.experiments.config import ExperimentConfig, Scenario, parse_config
+from qtfl.fl.engine import FederatedSimulation
+
+
+@dataclass(frozen=True)
+class FlowerJob:
+    """One scenario of an experiment, run on Flower.
+
+    Attributes:
+        config_json: the experiment configuration (``ExperimentConfig.model_dump_json()``).
+        scenario: name of the scenario to run.
+        num_nodes: SuperNodes serving the clients; client ``k`` is served by the node whose
+            ``partition-id`` is ``k % num_nodes``.
+        result_path: where the ServerApp writes its result (JSON + ``.npy`` beside it).
+        round_timeout_s: how long the server waits for replies in one round; clients whose
+            node does not answer in time count as dropped for that round.
+        node_timeout_s: how long the server waits for all SuperNodes to connect.
+    """
+
+    config_json: str
+    scenario: str
+    num_nodes: int
+    result_path: str
+    round_timeout_s: float = 300.0
+    node_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        require_int("num_nodes", self.num_nodes, low=1)
+        require_range("round_timeout_s", self.round_timeout_s, low=0.0, low_open=True)
+        require_range("node_timeout_s", self.node_timeout_s, low=0.0, low_open=True)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> FlowerJob:
+        return cls(**json.loads(text))
+
+    @classmethod
+    def from_run_config(cls, run_config: Any) -> FlowerJob:
+        """The job named by a Flower run config's ``job-file``."""
+        path = run_config.get("job-file") if run_config else None
+        if not path:
+            raise InputError("Flower run config has no 'job-file'; start runs with qtfl run")
+        return cls.from_json(Path(str(path)).read_text(encoding="utf-8"))
+
+    def link_key(self, round_: int, client: int) -> LinkKey:
+        """Key of the uplink link sample of ``client`` in round ``round_``."""
+        return LinkKey(seed=self.config.seed, scenario=self.scenario, round=round_, client=client)
+
+    @functools.cached_property
+    def config(self) -> ExperimentConfig:
+        return parse_config(json.loads(self.config_json))
+
+    @functools.cached_property
+    def resolved(self) -> Scenario:
+        for sc in self.config.resolved_scenarios():
+            if sc.name == self.scenario:
+                return sc
+        raise InputError(f"scenario {self.scenario!r} is not in the configuration")
+
+
+@functools.lru_cache(maxsize=4)
+def build_node(job_json: str) -> FederatedSimulation:
+    """The in-process simulation objects of ``job`` (cached per process and job)."""
+    from qtfl.experiments.runner import build_simulation, prepare_inputs
+
+    job = FlowerJob.from_json(job_json)
+    config = job.config
+    sim = build_simulation(config, prepare_inputs(config), job.resolved)
+    if getattr(sim, "postprocessors", None):
+        raise InputError("privacy post-processors do not run on Flower yet; use --engine inprocess")
+    return sim
+
+
+def node_partition(node_config: Any) -> int:
+    """The ``partition-id`` of a SuperNode's node config."""
+    try:
+        return int(node_config["partition-id"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError("SuperNode has no integer partition-id in its node config") from None
+
+
+def to_float32(values: Any) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(values, dtype=np.float32))

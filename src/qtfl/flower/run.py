@@ -1,0 +1,203 @@
+"""``qtfl run --engine flower-sim|flower-deploy``: every scenario on Flower, same outputs.
+
+The output directory gets what the in-process runner writes (``config.json``,
+``metrics.jsonl``, ``summary.json``, ``models/<scenario>.pt``) plus ``flower/`` (the
+ServerApp's per-scenario results, and for deployed runs the process logs). Flower engines
+write no per-round checkpoints, so ``--resume`` is in-process only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qtfl.errors import InputError, require_choice
+from qtfl.experiments.config import ExperimentConfig
+from qtfl.fl.checkpoint import atomic_write_bytes, atomic_write_text
+from qtfl.fl.client import load_flat
+from qtfl.fl.engine import RoundMetrics
+from qtfl.flower.deploy import LocalFederation, TlsFiles, run_deployed
+from qtfl.flower.job import FlowerJob, build_node
+
+ENGINES = ("inprocess", "flower-sim", "flower-deploy")
+FLOWER_ENGINES = ENGINES[1:]
+
+
+@dataclass(frozen=True)
+class FlowerOptions:
+    """How to run on Flower.
+
+    Attributes:
+        num_supernodes: SuperNodes (deploy) or virtual nodes (simulation); ``None``: one per
+            client in simulation, two when deployed.
+        superlink_port: deploy: the SuperLink's port (``None``: a free one).
+        attach: deploy: use a SuperLink already listening on this port.
+        tls: deploy: TLS files (``None``: insecure loopback HTTP).
+        round_timeout_s: wait this long for a round's replies.
+        start_timeout_s: wait this long for the SuperLink and the SuperNodes.
+        fleet_port: deploy: where SuperNodes connect if not the SuperLink port (a proxy).
+    """
+
+    num_supernodes: int | None = None
+    superlink_port: int | None = None
+    attach: int | None = None
+    tls: TlsFiles | None = None
+    round_timeout_s: float = 300.0
+    start_timeout_s: float = 60.0
+    fleet_port: int | None = None
+
+
+def run_scenario_on_flower(
+    config: ExperimentConfig,
+    scenario: str,
+    *,
+    engine: str,
+    workdir: Path,
+    options: FlowerOptions,
+) -> tuple[list[RoundMetrics], np.ndarray]:
+    """Run one scenario on Flower; its round records and final global parameters."""
+    require_choice("engine", engine, FLOWER_ENGINES)
+    workdir.mkdir(parents=True, exist_ok=True)
+    n_clients = config.data.num_clients
+    default_nodes = n_clients if engine == "flower-sim" else 2
+    nodes = min(options.num_supernodes or default_nodes, n_clients)
+    result = (workdir / f"{scenario}.json").resolve()
+    job = FlowerJob(
+        config_json=config.model_dump_json(),
+        scenario=scenario,
+        num_nodes=nodes,
+        result_path=str(result),
+        round_timeout_s=options.round_timeout_s,
+        node_timeout_s=options.start_timeout_s,
+    )
+    build_node(job.to_json())  # every config/channel error surfaces here, before Flower starts
+    _check_splittable(job, n_clients)
+    if engine == "flower-sim":
+        _simulate(job, nodes)
+    else:
+        job_file = (workdir / f"{scenario}.job.json").resolve()
+        job_file.write_text(job.to_json(), encoding="utf-8")
+        fed = LocalFederation(
+            workdir / "deploy",
+            num_supernodes=nodes,
+            superlink_port=options.superlink_port,
+            attach=options.attach,
+            tls=options.tls,
+            start_timeout_s=options.start_timeout_s,
+            fleet_port=options.fleet_port,
+        )
+        with fed.running():
+            timeout = options.start_timeout_s + options.round_timeout_s * config.training.rounds
+            run_deployed(fed, job_file=job_file, result_path=result, timeout_s=timeout)
+    records = [RoundMetrics.from_dict(r) for r in json.loads(result.read_text(encoding="utf-8"))]
+    return records, np.load(result.with_suffix(".npy"))
+
+
+def _check_splittable(job: FlowerJob, n_clients: int) -> None:
+    from qtfl.flower.ends import uplink_ends
+
+    sim = build_node(job.to_json())
+    for k in range(n_clients):
+        uplink_ends(sim.uplink(k))
+
+
+def _simulate(job: FlowerJob, nodes: int) -> None:
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
+    from flwr.simulation import run_simulation
+
+    from qtfl.flower.client import make_client_app
+    from qtfl.flower.server import make_server_app
+
+    run_simulation(
+        server_app=make_server_app(job),
+        client_app=make_client_app(lambda _ctx: job),
+        num_supernodes=nodes,
+        backend_config={
+            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            "init_args": {"num_cpus": min(2, os.cpu_count() or 1), "num_gpus": 0},
+        },
+    )
+    if not Path(job.result_path).is_file():
+        raise InputError("the Flower simulation ended without a result; see its log above")
+
+
+def run_on_flower(
+    config: ExperimentConfig,
+    *,
+    out_dir: str | Path,
+    engine: str,
+    options: FlowerOptions | None = None,
+) -> dict[str, Any]:
+    """Every scenario of ``config`` on Flower, written like :func:`run_experiment`."""
+    from qtfl.experiments.metrics import metrics_jsonl, summarize
+
+    require_choice("engine", engine, FLOWER_ENGINES)
+    options = options or FlowerOptions()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise InputError(f"output directory {out} is not empty; choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "models").mkdir(exist_ok=True)
+    atomic_write_text(out / "config.json", config.model_dump_json(indent=2) + "\n")
+    history: dict[str, list[RoundMetrics]] = {}
+    for sc in config.resolved_scenarios():
+        records, params = run_scenario_on_flower(
+            config, sc.name, engine=engine, workdir=out / "flower", options=options
+        )
+        history[sc.name] = records
+        atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history))
+        model = build_node(
+            FlowerJob(config.model_dump_json(), sc.name, 1, str(out / "unused")).to_json()
+        ).model
+        load_flat(list(model.parameters()), torch.from_numpy(params))
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        atomic_write_bytes(out / "models" / f"{sc.name}.pt", buf.getvalue())
+    target = config.evaluation.target_accuracy
+    summary: dict[str, Any] = {
+        "config_hash": config.config_hash(),
+        "engine": engine,
+        "seed": config.seed,
+        "data": config.data.name,
+        "model": config.model.name,
+        "strategy": config.strategy.name,
+        "num_clients": config.data.num_clients,
+        "scenarios": {name: summarize(recs, target=target) for name, recs in history.items()},
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def scratch_dir() -> Path:
+    """A fresh temporary directory (benchmarks)."""
+    return Path(tempfile.mkdtemp(prefix="qtfl-flower-"))
+
+
+def run_with_engine(
+    config: ExperimentConfig,
+    *,
+    out_dir: str | Path,
+    engine: str,
+    resume: bool = False,
+    options: FlowerOptions | None = None,
+) -> dict[str, Any]:
+    """``qtfl run --engine``: Flower engines here; ``inprocess`` is the experiment runner."""
+    require_choice("engine", engine, ENGINES)
+    if engine == "inprocess":
+        from qtfl.experiments.runner import run_experiment
+
+        return run_experiment(config, out_dir=out_dir, resume=resume)
+    if resume:
+        raise InputError(f"--resume works with --engine inprocess only, got --engine {engine}")
+    return run_on_flower(config, out_dir=out_dir, engine=engine, options=options)

@@ -1,0 +1,264 @@
+"""The ServerApp and its strategy wrapper: the in-process engine's round, with clients on Flower.
+
+:class:`ChannelStrategy` is a Flower :class:`~flwr.serverapp.strategy.Strategy` around a
+qtfl :class:`~qtfl.fl.strategies.Strategy`. ``configure_train`` reproduces the engine's
+round with the engine's own random streams (:class:`~qtfl.fl.engine.FederatedSimulation`
+built from the same config and seed): client sampling, dropouts, the downlink (whole, on the
+server: the global model is public to every client), the mini-batch plan, and for each
+training client the uplink receiving end's announcements. ``aggregate_train`` decodes every
+reply with the uplink's receiving end, rejects aborted deliveries, aggregates the accepted
+ones in the engine's order with the qtfl strategy, and evaluates like the engine.
+
+Differences from in-process, by construction: uplink link samples are keyed by
+``(seed, scenario, round, client)`` instead of one sequential stream (each end must derive
+its half alone), so teleportation/AEAD uplinks draw other (equally distributed) randomness;
+plaintext uplinks give bit-identical runs. A client whose node does not answer within the
+round timeout (or fails) counts as dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import Strategy as FlowerStrategy
+
+from qtfl.fl.client import plan_batches
+from qtfl.fl.engine import FederatedSimulation, RoundMetrics, _LedgerSum
+from qtfl.flower.ends import UplinkEnds, uplink_ends
+from qtfl.flower.job import FlowerJob, build_node
+
+log = logging.getLogger(__name__)
+
+
+class ChannelStrategy(FlowerStrategy):
+    """Flower strategy whose replies pass the uplink's receiving end before aggregation."""
+
+    def __init__(self, job: FlowerJob, sim: FederatedSimulation, nodes: dict[int, int]) -> None:
+        self.job = job
+        self.sim = sim
+        self.nodes = nodes  # partition-id -> node id
+        self.ends: dict[int, UplinkEnds] = {}
+        self.history: list[RoundMetrics] = []
+        self._round: dict[str, Any] = {}
+
+    def _ends(self, client: int) -> UplinkEnds:
+        if client not in self.ends:
+            self.ends[client] = uplink_ends(self.sim.uplink(client))
+        return self.ends[client]
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        sim, job = self.sim, self.job
+        t0 = time.perf_counter()
+        n = sim.num_clients
+        m = max(1, min(n, round(sim.settings.fraction * n)))
+        sampled = np.sort(sim.rngs["sampling"].choice(n, size=m, replace=False))
+        dropped = sim.rngs["dropout"].random(m) < sim.settings.dropout_probability
+        totals = {"uplink": _LedgerSum(), "downlink": _LedgerSum()}
+        seconds = np.zeros(m)
+        aborted = detected = 0
+        online = set(grid.get_node_ids())
+        messages: list[Message] = []
+        states: dict[int, tuple[int, object]] = {}
+        chunk = sim.settings.client_chunk
+        for c0 in range(0, m, chunk):
+            starts: dict[int, np.ndarray] = {}
+            for j in range(c0, min(c0 + chunk, m)):
+                d = sim.downlink(int(sampled[j])).send(sim.global_params, rng=sim.rngs["downlink"])
+                totals["downlink"].add(d.ledger)
+                seconds[j] += d.ledger.link_seconds
+                if not d.verdict.accepted:
+                    aborted += 1
+                    detected += int(d.verdict.detected)
+                elif not dropped[j]:
+                    assert d.received is not None
+                    starts[j] = d.received
+            if not starts:
+                continue
+            trainers = sorted(starts)
+            clients = sampled[trainers]
+            plan = plan_batches(
+                [sim.client_indices[k] for k in clients],
+                epochs=sim.training.local_epochs,
+                batch_size=sim.training.batch_size,
+                rng=sim.rngs["batches"],
+            )
+            for row, (j, k) in enumerate(zip(trainers, clients.tolist(), strict=True)):
+                node = self.nodes.get(k % job.num_nodes)
+                if node is None or node not in online:
+                    dropped[j] = True  # its node is gone: it cannot answer
+                    continue
+                state, announce = self._ends(k).prepare(
+                    job.link_key(server_round, k), sim.layout.size
+                )
+                states[k] = (j, state)
+                train = {
+                    "start": starts[j],
+                    "indices": plan.indices[row].numpy(),
+                    "mask": plan.mask[row].numpy().astype(np.uint8),
+                }
+                content = RecordDict(
+                    {
+                        "train": ArrayRecord(
+                            {a: Array(np.ascontiguousarray(v)) for a, v in train.items()}
+                        ),
+                        "announce": ArrayRecord({a: Array(v) for a, v in announce.items()}),
+                        "qtfl": ConfigRecord({"client": int(k), "round": server_round}),
+                    }
+                )
+                messages.append(Message(content, dst_node_id=node, message_type="train"))
+        self._round = {
+            "t0": t0,
+            "m": m,
+            "sampled": sampled,
+            "dropped": dropped,
+            "totals": totals,
+            "seconds": seconds,
+            "aborted": aborted,
+            "detected": detected,
+            "states": states,
+        }
+        return messages
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        sim, st = self.sim, self._round
+        states: dict[int, tuple[int, object]] = st["states"]
+        deliveries: dict[int, Any] = {}
+        for reply in replies:
+            if reply.has_error() or "wire" not in reply.content.array_records:
+                log.warning(
+                    "round %d: a node failed: %s",
+                    server_round,
+                    reply.error if reply.has_error() else "no wire",
+                )
+                continue
+            k = int(str(reply.content.config_records["qtfl"]["client"]))
+            if k not in states:
+                continue
+            wire = {a: v.numpy() for a, v in reply.content.array_records["wire"].items()}
+            j, state = states[k]
+            deliveries[j] = (k, self._ends(k).receive(wire, state))
+        answered = len(deliveries)
+        missing = len(states) - answered
+        dropped = st["dropped"]
+        aborted, detected, seconds = st["aborted"], st["detected"], st["seconds"]
+        accepted, weights = [], []
+        for j in sorted(deliveries):  # the engine's order: sampled order
+            k, d = deliveries[j]
+            st["totals"]["uplink"].add(d.ledger)
+            seconds[j] += d.ledger.link_seconds
+            if d.verdict.accepted:
+                accepted.append(d.received)
+                weights.append(float(sim.client_sizes[k]))
+            else:
+                aborted += 1
+                detected += int(d.verdict.detected)
+        size = sim.layout.size
+        updates = np.asarray(accepted, dtype=np.float32).reshape(len(accepted), size)
+        sim.global_params = sim.strategy.step(
+            sim.global_params, updates, np.asarray(weights, dtype=np.float64)
+        ).astype(np.float32, copy=False)
+        sim.round = server_round
+        acc = loss = None
+        if server_round % sim.settings.eval_every == 0 or server_round == sim.settings.rounds:
+            acc, loss = sim.evaluate()
+        record = RoundMetrics(
+            round=server_round,
+            accuracy=acc,
+            loss=loss,
+            sampled=st["m"],
+            dropped=int(dropped.sum()) + missing,
+            answered=answered,
+            aborted=aborted,
+            detected=detected,
+            aggregated=len(accepted),
+            uplink=st["totals"]["uplink"].as_dict(),
+            downlink=st["totals"]["downlink"].as_dict(),
+            link_seconds=float(seconds.max(initial=0.0)),
+            link_seconds_total=float(seconds.sum()),
+            wall_seconds=time.perf_counter() - st["t0"],
+            train_seconds=0.0,
+        )
+        self.history.append(record)
+        metrics = MetricRecord({"aggregated": len(accepted), "aborted": aborted})
+        return ArrayRecord({"params": Array(sim.global_params)}), metrics
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        return []  # evaluated on the server, like the in-process engine
+
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
+        return None
+
+    def summary(self) -> None:
+        log.info("qtfl ChannelStrategy: scenario %s", self.job.scenario)
+
+
+def discover_nodes(grid: Grid, job: FlowerJob) -> dict[int, int]:
+    """Wait for ``job.num_nodes`` SuperNodes and map their partition-id to node id."""
+    deadline = time.monotonic() + job.node_timeout_s
+    nodes: dict[int, int] = {}
+    while time.monotonic() < deadline:
+        ids = [i for i in grid.get_node_ids() if i not in nodes.values()]
+        if ids:
+            query = [
+                Message(
+                    RecordDict({"q": ConfigRecord({"ask": "partition-id"})}),
+                    dst_node_id=i,
+                    message_type="query",
+                )
+                for i in ids
+            ]
+            for reply in grid.send_and_receive(query, timeout=job.node_timeout_s):
+                if not reply.has_error():
+                    part = int(str(reply.content.config_records["node"]["partition-id"]))
+                    nodes[part] = reply.metadata.src_node_id
+        if len(nodes) >= job.num_nodes:
+            return nodes
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"only {len(nodes)} of {job.num_nodes} SuperNodes answered within {job.node_timeout_s} s"
+    )
+
+
+def serve(grid: Grid, job: FlowerJob) -> list[RoundMetrics]:
+    """Run every round of ``job`` on ``grid`` and write the result next to ``job.result_path``."""
+    sim = build_node(job.to_json())
+    strategy = ChannelStrategy(job, sim, discover_nodes(grid, job))
+    strategy.start(
+        grid,
+        ArrayRecord({"params": Array(sim.global_params)}),
+        num_rounds=sim.settings.rounds,
+        timeout=job.round_timeout_s,
+    )
+    out = Path(job.result_path)
+    np.save(out.with_suffix(".npy"), sim.global_params)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps([r.as_dict() for r in strategy.history]), encoding="utf-8")
+    tmp.replace(out)
+    return strategy.history
+
+
+def make_server_app(job: FlowerJob | None = None) -> ServerApp:
+    """The ServerApp; without ``job`` it reads the job from the run config (deployed runs)."""
+    app = ServerApp()
+
+    @app.main()
+    def _main(grid: Grid, context: Context) -> None:
+        serve(grid, job or FlowerJob.from_run_config(context.run_config))
+
+    return app
