@@ -76,12 +76,33 @@ def run_command(
     out: str = typer.Option(..., "--out", help="Output directory (must be empty or new)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    engine: str = typer.Option(
+        "inprocess", "--engine", help="inprocess, flower-sim or flower-deploy (loopback)."
+    ),
+    supernodes: int | None = typer.Option(
+        None, "--supernodes", help="Flower engines: SuperNodes (default: 2 deployed, 1/client sim)."
+    ),
+    superlink_port: int | None = typer.Option(
+        None, "--superlink-port", help="flower-deploy: SuperLink port (default: a free one)."
+    ),
+    attach: int | None = typer.Option(
+        None, "--attach", help="flower-deploy: use the SuperLink already on this port."
+    ),
 ) -> None:
     """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""
     from qtfl.experiments.config import load_config
     from qtfl.experiments.runner import RichProgress, run_experiment
 
     cfg = load_config(config)
+    if engine != "inprocess":
+        from qtfl.flower.run import FlowerOptions, run_with_engine
+
+        options = FlowerOptions(
+            num_supernodes=supernodes, superlink_port=superlink_port, attach=attach
+        )
+        summary = run_with_engine(cfg, out_dir=out, engine=engine, resume=resume, options=options)
+        emit(summary, as_json=as_json, title=f"qtfl run --engine {engine}")
+        return
     if as_json:
         emit(run_experiment(cfg, out_dir=out, resume=resume), as_json=True)
         return
