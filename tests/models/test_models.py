@@ -21,6 +21,7 @@ CANONICAL = {
     "mlp": (1, 28, 28),
     "lenet": (1, 28, 28),
     "convnet": (3, 32, 32),
+    "vqc": (1, 1, 8),  # e.g. 8 PCA features of digits: 8 qubits, one encoding block
 }
 
 
@@ -39,6 +40,7 @@ EXPECTED_PARAMS = {  # layer by layer, from the architectures in the docstrings
     + _linear(84, 10),
     "convnet": _conv(3, 32, 3) + _conv(32, 64, 3) + _conv(64, 64, 3) + _linear(64 * 4 * 4, 128)
     + _linear(128, 10),
+    "vqc": 2 * 8 * 2 + _linear(8, 10),  # 2 layers x 8 qubits x (Ry, Rz), classical head
 }  # fmt: skip
 
 

@@ -16,8 +16,9 @@ from torch import nn
 from qtfl.errors import InputError, require_choice, require_int
 from qtfl.models.conv import CONVNET_MIN_SIDE, LENET_MIN_SIDE, convnet, lenet
 from qtfl.models.dense import logistic_regression, mlp
+from qtfl.models.vqc import MAX_QUBITS, vqc
 
-MODELS: tuple[str, ...] = ("logreg", "mlp", "lenet", "convnet")
+MODELS: tuple[str, ...] = ("logreg", "mlp", "lenet", "convnet", "vqc")
 """Names :func:`build_model` accepts."""
 
 _MIN_SIDE = {"lenet": LENET_MIN_SIDE, "convnet": CONVNET_MIN_SIDE}
@@ -29,6 +30,8 @@ def build_model(
     input_shape: Sequence[int],
     num_classes: int,
     hidden: int | Sequence[int] = 128,
+    qubits: int | None = None,
+    layers: int = 2,
     seed: int | None = None,
 ) -> nn.Module:
     """Build classifier ``name``: ``(B, *input_shape)`` images to ``(B, num_classes)`` logits.
@@ -37,10 +40,13 @@ def build_model(
         name: one of :data:`MODELS` — ``logreg`` (Flatten + Linear), ``mlp`` (Flatten +
             Linear-ReLU per hidden width + Linear), ``lenet`` (LeNet-5 style, for 1x28x28;
             any ``(C, H, W)`` with H, W >= 12), ``convnet`` (small ConvNet for 3x32x32; any
-            ``(C, H, W)`` with H, W >= 8).
+            ``(C, H, W)`` with H, W >= 8), ``vqc`` (variational quantum circuit with a
+            classical linear head, :mod:`qtfl.models.vqc`).
         input_shape: shape of one example, ``(C, H, W)`` (``Dataset.input_shape``).
         num_classes: number of output logits, >= 2.
         hidden: MLP hidden width(s): one int or a sequence, each >= 1 (``mlp`` only).
+        qubits: VQC register size, 1..12 (``vqc`` only; default min(features, 8)).
+        layers: VQC ansatz layers per encoding block, >= 1 (``vqc`` only).
         seed: if given, initialise from ``torch.manual_seed(seed)`` without touching torch's
             global generator; if ``None``, draw from the global generator.
 
@@ -51,15 +57,27 @@ def build_model(
     shape = _validate_shape(name, input_shape)
     classes = require_int("num_classes", num_classes, low=2)
     widths = _validate_hidden(hidden)
+    if qubits is not None:
+        require_int("model.qubits", qubits, low=1, high=MAX_QUBITS)
+    require_int("model.layers", layers, low=1)
     if seed is not None:
         require_int("seed", seed, low=0)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return _build(name, shape, classes, widths)
-    return _build(name, shape, classes, widths)
+            return _build(name, shape, classes, widths, qubits, layers)
+    return _build(name, shape, classes, widths, qubits, layers)
 
 
-def _build(name: str, shape: tuple[int, ...], classes: int, widths: tuple[int, ...]) -> nn.Module:
+def _build(
+    name: str,
+    shape: tuple[int, ...],
+    classes: int,
+    widths: tuple[int, ...],
+    qubits: int | None,
+    layers: int,
+) -> nn.Module:
+    if name == "vqc":
+        return vqc(input_shape=shape, num_outputs=classes, qubits=qubits, layers=layers)
     if name == "logreg":
         return logistic_regression(input_shape=shape, num_classes=classes)
     if name == "mlp":
