@@ -176,5 +176,5 @@ def test_engine_with_secure_aggregation_matches_plain_fedavg() -> None:
 def test_dp_server_placement_with_masking_is_refused() -> None:
     with pytest.raises(InputError, match="placement"):
         make_postprocessors(dp=DPSettings(placement="server"), secure_aggregation=True)
-    with pytest.raises(InputError, match="dp.clip_norm"):
+    with pytest.raises(InputError, match=r"dp\.clip_norm"):
         DPSettings(clip_norm=0.0)
