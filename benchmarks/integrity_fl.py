@@ -204,7 +204,7 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for row in rows:
+    for i, row in enumerate(rows):
         if row["uplink"].startswith("raw"):
             ax.scatter(row["uplink_bell_pairs"], row["final_accuracy"], marker="x", c="red")
             ax.annotate(row["uplink"], (row["uplink_bell_pairs"], row["final_accuracy"]),
@@ -212,7 +212,8 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
         elif row["uplink_bell_pairs"] > 0:
             ax.scatter(row["uplink_bell_pairs"], row["final_accuracy"])
             ax.annotate(row["uplink"], (row["uplink_bell_pairs"], row["final_accuracy"]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=8)  # fmt: skip
+                        textcoords="offset points", xytext=(4, 4 if i % 2 else -11),
+                        fontsize=8)  # fmt: skip
         else:
             ax.axhline(row["final_accuracy"], ls="--", c="grey", label=row["uplink"])
     ax.set_xscale("log")
