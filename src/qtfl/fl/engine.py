@@ -23,6 +23,13 @@ Randomness: one integer seed is split with :class:`numpy.random.SeedSequence` in
 independent streams (:data:`STREAMS`): client sampling, dropouts, batch shuffling, uplink and
 downlink channels, and the model's initial weights. Their states are part of
 :meth:`FederatedSimulation.state`, so a restored simulation continues bit-identically.
+``channel_seed`` (optional) draws the uplink and downlink streams from another seed, so runs
+that compare channels share sampling, batches and initial model but not channel randomness.
+
+Per-client record: every round keeps, per uplink delivery, the client, the verdict
+(``accepted``, ``detected``, ``reason``, ``qber``, ``qber_bound``) and the delivery's ledger
+(:data:`CLIENT_LEDGER_FIELDS`) as columns in :attr:`RoundMetrics.clients` — one list per
+field, appended in the uplink loop (no per-client objects are kept).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from qtfl.channel import Channel, Ledger
+from qtfl.channel import Channel, Delivery, Ledger
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.fl.batched_mlp import supports_batched_mlp, train_batched_mlp
 from qtfl.fl.checkpoint import SimulationState
@@ -66,6 +73,25 @@ STREAMS: tuple[str, ...] = (
     "privacy",
 )
 BACKENDS: tuple[str, ...] = ("auto", "bmm", "vmap", "loop")
+CHANNEL_STREAMS: tuple[str, ...] = ("uplink", "downlink")
+#: Ledger fields recorded per client and round (:attr:`RoundMetrics.clients`).
+CLIENT_LEDGER_FIELDS: tuple[str, ...] = (
+    "bell_pairs",
+    "payload_qubits",
+    "check_pairs",
+    "purification_pairs",
+    "classical_bits",
+    "link_seconds",
+)
+CLIENT_FIELDS: tuple[str, ...] = (
+    "client",
+    "accepted",
+    "detected",
+    "reason",
+    "qber",
+    "qber_bound",
+    *CLIENT_LEDGER_FIELDS,
+)
 ChannelSource = Channel | Sequence[Channel] | Callable[[int], Channel]
 
 
@@ -88,7 +114,9 @@ class RoundMetrics:
     evaluation. ``answered`` clients trained and sent an update; ``aborted`` counts
     deliveries (down or up) whose verdict was not accepted, ``detected`` those flagged as
     eavesdropping; ``aggregated`` updates entered the strategy. ``wall_seconds`` is the
-    round's computer time, ``train_seconds`` the part spent in local training.
+    round's computer time, ``train_seconds`` the part spent in local training. ``clients``
+    holds the uplink deliveries column-wise (:data:`CLIENT_FIELDS`: client id, verdict and
+    ledger per delivery, in the order sent).
     """
 
     round: int
@@ -106,6 +134,7 @@ class RoundMetrics:
     link_seconds_total: float = 0.0
     wall_seconds: float = 0.0
     train_seconds: float = 0.0
+    clients: dict[str, list[Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain mapping for JSON."""
@@ -171,6 +200,19 @@ class _LedgerSum:
         return Ledger(**self.values).as_dict()  # type: ignore[arg-type]
 
 
+def _record_client(columns: dict[str, list[Any]], client: int, delivery: Delivery) -> None:
+    """Append one uplink delivery's verdict and ledger to the per-client columns."""
+    v, led = delivery.verdict, delivery.ledger
+    columns["client"].append(client)
+    columns["accepted"].append(v.accepted)
+    columns["detected"].append(v.detected)
+    columns["reason"].append(v.reason)
+    columns["qber"].append(v.qber)
+    columns["qber_bound"].append(v.qber_bound)
+    for name in CLIENT_LEDGER_FIELDS:
+        columns[name].append(getattr(led, name))
+
+
 def _as_factory(source: ChannelSource, num_clients: int, what: str) -> Callable[[int], Channel]:
     if isinstance(source, Channel):
         return lambda _k: source
@@ -198,6 +240,7 @@ class FederatedSimulation:
             ``training.proximal_mu`` and the strategy's ``proximal_mu`` (FedProx).
         settings: rounds, sampling, dropouts, evaluation, backend.
         seed: the run's seed; every random stream is derived from it.
+        channel_seed: if given, the uplink and downlink streams come from this seed instead.
         postprocessors: privacy post-processors (:mod:`qtfl.fl.privacy`), pfl-research
             style: ``postprocess_one_user`` on each update before its uplink, in order, and
             ``postprocess_server`` on the accepted updates before the strategy, in reverse
@@ -219,6 +262,7 @@ class FederatedSimulation:
         training: LocalTraining,
         settings: SimulationSettings,
         seed: int,
+        channel_seed: int | None = None,
         postprocessors: Sequence[Postprocessor] = (),
     ) -> None:
         self.model = model
@@ -252,9 +296,13 @@ class FederatedSimulation:
         elif backend == "vmap" and not vmappable(model):
             raise InputError("backend 'vmap' needs a model without buffers or dropout; use 'loop'")
         self.backend = backend
+        streams = seed_streams(seed)
+        if channel_seed is not None:
+            own = seed_streams(channel_seed)
+            streams.update({name: own[name] for name in CHANNEL_STREAMS})
         self.rngs = {
             name: np.random.Generator(np.random.PCG64(ss))
-            for name, ss in seed_streams(seed).items()
+            for name, ss in streams.items()
             if name != "model" and (name != "privacy" or self.postprocessors)
         }
         self.round = 0
@@ -280,6 +328,7 @@ class FederatedSimulation:
         train_seconds = 0.0
         accepted = self._buffer("accepted", m)
         weights = np.empty(m, dtype=np.float64)
+        per_client: dict[str, list[Any]] = {name: [] for name in CLIENT_FIELDS}
         senders = np.empty(m, dtype=np.int64)
         context = self._round_context(r, sampled)
         chunk = self.settings.client_chunk
@@ -315,6 +364,7 @@ class FederatedSimulation:
                 d = self.uplink(k).send(delta, rng=self.rngs["uplink"])
                 totals["uplink"].add(d.ledger)
                 client_seconds[j] += d.ledger.link_seconds
+                _record_client(per_client, k, d)
                 if d.verdict.accepted:
                     accepted[n_acc] = d.received
                     weights[n_acc] = weight
@@ -352,6 +402,7 @@ class FederatedSimulation:
             link_seconds_total=float(client_seconds.sum()),
             wall_seconds=time.perf_counter() - t0,
             train_seconds=train_seconds,
+            clients=per_client,
         )
         self.history.append(record)
         return record
