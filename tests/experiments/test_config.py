@@ -21,8 +21,11 @@ def test_quickstart_parses() -> None:
     cfg = load_config(REPO / "configs" / "quickstart.yaml")
     assert cfg.data.name == "digits" and cfg.data.num_clients == 10
     assert cfg.channel == PlainChannelConfig()
-    [sc] = cfg.resolved_scenarios()
-    assert sc.name == "default" and sc.uplink == sc.downlink == cfg.channel
+    scenarios = cfg.resolved_scenarios()
+    assert scenarios[0].name == "classical" and scenarios[0].uplink == cfg.channel
+    assert [s.uplink.kind for s in scenarios] == ["plain", "teleport", "teleport", "teleport",
+                                                  "qkd-otp"]  # fmt: skip
+    assert all(s.downlink == cfg.channel for s in scenarios)
 
 
 def test_empty_file_means_defaults(tmp_path: Path) -> None:
@@ -85,7 +88,10 @@ def test_config_hash_tracks_values() -> None:
             {"training": {"optimizer": "rmsprop"}},
             "training.optimizer: Input should be 'sgd' or 'adam'",
         ),
-        ({"channel": {"kind": "carrier-pigeon"}}, "channel.kind: Input should be 'plain'"),
+        (
+            {"channel": {"kind": "carrier-pigeon"}},
+            "channel.kind: unknown channel kind 'carrier-pigeon'; allowed: plain, aead, teleport",
+        ),
         ({"scenarios": [{"name": "a"}, {"name": "a"}]}, "scenario names must be unique, 'a'"),
     ],
 )

@@ -59,9 +59,12 @@ def test_run_writes_summary_metrics_and_checkpoints(
     assert plain["rounds_to_target"] in (2, 3)  # evaluated in rounds 2 and 3 only
     # same seed, same data, same training: the channels differ only in latency
     assert plain["final_accuracy"] == slow["final_accuracy"]
-    assert slow["link_seconds"] == pytest.approx(3 * 0.25)
+    assert slow["link_seconds_total"] == pytest.approx(3 * 0.25)
     assert slow["uplink"]["link_seconds"] == pytest.approx(3 * 5 * 0.25)
-    assert plain["link_seconds"] == 0.0
+    assert slow["link_seconds_summed_over_clients"] == pytest.approx(3 * 5 * 0.25)
+    assert plain["link_seconds_total"] == 0.0
+    assert set(summary["timing"]) == {"plain", "slow"}
+    assert (out / "report.html").is_file()
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [(x["scenario"], x["round"]) for x in lines] == [
         (s, r) for s in ("plain", "slow") for r in (1, 2, 3)

@@ -15,16 +15,23 @@ A configuration file is one mapping; every section is optional and has defaults:
     scenarios:                       # optional; absent = one scenario "default" on `channel`
       - {name: plain, channel: {kind: plain}}
       - {name: slow-uplink, uplink: {kind: plain, bandwidth_bps: 1.0e6}}
+      - name: teleport-eve
+        uplink: {kind: teleport, link: {preset: shen2023}, purify_to: 0.99, fec: auto}
+        eavesdroppers: [{clients: [0, 1], attack: intercept-resend, fraction: 1.0}]
 
-Scenarios share data, model, training and seed, and differ only in their channels; a
-scenario's ``uplink``/``downlink`` default to its ``channel``, which defaults to the top-level
-``channel``. New channel kinds join :data:`ChannelConfig` as further members of a
-discriminated union on ``kind`` (each member knows how to ``build()`` its Channel), so
-existing files stay valid.
+Scenarios share data, model, partition, training and seed — hence the initial model, client
+sampling and batches — and differ only in their channels and attackers; each scenario's
+channel randomness comes from its own stream (:func:`~qtfl.experiments.channels.
+scenario_channel_seed`). A scenario's ``uplink``/``downlink`` default to its ``channel``,
+which defaults to the top-level ``channel``. Channel sections are a discriminated union on
+``kind`` (``plain``, ``aead``, ``teleport``, ``qkd-otp``; :mod:`qtfl.experiments.channels`),
+each member knowing how to ``build()`` its Channel; a section without ``kind`` is ``plain``,
+so older files stay valid.
 
-Any mistake — an unknown key, a value out of range, an unknown data set, model or strategy —
-raises one :class:`~qtfl.errors.InputError` naming the field path (``training.fraction``)
-and what is allowed.
+Any mistake — an unknown key, a value out of range, an unknown data set, model or strategy,
+a repeated scenario name, an option of another channel kind, an eavesdropper on a client
+that does not exist or on a classical uplink — raises one :class:`~qtfl.errors.InputError`
+naming the field path (``training.fraction``) and what is allowed.
 """
 
 from __future__ import annotations
@@ -38,9 +45,16 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from qtfl.channel import Channel, PlainChannel
+from qtfl.channel import Channel
 from qtfl.data import DATASETS
 from qtfl.errors import InputError, require_choice
+from qtfl.experiments.channels import (
+    CHANNEL_KINDS,
+    CHANNEL_MODELS,
+    ChannelConfig,
+    EavesdropperConfig,
+    PlainChannelConfig,
+)
 from qtfl.fl.partition import PARTITION_SCHEMES
 from qtfl.fl.strategies import make_strategy
 from qtfl.models import MODELS
@@ -118,29 +132,19 @@ class EvaluationConfig(_Section):
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
 
 
-class PlainChannelConfig(_Section):
-    """Classical plaintext (:class:`qtfl.channel.PlainChannel`)."""
-
-    kind: Literal["plain"] = "plain"
-    latency_s: float = Field(default=0.0, ge=0)
-    bandwidth_bps: float | None = Field(default=None, gt=0)
-
-    def build(self) -> Channel:
-        """The Channel this section describes."""
-        return PlainChannel(latency_s=self.latency_s, bandwidth_bps=self.bandwidth_bps)
-
-
-ChannelConfig = PlainChannelConfig
-"""Every channel section; becomes ``Annotated[A | B | ..., Field(discriminator="kind")]``."""
-
-
 class ScenarioConfig(_Section):
-    """One named comparison arm: the same run with its own uplink and downlink channels."""
+    """One named comparison arm: the same run with its own channels and attackers.
+
+    ``eavesdroppers`` attack the *uplink* pair distribution of the clients they name (the
+    paper teleports client updates to the server), so they need a quantum uplink
+    (``teleport`` or ``qkd-otp``).
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
     channel: ChannelConfig | None = None
     uplink: ChannelConfig | None = None
     downlink: ChannelConfig | None = None
+    eavesdroppers: list[EavesdropperConfig] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,28 @@ class Scenario:
     name: str
     uplink: ChannelConfig
     downlink: ChannelConfig
+    eavesdroppers: tuple[EavesdropperConfig, ...] = ()
+
+    @property
+    def rate_known(self) -> bool:
+        """False when a quantum link of this scenario has no known pair rate."""
+        return self.uplink.rate_known and self.downlink.rate_known
+
+    def eavesdropped_clients(self) -> list[int]:
+        """Clients whose uplink is attacked, ascending."""
+        return sorted(k for e in self.eavesdroppers for k in e.clients)
+
+    def build_channels(self, num_clients: int, *, seed: int) -> tuple[list[Channel], list[Channel]]:
+        """Per-client ``(uplinks, downlinks)``; attacked clients get their eavesdropper."""
+        attackers = {k: e for e in self.eavesdroppers for k in e.clients}
+        up = [
+            self.uplink.build(k, seed=seed, eavesdropper=attackers[k].build())
+            if k in attackers
+            else self.uplink.build(k, seed=seed)
+            for k in range(num_clients)
+        ]
+        down = [self.downlink.build(k, seed=seed + 1) for k in range(num_clients)]
+        return up, down
 
 
 class ExperimentConfig(_Section):
@@ -174,6 +200,29 @@ class ExperimentConfig(_Section):
                 raise ValueError(f"scenario names must be unique, {dup[0]!r} repeats")
         return v
 
+    @model_validator(mode="after")
+    def _eavesdroppers_fit(self) -> ExperimentConfig:
+        n = self.data.num_clients
+        for i, sc in enumerate(self.resolved_scenarios()):
+            where = f"scenarios.{i}.eavesdroppers"
+            seen: set[int] = set()
+            for e in sc.eavesdroppers:
+                for k in e.clients:
+                    if k >= n:
+                        raise ValueError(
+                            f"{where}: client {k} does not exist; clients are 0..{n - 1} "
+                            f"(data.num_clients = {n})"
+                        )
+                    if k in seen:
+                        raise ValueError(f"{where}: client {k} is attacked twice")
+                    seen.add(k)
+            if sc.eavesdroppers and not sc.uplink.quantum:
+                raise ValueError(
+                    f"{where}: eavesdroppers attack the uplink's Bell pairs, but scenario "
+                    f"{sc.name!r} has a {sc.uplink.kind!r} uplink; use kind teleport or qkd-otp"
+                )
+        return self
+
     def resolved_scenarios(self) -> list[Scenario]:
         """The scenarios to run, with every channel filled in."""
         if self.scenarios is None:
@@ -181,7 +230,8 @@ class ExperimentConfig(_Section):
         out = []
         for s in self.scenarios:
             both = s.channel or self.channel
-            out.append(Scenario(s.name, s.uplink or both, s.downlink or both))
+            up, down = s.uplink or both, s.downlink or both
+            out.append(Scenario(s.name, up, down, tuple(s.eavesdroppers)))
         return out
 
     def config_hash(self) -> str:
@@ -221,13 +271,26 @@ def format_validation_error(exc: ValidationError) -> str:
     for err in exc.errors():
         loc = tuple(err["loc"])
         path = ".".join(str(p) for p in loc) or "configuration"
+        if err["type"] == "union_tag_invalid":
+            got = (err.get("ctx") or {}).get("tag")
+            lines.append(f"{path}.kind: unknown channel kind {got!r}; allowed: " +
+                         ", ".join(CHANNEL_KINDS))  # fmt: skip
+            continue
+        if err["type"] == "extra_forbidden" and len(loc) >= 2 and loc[-2] in CHANNEL_MODELS:
+            kind, key = loc[-2], loc[-1]
+            where = ".".join(str(p) for p in loc[:-2])
+            options = ", ".join(CHANNEL_MODELS[str(kind)].model_fields)
+            lines.append(f"{where}: option {key!r} does not apply to channel kind {kind!r}; "
+                         f"allowed options: {options}")  # fmt: skip
+            continue
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc[:-1])
             lines.append(f"unknown key {path!r}; allowed keys there: {', '.join(allowed)}")
             continue
         msg = str(err["msg"]).removeprefix("Value error, ")
+        path = ".".join(str(p) for p in loc if p not in CHANNEL_MODELS) or "configuration"
         if err["type"] in ("value_error", "assertion_error"):
-            lines.append(f"{path}: {msg}")
+            lines.append(f"{path}: {msg}" if loc else msg)
         else:
             lines.append(f"{path}: {msg}, got {err.get('input')!r}")
     return "invalid configuration: " + "; ".join(lines)

@@ -1,7 +1,32 @@
 """Run metrics: per-round records to JSON lines, and the per-scenario summary.
 
 The records are :class:`qtfl.fl.engine.RoundMetrics`; this module only reduces and
-serialises them, so it is shared by ``qtfl run`` and anything that reads ``metrics.jsonl``.
+serialises them, so it is shared by ``qtfl run``, ``qtfl report`` and anything that reads
+``metrics.jsonl``.
+
+Definitions (the paper's Section 5 metrics, per scenario):
+
+* **accuracy / convergence** — ``final_accuracy`` (last evaluated round), ``rounds_to_target``
+  (first round with test accuracy >= ``evaluation.target_accuracy``);
+* **quantum overhead** — ``bell_pairs`` (every pair distributed, uplink + downlink),
+  ``payload_qubits`` (teleported qubits that carried payload or FEC parity),
+  ``check_pairs`` (sacrificed to estimate the QBER), ``purification_pairs`` (consumed by
+  purification) and ``discarded_pairs = bell_pairs - payload_qubits - check_pairs -
+  purification_pairs``: the payload positions of attempts whose checks failed (0 on an
+  honest link), so the four parts add up exactly;
+* **classical overhead** — ``classical_bits`` (ciphertext, Bell-measurement bits, check
+  announcements, syndromes...);
+* **link time** — clients talk in parallel, so a round lasts as long as its slowest client's
+  downlink + uplink; ``link_seconds_total`` sums that over rounds. A scenario whose quantum
+  link has no published rate has unknown link time: ``null``, never 0;
+* **privacy** — ``detections`` (deliveries flagged as eavesdropping), ``rejected_updates``
+  (uplink deliveries not aggregated), split into ``rejected_by_checks`` (the QBER test
+  aborted: eavesdropper or a link too noisy to trust), ``rejected_by_safety_net`` (the FEC
+  decoder left a block undecoded, :mod:`qtfl.channel.safety`) and ``rejected_other`` (e.g.
+  no QKD key, failed AEAD tag).
+
+Wall-clock figures are not results: they go to :func:`timing`, apart from the summary, so two
+runs of one configuration and seed give identical summaries.
 """
 
 from __future__ import annotations
@@ -12,6 +37,15 @@ from typing import Any
 
 from qtfl.channel import Ledger
 from qtfl.fl.engine import RoundMetrics
+
+SAFETY_NET_REASON = "safety-net-flagged"
+RESOURCE_FIELDS = (
+    "bell_pairs",
+    "payload_qubits",
+    "check_pairs",
+    "purification_pairs",
+    "classical_bits",
+)
 
 
 def rounds_to_target(records: Sequence[RoundMetrics], target: float | None) -> int | None:
@@ -32,10 +66,61 @@ def ledger_total(records: Sequence[RoundMetrics], direction: str) -> dict[str, f
     return total.as_dict()
 
 
-def summarize(records: Sequence[RoundMetrics], *, target: float | None) -> dict[str, Any]:
-    """The summary of one scenario: accuracy, rounds to target, resources, time."""
+def round_figures(record: RoundMetrics, *, rate_known: bool = True) -> dict[str, Any]:
+    """The per-round figures of the paper's comparison, flat (one row of ``metrics.jsonl``).
+
+    ``qber``/``qber_bound``/``link_clients`` are the uplink deliveries' verdicts, per client in
+    the order sent (``None`` where a channel runs no checks).
+    """
+    up, down = record.uplink, record.downlink
+    figures: dict[str, Any] = {
+        name: up.get(name, 0) + down.get(name, 0) for name in RESOURCE_FIELDS
+    }
+    figures["discarded_pairs"] = (
+        figures["bell_pairs"]
+        - figures["payload_qubits"]
+        - figures["check_pairs"]
+        - figures["purification_pairs"]
+    )
+    figures["link_seconds"] = record.link_seconds if rate_known else None
+    cols = record.clients
+    accepted = cols.get("accepted", [])
+    reasons = cols.get("reason", [])
+    detected = cols.get("detected", [])
+    rejected = [not a for a in accepted]
+    by_checks = sum(1 for r, d in zip(rejected, detected, strict=True) if r and d)
+    by_safety = sum(
+        1 for r, why in zip(rejected, reasons, strict=True) if r and why == SAFETY_NET_REASON
+    )
+    figures.update(
+        detections=record.detected,
+        rejected_updates=sum(rejected),
+        rejected_by_checks=by_checks,
+        rejected_by_safety_net=by_safety,
+        rejected_other=sum(rejected) - by_checks - by_safety,
+        link_clients=list(cols.get("client", [])),
+        qber=list(cols.get("qber", [])),
+        qber_bound=list(cols.get("qber_bound", [])),
+        rejected_clients=[
+            k for k, a in zip(cols.get("client", []), accepted, strict=True) if not a
+        ],
+    )
+    return figures
+
+
+def summarize(
+    records: Sequence[RoundMetrics], *, target: float | None, rate_known: bool = True
+) -> dict[str, Any]:
+    """The summary of one scenario: accuracy, convergence, resources, privacy (no clocks)."""
     evaluated = [r for r in records if r.accuracy is not None]
     last = evaluated[-1] if evaluated else None
+    rows = [round_figures(r, rate_known=rate_known) for r in records]
+
+    def total(name: str) -> int:
+        return int(sum(row[name] for row in rows))
+
+    link = sum(r.link_seconds for r in records) if rate_known else None
+    qbers = [q for row in rows for q in row["qber"] if q is not None]
     return {
         "rounds": len(records),
         "final_accuracy": None if last is None else last.accuracy,
@@ -45,6 +130,23 @@ def summarize(records: Sequence[RoundMetrics], *, target: float | None) -> dict[
         ),
         "target_accuracy": target,
         "rounds_to_target": rounds_to_target(records, target),
+        "bell_pairs_total": total("bell_pairs"),
+        "payload_qubits_total": total("payload_qubits"),
+        "check_pairs_total": total("check_pairs"),
+        "purification_pairs_total": total("purification_pairs"),
+        "discarded_pairs_total": total("discarded_pairs"),
+        "classical_bits_total": total("classical_bits"),
+        "link_seconds_total": link,
+        "link_seconds_summed_over_clients": (
+            sum(r.link_seconds_total for r in records) if rate_known else None
+        ),
+        "link_rate_known": rate_known,
+        "detections": sum(r.detected for r in records),
+        "rejected_updates": total("rejected_updates"),
+        "rejected_by_checks": total("rejected_by_checks"),
+        "rejected_by_safety_net": total("rejected_by_safety_net"),
+        "rejected_other": total("rejected_other"),
+        "mean_qber": (sum(qbers) / len(qbers)) if qbers else None,
         "clients_sampled": sum(r.sampled for r in records),
         "clients_dropped": sum(r.dropped for r in records),
         "updates_aborted": sum(r.aborted for r in records),
@@ -52,17 +154,60 @@ def summarize(records: Sequence[RoundMetrics], *, target: float | None) -> dict[
         "updates_aggregated": sum(r.aggregated for r in records),
         "uplink": ledger_total(records, "uplink"),
         "downlink": ledger_total(records, "downlink"),
-        "link_seconds": sum(r.link_seconds for r in records),
-        "link_seconds_total": sum(r.link_seconds_total for r in records),
-        "wall_seconds": sum(r.wall_seconds for r in records),
     }
 
 
-def metrics_jsonl(by_scenario: Mapping[str, Sequence[RoundMetrics]]) -> str:
-    """One JSON object per scenario and round (``{"scenario": ..., **record}``), newline-ended."""
+def timing(records: Sequence[RoundMetrics], *, elapsed_seconds: float | None) -> dict[str, Any]:
+    """Wall-clock figures of one scenario (machine-dependent; kept out of the summary).
+
+    ``round_seconds`` sums the rounds' computer time (all rounds, resumed ones included);
+    ``train_seconds`` its local-training part; ``channel_seconds`` the rest (channels,
+    aggregation, evaluation); ``elapsed_seconds`` this invocation's time for the scenario,
+    checkpoint writes included.
+    """
+    rounds = float(sum(r.wall_seconds for r in records))
+    train = float(sum(r.train_seconds for r in records))
+    return {
+        "round_seconds": rounds,
+        "train_seconds": train,
+        "channel_seconds": rounds - train,
+        "elapsed_seconds": elapsed_seconds,
+    }
+
+
+def metrics_jsonl(
+    by_scenario: Mapping[str, Sequence[RoundMetrics]],
+    *,
+    rate_known: Mapping[str, bool] | None = None,
+) -> str:
+    """One JSON object per scenario and round, newline-ended: ``{"scenario": ..., **record,
+    **round_figures}`` (the record's own fields first, so ``RoundMetrics.from_dict`` of the
+    record keys restores it)."""
+    known = rate_known or {}
     lines = [
-        json.dumps({"scenario": name, **r.as_dict()}, sort_keys=False)
+        json.dumps(
+            {
+                "scenario": name,
+                **r.as_dict(),
+                "figures": round_figures(r, rate_known=known.get(name, True)),
+            },
+            sort_keys=False,
+            allow_nan=False,
+        )
         for name, records in by_scenario.items()
         for r in records
     ]
     return "".join(line + "\n" for line in lines)
+
+
+def read_metrics(text: str) -> dict[str, list[RoundMetrics]]:
+    """Parse ``metrics.jsonl`` back into records per scenario (order kept)."""
+    out: dict[str, list[RoundMetrics]] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        raw = json.loads(line)
+        name = raw.pop("scenario")
+        raw.pop("figures", None)
+        out.setdefault(name, []).append(RoundMetrics.from_dict(raw))
+    return out

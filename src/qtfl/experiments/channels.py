@@ -1,0 +1,282 @@
+"""Channel sections of an experiment file: one pydantic model per channel ``kind``.
+
+A scenario's ``uplink``/``downlink``/``channel`` is one of
+
+* ``{kind: plain, latency_s, bandwidth_bps}`` — :class:`~qtfl.channel.PlainChannel`;
+* ``{kind: aead, latency_s, bandwidth_bps}`` — AES-256-GCM (:class:`~qtfl.channel.AeadChannel`)
+  under a per-client key drawn from the run seed;
+* ``{kind: teleport, link, bits, check_fraction, alpha, max_retries, purify_to, fec,
+  max_retransmissions}`` — :class:`~qtfl.channel.teleportation.TeleportationChannel`;
+* ``{kind: qkd-otp, link, bits, sample_fraction, max_blocks, purify_to}`` —
+  :class:`~qtfl.channel.qkd.QkdOtpChannel`.
+
+Each model forbids keys it does not know, so an option given to a kind it does not apply to
+(``fec`` on ``plain``) is refused before any training, naming the option and the kind. A
+``link`` is a published preset (``{preset: shen2023}``, optionally with overrides such as
+``source_rate_hz``), physical fiber parameters (``{distance_km: 50, source_fidelity: 0.95,
+source_rate_hz: 1e6}``, :class:`~qtfl.network.FiberLink`), or a pair given directly
+(``{fidelity: 0.95, pair_rate_hz: 1e6, latency_s: 0.0}``, a Werner pair).
+
+Unknown link rates. Most published links state no pair rate; qtfl never invents one. Such a
+link's channel still runs (its pairs are simulated exactly) but its link seconds are unknown:
+:attr:`ChannelConfigBase.rate_known` is False and the run reports that scenario's link
+seconds as ``null``. Supply ``source_rate_hz`` (preset or fiber) or ``pair_rate_hz``
+(direct pair) to get times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from qtfl.channel import AeadChannel, Channel, PlainChannel
+from qtfl.channel.fec import FEC_CHOICES
+from qtfl.channel.verified import LinkSpec, PairLink
+from qtfl.errors import InputError, require_choice
+from qtfl.network.link import FiberLink
+from qtfl.network.presets import PRESETS, get_preset
+from qtfl.quantum.noise import WernerPair
+from qtfl.security.eavesdropper import Eavesdropper
+
+CHANNEL_KINDS = ("plain", "aead", "teleport", "qkd-otp")
+_FIBER_KEYS = (
+    "distance_km",
+    "attenuation_db_per_km",
+    "extra_loss_db",
+    "source",
+    "source_rate_hz",
+    "source_fidelity",
+    "detector_efficiency",
+    "heralded",
+    "memory_t2_s",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LinkConfig(_Section):
+    """A quantum link: ``preset`` (+ overrides), fiber parameters, or a direct ``fidelity``."""
+
+    preset: str | None = None
+    fidelity: float | None = Field(default=None, ge=0.25, le=1.0)
+    pair_rate_hz: float | None = Field(default=None, gt=0)
+    latency_s: float | None = Field(default=None, ge=0)
+    distance_km: float | None = Field(default=None, ge=0)
+    attenuation_db_per_km: float | None = Field(default=None, ge=0)
+    extra_loss_db: float | None = Field(default=None, ge=0)
+    source: Literal["end", "midpoint"] | None = None
+    source_rate_hz: float | None = Field(default=None, gt=0)
+    source_fidelity: float | None = Field(default=None, ge=0.25, le=1.0)
+    detector_efficiency: float | None = Field(default=None, gt=0, le=1)
+    heralded: bool | None = None
+    memory_t2_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> LinkConfig:
+        fiber = [k for k in _FIBER_KEYS if getattr(self, k) is not None]
+        if self.preset is not None:
+            require_choice("preset", self.preset, PRESETS)
+        if self.fidelity is not None:
+            if self.preset is not None or fiber:
+                extra = "preset" if self.preset is not None else fiber[0]
+                raise InputError(
+                    f"link: 'fidelity' gives the pair directly and excludes {extra!r}; use "
+                    "either {fidelity, pair_rate_hz, latency_s} or a preset / fiber parameters"
+                )
+        else:
+            direct = [k for k in ("pair_rate_hz", "latency_s") if getattr(self, k) is not None]
+            if direct:
+                raise InputError(
+                    f"link: {direct[0]!r} applies only to a pair given by 'fidelity'; for a "
+                    "preset or fiber use source_rate_hz (and the fiber's own latency)"
+                )
+            if self.preset is None and self.distance_km is None:
+                raise InputError(
+                    "link needs 'preset' (one of " + ", ".join(PRESETS) + "), "
+                    "'distance_km' with fiber parameters, or 'fidelity'"
+                )
+        self.build()  # a preset lacking a published figure fails here, before training
+        return self
+
+    def build(self) -> PairLink:
+        """The compiled link (:class:`~qtfl.network.link.CompiledLink` or a LinkSpec)."""
+        if self.fidelity is not None:
+            return LinkSpec(WernerPair(self.fidelity), self.pair_rate_hz, self.latency_s or 0.0)
+        given = {k: getattr(self, k) for k in _FIBER_KEYS if getattr(self, k) is not None}
+        if self.preset is not None:
+            return get_preset(self.preset).link(**given).compile()
+        return FiberLink(**given).compile()
+
+
+class _ChannelBase(_Section):
+    @property
+    def rate_known(self) -> bool:
+        """False when the channel's quantum link has no known pair rate (times unknown)."""
+        return True
+
+    @property
+    def quantum(self) -> bool:
+        """True for channels whose pairs an eavesdropper can attack."""
+        return False
+
+    def build(self, client: int, *, seed: int, eavesdropper: Eavesdropper | None = None) -> Channel:
+        """The Channel of ``client``; ``seed`` makes per-client secrets (AEAD keys)."""
+        raise NotImplementedError
+
+
+class PlainChannelConfig(_ChannelBase):
+    """Classical plaintext (:class:`qtfl.channel.PlainChannel`)."""
+
+    kind: Literal["plain"] = "plain"
+    latency_s: float = Field(default=0.0, ge=0)
+    bandwidth_bps: float | None = Field(default=None, gt=0)
+
+    def build(
+        self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
+    ) -> Channel:
+        return PlainChannel(latency_s=self.latency_s, bandwidth_bps=self.bandwidth_bps)
+
+
+class AeadChannelConfig(_ChannelBase):
+    """AES-256-GCM with a per-client key derived from the run seed."""
+
+    kind: Literal["aead"]
+    latency_s: float = Field(default=0.0, ge=0)
+    bandwidth_bps: float | None = Field(default=None, gt=0)
+
+    def build(
+        self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
+    ) -> Channel:
+        ss = np.random.SeedSequence(seed, spawn_key=(2_000, client))
+        key = np.random.default_rng(ss).bytes(32)
+        return AeadChannel(key=key, latency_s=self.latency_s, bandwidth_bps=self.bandwidth_bps)
+
+
+class _QuantumChannelBase(_ChannelBase):
+    link: LinkConfig
+    bits: int = Field(default=16, ge=2, le=32)
+    purify_to: float | None = Field(default=None, ge=0.25, le=1.0)
+
+    @property
+    def rate_known(self) -> bool:
+        return self.link.build().pair_rate_hz is not None
+
+    @property
+    def quantum(self) -> bool:
+        return True
+
+    @model_validator(mode="after")
+    def _buildable(self) -> Any:
+        self.build(0, seed=0)  # unreachable purification target, unusable FEC code, QBER > 11%
+        return self
+
+
+class TeleportChannelConfig(_QuantumChannelBase):
+    """Verify-then-teleport with optional purification and FEC."""
+
+    kind: Literal["teleport"]
+    check_fraction: float = Field(default=0.1, gt=0, lt=1)
+    alpha: float = Field(default=0.01, gt=0, lt=1)
+    max_retries: int = Field(default=2, ge=0)
+    fec: str = "none"
+    max_retransmissions: int = Field(default=8, ge=0, le=1000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fec(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "fec" in raw:
+            require_choice("fec", raw["fec"], FEC_CHOICES)
+        return raw
+
+    def build(
+        self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
+    ) -> Channel:
+        from qtfl.channel.teleportation import TeleportationChannel, Verification
+
+        return TeleportationChannel(
+            self.link.build(),
+            bits=self.bits,
+            verification=Verification(
+                check_fraction=self.check_fraction, alpha=self.alpha, max_retries=self.max_retries
+            ),
+            eavesdropper=eavesdropper,
+            purify_to=self.purify_to,
+            fec=self.fec,
+            max_retransmissions=self.max_retransmissions,
+        )
+
+
+class QkdOtpChannelConfig(_QuantumChannelBase):
+    """BBM92 key over the link (optionally purified), then a one-time pad."""
+
+    kind: Literal["qkd-otp"]
+    sample_fraction: float = Field(default=0.1, gt=0, lt=1)
+    max_blocks: int = Field(default=4, ge=1)
+
+    def build(
+        self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
+    ) -> Channel:
+        from qtfl.channel.qkd import QkdOtpChannel, QkdSettings
+        from qtfl.channel.verified import PurifiedLink
+        from qtfl.quantum.purification import purify_until
+
+        link = self.link.build()
+        if self.purify_to is not None:
+            link = PurifiedLink(link, purify_until(link.pair, target_fidelity=self.purify_to))
+        settings = QkdSettings(sample_fraction=self.sample_fraction, max_blocks=self.max_blocks)
+        channel = QkdOtpChannel(link, bits=self.bits, settings=settings, eavesdropper=eavesdropper)
+        if channel.pairs_for_key(self.bits) is None:
+            raise InputError(
+                f"qkd-otp: this reconciliation yields no key at the link's QBER "
+                f"{link.pair.qber:.4f} (above ~0.08); purify the pairs first (purify_to)"
+            )
+        return channel
+
+
+def _default_kind(raw: Any) -> Any:
+    """A channel section without ``kind`` is ``plain`` (files written before other kinds)."""
+    if isinstance(raw, dict) and "kind" not in raw:
+        return {"kind": "plain", **raw}
+    return raw
+
+
+ChannelConfig = Annotated[
+    PlainChannelConfig | AeadChannelConfig | TeleportChannelConfig | QkdOtpChannelConfig,
+    Field(discriminator="kind"),
+    BeforeValidator(_default_kind),
+]
+"""Every channel section: a discriminated union on ``kind``."""
+
+CHANNEL_MODELS: dict[str, type[BaseModel]] = {
+    "plain": PlainChannelConfig,
+    "aead": AeadChannelConfig,
+    "teleport": TeleportChannelConfig,
+    "qkd-otp": QkdOtpChannelConfig,
+}
+
+
+class EavesdropperConfig(_Section):
+    """An attacker on the uplink pair distribution of some clients (``qtfl.security``)."""
+
+    clients: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    attack: Literal["tap", "intercept-resend", "mitm"]
+    fraction: float = Field(default=1.0, ge=0, le=1)
+    basis: Literal["z", "x", "random"] = "random"
+
+    def build(self) -> Eavesdropper:
+        from qtfl.security.eavesdropper import make_eavesdropper
+
+        return make_eavesdropper(self.attack, fraction=self.fraction, basis=self.basis)
+
+
+def scenario_channel_seed(seed: int, name: str) -> int:
+    """Seed of a scenario's channel streams: the run seed mixed with the scenario name, so
+    scenarios share sampling, batches and initial model but not channel randomness."""
+    digest = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+    ss = np.random.SeedSequence([seed, digest])
+    return int(ss.generate_state(1, dtype=np.uint64)[0] % (2**63))
