@@ -112,6 +112,17 @@ def run_command(
         emit(scenario, as_json=False, title=f"qtfl run — scenario {name}")
 
 
+@app.command("report")
+def report_command(
+    run_dir: str = typer.Argument(..., help="The --out directory of a finished qtfl run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Re-render DIR/report.html from DIR/summary.json and DIR/metrics.jsonl."""
+    from qtfl.experiments.report import write_report
+
+    emit({"report": str(write_report(run_dir))}, as_json=as_json, title="qtfl report")
+
+
 @app.command("link")
 def link_command(
     preset: str | None = typer.Option(None, "--preset", help="Published link (see --list)."),
