@@ -55,36 +55,37 @@ class FlowerOptions:
     fleet_port: int | None = None
 
 
-def run_scenario_on_flower(
+def run_scenarios_on_flower(
     config: ExperimentConfig,
-    scenario: str,
+    scenarios: list[str],
     *,
     engine: str,
     workdir: Path,
     options: FlowerOptions,
-) -> tuple[list[RoundMetrics], np.ndarray]:
-    """Run one scenario on Flower; its round records and final global parameters."""
+) -> dict[str, tuple[list[RoundMetrics], np.ndarray]]:
+    """Run scenarios on Flower (one deployment serves them all); records and final params."""
     require_choice("engine", engine, FLOWER_ENGINES)
     workdir.mkdir(parents=True, exist_ok=True)
     n_clients = config.data.num_clients
     default_nodes = n_clients if engine == "flower-sim" else 2
     nodes = min(options.num_supernodes or default_nodes, n_clients)
-    result = (workdir / f"{scenario}.json").resolve()
-    job = FlowerJob(
-        config_json=config.model_dump_json(),
-        scenario=scenario,
-        num_nodes=nodes,
-        result_path=str(result),
-        round_timeout_s=options.round_timeout_s,
-        node_timeout_s=options.start_timeout_s,
-    )
-    build_node(job.to_json())  # every config/channel error surfaces here, before Flower starts
-    _check_splittable(job, n_clients)
+    jobs = []
+    for name in scenarios:
+        job = FlowerJob(
+            config_json=config.model_dump_json(),
+            scenario=name,
+            num_nodes=nodes,
+            result_path=str((workdir / f"{name}.json").resolve()),
+            round_timeout_s=options.round_timeout_s,
+            node_timeout_s=options.start_timeout_s,
+        )
+        build_node(job.to_json())  # config/channel errors surface here, before Flower starts
+        _check_splittable(job, n_clients)
+        jobs.append(job)
     if engine == "flower-sim":
-        _simulate(job, nodes)
+        for job in jobs:
+            _simulate(job, nodes)
     else:
-        job_file = (workdir / f"{scenario}.job.json").resolve()
-        job_file.write_text(job.to_json(), encoding="utf-8")
         fed = LocalFederation(
             workdir / "deploy",
             num_supernodes=nodes,
@@ -94,11 +95,23 @@ def run_scenario_on_flower(
             start_timeout_s=options.start_timeout_s,
             fleet_port=options.fleet_port,
         )
+        timeout = options.start_timeout_s + options.round_timeout_s * config.training.rounds
         with fed.running():
-            timeout = options.start_timeout_s + options.round_timeout_s * config.training.rounds
-            run_deployed(fed, job_file=job_file, result_path=result, timeout_s=timeout)
-    records = [RoundMetrics.from_dict(r) for r in json.loads(result.read_text(encoding="utf-8"))]
-    return records, np.load(result.with_suffix(".npy"))
+            for job in jobs:
+                job_file = (workdir / f"{job.scenario}.job.json").resolve()
+                job_file.write_text(job.to_json(), encoding="utf-8")
+                run_deployed(
+                    fed, job_file=job_file, result_path=Path(job.result_path), timeout_s=timeout
+                )
+    out = {}
+    for job in jobs:
+        result = Path(job.result_path)
+        raw = json.loads(result.read_text(encoding="utf-8"))
+        out[job.scenario] = (
+            [RoundMetrics.from_dict(r) for r in raw],
+            np.load(result.with_suffix(".npy")),
+        )
+    return out
 
 
 def _check_splittable(job: FlowerJob, n_clients: int) -> None:
@@ -151,19 +164,21 @@ def run_on_flower(
     (out / "models").mkdir(exist_ok=True)
     atomic_write_text(out / "config.json", config.model_dump_json(indent=2) + "\n")
     history: dict[str, list[RoundMetrics]] = {}
-    for sc in config.resolved_scenarios():
-        records, params = run_scenario_on_flower(
-            config, sc.name, engine=engine, workdir=out / "flower", options=options
-        )
-        history[sc.name] = records
-        atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history))
+    names = [sc.name for sc in config.resolved_scenarios()]
+    results = run_scenarios_on_flower(
+        config, names, engine=engine, workdir=out / "flower", options=options
+    )
+    for name in names:
+        records, params = results[name]
+        history[name] = records
         model = build_node(
-            FlowerJob(config.model_dump_json(), sc.name, 1, str(out / "unused")).to_json()
+            FlowerJob(config.model_dump_json(), name, 1, str(out / "unused")).to_json()
         ).model
         load_flat(list(model.parameters()), torch.from_numpy(params))
         buf = io.BytesIO()
         torch.save(model.state_dict(), buf)
-        atomic_write_bytes(out / "models" / f"{sc.name}.pt", buf.getvalue())
+        atomic_write_bytes(out / "models" / f"{name}.pt", buf.getvalue())
+    atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history))
     target = config.evaluation.target_accuracy
     summary: dict[str, Any] = {
         "config_hash": config.config_hash(),

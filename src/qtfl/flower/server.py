@@ -44,7 +44,7 @@ class ChannelStrategy(FlowerStrategy):
     def __init__(self, job: FlowerJob, sim: FederatedSimulation, nodes: dict[int, int]) -> None:
         self.job = job
         self.sim = sim
-        self.nodes = nodes  # partition-id -> node id
+        self.nodes = nodes  # slot -> node id
         self.ends: dict[int, UplinkEnds] = {}
         self.history: list[RoundMetrics] = []
         self._round: dict[str, Any] = {}
@@ -209,30 +209,22 @@ class ChannelStrategy(FlowerStrategy):
 
 
 def discover_nodes(grid: Grid, job: FlowerJob) -> dict[int, int]:
-    """Wait for ``job.num_nodes`` SuperNodes and map their partition-id to node id."""
+    """Wait for ``job.num_nodes`` SuperNodes; slot ``i`` is the ``i``-th node id in order.
+
+    Client ``k`` is served by slot ``k % num_nodes``; every train message names its client,
+    so a node needs no identity of its own.
+    """
     deadline = time.monotonic() + job.node_timeout_s
-    nodes: dict[int, int] = {}
-    while time.monotonic() < deadline:
-        ids = [i for i in grid.get_node_ids() if i not in nodes.values()]
-        if ids:
-            query = [
-                Message(
-                    RecordDict({"q": ConfigRecord({"ask": "partition-id"})}),
-                    dst_node_id=i,
-                    message_type="query",
-                )
-                for i in ids
-            ]
-            for reply in grid.send_and_receive(query, timeout=job.node_timeout_s):
-                if not reply.has_error():
-                    part = int(str(reply.content.config_records["node"]["partition-id"]))
-                    nodes[part] = reply.metadata.src_node_id
-        if len(nodes) >= job.num_nodes:
-            return nodes
+    while True:
+        ids = sorted(grid.get_node_ids())
+        if len(ids) >= job.num_nodes:
+            return dict(enumerate(ids[: job.num_nodes]))
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"only {len(ids)} of {job.num_nodes} SuperNodes connected "
+                f"within {job.node_timeout_s:g} s"
+            )
         time.sleep(0.2)
-    raise RuntimeError(
-        f"only {len(nodes)} of {job.num_nodes} SuperNodes answered within {job.node_timeout_s} s"
-    )
 
 
 def serve(grid: Grid, job: FlowerJob) -> list[RoundMetrics]:

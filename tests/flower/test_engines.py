@@ -1,0 +1,200 @@
+"""The Flower ServerApp/ClientApp against the in-process engine, on an in-memory Grid.
+
+The real app code runs (strategy wrapper, mods, split channel ends); only the transport is
+replaced (:mod:`tests.flower.inline`), so these checks are fast. The Ray simulation engine and
+the deployment runtime are exercised in test_sim.py and test_deploy.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import qtfl.flower.ends as ends_module
+from qtfl.channel import Channel
+from qtfl.channel.teleportation import TeleportationChannel
+from qtfl.channel.verified import LinkSpec
+from qtfl.errors import InputError
+from qtfl.experiments.config import ExperimentConfig, parse_config
+from qtfl.experiments.runner import build_simulation, prepare_inputs
+from qtfl.fl.engine import RoundMetrics
+from qtfl.flower.client import make_client_app
+from qtfl.flower.ends import uplink_ends
+from qtfl.flower.job import FlowerJob
+from qtfl.flower.server import serve
+from qtfl.quantum.noise import WernerPair
+from tests.flower.inline import InlineGrid
+
+COMPARED = ("round", "accuracy", "loss", "sampled", "dropped", "answered", "aborted",
+            "detected", "aggregated", "uplink", "downlink")  # fmt: skip
+
+
+def _config(**training: Any) -> ExperimentConfig:
+    return parse_config(
+        {
+            "seed": 3,
+            "data": {"num_clients": 5},
+            "training": {"rounds": 3, "local_epochs": 1, **training},
+            "scenarios": [
+                {"name": "plain", "channel": {"kind": "plain"}},
+                {"name": "teleport", "uplink": {"kind": "teleport", "link": {"fidelity": 0.97},
+                 "bits": 16}},
+                {"name": "eve", "uplink": {"kind": "teleport", "link": {"fidelity": 0.97},
+                 "bits": 16}, "eavesdroppers": [{"clients": [1], "attack": "intercept-resend"}]},
+            ],
+        }
+    )  # fmt: skip
+
+
+def _inprocess(config: ExperimentConfig, scenario: str) -> tuple[list[RoundMetrics], np.ndarray]:
+    sc = next(s for s in config.resolved_scenarios() if s.name == scenario)
+    sim = build_simulation(config, prepare_inputs(config), sc)
+    records = [sim.run_round() for _ in range(config.training.rounds)]
+    return records, sim.global_params
+
+
+def _flower(
+    config: ExperimentConfig, scenario: str, tmp_path: Path, *, nodes: int = 2, **grid: Any
+) -> tuple[list[RoundMetrics], InlineGrid]:
+    job = FlowerJob(config.model_dump_json(), scenario, nodes, str(tmp_path / f"{scenario}.json"))
+    g = InlineGrid(make_client_app(lambda _ctx: job), nodes, **grid)
+    return serve(g, job), g
+
+
+def _rows(records: list[RoundMetrics]) -> list[dict[str, Any]]:
+    return [{k: r.as_dict()[k] for k in COMPARED} for r in records]
+
+
+def test_plain_run_is_bit_identical_to_in_process(tmp_path: Path) -> None:
+    # Prepare: sampling, dropouts and two nodes serving five clients all in play
+    config = _config(fraction=0.8, dropout_probability=0.2)
+    # Execute
+    expected, params = _inprocess(config, "plain")
+    got, _ = _flower(config, "plain", tmp_path)
+    # Assert: every figure equal, accuracy and loss exactly; final parameters bit for bit
+    assert _rows(got) == _rows(expected)
+    np.testing.assert_array_equal(np.load(tmp_path / "plain.npy"), params)
+
+
+class _KeyedUplink(Channel):
+    """Test double: an uplink that ignores the engine's stream and draws from the Flower key."""
+
+    def __init__(self, inner: Channel, job: FlowerJob, client: int) -> None:
+        self.inner, self.job, self.client, self.round = inner, job, client, 0
+
+    def _send(self, update: np.ndarray, *, rng: np.random.Generator) -> Any:
+        self.round += 1  # fraction 1, no dropouts: one send per round
+        return self.inner.send(update, rng=self.job.link_key(self.round, self.client).rng())
+
+
+@pytest.mark.parametrize("fidelity", [1.0, 0.97])
+def test_teleport_run_is_bit_identical_given_the_same_link_samples(
+    tmp_path: Path, fidelity: float
+) -> None:
+    # Prepare: in process, give each uplink the link samples Flower keys per (round, client)
+    config = _config().model_copy(
+        update={"scenarios": None, "channel": parse_config(
+            {"channel": {"kind": "teleport", "link": {"fidelity": fidelity}, "bits": 16}}
+        ).channel}
+    )  # fmt: skip
+    config = parse_config(config.model_dump())
+    job = FlowerJob(config.model_dump_json(), "default", 2, str(tmp_path / "x.json"))
+    sim = build_simulation(config, prepare_inputs(config), config.resolved_scenarios()[0])
+    keyed = [_KeyedUplink(sim.uplink(k), job, k) for k in range(sim.num_clients)]
+    sim.uplink = lambda k: keyed[k]
+    expected = [sim.run_round() for _ in range(config.training.rounds)]
+    # Execute
+    got, _ = _flower(config, "default", tmp_path)
+    # Assert: the split ends over Flower reproduce the whole channel in process exactly, so
+    # any difference between the engines on a noisy link is which samples were drawn
+    assert _rows(got) == _rows(expected)
+    np.testing.assert_array_equal(np.load(tmp_path / "default.npy"), sim.global_params)
+
+
+def test_eavesdropped_client_is_rejected_every_round_as_in_process(tmp_path: Path) -> None:
+    config = _config()
+    expected, _ = _inprocess(config, "eve")
+    got, grid = _flower(config, "eve", tmp_path)
+    # same rejections and detections per round (client 1 of 5, full intercept-resend)
+    assert [(r.aborted, r.detected, r.aggregated) for r in got] == [
+        (r.aborted, r.detected, r.aggregated) for r in expected
+    ]
+    assert all(r.detected == 1 and r.aggregated == 4 for r in got)
+    # the tapped client never put Bell bits on the wire (verify, then teleport); others did
+    for reply in grid.replies:
+        wire = reply.content.array_records["wire"]
+        client = int(str(reply.content.config_records["qtfl"]["client"]))
+        assert ("bell_bits" in wire) == (client != 1)
+
+
+def test_neither_end_reads_the_other_half(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: the link hands out halves through sender_half/receiver_half; make each one
+    # fail when called from the wrong end
+    side = {"now": "server"}
+    real_sender, real_receiver = ends_module.sender_half, ends_module.receiver_half
+
+    def sender_only(*a: Any, **k: Any) -> Any:
+        assert side["now"] == "client", "the server asked for the sender's half"
+        return real_sender(*a, **k)
+
+    def receiver_only(*a: Any, **k: Any) -> Any:
+        assert side["now"] == "server", "a client asked for the receiver's half"
+        return real_receiver(*a, **k)
+
+    monkeypatch.setattr(ends_module, "sender_half", sender_only)
+    monkeypatch.setattr(ends_module, "receiver_half", receiver_only)
+    config = _config()
+    job = FlowerJob(config.model_dump_json(), "teleport", 2, str(tmp_path / "t.json"))
+    app = make_client_app(lambda _ctx: job)
+
+    def client_side(msg: Any, ctx: Any) -> Any:
+        side["now"] = "client"
+        try:
+            return app(msg, ctx)
+        finally:
+            side["now"] = "server"
+
+    grid = InlineGrid(app, 2)
+    grid.client_app = client_side  # type: ignore[assignment]
+    # Execute / Assert: a whole run passes with both guards in place, and every update arrived
+    records = serve(grid, job)
+    assert [r.aggregated for r in records] == [5, 5, 5]
+
+
+def test_a_node_that_stops_answering_drops_its_clients_and_the_round_goes_on(
+    tmp_path: Path,
+) -> None:
+    config = _config()
+
+    def dead(node: int, msg: Any) -> bool:  # the second node dies after round 1
+        return node == 1001 and int(str(msg.content.config_records["qtfl"]["round"])) >= 2
+
+    got, _ = _flower(config, "plain", tmp_path, dead=dead)
+    # clients 1 and 3 live on node slot 1 (k % 2): they drop from round 2 on
+    assert [(r.answered, r.dropped, r.aggregated) for r in got] == [(5, 0, 5), (3, 2, 3), (3, 2, 3)]
+    assert got[-1].accuracy is not None and got[-1].accuracy > 0.5
+
+
+@pytest.mark.parametrize(
+    "channel",
+    [TeleportationChannel(LinkSpec(WernerPair(0.97)), bits=8, fec="auto")],
+)
+def test_a_channel_that_cannot_be_split_is_refused_by_name(channel: Channel) -> None:
+    with pytest.raises(InputError, match=r"cannot run on Flower.*Supported: plain, aead"):
+        uplink_ends(channel)
+
+
+def test_aead_uplink_decrypts_on_the_server_and_matches_in_process(tmp_path: Path) -> None:
+    config = parse_config(
+        {"seed": 1, "data": {"num_clients": 3}, "training": {"rounds": 2, "local_epochs": 1},
+         "channel": {"kind": "aead"}}
+    )  # fmt: skip
+    expected, params = _inprocess(config, "default")
+    got, grid = _flower(config, "default", tmp_path)
+    assert _rows(got) == _rows(expected)  # AES-GCM is exact: same updates, same model
+    np.testing.assert_array_equal(np.load(tmp_path / "default.npy"), params)
+    wire = grid.replies[0].content.array_records["wire"]
+    assert list(wire.keys()) == ["ciphertext"]
