@@ -9,8 +9,8 @@ from qtfl.data import DATASETS, load_dataset, load_digits
 from qtfl.errors import InputError
 
 
-def test_registry_lists_the_four_data_sets() -> None:
-    assert DATASETS == ("digits", "fashion-mnist", "mnist", "cifar10")
+def test_registry_lists_the_data_sets() -> None:
+    assert DATASETS == ("digits", "fashion-mnist", "mnist", "cifar10", "digits-pca", "qdataset")
 
 
 def test_digits_by_name_is_the_bundled_loader() -> None:

@@ -65,8 +65,13 @@ def mlp_layers(model: nn.Module) -> list[tuple[str, str]] | None:
 
 
 def supports_batched_mlp(model: nn.Module, training: LocalTraining) -> bool:
-    """True when :func:`train_batched_mlp` can train ``model`` with ``training``."""
-    return training.optimizer == "sgd" and mlp_layers(model) is not None
+    """True when :func:`train_batched_mlp` can train ``model`` with ``training`` (SGD on the
+    cross-entropy; its backward pass is written for softmax outputs)."""
+    return (
+        training.optimizer == "sgd"
+        and training.loss == "cross_entropy"
+        and mlp_layers(model) is not None
+    )
 
 
 def train_batched_mlp(

@@ -17,7 +17,9 @@ in a different order than per-client ones).
   ``loss.backward()``, one client after the other. It handles every model, including ones
   with buffers or randomness (BatchNorm, dropout) that ``vmap`` cannot batch.
 
-The loss is the mean cross-entropy over a mini-batch, plus the FedProx proximal term
+The loss is the mean cross-entropy over a mini-batch (``loss="cross_entropy"``) or, for
+regression targets ``(N, outputs)``, the mean squared error averaged over the outputs and the
+mini-batch (``loss="mse"``, as ``F.mse_loss``), plus the FedProx proximal term
 :math:`\\tfrac{\\mu}{2}\\lVert w - w_{start}\\rVert^2` when ``proximal_mu > 0`` (Li et al.,
 MLSys 2020). Optimizer semantics are those of ``torch.optim.SGD`` (dampening 0, no
 Nesterov) and ``torch.optim.Adam`` (betas 0.9/0.999, eps 1e-8, bias-corrected).
@@ -40,6 +42,7 @@ from torch.func import functional_call, grad, vmap
 from qtfl.errors import require_choice, require_int, require_range
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+LOSSES: tuple[str, ...] = ("cross_entropy", "mse")
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
 
@@ -55,6 +58,7 @@ class LocalTraining:
         optimizer: ``"sgd"`` or ``"adam"`` (fresh state every round, as in FedAvg).
         momentum: SGD momentum in [0, 1).
         proximal_mu: FedProx coefficient, >= 0 (0: plain local SGD).
+        loss: ``"cross_entropy"`` (classification) or ``"mse"`` (regression).
     """
 
     local_epochs: int = 1
@@ -63,6 +67,7 @@ class LocalTraining:
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = 0.0
     proximal_mu: float = 0.0
+    loss: Literal["cross_entropy", "mse"] = "cross_entropy"
 
     def __post_init__(self) -> None:
         require_int("training.local_epochs", self.local_epochs, low=1)
@@ -71,6 +76,14 @@ class LocalTraining:
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_range("training.momentum", self.momentum, low=0.0, high=1.0, high_open=True)
         require_range("training.proximal_mu", self.proximal_mu, low=0.0)
+        require_choice("loss", self.loss, LOSSES)
+
+
+def example_losses(outputs: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-example loss ``(B,)``: cross-entropy, or squared error averaged over the outputs."""
+    if loss == "mse":
+        return (outputs - y).square().mean(dim=-1)
+    return F.cross_entropy(outputs, y, reduction="none")
 
 
 @dataclass(frozen=True)
@@ -184,6 +197,7 @@ def train_vmap(
     """
     mu = float(training.proximal_mu)
     names = layout.names
+    kind = training.loss
 
     def loss_fn(
         params: tuple[torch.Tensor, ...],
@@ -193,7 +207,7 @@ def train_vmap(
         anchors: tuple[torch.Tensor, ...],
     ) -> torch.Tensor:
         logits = functional_call(model, dict(zip(names, params, strict=True)), (xb,))
-        ce = F.cross_entropy(logits, yb, reduction="none")
+        ce = example_losses(logits, yb, kind)
         loss = (ce * mb).sum() / mb.sum().clamp(min=1.0)
         if mu > 0.0:
             prox = sum(((p - a) ** 2).sum() for p, a in zip(params, anchors, strict=True))
@@ -272,7 +286,7 @@ def train_loop(
         for t in steps:
             idx = plan.indices[k, t][plan.mask[k, t]]
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss = example_losses(model(x[idx]), y[idx], training.loss).mean()
             if mu > 0.0:
                 loss = loss + 0.5 * mu * sum(
                     ((p - a) ** 2).sum() for p, a in zip(params, anchors, strict=True)

@@ -111,7 +111,9 @@ class RoundMetrics:
     """What happened in one round (one line of ``metrics.jsonl``).
 
     ``accuracy`` and ``loss`` (test set, mean cross-entropy) are ``None`` in rounds without
-    evaluation. ``answered`` clients trained and sent an update; ``aborted`` counts
+    evaluation; for regression (``LocalTraining.loss == "mse"``) ``accuracy`` holds the
+    task metric R² and ``loss`` the mean squared error (:meth:`FederatedSimulation.evaluate`).
+    ``answered`` clients trained and sent an update; ``aborted`` counts
     deliveries (down or up) whose verdict was not accepted, ``detected`` those flagged as
     eavesdropping; ``aggregated`` updates entered the strategy. ``wall_seconds`` is the
     round's computer time, ``train_seconds`` the part spent in local training. ``clients``
@@ -448,19 +450,34 @@ class FederatedSimulation:
         return deltas.detach().numpy()
 
     def evaluate(self, *, batch_size: int = 8192) -> tuple[float, float]:
-        """Test accuracy and mean cross-entropy of the current global model."""
+        """Test metric and mean loss of the current global model.
+
+        Classification: accuracy and mean cross-entropy. Regression (training loss
+        ``"mse"``): the coefficient of determination
+        :math:`R^2 = 1 - \\sum (y - \\hat y)^2 / \\sum (y - \\bar y)^2` (sums over examples
+        and outputs, :math:`\\bar y` the test set's per-output mean) and the mean squared
+        error (averaged over outputs and examples).
+        """
         params = self.layout.unflatten(torch.from_numpy(self.global_params))
+        regression = self.training.loss == "mse"
         correct = 0
         loss_sum = 0.0
         self.model.eval()
         with torch.no_grad():
             for i in range(0, len(self.y_test), batch_size):
                 xb, yb = self.x_test[i : i + batch_size], self.y_test[i : i + batch_size]
-                logits = functional_call(self.model, params, (xb,))
-                loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
-                correct += int((logits.argmax(dim=1) == yb).sum())
+                out = functional_call(self.model, params, (xb,))
+                if regression:
+                    loss_sum += float((out - yb).square().mean(dim=-1).sum())
+                    continue
+                loss_sum += float(F.cross_entropy(out, yb, reduction="sum"))
+                correct += int((out.argmax(dim=1) == yb).sum())
         self.model.train()
         total = max(1, len(self.y_test))
+        if regression:
+            sst = float((self.y_test - self.y_test.mean(dim=0)).square().sum())
+            sse = loss_sum * self.y_test.shape[-1]
+            return (1.0 - sse / sst if sst > 0 else 0.0), loss_sum / total
         return correct / total, loss_sum / total
 
     # -- state -----------------------------------------------------------------------------
