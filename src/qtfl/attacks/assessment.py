@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -133,6 +134,59 @@ def _label_recall(labels_hat: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     want = Counter(np.asarray(labels).tolist())
     got = Counter(np.asarray(labels_hat).tolist())
     return sum(min(c, got[k]) for k, c in want.items()) / max(1, sum(want.values()))
+
+
+def attack_metrics(
+    net: torch.nn.Module,
+    update: npt.NDArray[np.float32] | None,
+    *,
+    start: npt.NDArray[np.float32],
+    truth_x: npt.NDArray[np.float32],
+    truth_y: npt.NDArray[np.int64],
+    method: str,
+    lr: float,
+    bounds: tuple[float, float],
+    num_classes: int,
+    iterations: int | None = None,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """Attack ``update`` (``None``: nothing held) and measure against the client's examples."""
+    if update is None:
+        return dict.fromkeys(("psnr_db", "ssim", "mse", "label_accuracy"))
+    grads = gradients_from_update(net, update, lr=lr)
+    rec = invert(
+        method,
+        net,
+        grads,
+        start_params=start,
+        input_shape=truth_x.shape[1:],
+        num_classes=num_classes,
+        batch=truth_x.shape[0],
+        bounds=bounds,
+        iterations=iterations,
+        rng=rng,
+    )
+    images = _match(rec.images, truth_x)
+    m = image_metrics(images, truth_x, data_range=bounds[1] - bounds[0])
+    m["label_accuracy"] = _label_recall(rec.labels, truth_y)
+    return m
+
+
+def noise_baseline(
+    attack: Callable[[npt.NDArray[np.float32]], dict[str, Any]],
+    *,
+    size: int,
+    bits: int,
+    max_abs: float,
+    draws: int,
+    rng: np.random.Generator,
+) -> dict[str, float]:
+    """The same attack on ``draws`` uniform random ``bits``-bit code vectors, averaged."""
+    rows = [
+        attack(_uninformative_update(size, bits=bits, max_abs=max_abs, rng=rng))
+        for _ in range(draws)
+    ]
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
 def invert_assessment(
@@ -264,37 +318,30 @@ def invert_assessment(
         "attacker_has_payload": observed is not None,
     }
 
-    def attack(update: npt.NDArray[np.float32], rng_attack: np.random.Generator) -> dict[str, Any]:
-        grads = gradients_from_update(net, update, lr=lr)
-        rec = invert(
-            method,
+    def attack(update: npt.NDArray[np.float32] | None) -> dict[str, Any]:
+        return attack_metrics(
             net,
-            grads,
-            start_params=start,
-            input_shape=data.input_shape,
-            num_classes=data.num_classes,
-            batch=batch,
+            update,
+            start=start,
+            truth_x=truth_x,
+            truth_y=truth_y,
+            method=method,
+            lr=lr,
             bounds=bounds,
+            num_classes=data.num_classes,
             iterations=iterations,
-            rng=rng_attack,
+            rng=rng,
         )
-        images = _match(rec.images, truth_x)
-        m = image_metrics(images, truth_x, data_range=bounds[1] - bounds[0])
-        m["label_accuracy"] = _label_recall(rec.labels, truth_y)
-        return m
 
-    metrics: dict[str, Any] = dict.fromkeys(("psnr_db", "ssim", "mse", "label_accuracy"))
-    if observed is not None:
-        metrics = attack(observed, rng)
-    # The same attack on views that carry no information: uniform random b-bit codes on the
-    # same public scale (what decoding uniform bits gives), averaged over draws.
-    base_rng = np.random.default_rng([seed, 1])
-    noise_views = [
-        _uninformative_update(start.size, bits=bits, max_abs=view_ctx.header_max_abs, rng=base_rng)
-        for _ in range(baseline_draws)
-    ]
-    rows = [attack(v, base_rng) for v in noise_views]
-    baseline = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    metrics = attack(observed)
+    baseline = noise_baseline(
+        attack,
+        size=start.size,
+        bits=bits,
+        max_abs=view_ctx.header_max_abs,
+        draws=baseline_draws,
+        rng=np.random.default_rng([seed, 1]),
+    )
     result.update(metrics)
     result.update({f"baseline_{k}": v for k, v in baseline.items()})
     guess = random_baseline(

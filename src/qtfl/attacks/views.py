@@ -15,6 +15,8 @@ tap kind / attacker        what the attacker reconstructs
                            ⊕ the tapped X-correction bit where she intercepted, the tapped
                            bit alone elsewhere; without a guess, the X-correction bits)
                            decoded with the channel's basis encoding and header
+``one-time-pad-ciphertext``  QKD-OTP: Eve's guess (ciphertext ⊕ her key guess) or, without
+                           one, the ciphertext bits, decoded the same way
 ``server``                 the update the server decoded (``Delivery.received``)
 =========================  ==============================================================
 
@@ -81,8 +83,10 @@ def bell_bits_view(delivery: Delivery, ctx: ViewContext) -> FloatVector | None:
     n_bits = ctx.n_values * ctx.encoding_bits
     if tap.payload_guess is not None:
         guess = np.asarray(tap.payload_guess, dtype=np.uint8)[:n_bits]
-    else:  # the X-correction bit m1 of every teleported qubit (uniform, whatever the payload)
+    elif tap.kind == "bell-measurement-bits":  # the X-correction bit m1 of every qubit
         guess = np.unpackbits(tap.observed, count=2 * n_bits)[1::2]
+    else:  # one-time-pad ciphertext bits read as payload bits
+        guess = np.unpackbits(tap.observed, count=n_bits)
     encoding = BasisEncoding(bits=ctx.encoding_bits)
     payload = BasisPayload(
         packed=np.packbits(guess),
@@ -102,6 +106,7 @@ TAP_VIEWS: dict[str, View] = {
     "plaintext": plaintext_view,
     "ciphertext": ciphertext_view,
     "bell-measurement-bits": bell_bits_view,
+    "one-time-pad-ciphertext": bell_bits_view,
 }
 """Eavesdropper views by :attr:`Tap.kind`."""
 
