@@ -1,0 +1,184 @@
+"""Flower's deployment runtime on 127.0.0.1: SuperLink + 2 SuperNodes, capture of the wire.
+
+One deployment (2 SuperNodes, digits, 2 rounds) runs two scenarios behind a loopback proxy
+that records every byte the SuperNodes send to the SuperLink:
+
+* the plain scenario is bit-identical to the in-process engine, and its wire carries each
+  client's update as raw float32 bytes;
+* the teleportation scenario's wire carries Bell bits that are uniform and agree with the
+  update's payload bits only by chance (1/2 within 4 sigma), and no update bytes at all;
+* afterwards no Flower process is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import pytest
+
+import qtfl.flower.run as flower_run
+from qtfl.channel import Channel
+from qtfl.errors import InputError
+from qtfl.experiments.config import parse_config
+from qtfl.experiments.runner import build_simulation, prepare_inputs
+from qtfl.flower.deploy import LocalFederation, free_port
+from qtfl.flower.run import FlowerOptions, run_on_flower
+from qtfl.quantum.encoding import BasisEncoding
+from tests.flower.certs import make_tls_files
+from tests.flower.proxy import CaptureProxy
+
+pytestmark = pytest.mark.integration
+FLOWER_NAMES = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-serverapp",
+                "flwr-clientapp", "flwr run")  # fmt: skip
+CONFIG = {
+    "seed": 5,
+    "data": {"num_clients": 2},
+    "training": {"rounds": 2, "local_epochs": 1},
+    "scenarios": [
+        {"name": "plain", "channel": {"kind": "plain"}},
+        {"name": "teleport", "uplink": {"kind": "teleport", "link": {"fidelity": 0.99}}},
+    ],
+}
+
+
+def flower_processes() -> list[str]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        line = " ".join(p.info["cmdline"] or [])
+        if any(name in line for name in FLOWER_NAMES) and "pytest" not in line:
+            found.append(line[:120])
+    return found
+
+
+class _Recorder(Channel):
+    """In-process uplink that keeps every update it is handed."""
+
+    def __init__(self, inner: Channel, sink: list[np.ndarray]) -> None:
+        self.inner, self.sink = inner, sink
+
+    def _send(self, update: np.ndarray, *, rng: np.random.Generator) -> Any:
+        self.sink.append(update.copy())
+        return self.inner.send(update, rng=rng)
+
+
+def _npy_arrays(blob: bytes) -> list[np.ndarray]:
+    """Every ``.npy`` array serialised somewhere in a byte stream."""
+    out, start = [], 0
+    while (i := blob.find(b"\x93NUMPY", start)) >= 0:
+        with contextlib.suppress(ValueError, EOFError):
+            out.append(np.lib.format.read_array(io.BytesIO(blob[i:]), allow_pickle=False))
+        start = i + 6
+    return out
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    assert not flower_processes(), "Flower processes were running before the test"
+    config = parse_config(CONFIG)
+    out = tmp_path_factory.mktemp("deploy") / "run"
+    link_port = free_port()
+    proxy = CaptureProxy(link_port)
+    real = flower_run.run_deployed
+
+    def labelled(
+        fed: LocalFederation, *, job_file: Path, result_path: Path, timeout_s: float
+    ) -> None:
+        proxy.label = result_path.stem  # the scenario whose traffic follows
+        real(fed, job_file=job_file, result_path=result_path, timeout_s=timeout_s)
+
+    flower_run.run_deployed = labelled  # type: ignore[assignment]
+    try:
+        options = FlowerOptions(num_supernodes=2, superlink_port=link_port, fleet_port=proxy.port,
+                                round_timeout_s=120, start_timeout_s=60)  # fmt: skip
+        summary = run_on_flower(config, out_dir=out, engine="flower-deploy", options=options)
+    finally:
+        flower_run.run_deployed = real  # type: ignore[assignment]
+        proxy.close()
+    # in process: the same plain run, recording each round's updates
+    sc = config.resolved_scenarios()[0]
+    sim = build_simulation(config, prepare_inputs(config), sc)
+    sent: list[np.ndarray] = []
+    recorders = [_Recorder(sim.uplink(k), sent) for k in range(sim.num_clients)]
+    sim.uplink = lambda k: recorders[k]
+    expected = [sim.run_round() for _ in range(2)]
+    return {"summary": summary, "out": out, "proxy": proxy, "expected": expected,
+            "updates": sent, "leftover": flower_processes()}  # fmt: skip
+
+
+def test_two_supernodes_two_rounds_match_in_process_and_leave_no_process(deployed: dict) -> None:
+    assert deployed["leftover"] == []
+    plain = deployed["summary"]["scenarios"]["plain"]
+    lines = [json.loads(x) for x in (deployed["out"] / "metrics.jsonl").read_text().splitlines()]
+    got = [(x["round"], x["accuracy"], x["loss"], x["aggregated"]) for x in lines
+           if x["scenario"] == "plain"]  # fmt: skip
+    want = [(r.round, r.accuracy, r.loss, r.aggregated) for r in deployed["expected"]]
+    assert got == want  # bit-identical accuracy and loss
+    assert plain["final_accuracy"] == deployed["expected"][-1].accuracy
+    assert (deployed["out"] / "models" / "teleport.pt").is_file()
+
+
+def test_plain_wire_carries_the_updates(deployed: dict) -> None:
+    wire = bytes(deployed["proxy"].upstream["plain"])
+    updates = deployed["updates"]  # 2 clients x 2 rounds, float32
+    assert len(updates) == 4
+    for u in updates:
+        assert u.tobytes() in wire  # the update, byte for byte, crossed the connection
+
+
+def test_teleport_wire_carries_no_information_about_the_update(deployed: dict) -> None:
+    wire = bytes(deployed["proxy"].upstream["teleport"])
+    round1 = deployed["updates"][:2]  # round 1 starts from the same model: same updates
+    for u in deployed["updates"]:
+        assert u.tobytes()[:64] not in wire
+    encoding = BasisEncoding(bits=16)
+    payloads = [encoding.encode(u).bit_array() for u in round1]
+    n = payloads[0].size
+    bell = [a for a in _npy_arrays(wire) if a.dtype == np.uint8 and a.size == 2 * n // 8]
+    assert len(bell) >= 4  # two clients, two rounds
+    tol = 4 * 0.5 / np.sqrt(n)  # 4 sigma for a fair coin per bit
+    for packed in bell:
+        bits = np.unpackbits(packed, count=2 * n).reshape(n, 2)
+        assert abs(bits.mean() - 0.5) < tol  # uniform Bell bits
+        for payload in payloads:  # m1 = frame xor payload: agreement only by chance
+            assert abs(float((bits[:, 1] == payload).mean()) - 0.5) < tol
+            assert abs(float((bits[:, 0] == payload).mean()) - 0.5) < tol
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        fed = LocalFederation(tmp_path, num_supernodes=1, superlink_port=s.getsockname()[1])
+        with pytest.raises(InputError, match="already in use"), fed.running():
+            pass
+    assert fed.procs == [] and flower_processes() == []
+
+
+def test_attaching_to_a_superlink_that_does_not_answer_times_out(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path, num_supernodes=1, attach=free_port(), start_timeout_s=1.0)
+    with pytest.raises(InputError, match="did not answer within 1 s"), fed.running():
+        pass
+    assert fed.procs == []
+
+
+def test_tls_between_superlink_and_supernodes(tmp_path: Path) -> None:
+    config = parse_config({"seed": 2, "data": {"num_clients": 1}, "training": {"rounds": 1}})
+    options = FlowerOptions(num_supernodes=1, tls=make_tls_files(tmp_path / "tls"),
+                            round_timeout_s=120, start_timeout_s=60)  # fmt: skip
+    summary = run_on_flower(
+        config, out_dir=tmp_path / "run", engine="flower-deploy", options=options
+    )
+    sc = config.resolved_scenarios()[0]
+    sim = build_simulation(config, prepare_inputs(config), sc)
+    assert summary["scenarios"]["default"]["final_accuracy"] == sim.run_round().accuracy
+    log = (tmp_path / "run" / "flower" / "deploy" / "superlink.log").read_text(errors="replace")
+    assert "insecure" not in log.lower()
+    assert flower_processes() == []
