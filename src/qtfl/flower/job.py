@@ -40,6 +40,8 @@ class FlowerJob:
         round_timeout_s: how long the server waits for replies in one round; clients whose
             node does not answer in time count as dropped for that round.
         node_timeout_s: how long the server waits for all SuperNodes to connect.
+        examples_per_client: keep only each client's first this many examples (its share
+            is a random subset already); ``None`` keeps all. Benchmarks use it to fix sizes.
     """
 
     config_json: str
@@ -48,9 +50,12 @@ class FlowerJob:
     result_path: str
     round_timeout_s: float = 300.0
     node_timeout_s: float = 60.0
+    examples_per_client: int | None = None
 
     def __post_init__(self) -> None:
         require_int("num_nodes", self.num_nodes, low=1)
+        if self.examples_per_client is not None:
+            require_int("examples_per_client", self.examples_per_client, low=1)
         require_range("round_timeout_s", self.round_timeout_s, low=0.0, low_open=True)
         require_range("node_timeout_s", self.node_timeout_s, low=0.0, low_open=True)
 
@@ -88,11 +93,19 @@ class FlowerJob:
 @functools.lru_cache(maxsize=4)
 def build_node(job_json: str) -> FederatedSimulation:
     """The in-process simulation objects of ``job`` (cached per process and job)."""
+    return build_simulation_for(FlowerJob.from_json(job_json))
+
+
+def build_simulation_for(job: FlowerJob) -> FederatedSimulation:
+    """A fresh in-process simulation of ``job`` (what every node rebuilds)."""
     from qtfl.experiments.runner import build_simulation, prepare_inputs
 
-    job = FlowerJob.from_json(job_json)
     config = job.config
     sim = build_simulation(config, prepare_inputs(config), job.resolved)
+    cap = job.examples_per_client
+    if cap is not None:
+        sim.client_indices = [ix[:cap] for ix in sim.client_indices]
+        sim.client_sizes = np.minimum(sim.client_sizes, cap)
     if getattr(sim, "postprocessors", None):
         raise InputError("privacy post-processors do not run on Flower yet; use --engine inprocess")
     return sim
