@@ -332,8 +332,16 @@ def bench_fl_command(
     rounds: int = typer.Option(10, help="Timed rounds per engine (after one warm-up round)."),
     memory_clients: int = typer.Option(1000, help="Clients of the one-round memory probe."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    vs_flower: bool = typer.Option(
+        False, "--vs-flower", help="In-process engine vs Flower's simulation engine instead."
+    ),
 ) -> None:
     """FL engine speed: vmap engine vs plain per-client loop, and peak memory."""
+    if vs_flower:
+        from qtfl.flower.benchmark import benchmark_vs_flower
+
+        emit(benchmark_vs_flower(), as_json=as_json, title="qtfl bench fl --vs-flower")
+        return
     from qtfl.fl.benchmark import benchmark_fl
 
     result = benchmark_fl(
