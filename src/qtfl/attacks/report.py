@@ -79,7 +79,7 @@ def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def dp_rows(
     *,
-    sigmas: Sequence[float] = (0.0, 0.5, 1.0, 2.0, 4.0),
+    sigmas: Sequence[float] = (0.0, 0.02, 0.1, 0.5, 1.0, 2.0, 4.0),
     clip_norm: float = 1.0,
     rounds: int = 30,
     fraction: float = 0.5,
