@@ -182,3 +182,37 @@ def test_tls_between_superlink_and_supernodes(tmp_path: Path) -> None:
     log = (tmp_path / "run" / "flower" / "deploy" / "superlink.log").read_text(errors="replace")
     assert "insecure" not in log.lower()
     assert flower_processes() == []
+
+
+@pytest.mark.parametrize("how", ["sigint", "failure"])
+def test_every_started_process_is_stopped_on_ctrl_c_and_on_failure(
+    tmp_path: Path, how: str
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = f"""
+import sys, time, psutil
+from qtfl.flower.deploy import LocalFederation
+fed = LocalFederation({str(tmp_path)!r}, num_supernodes=1)
+with fed.running():
+    time.sleep(4)  # SuperNodes spawn their flower-superexec
+    tree = [c.pid for p in fed.procs for c in psutil.Process(p.pid).children(recursive=True)]
+    print(" ".join(str(x) for x in [p.pid for p in fed.procs] + tree), flush=True)
+    if {how!r} == "failure":
+        raise RuntimeError("boom")
+    time.sleep(120)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    pids = [int(x) for x in proc.stdout.readline().split()]
+    assert len(pids) >= 3  # SuperLink, SuperNode and at least one superexec
+    if how == "sigint":
+        proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    time.sleep(0.5)
+    assert [
+        p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+    ] == []

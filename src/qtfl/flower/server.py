@@ -151,6 +151,12 @@ class ChannelStrategy(FlowerStrategy):
             deliveries[j] = (k, self._ends(k).receive(wire, state))
         answered = len(deliveries)
         missing = len(states) - answered
+        if missing:
+            log.warning(
+                "round %d: %d of %d clients did not answer within %g s (node gone or failed); "
+                "aggregating the other %d",
+                server_round, missing, len(states), self.job.round_timeout_s, answered,
+            )  # fmt: skip
         dropped = st["dropped"]
         aborted, detected, seconds = st["aborted"], st["detected"], st["seconds"]
         accepted, weights = [], []
