@@ -19,6 +19,11 @@ from qtfl.fl.engine import RoundMetrics
 Records = Mapping[str, Sequence[RoundMetrics]]
 
 
+def _color(records: Records, name: str) -> str:
+    """The same colour for a scenario in every plot (matplotlib's cycle C0..C9)."""
+    return f"C{list(records).index(name) % 10}"
+
+
 def _figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float] = (9.0, 4.2)) -> Any:
     import matplotlib
 
@@ -47,7 +52,7 @@ def accuracy_plot(records: Records, *, target: float | None) -> bytes | None:
         pts = [(r.round, r.accuracy) for r in recs if r.accuracy is not None]
         if pts:
             x, y = zip(*pts, strict=True)
-            ax.plot(x, y, marker="o", markersize=3, label=name)
+            ax.plot(x, y, marker="o", markersize=3, label=name, color=_color(records, name))
             drawn = True
     if not drawn:
         return None
@@ -70,12 +75,16 @@ def resources_plot(records: Records, *, rate_known: Mapping[str, bool]) -> bytes
         rounds = [r.round for r in recs]
         pairs = [round_figures(r)["bell_pairs"] for r in recs]
         if any(p > 0 for p in pairs):
-            pairs_ax.plot(rounds, pairs, marker="o", markersize=3, label=name)
+            pairs_ax.plot(
+                rounds, pairs, marker="o", markersize=3, label=name, color=_color(records, name)
+            )
             any_pairs = True
         if rate_known.get(name, True):
             secs = [r.link_seconds for r in recs]
             if any(s > 0 for s in secs):
-                time_ax.plot(rounds, secs, marker="o", markersize=3, label=name)
+                time_ax.plot(
+                    rounds, secs, marker="o", markersize=3, label=name, color=_color(records, name)
+                )
                 any_time = True
     if not (any_pairs or any_time):
         return None

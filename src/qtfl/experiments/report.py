@@ -55,6 +55,11 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _num(x: float) -> str:
+    """Counts as ``12,345`` up to 1e5, then three significant digits (``3.59e+08``)."""
+    return f"{int(x):,}" if abs(x) < 1e5 else f"{x:.3g}"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -94,18 +99,19 @@ def describe_run(summary: Mapping[str, Any]) -> list[str]:
             )
         if s.get("bell_pairs_total"):
             parts.append(
-                f", using {s['bell_pairs_total']:.3g} Bell pairs ({s['payload_qubits_total']:.3g} "
-                f"payload qubits, {s['check_pairs_total']:.3g} checks, "
-                f"{s['purification_pairs_total']:.3g} for purification"
+                f", using {_num(s['bell_pairs_total'])} Bell pairs "
+                f"({_num(s['payload_qubits_total'])} payload qubits, "
+                f"{_num(s['check_pairs_total'])} checks, "
+                f"{_num(s['purification_pairs_total'])} for purification"
                 + (
-                    f", {s['discarded_pairs_total']:.3g} in aborted attempts"
+                    f", {_num(s['discarded_pairs_total'])} in aborted attempts"
                     if s.get("discarded_pairs_total")
                     else ""
                 )
-                + f") and {s['classical_bits_total']:.3g} classical bits"
+                + f") and {_num(s['classical_bits_total'])} classical bits"
             )
         else:
-            parts.append(f", sending {s['classical_bits_total']:.3g} classical bits")
+            parts.append(f", sending {_num(s['classical_bits_total'])} classical bits")
         if s.get("link_seconds_total") is not None and s.get("bell_pairs_total"):
             parts.append(f"; its links were busy {s['link_seconds_total']:.3g} s")
         elif s.get("bell_pairs_total"):
