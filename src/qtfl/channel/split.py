@@ -34,6 +34,7 @@ Gottesman, arXiv:quant-ph/9807006 (Pauli-frame propagation through Clifford circ
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,9 +65,9 @@ class LinkKey:
 
     def rng(self) -> np.random.Generator:
         """The generator of this sample; equal keys give equal samples in any process."""
-        digest = int.from_bytes(self.scenario.encode("utf-8")[:32].ljust(32, b"\0"), "little")
+        digest = hashlib.sha256(self.scenario.encode("utf-8")).digest()[:8]
         ss = np.random.SeedSequence(
-            [self.seed, digest % 2**63],
+            [self.seed, int.from_bytes(digest, "little")],
             spawn_key=(_KEY_DOMAIN, self.direction, self.round, self.client),
         )
         return np.random.default_rng(ss)
