@@ -88,6 +88,9 @@ def run_command(
     attach: int | None = typer.Option(
         None, "--attach", help="flower-deploy: use the SuperLink already on this port."
     ),
+    round_timeout: float = typer.Option(
+        300.0, "--round-timeout", help="Flower engines: seconds to wait for a round's replies."
+    ),
 ) -> None:
     """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""
     from qtfl.experiments.config import load_config
@@ -98,7 +101,10 @@ def run_command(
         from qtfl.flower.run import FlowerOptions, run_with_engine
 
         options = FlowerOptions(
-            num_supernodes=supernodes, superlink_port=superlink_port, attach=attach
+            num_supernodes=supernodes,
+            superlink_port=superlink_port,
+            attach=attach,
+            round_timeout_s=round_timeout,
         )
         summary = run_with_engine(cfg, out_dir=out, engine=engine, resume=resume, options=options)
         emit(summary, as_json=as_json, title=f"qtfl run --engine {engine}")
