@@ -13,7 +13,8 @@ Definitions (the paper's Section 5 metrics, per scenario):
   ``check_pairs`` (sacrificed to estimate the QBER), ``purification_pairs`` (consumed by
   purification) and ``discarded_pairs = bell_pairs - payload_qubits - check_pairs -
   purification_pairs``: the payload positions of attempts whose checks failed (0 on an
-  honest link), so the four parts add up exactly;
+  honest link), so the four parts add up exactly. For ``qkd-otp`` (its pairs make key and
+  carry no payload) ``discarded_pairs`` are the pairs measured for the key;
 * **classical overhead** — ``classical_bits`` (ciphertext, Bell-measurement bits, check
   announcements, syndromes...);
 * **link time** — clients talk in parallel, so a round lasts as long as its slowest client's

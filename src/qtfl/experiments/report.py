@@ -97,7 +97,15 @@ def describe_run(summary: Mapping[str, Any]) -> list[str]:
                 if rtt is not None
                 else f"; it never reached the target {_pct(target)}"
             )
-        if s.get("bell_pairs_total"):
+        if s.get("bell_pairs_total") and s.get("uplink_kind") == "qkd-otp":
+            measured = s["bell_pairs_total"] - s["purification_pairs_total"]
+            parts.append(
+                f", using {_num(s['bell_pairs_total'])} Bell pairs ({_num(measured)} measured "
+                f"for key, {_num(s['check_pairs_total'])} of them revealed to estimate the QBER; "
+                f"{_num(s['purification_pairs_total'])} for purification) and "
+                f"{_num(s['classical_bits_total'])} classical bits"
+            )
+        elif s.get("bell_pairs_total"):
             parts.append(
                 f", using {_num(s['bell_pairs_total'])} Bell pairs "
                 f"({_num(s['payload_qubits_total'])} payload qubits, "
@@ -112,6 +120,8 @@ def describe_run(summary: Mapping[str, Any]) -> list[str]:
             )
         else:
             parts.append(f", sending {_num(s['classical_bits_total'])} classical bits")
+        if s.get("mean_qber") is not None:
+            parts.append(f"; its check pairs showed a mean QBER of {_pct(s['mean_qber'])}")
         if s.get("link_seconds_total") is not None and s.get("bell_pairs_total"):
             parts.append(f"; its links were busy {s['link_seconds_total']:.3g} s")
         elif s.get("bell_pairs_total"):
@@ -126,6 +136,11 @@ def describe_run(summary: Mapping[str, Any]) -> list[str]:
                 f"{s['rejected_by_checks']} of {len(attacked) * rounds} of their updates were "
                 f"rejected by the QBER checks ({s['detections']} detections), while "
                 f"{s['updates_aggregated']} updates of the other clients were aggregated."
+            )
+        if s.get("rejected_other"):
+            out.append(
+                f"In {name}, {s['rejected_other']} updates were not delivered for other reasons "
+                "(no key, failed reconciliation or authentication; see metrics.jsonl)."
             )
         if s.get("rejected_by_safety_net"):
             out.append(
