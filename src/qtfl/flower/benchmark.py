@@ -8,7 +8,7 @@ building the simulation to the last evaluation; Flower from ``run_simulation``'s
 its return. ``inprocess_setup_seconds`` is the in-process share spent loading the data and
 building the simulation, ``inprocess_train_seconds`` its local training. Both reach the same
 final accuracy (plaintext runs are bit-identical), which
-the result reports next to the times. Figures depend on the machine and its load.
+the result reports next to the times. Torch runs single-threaded everywhere. Figures depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from qtfl.errors import require_int
 from qtfl.experiments.config import parse_config
@@ -75,6 +77,7 @@ def benchmark_vs_flower(
     *, rounds: int = 5, setups: tuple[tuple[int, int], ...] = SETUPS
 ) -> dict[str, Any]:
     """Every setup on both engines; ``target_met``: in-process at least 10x faster in each."""
+    torch.set_num_threads(1)  # as the runner and every ClientApp do: compare algorithms
     workdir = scratch_dir()
     rows = [vs_flower(clients=c, samples=s, rounds=rounds, workdir=workdir) for c, s in setups]
     return {
