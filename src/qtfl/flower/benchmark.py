@@ -7,8 +7,8 @@ building the simulation to the last evaluation; Flower from ``run_simulation``'s
 (Ray start-up, virtual SuperNodes, the ServerApp and ClientApps of :mod:`qtfl.flower`) to
 its return. ``inprocess_setup_seconds`` is the in-process share spent loading the data and
 building the simulation, ``inprocess_train_seconds`` its local training. Both reach the same
-final accuracy (plaintext runs are bit-identical), which
-the result reports next to the times. Torch runs single-threaded everywhere. Figures depend on the machine and its load.
+final accuracy (plaintext runs are bit-identical), which the result reports next to the
+times. Torch runs single-threaded everywhere. Figures depend on the machine and its load.
 """
 
 from __future__ import annotations
