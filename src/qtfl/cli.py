@@ -495,6 +495,61 @@ def attack_membership_command(
     emit(result, as_json=as_json, title="qtfl attack membership")
 
 
+qdataset_app = typer.Typer(
+    help="QDataSet: regenerate the quantum data sets of Perrier, Youssry & Ferrie (2022).",
+    no_args_is_help=True,
+)
+app.add_typer(qdataset_app, name="qdataset")
+
+
+@qdataset_app.command("generate")
+def qdataset_generate_command(
+    name: str = typer.Argument(
+        ..., help="Data set name, e.g. G_1q_XZ_N1 or S_2q_IX-XI-XX_IZ-ZI_N1-N6_D."
+    ),
+    examples: int = typer.Option(1000, "--examples", help="Examples (pulse sequences), >= 1."),
+    realisations: int = typer.Option(100, "--realisations", help="Noise realisations K, >= 1."),
+    seed: int = typer.Option(0, "--seed", help="Seed of everything random."),
+    out: str = typer.Option(..., "--out", help="Output file (.npz)."),
+    time_steps: int = typer.Option(1024, "--time-steps", help="Piecewise-constant steps M."),
+    keep_noise: bool = typer.Option(False, "--keep-noise", help="Also store the noise (large)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Generate a QDataSet set (pulses, noise, Pauli expectations, V_O) into an .npz file."""
+    from qtfl.data.qdataset_benchmark import generate_summary
+
+    result = generate_summary(
+        name,
+        examples=examples,
+        realisations=realisations,
+        seed=seed,
+        out=out,
+        time_steps=time_steps,
+        keep_noise=keep_noise,
+    )
+    emit(result, as_json=as_json, title="qtfl qdataset generate")
+
+
+@bench_app.command("qdataset")
+def bench_qdataset_command(
+    examples_1q: int = typer.Option(200, "--examples-1q", help="Examples of G_1q_XZ_N1."),
+    examples_2q: int = typer.Option(8, "--examples-2q", help="Examples of the two-qubit set."),
+    realisations: int = typer.Option(100, "--realisations", help="Noise realisations K."),
+    repeats: int = typer.Option(2, "--repeats", help="Timed runs per set (best kept)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """QDataSet generation speed: examples per second, one-qubit and two-qubit sets."""
+    from qtfl.data.qdataset_benchmark import benchmark_qdataset
+
+    result = benchmark_qdataset(
+        examples_1q=examples_1q,
+        examples_2q=examples_2q,
+        realisations=realisations,
+        repeats=repeats,
+    )
+    emit(result, as_json=as_json, title="qtfl bench qdataset")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app; user mistakes exit 2 with one clear message."""
     try:

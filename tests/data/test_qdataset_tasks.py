@@ -49,7 +49,7 @@ def test_classification_labels_are_the_noise_profiles() -> None:
         )
     )
     assert ds.task == "classification" and ds.num_classes == 3
-    assert ds.x_train.shape[-1] == 10 + 18  # pulse parameters and expectations
+    assert ds.x_train.shape[-1] == 10 + 18 + 6  # pulse parameters, expectations, purities
     np.testing.assert_array_equal(ds.y_train, ds.groups_train)
     assert np.bincount(ds.y_test).tolist() == [8, 8, 8]
 

@@ -11,9 +11,12 @@ its *group* (for QDataSet: its noise profile):
     540 (two qubits) noise-averaged Pauli expectation values. Regression, float32 targets in
     [-1, 1]; the FL engine trains it with the mean squared error and reports R².
 ``classification``
-    Noise-profile classification: from the pulse parameters *and* the measured expectation
-    values, say which set (noise profile) an example came from; label = set index. Needs two
-    or more sets with the same controls, e.g. ``G_1q_XZ_N1 .. G_1q_XZ_N4``.
+    Noise-profile classification: from the pulse parameters, the measured expectation
+    values and the purity of every evolved state, :math:`\\mathrm{tr}\\,ρ^2 =
+    (1 + \\sum_P \\langle P\\rangle^2)/d` (a function of the same expectations: noise
+    shows as lost purity, which a small model does not find by itself from the raw values),
+    say which set (noise profile) an example came from; label = set index. Needs two or
+    more sets with the same controls, e.g. ``G_1q_XZ_N0 .. G_1q_XZ_N4``.
 
 Inputs are z-scored with the training split's mean and standard deviation and shaped
 ``(N, 1, 1, F)`` so the image models and the VQC take them as they are. The train/test split
@@ -104,7 +107,11 @@ def load_qdataset_task(task: QDataSetTask) -> Dataset:
         )
         pulse = q.pulse_parameters[..., :2].reshape(q.examples, -1)  # amplitude, centre
         expect = q.expectation_vector()
-        xs.append(pulse if task.task == "characterisation" else np.hstack([pulse, expect]))
+        if task.task == "characterisation":
+            xs.append(pulse)
+        else:
+            purity = (1 + np.square(q.expectations).sum(axis=-1)) / 2**q.spec.qubits
+            xs.append(np.hstack([pulse, expect, purity]))
         ys.append(expect)
         groups.append(np.full(q.examples, j, dtype=np.int64))
     x, y, g = np.vstack(xs), np.vstack(ys), np.concatenate(groups)

@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from qtfl.channel import Channel
 from qtfl.data import DATASETS
+from qtfl.data.qdataset_tasks import QDataSetTask
 from qtfl.errors import InputError, require_choice
 from qtfl.experiments.channels import (
     CHANNEL_KINDS,
@@ -64,6 +65,44 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class QDataSetConfig(_Section):
+    """The ``data.qdataset`` section: QDataSet sets to generate and the task on them
+    (:class:`qtfl.data.qdataset_tasks.QDataSetTask`; ``examples`` per set)."""
+
+    sets: list[str] = Field(default_factory=lambda: ["G_1q_XZ_N1"], min_length=1)
+    task: str = "characterisation"
+    examples: int = Field(default=400, ge=2)
+    realisations: int = Field(default=20, ge=1)
+    time_steps: int = Field(default=1024, ge=8)
+    seed: int = Field(default=0, ge=0)
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _valid_task(self) -> QDataSetConfig:
+        from qtfl.data.qdataset import parse_name
+
+        for name in self.sets:
+            parse_name(name)
+        self.to_task()
+        return self
+
+    def to_task(self) -> QDataSetTask:
+        """The typed task description the data loader takes."""
+        return QDataSetTask(
+            sets=tuple(self.sets),
+            task=self.task,
+            examples=self.examples,
+            realisations=self.realisations,
+            time_steps=self.time_steps,
+            seed=self.seed,
+            test_fraction=self.test_fraction,
+        )
+
+
+GROUP_PARTITIONS: tuple[str, ...] = ("noise-profile",)
+"""Partitions by the data set's groups (QDataSet: one noise profile per client)."""
+
+
 class DataConfig(_Section):
     """Which data set, and how it is split among clients."""
 
@@ -73,6 +112,7 @@ class DataConfig(_Section):
     alpha: float = Field(default=0.5, gt=0)
     shards_per_client: int = Field(default=2, ge=1)
     num_clients: int = Field(default=10, gt=0)
+    qdataset: QDataSetConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -82,14 +122,27 @@ class DataConfig(_Section):
     @field_validator("partition")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
-        return require_choice("partition scheme", v, PARTITION_SCHEMES)
+        return require_choice("partition scheme", v, PARTITION_SCHEMES + GROUP_PARTITIONS)
+
+    @model_validator(mode="after")
+    def _qdataset_options(self) -> DataConfig:
+        if self.qdataset is not None and self.name != "qdataset":
+            raise ValueError(
+                f"data.qdataset applies to data set 'qdataset' only, not {self.name!r}"
+            )
+        if self.partition in GROUP_PARTITIONS and self.name != "qdataset":
+            raise ValueError(f"partition {self.partition!r} needs data set 'qdataset'")
+        return self
 
 
 class ModelConfig(_Section):
-    """Which model; ``hidden`` is the MLP's hidden width(s)."""
+    """Which model; ``hidden`` is the MLP's hidden width(s); ``qubits`` and ``layers`` the
+    VQC's register (default min(features, 8)) and ansatz layers per encoding block."""
 
     name: str = "mlp"
     hidden: int | list[int] = 64
+    qubits: int | None = Field(default=None, ge=1, le=12)
+    layers: int = Field(default=2, ge=1)
 
     @field_validator("name")
     @classmethod

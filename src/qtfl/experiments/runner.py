@@ -37,6 +37,7 @@ import torch
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from qtfl.data import Dataset, load_dataset
+from qtfl.data.qdataset_tasks import partition_by_group
 from qtfl.errors import InputError
 from qtfl.experiments.channels import scenario_channel_seed
 from qtfl.experiments.config import ExperimentConfig, Scenario
@@ -68,7 +69,10 @@ class RunInputs:
 
 def prepare_inputs(config: ExperimentConfig) -> RunInputs:
     """Load the data set and partition it (deterministic in ``config.seed``)."""
-    ds = load_dataset(config.data.name, root=config.data.root)
+    q = config.data.qdataset
+    ds = load_dataset(
+        config.data.name, root=config.data.root, qdataset=None if q is None else q.to_task()
+    )
     n = config.data.num_clients
     if n > ds.num_train:
         raise InputError(
@@ -76,15 +80,20 @@ def prepare_inputs(config: ExperimentConfig) -> RunInputs:
             f"{ds.name} ({ds.num_train}), got {n}"
         )
     rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1_000,)))
-    part = partition(
-        ds.y_train,
-        n,
-        scheme=config.data.partition,
-        alpha=config.data.alpha,
-        shards_per_client=config.data.shards_per_client,
-        num_classes=ds.num_classes,
-        rng=rng,
-    )
+    groups = ds.groups_train if ds.groups_train is not None else np.zeros(ds.num_train, np.int64)
+    if config.data.partition == "noise-profile":
+        part = partition_by_group(groups, n, rng=rng)
+    else:  # regression targets are no labels: label-skew schemes then act on the groups
+        classification = ds.task == "classification"
+        part = partition(
+            ds.y_train if classification else groups,
+            n,
+            scheme=config.data.partition,
+            alpha=config.data.alpha,
+            shards_per_client=config.data.shards_per_client,
+            num_classes=ds.num_classes if classification else int(groups.max()) + 1,
+            rng=rng,
+        )
     return RunInputs(dataset=ds, partition=part)
 
 
@@ -100,6 +109,8 @@ def build_simulation(
         input_shape=ds.input_shape,
         num_classes=ds.num_classes,
         hidden=config.model.hidden,
+        qubits=config.model.qubits,
+        layers=config.model.layers,
         seed=model_seed(config.seed),
     )
     return FederatedSimulation(
@@ -119,6 +130,7 @@ def build_simulation(
             optimizer=t.optimizer,
             momentum=t.momentum,
             proximal_mu=t.proximal_mu,
+            loss="mse" if ds.task == "regression" else "cross_entropy",
         ),
         settings=SimulationSettings(
             rounds=t.rounds,
@@ -219,6 +231,12 @@ def _run(
     return summary
 
 
+def _regression(config: ExperimentConfig) -> bool:
+    """True for the QDataSet characterisation task (R² in the accuracy fields, MSE loss)."""
+    q = config.data.qdataset
+    return config.data.name == "qdataset" and (q is None or q.task == "characterisation")
+
+
 def build_summary(
     config: ExperimentConfig,
     history: dict[str, list[RoundMetrics]],
@@ -233,6 +251,7 @@ def build_summary(
         "seed": config.seed,
         "data": config.data.name,
         "model": config.model.name,
+        "metric": "r2" if _regression(config) else "accuracy",
         "strategy": config.strategy.name,
         "num_clients": config.data.num_clients,
         "scenarios": {
