@@ -207,8 +207,20 @@ client bounds each round; "—" when the link publishes no pair rate.</p>
 <h2>Simulation time on this machine</h2>
 <table id="timing"><thead><tr><th>scenario</th><th>round seconds</th><th>training</th>
 <th>channels, aggregation, evaluation</th></tr></thead><tbody>{trows}</tbody></table>
+{_privacy_html(summary)}
 </body></html>
 """
+
+
+def _privacy_html(summary: Mapping[str, Any]) -> str:
+    """The privacy section when the run's configuration asked for attacks (else nothing)."""
+    privacy = summary.get("privacy")
+    if not privacy:
+        return ""
+    from qtfl.attacks.report import privacy_section_html
+    from qtfl.attacks.run_privacy import privacy_tables
+
+    return privacy_section_html(privacy_tables(privacy))
 
 
 def write_report(run_dir: str | Path) -> Path:
