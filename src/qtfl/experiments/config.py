@@ -12,6 +12,9 @@ A configuration file is one mapping; every section is optional and has defaults:
     strategy:   {name: fedavg, params: {}}
     evaluation: {every: 1, target_accuracy: 0.95}
     channel:    {kind: plain, latency_s: 0.0, bandwidth_bps: null}
+    privacy:    {dp: {clip_norm: 1.0, noise_multiplier: 1.0, placement: server},
+                 secure_aggregation: false}  # default: none; a scenario may override it
+    attacks:    {inversion: [analytic, ig], membership: true}  # optional: privacy report
     scenarios:                       # optional; absent = one scenario "default" on `channel`
       - {name: plain, channel: {kind: plain}}
       - {name: slow-uplink, uplink: {kind: plain, bandwidth_bps: 1.0e6}}
@@ -38,7 +41,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -185,6 +188,66 @@ class EvaluationConfig(_Section):
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
 
 
+class DPConfig(_Section):
+    """DP-FedAvg (:class:`qtfl.fl.privacy.DPSettings`): clip norm ``C``, noise multiplier
+    ``sigma`` and where the noise is added (``server``: central, ``client``: local)."""
+
+    clip_norm: float = Field(default=1.0, gt=0)
+    noise_multiplier: float = Field(default=1.0, ge=0)
+    placement: Literal["server", "client"] = "server"
+
+
+class PrivacyConfig(_Section):
+    """The ``privacy`` section (run-wide or per scenario): DP-FedAvg and/or secure
+    aggregation by pairwise masks (:mod:`qtfl.fl.privacy`); updates are clipped elementwise
+    to ``secure_aggregation_max_abs`` before masking."""
+
+    dp: DPConfig | None = None
+    secure_aggregation: bool = False
+    secure_aggregation_max_abs: float = Field(default=4.0, gt=0)
+
+    @model_validator(mode="after")
+    def _compatible(self) -> PrivacyConfig:
+        if self.secure_aggregation and self.dp is not None and self.dp.placement == "server":
+            raise ValueError(
+                "dp.placement 'server' cannot be combined with secure_aggregation (the server "
+                "sees only the masked sum); use placement 'client'"
+            )
+        return self
+
+    def postprocessors(self, *, seed: int) -> list[Any]:
+        """The engine post-processors of this section (empty when nothing is asked)."""
+        from qtfl.fl.privacy import make_postprocessors
+
+        return make_postprocessors(
+            dp=self.dp_settings(),
+            secure_aggregation=self.secure_aggregation,
+            max_abs=self.secure_aggregation_max_abs,
+            seed=seed,
+        )
+
+    def dp_settings(self) -> Any:
+        """:class:`qtfl.fl.privacy.DPSettings`, or ``None`` without DP."""
+        from qtfl.fl.privacy import DPSettings
+
+        return None if self.dp is None else DPSettings(**self.dp.model_dump())
+
+
+InversionMethod = Literal["analytic", "dlg", "idlg", "ig"]
+
+
+def _default_inversion() -> list[InversionMethod]:
+    return ["analytic", "ig"]
+
+
+class AttacksConfig(_Section):
+    """The ``attacks`` section: what the report runs on every scenario after training
+    (:mod:`qtfl.attacks.run_privacy`): inversion methods and membership inference."""
+
+    inversion: list[InversionMethod] = Field(default_factory=_default_inversion)
+    membership: bool = True
+
+
 class ScenarioConfig(_Section):
     """One named comparison arm: the same run with its own channels and attackers.
 
@@ -198,6 +261,7 @@ class ScenarioConfig(_Section):
     uplink: ChannelConfig | None = None
     downlink: ChannelConfig | None = None
     eavesdroppers: list[EavesdropperConfig] = Field(default_factory=list)
+    privacy: PrivacyConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +272,7 @@ class Scenario:
     uplink: ChannelConfig
     downlink: ChannelConfig
     eavesdroppers: tuple[EavesdropperConfig, ...] = ()
+    privacy: PrivacyConfig = field(default_factory=lambda: PrivacyConfig())
 
     @property
     def rate_known(self) -> bool:
@@ -242,6 +307,8 @@ class ExperimentConfig(_Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     channel: ChannelConfig = PlainChannelConfig()
     scenarios: list[ScenarioConfig] | None = Field(default=None, min_length=1)
+    privacy: PrivacyConfig = PrivacyConfig()
+    attacks: AttacksConfig | None = None
 
     @field_validator("scenarios")
     @classmethod
@@ -276,15 +343,29 @@ class ExperimentConfig(_Section):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _masking_fits_uplink(self) -> ExperimentConfig:
+        # masked values are 24-bit integers: a lossy fixed-point encoding would scramble them
+        for i, sc in enumerate(self.resolved_scenarios()):
+            bits = getattr(sc.uplink, "bits", None)
+            if sc.privacy.secure_aggregation and bits is not None and bits < 25:
+                raise ValueError(
+                    f"scenarios.{i}: secure_aggregation sends 24-bit masked integers, but the "
+                    f"{sc.uplink.kind!r} uplink encodes {bits} bits per value; use bits >= 25 "
+                    "(with fec for a noisy link) or a plain/aead uplink"
+                )
+        return self
+
     def resolved_scenarios(self) -> list[Scenario]:
         """The scenarios to run, with every channel filled in."""
         if self.scenarios is None:
-            return [Scenario("default", self.channel, self.channel)]
+            return [Scenario("default", self.channel, self.channel, privacy=self.privacy)]
         out = []
         for s in self.scenarios:
             both = s.channel or self.channel
             up, down = s.uplink or both, s.downlink or both
-            out.append(Scenario(s.name, up, down, tuple(s.eavesdroppers)))
+            privacy = s.privacy or self.privacy
+            out.append(Scenario(s.name, up, down, tuple(s.eavesdroppers), privacy=privacy))
         return out
 
     def config_hash(self) -> str:

@@ -142,6 +142,7 @@ def build_simulation(
         ),
         seed=config.seed,
         channel_seed=scenario_channel_seed(config.seed, scenario.name),
+        postprocessors=scenario.privacy.postprocessors(seed=config.seed),
     )
 
 
@@ -224,6 +225,8 @@ def _run(
 
     atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
     summary = build_summary(config, history, known, elapsed)
+    if config.attacks is not None:
+        summary["privacy"] = privacy_summary(config, sims, scenarios)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     from qtfl.experiments.report import write_report
 
@@ -235,6 +238,32 @@ def _regression(config: ExperimentConfig) -> bool:
     """True for the QDataSet characterisation task (R² in the accuracy fields, MSE loss)."""
     q = config.data.qdataset
     return config.data.name == "qdataset" and (q is None or q.task == "characterisation")
+
+
+def privacy_summary(
+    config: ExperimentConfig, sims: dict[str, FederatedSimulation], scenarios: list[Scenario]
+) -> dict[str, Any]:
+    """The ``attacks`` section's results per scenario (:mod:`qtfl.attacks.run_privacy`)."""
+    from qtfl.attacks.run_privacy import assess_simulation
+
+    assert config.attacks is not None
+    out = {}
+    for sc in scenarios:
+        dp = sc.privacy.dp_settings()
+        out[sc.name] = {
+            **assess_simulation(
+                sims[sc.name],
+                methods=config.attacks.inversion,
+                membership=config.attacks.membership,
+                target_client=(sc.eavesdropped_clients() or [0])[0],
+                encoding_bits=int(getattr(sc.uplink, "bits", 16)),
+                seed=config.seed,
+            ),
+            "epsilon": None
+            if dp is None
+            else dp.epsilon(rounds=config.training.rounds, sample_rate=config.training.fraction),
+        }
+    return out
 
 
 def build_summary(
