@@ -22,6 +22,7 @@ import numpy as np
 import psutil
 import pytest
 
+import qtfl.flower.deploy as flower_deploy
 import qtfl.flower.run as flower_run
 from qtfl.channel import Channel
 from qtfl.errors import InputError
@@ -34,8 +35,6 @@ from tests.flower.certs import make_tls_files
 from tests.flower.proxy import CaptureProxy
 
 pytestmark = pytest.mark.integration
-FLOWER_NAMES = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr-serverapp",
-                "flwr-clientapp", "flwr run")  # fmt: skip
 CONFIG = {
     "seed": 5,
     "data": {"num_clients": 2},
@@ -47,13 +46,28 @@ CONFIG = {
 }
 
 
-def flower_processes() -> list[str]:
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        line = " ".join(p.info["cmdline"] or [])
-        if any(name in line for name in FLOWER_NAMES) and "pytest" not in line:
-            found.append(line[:120])
-    return found
+class _StopTracker:
+    """Wraps deploy.stop_processes: records every pid of the trees it is asked to stop."""
+
+    def __init__(self) -> None:
+        self.pids: set[int] = set()
+        self.real = flower_deploy.stop_processes
+
+    def __call__(self, procs: list[Any], *, timeout_s: float = 10.0) -> None:
+        for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                root = psutil.Process(p.pid)
+                self.pids |= {root.pid} | {c.pid for c in root.children(recursive=True)}
+        self.real(procs, timeout_s=timeout_s)
+
+    def alive(self) -> list[int]:
+        def running(pid: int) -> bool:
+            try:
+                return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return False
+
+        return sorted(pid for pid in self.pids if running(pid))
 
 
 class _Recorder(Channel):
@@ -79,7 +93,6 @@ def _npy_arrays(blob: bytes) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    assert not flower_processes(), "Flower processes were running before the test"
     config = parse_config(CONFIG)
     out = tmp_path_factory.mktemp("deploy") / "run"
     link_port = free_port()
@@ -92,13 +105,16 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         proxy.label = result_path.stem  # the scenario whose traffic follows
         real(fed, job_file=job_file, result_path=result_path, timeout_s=timeout_s)
 
+    tracker = _StopTracker()
     flower_run.run_deployed = labelled  # type: ignore[assignment]
+    flower_deploy.stop_processes = tracker  # type: ignore[assignment]
     try:
         options = FlowerOptions(num_supernodes=2, superlink_port=link_port, fleet_port=proxy.port,
                                 round_timeout_s=120, start_timeout_s=60)  # fmt: skip
         summary = run_on_flower(config, out_dir=out, engine="flower-deploy", options=options)
     finally:
         flower_run.run_deployed = real  # type: ignore[assignment]
+        flower_deploy.stop_processes = tracker.real  # type: ignore[assignment]
         proxy.close()
     # in process: the same plain run, recording each round's updates
     sc = config.resolved_scenarios()[0]
@@ -108,10 +124,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     sim.uplink = lambda k: recorders[k]
     expected = [sim.run_round() for _ in range(2)]
     return {"summary": summary, "out": out, "proxy": proxy, "expected": expected,
-            "updates": sent, "leftover": flower_processes()}  # fmt: skip
+            "updates": sent, "started": tracker.pids, "leftover": tracker.alive()}  # fmt: skip
 
 
 def test_two_supernodes_two_rounds_match_in_process_and_leave_no_process(deployed: dict) -> None:
+    assert len(deployed["started"]) >= 4  # SuperLink, 2 SuperNodes, their superexecs...
     assert deployed["leftover"] == []
     plain = deployed["summary"]["scenarios"]["plain"]
     lines = [json.loads(x) for x in (deployed["out"] / "metrics.jsonl").read_text().splitlines()]
@@ -159,7 +176,7 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None
         fed = LocalFederation(tmp_path, num_supernodes=1, superlink_port=s.getsockname()[1])
         with pytest.raises(InputError, match="already in use"), fed.running():
             pass
-    assert fed.procs == [] and flower_processes() == []
+    assert fed.procs == []
 
 
 def test_attaching_to_a_superlink_that_does_not_answer_times_out(tmp_path: Path) -> None:
@@ -169,7 +186,11 @@ def test_attaching_to_a_superlink_that_does_not_answer_times_out(tmp_path: Path)
     assert fed.procs == []
 
 
-def test_tls_between_superlink_and_supernodes(tmp_path: Path) -> None:
+def test_tls_between_superlink_and_supernodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = _StopTracker()
+    monkeypatch.setattr(flower_deploy, "stop_processes", tracker)
     config = parse_config({"seed": 2, "data": {"num_clients": 1}, "training": {"rounds": 1}})
     options = FlowerOptions(num_supernodes=1, tls=make_tls_files(tmp_path / "tls"),
                             round_timeout_s=120, start_timeout_s=60)  # fmt: skip
@@ -181,7 +202,7 @@ def test_tls_between_superlink_and_supernodes(tmp_path: Path) -> None:
     assert summary["scenarios"]["default"]["final_accuracy"] == sim.run_round().accuracy
     log = (tmp_path / "run" / "flower" / "deploy" / "superlink.log").read_text(errors="replace")
     assert "insecure" not in log.lower()
-    assert flower_processes() == []
+    assert tracker.pids and tracker.alive() == []
 
 
 @pytest.mark.parametrize("how", ["sigint", "failure"])
