@@ -142,7 +142,7 @@ def test_through_the_stim_teleporter_at_f090() -> None:
 def test_hopeless_channel_every_failure_is_flagged_never_silent() -> None:
     code = FEC_CODES["ldpc-2/3"]
     rng = np.random.default_rng(3)
-    info = rng.integers(0, 2, (30, code.data_bits), dtype=np.uint8)
+    info = rng.integers(0, 2, (12, code.data_bits), dtype=np.uint8)
     codec = FecCodec(code, bit_error_rate=code.max_bit_error_rate)
     words, _ = codec.encode(info.reshape(-1))
     received = binary_symmetric_channel(words, p=0.15, rng=rng)  # far beyond the code
