@@ -237,3 +237,13 @@ with fed.running():
     assert [
         p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
     ] == []
+
+
+def test_a_relative_workdir_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # flwr run executes inside the workdir: a relative app path would be resolved twice
+    monkeypatch.chdir(tmp_path)
+    fed = LocalFederation(Path("runs") / "x", num_supernodes=1)
+    assert fed.workdir == tmp_path / "runs" / "x"
+    assert fed.workdir.is_dir()

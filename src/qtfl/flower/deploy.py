@@ -148,7 +148,7 @@ class LocalFederation:
     def __post_init__(self) -> None:
         require_int("num_supernodes", self.num_supernodes, low=1)
         require_range("start_timeout_s", self.start_timeout_s, low=0.0, low_open=True)
-        self.workdir = Path(self.workdir)
+        self.workdir = Path(self.workdir).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
 
     @property
