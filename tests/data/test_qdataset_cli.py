@@ -53,6 +53,8 @@ def test_shipped_configs_validate() -> None:
         assert cfg.data.name == "qdataset" and cfg.model.name == model
         assert cfg.data.qdataset is not None and len(cfg.data.qdataset.sets) == 3
         assert [s.name for s in cfg.resolved_scenarios()] == ["classical", "teleport"]
+    digits = load_config(CONFIGS / "digits-pca-vqc.yaml")
+    assert digits.data.name == "digits-pca" and digits.model.name == "vqc"
 
 
 @pytest.mark.parametrize(

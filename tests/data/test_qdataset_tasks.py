@@ -52,6 +52,15 @@ def test_classification_labels_are_the_noise_profiles() -> None:
     assert ds.x_train.shape[-1] == 10 + 18 + 6  # pulse parameters, expectations, purities
     np.testing.assert_array_equal(ds.y_train, ds.groups_train)
     assert np.bincount(ds.y_test).tolist() == [8, 8, 8]
+    only = load_qdataset_task(
+        QDataSetTask(
+            sets=("G_1q_XZ_N0", "G_1q_XZ_N2"), task="classification", features="purity", **SMALL
+        )
+    )
+    assert only.x_train.shape[-1] == 6
+    # purity 1 without noise, below 1 with it: N0's inputs sit above N2's (z-scored)
+    x = only.x_train.reshape(len(only.x_train), -1).mean(axis=1)
+    assert x[only.y_train == 0].min() > x[only.y_train == 1].mean()
 
 
 def test_partition_by_noise_profile_is_disjoint_covering_and_single_profile() -> None:
@@ -106,6 +115,8 @@ def test_registry_and_errors() -> None:
         QDataSetTask(sets=("G_1q_XZ_N1",), task="classification")
     with pytest.raises(InputError, match="task"):
         QDataSetTask(task="tomography")
+    with pytest.raises(InputError, match="classification' only"):
+        QDataSetTask(features="purity")
     with pytest.raises(InputError, match="share qubits and controls"):
         load_qdataset_task(QDataSetTask(sets=("G_1q_XZ_N1", "G_1q_XY"), **SMALL))
     with pytest.raises(InputError, match="valid names"):

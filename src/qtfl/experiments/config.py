@@ -79,6 +79,7 @@ class QDataSetConfig(_Section):
     time_steps: int = Field(default=1024, ge=8)
     seed: int = Field(default=0, ge=0)
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    features: str = "all"
 
     @model_validator(mode="after")
     def _valid_task(self) -> QDataSetConfig:
@@ -99,6 +100,7 @@ class QDataSetConfig(_Section):
             time_steps=self.time_steps,
             seed=self.seed,
             test_fraction=self.test_fraction,
+            features=self.features,
         )
 
 
