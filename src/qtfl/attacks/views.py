@@ -5,20 +5,21 @@ A view is a function ``(Delivery, ViewContext) -> float32 update | None``; it re
 internals. ``None`` means the attacker holds nothing to attack (the transfer aborted
 before any payload crossed the wire).
 
-=========================  ==============================================================
-tap kind / attacker        what the attacker reconstructs
-=========================  ==============================================================
-``plaintext``              the float32 bytes on the wire: the exact update
-``ciphertext``             AES-GCM output read as float32 (nonce and tag dropped);
-                           non-finite values set to 0 — the best she can do is guess
-``bell-measurement-bits``  Eve's payload guess (``Tap.payload_guess``: her own Z outcome
-                           ⊕ the tapped X-correction bit where she intercepted, the tapped
-                           bit alone elsewhere; without a guess, the X-correction bits)
-                           decoded with the channel's basis encoding and header
-``one-time-pad-ciphertext``  QKD-OTP: Eve's guess (ciphertext ⊕ her key guess) or, without
-                           one, the ciphertext bits, decoded the same way
-``server``                 the update the server decoded (``Delivery.received``)
-=========================  ==============================================================
+=============================  ==========================================================
+tap kind / attacker            what the attacker reconstructs
+=============================  ==========================================================
+``plaintext``                  the float32 bytes on the wire: the exact update
+``ciphertext``                 AES-GCM output read as float32 (nonce and tag dropped);
+                               non-finite values set to 0 — the best she can do is guess
+``bell-measurement-bits``      Eve's payload guess (``Tap.payload_guess``: her own Z
+                               outcome ⊕ the tapped X-correction bit where she
+                               intercepted, the tapped bit alone elsewhere; without a
+                               guess, the X-correction bits) decoded with the channel's
+                               basis encoding and header
+``one-time-pad-ciphertext``    QKD-OTP: Eve's guess (ciphertext ⊕ her key guess) or,
+                               without one, the ciphertext bits, decoded the same way
+``server``                     the update the server decoded (``Delivery.received``)
+=============================  ==========================================================
 
 The teleportation header (the float32 ``max|x|`` scale) travels over the authenticated
 classical channel; :class:`ViewContext` hands it to the attacker, the conservative choice
