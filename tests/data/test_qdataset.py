@@ -14,7 +14,14 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from qtfl.data._qdataset_evolution import build_system, pauli, simulate
+from qtfl.data._qdataset_evolution import (
+    build_system,
+    pauli,
+    quaternion_to_matrix,
+    real_symmetric_expm,
+    simulate,
+    su2_steps,
+)
 from qtfl.data._qdataset_pulses import pulse_waveform, time_grid
 from qtfl.data.qdataset import generate_qdataset, load_qdataset_file, parse_name
 from qtfl.errors import InputError
@@ -114,6 +121,23 @@ def test_expectations_bounded_and_consistent_with_vo(name: str) -> None:
     assert np.linalg.norm(q.vo, ord=2, axis=(-2, -1)).max() <= 1 + 1e-12
     # noise moves V_O away from the identity
     assert np.abs(q.vo - np.eye(system.dim)).max() > 1e-3
+
+
+@pytest.mark.parametrize("scale", [0.01, 0.3, 5.0])
+def test_step_exponentials_match_torch_matrix_exp(scale: float) -> None:
+    # the closed-form SU(2) and the scaled Taylor series against a generic Pade expm
+    g = torch.Generator().manual_seed(1)
+    h = torch.randn(3, 50, dtype=torch.float64, generator=g) * scale
+    paulis = torch.from_numpy(np.stack([pauli(c) for c in "XYZ"]))
+    ham = torch.einsum("cn,cij->nij", h.to(torch.complex128), paulis)
+    ref = torch.linalg.matrix_exp(-1j * 0.7 * ham)
+    ours = quaternion_to_matrix(su2_steps(h, 0.7))
+    torch.testing.assert_close(ours, ref, atol=1e-13, rtol=0)
+    x = torch.randn(4, 4, 50, dtype=torch.float64, generator=g) * scale
+    x = x + x.transpose(0, 1)
+    u = real_symmetric_expm(x)
+    ref4 = torch.linalg.matrix_exp(-1j * x.permute(2, 0, 1).to(torch.complex128))
+    torch.testing.assert_close(torch.complex(u[0], u[1]).permute(2, 0, 1), ref4, atol=1e-12, rtol=0)
 
 
 def test_chunked_realisations_give_the_same_result() -> None:
