@@ -42,3 +42,22 @@ def test_no_payload_no_view() -> None:
     ctx = ViewContext(n_values=10)
     assert attacker_view("eavesdropper", d, ctx) is None
     assert attacker_view("server", d, ctx) is None
+
+
+def test_qkd_otp_tap_decodes_to_an_uncorrelated_update() -> None:
+    # the one-time pad under a key Eve does not hold: her decoded update is uncorrelated
+    # with the truth (|r| below 4/sqrt(n) for n = 2000 values)
+    from qtfl.channel.qkd import QkdOtpChannel
+    from qtfl.channel.verified import LinkSpec
+    from qtfl.quantum.noise import WernerPair
+    from qtfl.security.eavesdropper import ClassicalTap
+
+    rng = np.random.default_rng(2)
+    u = rng.normal(0, 1, 2000).astype(np.float32)
+    channel = QkdOtpChannel(LinkSpec(WernerPair(0.99)), bits=16, eavesdropper=ClassicalTap())
+    d = channel.send(u, rng=rng)
+    assert d.tap.kind == "one-time-pad-ciphertext"
+    ctx = ViewContext(n_values=u.size, header_max_abs=float(np.abs(u).max()))
+    seen = attacker_view("eavesdropper", d, ctx)
+    assert seen is not None and seen.shape == u.shape
+    assert abs(np.corrcoef(seen, u)[0, 1]) < 4 / np.sqrt(u.size)
