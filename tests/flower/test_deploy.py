@@ -8,6 +8,9 @@ that records every byte the SuperNodes send to the SuperLink:
 * the teleportation scenario's wire carries Bell bits that are uniform and agree with the
   update's payload bits only by chance (1/2 within 4 sigma), and no update bytes at all;
 * afterwards no Flower process is left.
+
+A second deployment runs over TLS and loses a SuperNode mid-round; the round goes on with
+the other node.
 """
 
 from __future__ import annotations
@@ -186,25 +189,6 @@ def test_attaching_to_a_superlink_that_does_not_answer_times_out(tmp_path: Path)
     assert fed.procs == []
 
 
-def test_tls_between_superlink_and_supernodes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tracker = _StopTracker()
-    monkeypatch.setattr(flower_deploy, "stop_processes", tracker)
-    config = parse_config({"seed": 2, "data": {"num_clients": 1}, "training": {"rounds": 1}})
-    options = FlowerOptions(num_supernodes=1, tls=make_tls_files(tmp_path / "tls"),
-                            round_timeout_s=120, start_timeout_s=60)  # fmt: skip
-    summary = run_on_flower(
-        config, out_dir=tmp_path / "run", engine="flower-deploy", options=options
-    )
-    sc = config.resolved_scenarios()[0]
-    sim = build_simulation(config, prepare_inputs(config), sc)
-    assert summary["scenarios"]["default"]["final_accuracy"] == sim.run_round().accuracy
-    log = (tmp_path / "run" / "flower" / "deploy" / "superlink.log").read_text(errors="replace")
-    assert "insecure" not in log.lower()
-    assert tracker.pids and tracker.alive() == []
-
-
 @pytest.mark.parametrize("how", ["sigint", "failure"])
 def test_every_started_process_is_stopped_on_ctrl_c_and_on_failure(
     tmp_path: Path, how: str
@@ -247,3 +231,60 @@ def test_a_relative_workdir_is_made_absolute(
     fed = LocalFederation(Path("runs") / "x", num_supernodes=1)
     assert fed.workdir == tmp_path / "runs" / "x"
     assert fed.workdir.is_dir()
+
+
+def test_over_tls_a_supernode_killed_mid_round_leaves_the_round_to_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one deployment for two checks: TLS between SuperLink and SuperNodes (a CA and server
+    # certificate generated here), and a SuperNode killed while it handles its round-1 message
+    import threading
+    import time
+
+    config = parse_config({"seed": 6, "data": {"num_clients": 2}, "training": {"rounds": 1}})
+    tracker = _StopTracker()
+    monkeypatch.setattr(flower_deploy, "stop_processes", tracker)
+    real = flower_run.run_deployed
+    killed: list[int] = []
+
+    def kill_node_1_on_its_first_train_message(fed: LocalFederation) -> None:
+        log = fed.workdir / "supernode-1.log"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if log.is_file() and "Receiving: train message" in log.read_text(errors="replace"):
+                root = psutil.Process(fed.supernodes[1].pid)
+                for p in [*root.children(recursive=True), root]:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        p.kill()
+                        killed.append(p.pid)
+                return
+            time.sleep(0.05)
+
+    def with_killer(fed: LocalFederation, **kw: Any) -> None:
+        threading.Thread(
+            target=kill_node_1_on_its_first_train_message, args=(fed,), daemon=True
+        ).start()
+        real(fed, **kw)
+
+    flower_run.run_deployed = with_killer  # type: ignore[assignment]
+    try:
+        options = FlowerOptions(
+            num_supernodes=2,
+            tls=make_tls_files(tmp_path / "tls"),
+            round_timeout_s=60,
+            start_timeout_s=60,
+        )
+        summary = run_on_flower(
+            config, out_dir=tmp_path / "run", engine="flower-deploy", options=options
+        )
+    finally:
+        flower_run.run_deployed = real  # type: ignore[assignment]
+    assert killed  # the node died while its round-1 message was being handled
+    line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert (line["answered"], line["dropped"], line["aggregated"]) == (1, 1, 1)
+    assert summary["scenarios"]["default"]["final_accuracy"] is not None
+    log = (tmp_path / "run" / "flower" / "deploy" / "superlink.log").read_text(errors="replace")
+    assert "insecure" not in log.lower() and "https://127.0.0.1" in log
+    streamed = (tmp_path / "run" / "flower" / "deploy" / "flwr-run-default.log").read_text()
+    assert "1 of 2 clients did not answer" in streamed  # the ServerApp says what happened
+    assert tracker.pids and tracker.alive() == []

@@ -19,6 +19,7 @@ with them and SuperNodes and ``flwr`` verify against the CA.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -158,11 +159,14 @@ class LocalFederation:
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
         log = open(self.workdir / log_name, "wb")  # noqa: SIM115 - closed with the process
+        env = flower_env()
+        self.flower_home.mkdir(exist_ok=True)
+        env["FLWR_HOME"] = str(self.flower_home)  # installed apps stay in the workdir
         proc = subprocess.Popen(
             args,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=flower_env(),
+            env=env,
             cwd=self.workdir,
             start_new_session=True,
         )
@@ -249,9 +253,14 @@ class LocalFederation:
                 for s, handler in previous.items():
                     signal.signal(s, handler)
 
+    @property
+    def flower_home(self) -> Path:
+        """``FLWR_HOME`` of every process here: apps Flower installs stay in the workdir."""
+        return self.workdir / "flwr-home"
+
     def write_flower_home(self) -> Path:
         """A Flower home whose default SuperLink connection is this federation."""
-        home = self.workdir / "flwr-home"
+        home = self.flower_home
         home.mkdir(exist_ok=True)
         lines = [
             "[superlink]",
@@ -313,37 +322,49 @@ def write_app(directory: Path, job_file: Path) -> Path:
 def run_deployed(
     federation: LocalFederation, *, job_file: Path, result_path: Path, timeout_s: float
 ) -> None:
-    """Submit the app to the running federation and wait for the ServerApp's result."""
+    """Submit the app, stream its logs to ``flwr-run-<scenario>.log``, wait for the result.
+
+    ``flwr run --stream`` follows the run until it ends, so the ServerApp's own messages
+    (a node that did not answer, a failure) land in that log; if the run ends without a
+    result, the end of the log is the error message.
+    """
     app = write_app(federation.workdir / f"app-{result_path.stem}", job_file)
     env = flower_env()
     env["FLWR_HOME"] = str(federation.write_flower_home())
-    with open(federation.workdir / f"flwr-run-{result_path.stem}.log", "wb") as log:
-        done = subprocess.run(
-            ["flwr", "run", str(app)],
+    log_path = federation.workdir / f"flwr-run-{result_path.stem}.log"
+
+    def tail() -> str:
+        return log_path.read_text(errors="replace").strip()[-800:]
+
+    with open(log_path, "wb") as log:
+        runner = subprocess.Popen(
+            ["flwr", "run", str(app), "--stream"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=federation.workdir,
-            timeout=max(30.0, timeout_s),
-            check=False,
         )
-    if done.returncode != 0:
-        text = (federation.workdir / f"flwr-run-{result_path.stem}.log").read_text(errors="replace")
-        raise InputError(f"flwr run failed (exit {done.returncode}): {text.strip()[-500:]}")
     deadline = time.monotonic() + timeout_s
-    while not result_path.is_file():
-        if time.monotonic() > deadline:
-            raise InputError(
-                f"the Flower run did not finish within {timeout_s:g} s; "
-                f"logs in {federation.workdir}"
-            )
-        if (
-            federation.procs
-            and federation.attach is None
-            and federation.procs[0].poll() is not None
-        ):
-            raise InputError(
-                f"the SuperLink exited (code {federation.procs[0].returncode}); "
-                f"logs in {federation.workdir}"
-            )
-        time.sleep(0.2)
+    try:
+        while not result_path.is_file():
+            if runner.poll() is not None:  # the run ended; give the result file a moment
+                for _ in range(50):
+                    if result_path.is_file():
+                        return
+                    time.sleep(0.1)
+                raise InputError(f"the Flower run ended without a result: {tail()}")
+            if time.monotonic() > deadline:
+                raise InputError(
+                    f"the Flower run did not finish within {timeout_s:g} s; "
+                    f"logs in {federation.workdir}"
+                )
+            link = federation.procs[0] if federation.procs and federation.attach is None else None
+            if link is not None and link.poll() is not None:
+                raise InputError(
+                    f"the SuperLink exited (code {link.returncode}); logs in {federation.workdir}"
+                )
+            time.sleep(0.2)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            runner.wait(timeout=30)  # let the log stream catch up with the finished run
+    finally:
+        stop_processes([runner], timeout_s=federation.stop_timeout_s)

@@ -35,7 +35,7 @@ from qtfl.fl.engine import FederatedSimulation, RoundMetrics, _LedgerSum
 from qtfl.flower.ends import UplinkEnds, uplink_ends
 from qtfl.flower.job import FlowerJob, build_node
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("flwr")  # Flower streams its logger to `flwr run --stream`
 
 
 class ChannelStrategy(FlowerStrategy):
