@@ -15,7 +15,12 @@ import torch
 from scipy.integrate import solve_ivp
 
 from qtfl.data._qdataset_evolution import (
+    _evolve,
+    _hamiltonians,
     build_system,
+    complex_mm_leading,
+    local_parts,
+    ordered_product,
     pauli,
     quaternion_to_matrix,
     real_symmetric_expm,
@@ -49,7 +54,7 @@ def _ode_final_state(name: str, time_steps: int) -> tuple[float, int]:
     return float(np.linalg.norm(q.control_unitary[0] @ psi0 - sol.y[:, -1])), system.dim
 
 
-@pytest.mark.parametrize("name", ["G_1q_XY", "G_2q_IX-XI-XX"])
+@pytest.mark.parametrize("name", ["G_1q_XY", "G_2q_IX-XI-XX", "G_2q_IX-XI"])
 def test_noiseless_evolution_matches_schrodinger_integration(name: str) -> None:
     # Prepare/Execute: the same pulse at M = 512 and 1024 steps vs an adaptive ODE solver
     err_512, _ = _ode_final_state(name, 512)
@@ -138,6 +143,22 @@ def test_step_exponentials_match_torch_matrix_exp(scale: float) -> None:
     u = real_symmetric_expm(x)
     ref4 = torch.linalg.matrix_exp(-1j * x.permute(2, 0, 1).to(torch.complex128))
     torch.testing.assert_close(torch.complex(u[0], u[1]).permute(2, 0, 1), ref4, atol=1e-12, rtol=0)
+
+
+def test_uncoupled_two_qubit_sets_factorise_exactly() -> None:
+    # without XX the closed-form U_A x U_B path must equal the general 4x4 path
+    system = build_system(2, ("XI", "IX"), ("ZI", "IZ"))
+    parts = local_parts(system)
+    assert parts is not None and local_parts(build_system(2, ("XI", "IX", "XX"), ())) is None
+    rng = np.random.default_rng(3)
+    m = 128
+    ctrl = torch.from_numpy(rng.uniform(-80, 80, (2, 1, m, 2)))
+    beta = torch.from_numpy(rng.standard_normal((2, 3, m, 2)) * 3)
+    fast = _evolve(system, ctrl, beta, 1 / m)
+    steps = real_symmetric_expm(_hamiltonians(system, ctrl, beta) / m)
+    pair = ordered_product(steps, complex_mm_leading)
+    general = torch.complex(pair[0], pair[1]).permute(2, 3, 0, 1)
+    torch.testing.assert_close(fast, general, atol=1e-12, rtol=0)
 
 
 def test_chunked_realisations_give_the_same_result() -> None:
