@@ -13,6 +13,7 @@ from qtfl.security.qkd import (
     finite_key_length,
     one_time_pad,
     reconcile,
+    reconciliation_qber,
     statistical_margin,
     toeplitz_hash,
     toeplitz_hash_many,
@@ -92,3 +93,30 @@ def test_verification_hash_and_pad() -> None:
     np.testing.assert_array_equal(one_time_pad(one_time_pad(bits, key), key), bits)
     with pytest.raises(InputError, match="key bits"):
         one_time_pad(bits, key[:2])
+
+
+def test_reconciliation_sized_by_upper_bound_survives_a_sample_with_no_errors() -> None:
+    # True QBER 0.2%, but the 500-bit sample saw no error: sizing Cascade by the point
+    # estimate (0) left whole-string blocks and failed in 18 of 100 trials; sized by the
+    # Clopper-Pearson upper bound it must not fail (0 of 100 at this fixed seed).
+    rng = np.random.default_rng(12)
+    q_size = reconciliation_qber(0, 500)
+    assert q_size == pytest.approx(1 - 0.001 ** (1 / 500), rel=1e-9)
+    fails_point, fails_bound = 0, 0
+    for _ in range(100):
+        alice = rng.integers(0, 2, 20_000, dtype=np.uint8)
+        bob = alice ^ (rng.random(20_000) < 0.002).astype(np.uint8)
+        fails_point += not reconcile(alice, bob, qber=0.0, eps_cor=1e-10, rng=rng).success
+        fails_bound += not reconcile(alice, bob, qber=q_size, eps_cor=1e-10, rng=rng).success
+    assert fails_point > 0  # the failure mode is real
+    assert fails_bound == 0
+
+
+def test_reconciliation_qber_is_the_clopper_pearson_upper_bound() -> None:
+    from scipy import stats
+
+    for errors, k in [(0, 100), (3, 100), (50, 1000)]:
+        q = reconciliation_qber(errors, k)
+        # P[Bin(k, q) <= errors] = 1 - confidence at the bound.
+        assert stats.binom.cdf(errors, k, q) == pytest.approx(0.001, rel=1e-6)
+    assert reconciliation_qber(10, 10) == 1.0

@@ -45,6 +45,7 @@ from qtfl.security.qkd import (
     SHOR_PRESKILL_QBER,
     finite_key_length,
     reconcile,
+    reconciliation_qber,
     toeplitz_hash_many,
 )
 
@@ -221,7 +222,8 @@ class QkdOtpChannel(Channel):
         k = max(1, math.ceil(s.sample_fraction * m))
         order = ends_rng.permutation(m)
         sample, key_idx = order[:k], np.sort(order[k:])
-        qber = float(np.mean(meas.client[sample] != meas.server[sample]))
+        sample_errors = int(np.count_nonzero(meas.client[sample] != meas.server[sample]))
+        qber = sample_errors / k
         extra, tries, seconds = distribution_cost(self.link, n_pairs, rng=ends_rng)
         cost = Ledger(
             bell_pairs=n_pairs + extra,
@@ -241,7 +243,8 @@ class QkdOtpChannel(Channel):
             reason = "qber-above-11%" if qber > SHOR_PRESKILL_QBER else "key-too-short"
             return replace(block, reason=reason), (empty,) * 3, cost
         a_raw, b_raw, e_raw = meas.client[key_idx], meas.server[key_idx], meas.eve_bits[key_idx]
-        rec = reconcile(a_raw, b_raw, qber=qber, eps_cor=s.eps_cor, rng=ends_rng)
+        sizing = reconciliation_qber(sample_errors, k)
+        rec = reconcile(a_raw, b_raw, qber=sizing, eps_cor=s.eps_cor, rng=ends_rng)
         cost += Ledger(classical_bits=2 * rec.leaked_bits, link_seconds=2 * lat * rec.rounds)
         block = replace(block, leak_ec=rec.leaked_bits)
         if not rec.success:

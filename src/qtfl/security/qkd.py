@@ -43,6 +43,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 from scipy import fft as sp_fft
+from scipy.stats import beta as beta_dist
 
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.security.leakage import binary_entropy
@@ -76,6 +77,23 @@ def finite_key_length(
         n_key * (1.0 - float(binary_entropy(q + mu))) - leak_ec - math.log2(2.0 / (eps_sec**2 * ec))
     )
     return max(0, math.floor(raw))
+
+
+def reconciliation_qber(errors: int, sample_size: int, *, confidence: float = 0.999) -> float:
+    r"""The QBER to size reconciliation blocks by: the Clopper–Pearson upper bound.
+
+    Cascade's first block size is :math:`0.73/Q`. Sizing it by the point estimate fails when
+    the sample happens to see few errors (0 errors in the sample gives :math:`Q = 0` and one
+    block spanning the whole string, and even error counts then hide); the one-sided upper
+    bound :math:`\sup\{q : P[\mathrm{Bin}(k, q) \le e] \ge 1 - c\}` at confidence ``c``
+    overestimates ``Q`` with probability at least ``c``, which only costs a few more parities.
+    """
+    k = require_int("sample_size", sample_size, low=1)
+    e = require_int("errors", errors, low=0, high=k)
+    c = require_range("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
+    if e == k:
+        return 1.0
+    return float(beta_dist.ppf(c, e + 1, k - e))
 
 
 def verification_hash_bits(eps_cor: float) -> int:
