@@ -31,25 +31,24 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-# Fashion-MNIST comes from Debian's dataset-fashion-mnist where apt is available (as root);
-# elsewhere the loader says how to get it. Never fatal: digits (the default) is bundled.
-data:
-	@if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then :; \
+# $(call apt_ensure,CHECK,PACKAGE,NOTE): install a Debian package unless CHECK succeeds, where
+# apt-get is available as root; never fatal (NOTE says what happens without it).
+define apt_ensure
+	@if $(1) >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
-	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) \
-	  || echo "note: could not install dataset-fashion-mnist; Fashion-MNIST runs will say how to get it"; \
-	else echo "note: apt-get not available as root; Fashion-MNIST runs will say how to get it"; fi
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null 2>&1)) \
+	  || echo "note: could not install $(2); $(3)"; \
+	else echo "note: apt-get not available as root; $(3)"; fi
+endef
 
-# Debian's chromium renders report.html in the report test, where apt is available as root;
-# elsewhere that test is skipped with its reason. Never fatal.
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist. Digits (the default) is bundled.
+data:
+	$(call apt_ensure,dpkg -s dataset-fashion-mnist,dataset-fashion-mnist,Fashion-MNIST runs will say how to get it)
+
+# Debian's chromium renders report.html in the report test (skipped with its reason without).
 browser:
-	@if command -v chromium >/dev/null 2>&1; then :; \
-	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  (apt-get install -y -qq chromium >/dev/null 2>&1 || \
-	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) \
-	  || echo "note: could not install chromium; the report screenshot test will be skipped"; \
-	else echo "note: apt-get not available as root; the report screenshot test will be skipped"; fi
+	$(call apt_ensure,command -v chromium,chromium,the report screenshot test will be skipped)
 
 lock: $(STAMP)
 	{ echo "# Full resolved set (pip freeze) behind requirements.txt, so every machine installs the same versions."; \
@@ -59,6 +58,8 @@ lock: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/qtfl bench teleport --json
 	$(VENV)/bin/qtfl bench fl --json
+	$(VENV)/bin/qtfl bench security --json
+	$(VENV)/bin/qtfl bench qdataset --json
 
 clean:
 	rm -rf $(VENV) runs .mypy_cache .ruff_cache .pytest_cache
