@@ -29,7 +29,7 @@ from qtfl.quantum.noise import WernerPair
 from tests.flower.inline import InlineGrid
 
 COMPARED = ("round", "accuracy", "loss", "sampled", "dropped", "answered", "aborted",
-            "detected", "aggregated", "uplink", "downlink")  # fmt: skip
+            "detected", "aggregated", "uplink", "downlink", "clients")  # fmt: skip
 
 
 def _config(**training: Any) -> ExperimentConfig:

@@ -31,7 +31,13 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy as FlowerStrategy
 
 from qtfl.fl.client import plan_batches
-from qtfl.fl.engine import FederatedSimulation, RoundMetrics, _LedgerSum
+from qtfl.fl.engine import (
+    CLIENT_FIELDS,
+    FederatedSimulation,
+    RoundMetrics,
+    _LedgerSum,
+    _record_client,
+)
 from qtfl.flower.ends import UplinkEnds, uplink_ends
 from qtfl.flower.job import FlowerJob, build_node
 
@@ -160,8 +166,10 @@ class ChannelStrategy(FlowerStrategy):
         dropped = st["dropped"]
         aborted, detected, seconds = st["aborted"], st["detected"], st["seconds"]
         accepted, weights = [], []
+        per_client: dict[str, list[Any]] = {name: [] for name in CLIENT_FIELDS}
         for j in sorted(deliveries):  # the engine's order: sampled order
             k, d = deliveries[j]
+            _record_client(per_client, k, d)
             st["totals"]["uplink"].add(d.ledger)
             seconds[j] += d.ledger.link_seconds
             if d.verdict.accepted:
@@ -195,6 +203,7 @@ class ChannelStrategy(FlowerStrategy):
             link_seconds_total=float(seconds.sum()),
             wall_seconds=time.perf_counter() - st["t0"],
             train_seconds=0.0,
+            clients=per_client,
         )
         self.history.append(record)
         metrics = MetricRecord({"aggregated": len(accepted), "aborted": aborted})
