@@ -151,7 +151,8 @@ def run_on_flower(
     options: FlowerOptions | None = None,
 ) -> dict[str, Any]:
     """Every scenario of ``config`` on Flower, written like :func:`run_experiment`."""
-    from qtfl.experiments.metrics import metrics_jsonl, summarize
+    from qtfl.experiments.metrics import metrics_jsonl
+    from qtfl.experiments.runner import build_summary
 
     require_choice("engine", engine, FLOWER_ENGINES)
     options = options or FlowerOptions()
@@ -178,18 +179,10 @@ def run_on_flower(
         buf = io.BytesIO()
         torch.save(model.state_dict(), buf)
         atomic_write_bytes(out / "models" / f"{name}.pt", buf.getvalue())
-    atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history))
-    target = config.evaluation.target_accuracy
-    summary: dict[str, Any] = {
-        "config_hash": config.config_hash(),
-        "engine": engine,
-        "seed": config.seed,
-        "data": config.data.name,
-        "model": config.model.name,
-        "strategy": config.strategy.name,
-        "num_clients": config.data.num_clients,
-        "scenarios": {name: summarize(recs, target=target) for name, recs in history.items()},
-    }
+    known = {sc.name: sc.rate_known for sc in config.resolved_scenarios()}
+    atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
+    elapsed = {name: sum(r.wall_seconds for r in recs) for name, recs in history.items()}
+    summary = {"engine": engine, **build_summary(config, history, known, elapsed)}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
