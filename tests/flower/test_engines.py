@@ -79,39 +79,23 @@ def test_plain_run_is_bit_identical_to_in_process(tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.load(tmp_path / "plain.npy"), params)
 
 
-class _KeyedUplink(Channel):
-    """Test double: an uplink that ignores the engine's stream and draws from the Flower key."""
-
-    def __init__(self, inner: Channel, job: FlowerJob, client: int) -> None:
-        self.inner, self.job, self.client, self.round = inner, job, client, 0
-
-    def _send(self, update: np.ndarray, *, rng: np.random.Generator) -> Any:
-        self.round += 1  # fraction 1, no dropouts: one send per round
-        return self.inner.send(update, rng=self.job.link_key(self.round, self.client).rng())
-
-
 @pytest.mark.parametrize("fidelity", [1.0, 0.97])
-def test_teleport_run_is_bit_identical_given_the_same_link_samples(
+def test_teleport_run_on_a_noisy_link_is_bit_identical_to_in_process(
     tmp_path: Path, fidelity: float
 ) -> None:
-    # Prepare: in process, give each uplink the link samples Flower keys per (round, client)
+    # Prepare: both engines key the uplink link samples by (seed, scenario, round, client)
     config = _config().model_copy(
         update={"scenarios": None, "channel": parse_config(
             {"channel": {"kind": "teleport", "link": {"fidelity": fidelity}, "bits": 16}}
         ).channel}
     )  # fmt: skip
     config = parse_config(config.model_dump())
-    job = FlowerJob(config.model_dump_json(), "default", 2, str(tmp_path / "x.json"))
-    sim = build_simulation(config, prepare_inputs(config), config.resolved_scenarios()[0])
-    keyed = [_KeyedUplink(sim.uplink(k), job, k) for k in range(sim.num_clients)]
-    sim.uplink = lambda k: keyed[k]
-    expected = [sim.run_round() for _ in range(config.training.rounds)]
+    expected, params = _inprocess(config, "default")
     # Execute
     got, _ = _flower(config, "default", tmp_path)
-    # Assert: the split ends over Flower reproduce the whole channel in process exactly, so
-    # any difference between the engines on a noisy link is which samples were drawn
+    # Assert: the split ends over Flower reproduce the whole channel in process exactly
     assert _rows(got) == _rows(expected)
-    np.testing.assert_array_equal(np.load(tmp_path / "default.npy"), sim.global_params)
+    np.testing.assert_array_equal(np.load(tmp_path / "default.npy"), params)
 
 
 def test_eavesdropped_client_is_rejected_every_round_as_in_process(tmp_path: Path) -> None:

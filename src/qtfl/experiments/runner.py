@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from qtfl.channel.split import LinkKey
 from qtfl.data import Dataset, load_dataset
 from qtfl.data.qdataset_tasks import partition_by_group
 from qtfl.errors import InputError
@@ -142,6 +143,11 @@ def build_simulation(
         ),
         seed=config.seed,
         channel_seed=scenario_channel_seed(config.seed, scenario.name),
+        # Uplink link samples keyed by (seed, scenario, round, client), as the Flower engines
+        # draw them, so in-process and Flower runs of one config agree bit for bit.
+        uplink_rng=lambda r, k: LinkKey(
+            seed=config.seed, scenario=scenario.name, round=r, client=k
+        ).rng(),
         postprocessors=scenario.privacy.postprocessors(seed=config.seed),
     )
 

@@ -243,6 +243,10 @@ class FederatedSimulation:
         settings: rounds, sampling, dropouts, evaluation, backend.
         seed: the run's seed; every random stream is derived from it.
         channel_seed: if given, the uplink and downlink streams come from this seed instead.
+        uplink_rng: if given, client ``k``'s uplink in round ``r`` (1-based) draws from
+            ``uplink_rng(r, k)`` instead of the sequential uplink stream: a keyed stream gives
+            the same link sample in any process and order, which is how the Flower engines
+            draw it (:class:`qtfl.channel.split.LinkKey`), so their runs match this one.
         postprocessors: privacy post-processors (:mod:`qtfl.fl.privacy`), pfl-research
             style: ``postprocess_one_user`` on each update before its uplink, in order, and
             ``postprocess_server`` on the accepted updates before the strategy, in reverse
@@ -265,6 +269,7 @@ class FederatedSimulation:
         settings: SimulationSettings,
         seed: int,
         channel_seed: int | None = None,
+        uplink_rng: Callable[[int, int], np.random.Generator] | None = None,
         postprocessors: Sequence[Postprocessor] = (),
     ) -> None:
         self.model = model
@@ -307,6 +312,7 @@ class FederatedSimulation:
             for name, ss in streams.items()
             if name != "model" and (name != "privacy" or self.postprocessors)
         }
+        self.uplink_rng = uplink_rng
         self.round = 0
         self.global_params = self.layout.flatten(model).numpy().astype(np.float32)
         self.history: list[RoundMetrics] = []
@@ -319,6 +325,7 @@ class FederatedSimulation:
             raise RuntimeError(f"all {self.settings.rounds} rounds are done")
         t0 = time.perf_counter()
         r = self.round + 1
+        keyed = self.uplink_rng
         n = self.num_clients
         m = max(1, min(n, round(self.settings.fraction * n)))
         sampled = np.sort(self.rngs["sampling"].choice(n, size=m, replace=False))
@@ -363,7 +370,8 @@ class FederatedSimulation:
                     delta, weight = post.postprocess_one_user(
                         delta, client=k, weight=weight, context=context
                     )
-                d = self.uplink(k).send(delta, rng=self.rngs["uplink"])
+                rng = self.rngs["uplink"] if keyed is None else keyed(r, k)
+                d = self.uplink(k).send(delta, rng=rng)
                 totals["uplink"].add(d.ledger)
                 client_seconds[j] += d.ledger.link_seconds
                 _record_client(per_client, k, d)

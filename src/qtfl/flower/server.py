@@ -9,11 +9,9 @@ training client the uplink receiving end's announcements. ``aggregate_train`` de
 reply with the uplink's receiving end, rejects aborted deliveries, aggregates the accepted
 ones in the engine's order with the qtfl strategy, and evaluates like the engine.
 
-Differences from in-process, by construction: uplink link samples are keyed by
-``(seed, scenario, round, client)`` instead of one sequential stream (each end must derive
-its half alone), so teleportation/AEAD uplinks draw other (equally distributed) randomness;
-plaintext uplinks give bit-identical runs. A client whose node does not answer within the
-round timeout (or fails) counts as dropped.
+Uplink link samples are keyed by ``(seed, scenario, round, client)`` (each end must derive
+its half alone); the in-process runner keys them the same way, so runs agree bit for bit. A
+client whose node does not answer within the round timeout (or fails) counts as dropped.
 """
 
 from __future__ import annotations
