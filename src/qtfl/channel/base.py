@@ -181,3 +181,13 @@ class Channel(abc.ABC):
     @abc.abstractmethod
     def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:
         """Transmit a validated 1-D float32 vector."""
+
+    def state_dict(self) -> dict[str, npt.NDArray[np.float32]]:
+        """State a channel carries from one send to the next (e.g. a client's
+        error-feedback residual), for checkpoints; stateless channels have none."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, npt.NDArray[np.float32]]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        if state:
+            raise ValueError(f"{type(self).__name__} is stateless, got state {sorted(state)}")

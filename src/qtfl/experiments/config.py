@@ -15,12 +15,15 @@ A configuration file is one mapping; every section is optional and has defaults:
     privacy:    {dp: {clip_norm: 1.0, noise_multiplier: 1.0, placement: server},
                  secure_aggregation: false}  # default: none; a scenario may override it
     attacks:    {inversion: [analytic, ig], membership: true}  # optional: privacy report
+    compression: {kind: none, bits: 8, ratio: 0.1, error_feedback: true}  # quantize|topk|sign
     scenarios:                       # optional; absent = one scenario "default" on `channel`
       - {name: plain, channel: {kind: plain}}
       - {name: slow-uplink, uplink: {kind: plain, bandwidth_bps: 1.0e6}}
       - name: teleport-eve
         uplink: {kind: teleport, link: {preset: shen2023}, purify_to: 0.99, fec: auto}
         eavesdroppers: [{clients: [0, 1], attack: intercept-resend, fraction: 1.0}]
+      - {name: teleport-top10, uplink: {kind: teleport, link: {fidelity: 0.95}, fec: auto},
+         compression: {kind: topk, ratio: 0.1}}
 
 Scenarios share data, model, partition, training and seed — hence the initial model, client
 sampling and batches — and differ only in their channels and attackers; each scenario's
@@ -59,6 +62,8 @@ from qtfl.experiments.channels import (
     EavesdropperConfig,
     PlainChannelConfig,
 )
+from qtfl.fl.compressed_channel import CompressedChannel
+from qtfl.fl.compression import CompressionConfig
 from qtfl.fl.partition import PARTITION_SCHEMES
 from qtfl.fl.strategies import make_strategy
 from qtfl.models import MODELS
@@ -250,6 +255,24 @@ class AttacksConfig(_Section):
     membership: bool = True
 
 
+class CompressionSection(_Section):
+    """Update compression before the uplink encodes it (:mod:`qtfl.fl.compression`):
+    ``quantize`` (stochastic rounding to ``bits``), ``topk`` (keep ``ratio`` of the values),
+    ``sign`` (1 bit per value, scaled); ``error_feedback`` keeps the unsent part on the client
+    (``topk``, ``sign``). Applies to every client's uplink, whatever its channel kind."""
+
+    kind: Literal["none", "quantize", "topk", "sign"] = "none"
+    bits: int = Field(default=8, ge=2, le=24)
+    ratio: float = Field(default=0.1, gt=0, le=1)
+    error_feedback: bool = True
+
+    def build(self) -> CompressionConfig:
+        """The compression step's typed settings."""
+        return CompressionConfig(
+            kind=self.kind, bits=self.bits, ratio=self.ratio, error_feedback=self.error_feedback
+        )
+
+
 class ScenarioConfig(_Section):
     """One named comparison arm: the same run with its own channels and attackers.
 
@@ -264,6 +287,7 @@ class ScenarioConfig(_Section):
     downlink: ChannelConfig | None = None
     eavesdroppers: list[EavesdropperConfig] = Field(default_factory=list)
     privacy: PrivacyConfig | None = None
+    compression: CompressionSection | None = None
 
 
 @dataclass(frozen=True)
@@ -275,6 +299,7 @@ class Scenario:
     downlink: ChannelConfig
     eavesdroppers: tuple[EavesdropperConfig, ...] = ()
     privacy: PrivacyConfig = field(default_factory=lambda: PrivacyConfig())
+    compression: CompressionSection = field(default_factory=lambda: CompressionSection())
 
     @property
     def rate_known(self) -> bool:
@@ -294,6 +319,9 @@ class Scenario:
             else self.uplink.build(k, seed=seed)
             for k in range(num_clients)
         ]
+        if self.compression.kind != "none":
+            step = self.compression.build()
+            up = [CompressedChannel(ch, config=step) for ch in up]
         down = [self.downlink.build(k, seed=seed + 1) for k in range(num_clients)]
         return up, down
 
@@ -310,6 +338,7 @@ class ExperimentConfig(_Section):
     channel: ChannelConfig = PlainChannelConfig()
     scenarios: list[ScenarioConfig] | None = Field(default=None, min_length=1)
     privacy: PrivacyConfig = PrivacyConfig()
+    compression: CompressionSection = CompressionSection()
     attacks: AttacksConfig | None = None
 
     @field_validator("scenarios")
@@ -361,13 +390,31 @@ class ExperimentConfig(_Section):
     def resolved_scenarios(self) -> list[Scenario]:
         """The scenarios to run, with every channel filled in."""
         if self.scenarios is None:
-            return [Scenario("default", self.channel, self.channel, privacy=self.privacy)]
+            return [
+                Scenario(
+                    "default",
+                    self.channel,
+                    self.channel,
+                    privacy=self.privacy,
+                    compression=self.compression,
+                )
+            ]
         out = []
         for s in self.scenarios:
             both = s.channel or self.channel
             up, down = s.uplink or both, s.downlink or both
             privacy = s.privacy or self.privacy
-            out.append(Scenario(s.name, up, down, tuple(s.eavesdroppers), privacy=privacy))
+            compression = s.compression or self.compression
+            out.append(
+                Scenario(
+                    s.name,
+                    up,
+                    down,
+                    tuple(s.eavesdroppers),
+                    privacy=privacy,
+                    compression=compression,
+                )
+            )
         return out
 
     def config_hash(self) -> str:

@@ -44,6 +44,8 @@ class SimulationState:
         strategy_state: server-optimizer arrays (empty for stateless strategies).
         rng_states: ``numpy`` bit-generator state of every named random stream.
         metrics: one JSON-ready mapping per completed round.
+        channel_states: arrays stateful channels carry between sends, keyed
+            ``"uplink/<client>/<name>"`` (e.g. error-feedback residuals).
     """
 
     round: int
@@ -51,6 +53,7 @@ class SimulationState:
     strategy_state: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
     rng_states: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: tuple[dict[str, Any], ...] = ()
+    channel_states: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -87,6 +90,9 @@ def save_checkpoint(path: str | Path, state: SimulationState, *, config_hash: st
             k: torch.from_numpy(np.array(v)) for k, v in state.strategy_state.items()
         },
         "meta_json": json.dumps({"rng_states": state.rng_states, "metrics": list(state.metrics)}),
+        "channel_states": {
+            k: torch.from_numpy(np.array(v)) for k, v in state.channel_states.items()
+        },
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
@@ -113,6 +119,7 @@ def load_checkpoint(path: str | Path) -> tuple[SimulationState, str]:
             strategy_state={k: v.numpy().copy() for k, v in raw["strategy_state"].items()},
             rng_states=meta["rng_states"],
             metrics=tuple(meta["metrics"]),
+            channel_states={k: v.numpy().copy() for k, v in raw.get("channel_states", {}).items()},
         )
         return state, str(raw["config_hash"])
     except (

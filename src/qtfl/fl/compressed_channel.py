@@ -60,6 +60,14 @@ class CompressedChannel(Channel):
         """The client's error-feedback residual (``None`` before the first send)."""
         return None if self._state is None else self._state.copy()
 
+    def state_dict(self) -> dict[str, FloatVector]:
+        """The client's residual (checkpointed so a resumed run continues bit-identically)."""
+        return {} if self._state is None else {"residual": self._state.copy()}
+
+    def load_state_dict(self, state: dict[str, FloatVector]) -> None:
+        residual = state.get("residual")
+        self._state = None if residual is None else np.asarray(residual, np.float32).copy()
+
     def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:
         state = self._state
         if state is None or (state.size and state.shape != update.shape):

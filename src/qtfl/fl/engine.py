@@ -497,6 +497,12 @@ class FederatedSimulation:
             strategy_state=self.strategy.state_dict(),
             rng_states={name: dict(g.bit_generator.state) for name, g in self.rngs.items()},
             metrics=tuple(m.as_dict() for m in self.history),
+            channel_states={
+                f"{direction}/{k}/{name}": value
+                for direction, factory in (("uplink", self.uplink), ("downlink", self.downlink))
+                for k in range(self.num_clients)
+                for name, value in factory(k).state_dict().items()
+            },
         )
 
     def restore(self, state: SimulationState) -> None:
@@ -512,6 +518,13 @@ class FederatedSimulation:
         for name, g in self.rngs.items():
             g.bit_generator.state = state.rng_states[name]
         self.history = [RoundMetrics.from_dict(dict(m)) for m in state.metrics]
+        channel_states: dict[tuple[str, int], dict[str, npt.NDArray[np.float32]]] = {}
+        for key, value in state.channel_states.items():
+            direction, client, name = key.split("/", 2)
+            channel_states.setdefault((direction, int(client)), {})[name] = value
+        for direction, factory in (("uplink", self.uplink), ("downlink", self.downlink)):
+            for k in range(self.num_clients):
+                factory(k).load_state_dict(channel_states.get((direction, k), {}))
         load_flat(list(self.model.parameters()), torch.from_numpy(self.global_params))
 
     def final_model(self) -> nn.Module:
