@@ -389,33 +389,74 @@ class FederatedSimulation:
             updates, agg_weights = post.postprocess_server(
                 updates, agg_weights, clients=senders[:n_acc], context=context
             )
-        self.global_params = self.strategy.step(self.global_params, updates, agg_weights).astype(
-            np.float32, copy=False
-        )
-        self.round = r
-        acc = loss = None
-        if r % self.settings.eval_every == 0 or r == self.settings.rounds:
-            acc, loss = self.evaluate()
-        record = RoundMetrics(
-            round=r,
-            accuracy=acc,
-            loss=loss,
+        record = self.finish_round(
+            r,
+            updates,
+            agg_weights,
+            t0=t0,
             sampled=m,
             dropped=int(dropped.sum()),
             answered=answered,
             aborted=aborted,
             detected=detected,
             aggregated=n_acc,
+            totals=totals,
+            client_seconds=client_seconds,
+            train_seconds=train_seconds,
+            clients=per_client,
+        )
+        self.history.append(record)
+        return record
+
+    def finish_round(
+        self,
+        r: int,
+        updates: npt.NDArray[np.float32],
+        weights: npt.NDArray[np.float64],
+        *,
+        t0: float,
+        sampled: int,
+        dropped: int,
+        answered: int,
+        aborted: int,
+        detected: int,
+        aggregated: int,
+        totals: dict[str, _LedgerSum],
+        client_seconds: npt.NDArray[np.float64],
+        train_seconds: float,
+        clients: dict[str, list[Any]],
+    ) -> RoundMetrics:
+        """Close round ``r``: aggregate ``updates``, evaluate when due, and build its record.
+
+        Shared by :meth:`run_round` and the Flower server strategy, so both engines step the
+        model, decide when to evaluate and fill :class:`RoundMetrics` the same way. ``t0`` is
+        the round's ``time.perf_counter()`` start; the caller keeps the record in its history.
+        """
+        self.global_params = self.strategy.step(self.global_params, updates, weights).astype(
+            np.float32, copy=False
+        )
+        self.round = r
+        acc = loss = None
+        if r % self.settings.eval_every == 0 or r == self.settings.rounds:
+            acc, loss = self.evaluate()
+        return RoundMetrics(
+            round=r,
+            accuracy=acc,
+            loss=loss,
+            sampled=sampled,
+            dropped=dropped,
+            answered=answered,
+            aborted=aborted,
+            detected=detected,
+            aggregated=aggregated,
             uplink=totals["uplink"].as_dict(),
             downlink=totals["downlink"].as_dict(),
             link_seconds=float(client_seconds.max(initial=0.0)),
             link_seconds_total=float(client_seconds.sum()),
             wall_seconds=time.perf_counter() - t0,
             train_seconds=train_seconds,
-            clients=per_client,
+            clients=clients,
         )
-        self.history.append(record)
-        return record
 
     def _round_context(self, r: int, sampled: npt.NDArray[np.int64]) -> RoundContext:
         """The public facts of round ``r`` the post-processors see."""

@@ -178,28 +178,19 @@ class ChannelStrategy(FlowerStrategy):
                 detected += int(d.verdict.detected)
         size = sim.layout.size
         updates = np.asarray(accepted, dtype=np.float32).reshape(len(accepted), size)
-        sim.global_params = sim.strategy.step(
-            sim.global_params, updates, np.asarray(weights, dtype=np.float64)
-        ).astype(np.float32, copy=False)
-        sim.round = server_round
-        acc = loss = None
-        if server_round % sim.settings.eval_every == 0 or server_round == sim.settings.rounds:
-            acc, loss = sim.evaluate()
-        record = RoundMetrics(
-            round=server_round,
-            accuracy=acc,
-            loss=loss,
+        record = sim.finish_round(
+            server_round,
+            updates,
+            np.asarray(weights, dtype=np.float64),
+            t0=st["t0"],
             sampled=st["m"],
             dropped=int(dropped.sum()) + missing,
             answered=answered,
             aborted=aborted,
             detected=detected,
             aggregated=len(accepted),
-            uplink=st["totals"]["uplink"].as_dict(),
-            downlink=st["totals"]["downlink"].as_dict(),
-            link_seconds=float(seconds.max(initial=0.0)),
-            link_seconds_total=float(seconds.sum()),
-            wall_seconds=time.perf_counter() - st["t0"],
+            totals=st["totals"],
+            client_seconds=seconds,
             train_seconds=0.0,
             clients=per_client,
         )
