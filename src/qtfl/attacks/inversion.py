@@ -292,20 +292,9 @@ def invert(
     if method == "analytic":
         return analytic_recovery(model, grads, input_shape=input_shape, batch=batch, bounds=bounds)
     params = _params(model, start_params)
-    if method == "dlg":
-        return dlg(
-            model,
-            grads,
-            params=params,
-            input_shape=input_shape,
-            num_classes=num_classes,
-            batch=batch,
-            iterations=iterations or 200,
-            bounds=bounds,
-            rng=rng,
-        )
-    labels = idlg_labels(model, grads, batch=batch)
-    if method == "idlg":
+    # iDLG is DLG with the labels read off the last layer's bias gradient
+    labels = None if method == "dlg" else idlg_labels(model, grads, batch=batch)
+    if labels is None or method == "idlg":
         return dlg(
             model,
             grads,
