@@ -35,7 +35,6 @@ Gottesman, arXiv:quant-ph/9807006 (Pauli-frame propagation through Clifford circ
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.channel.base import Delivery, FloatVector, Ledger, Tap, Verdict, validate_update
-from qtfl.channel.verified import VerifiedTeleport, distribution_cost
+from qtfl.channel.verified import VerifiedTeleport, attempt_ledger
 from qtfl.errors import InputError, require_int
 from qtfl.quantum.encoding import BasisEncoding, BasisPayload
 from qtfl.security.eavesdropper import sample_teleport
@@ -130,23 +129,12 @@ def simulate_link(
     tx: list[EndChecks] = []
     rx: list[EndChecks] = []
     ledgers: list[Ledger] = []
-    latency = float(protocol.link.latency_s)
     for attempt in range(1, protocol.verification.max_retries + 2):
         sample = protocol.distribute(n, rng=rng)
         checks = protocol.measure_checks(sample, rng=rng)
         _, reason = protocol.judge(sample.check_bases, checks.errors)
         k = int(sample.check_positions.size)
-        extra, tries, seconds = distribution_cost(protocol.link, sample.n_pairs, rng=rng)
-        ledgers.append(
-            Ledger(
-                bell_pairs=sample.n_pairs + extra,
-                check_pairs=k,
-                purification_pairs=extra,
-                classical_bits=k * math.ceil(math.log2(sample.n_pairs)) + 2 * k + 1 + 2 * tries,
-                link_seconds=seconds + 2 * latency,
-                retransmissions=int(attempt > 1),
-            )
-        )
+        ledgers.append(attempt_ledger(protocol.link, sample.n_pairs, k, attempt, rng=rng))
         tx.append(EndChecks(sample.check_bases, checks.client))
         rx.append(EndChecks(sample.check_bases, checks.server))
         if reason != "ok":

@@ -147,6 +147,23 @@ def distribution_cost(
     return extra, tries, seconds
 
 
+def attempt_ledger(
+    link: PairLink, n_pairs: int, checks: int, attempt: int, *, rng: np.random.Generator
+) -> Ledger:
+    """The cost of distribution attempt ``attempt`` (1-based) of ``n_pairs`` pairs, ``checks``
+    of them announced: pairs incl. purification, classical bits and link time (pair time plus
+    one round trip). Draws the purification cost from ``rng`` via :func:`distribution_cost`."""
+    extra, tries, seconds = distribution_cost(link, n_pairs, rng=rng)
+    return Ledger(
+        bell_pairs=n_pairs + extra,
+        check_pairs=checks,
+        purification_pairs=extra,
+        classical_bits=checks * math.ceil(math.log2(n_pairs)) + 2 * checks + 1 + 2 * tries,
+        link_seconds=seconds + 2 * float(link.latency_s),
+        retransmissions=int(attempt > 1),
+    )
+
+
 @dataclass(frozen=True)
 class Verification:
     """How the two ends test the pairs before teleporting.
@@ -327,15 +344,7 @@ class VerifiedTeleport:
             k = int(sample.check_positions.size)
             checked = self.verify(sample, rng=rng)
             result = checked.result
-            extra, tries, seconds = distribution_cost(self.link, sample.n_pairs, rng=rng)
-            ledger += Ledger(
-                bell_pairs=sample.n_pairs + extra,
-                check_pairs=k,
-                purification_pairs=extra,
-                classical_bits=k * math.ceil(math.log2(sample.n_pairs)) + 2 * k + 1 + 2 * tries,
-                link_seconds=seconds + 2 * latency,
-                retransmissions=int(attempt > 1),
-            )
+            ledger += attempt_ledger(self.link, sample.n_pairs, k, attempt, rng=rng)
             evidence = {"qber": result.qber, "qber_bound": result.qber_bound}
             if checked.reason != "ok":
                 continue
