@@ -91,11 +91,8 @@ class Eavesdropper(abc.ABC):
 
 
 @dataclass(frozen=True)
-class NoEavesdropper(Eavesdropper):
-    """An honest link: nobody touches the pairs or reads the classical channel."""
-
-    name: ClassVar[str] = "none"
-    taps_classical: ClassVar[bool] = False
+class _PairsUntouched(Eavesdropper):
+    """Shared by the attackers that leave every distributed pair alone."""
 
     def plan(self, n_pairs: int, *, rng: np.random.Generator) -> Bits:
         return np.zeros(n_pairs, dtype=np.uint8)
@@ -105,16 +102,18 @@ class NoEavesdropper(Eavesdropper):
 
 
 @dataclass(frozen=True)
-class ClassicalTap(Eavesdropper):
+class NoEavesdropper(_PairsUntouched):
+    """An honest link: nobody touches the pairs or reads the classical channel."""
+
+    name: ClassVar[str] = "none"
+    taps_classical: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class ClassicalTap(_PairsUntouched):
     """A passive tap on the classical channel: Eve reads the two bits per teleported qubit."""
 
     name: ClassVar[str] = "tap"
-
-    def plan(self, n_pairs: int, *, rng: np.random.Generator) -> Bits:
-        return np.zeros(n_pairs, dtype=np.uint8)
-
-    def attacked_check_qber(self, pair: BellDiagonalPair) -> float:
-        return pair.qber
 
 
 @dataclass(frozen=True)
