@@ -76,6 +76,9 @@ def run_command(
     out: str = typer.Option(..., "--out", help="Output directory (must be empty or new)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Also print every scenario's full summary before the table."
+    ),
     engine: str = typer.Option(
         "inprocess", "--engine", help="inprocess, flower-sim or flower-deploy (loopback)."
     ),
@@ -107,15 +110,34 @@ def run_command(
             round_timeout_s=round_timeout,
         )
         summary = run_with_engine(cfg, out_dir=out, engine=engine, resume=resume, options=options)
-        emit(summary, as_json=as_json, title=f"qtfl run --engine {engine}")
+        if as_json:
+            emit(summary, as_json=True)
+        else:
+            _print_run(summary, out_dir=out, verbose=verbose)
         return
     if as_json:
         emit(run_experiment(cfg, out_dir=out, resume=resume), as_json=True)
         return
     with RichProgress() as bar:
         summary = run_experiment(cfg, out_dir=out, resume=resume, progress=bar)
-    for name, scenario in summary["scenarios"].items():
-        emit(scenario, as_json=False, title=f"qtfl run — scenario {name}")
+    _print_run(summary, out_dir=out, verbose=verbose)
+
+
+def _print_run(summary: Mapping[str, Any], *, out_dir: str, verbose: bool) -> None:
+    """The end of ``qtfl run``: (``--verbose``: every scenario's summary,) the comparison
+    table, and the files written."""
+    from pathlib import Path
+
+    from qtfl.present.run_table import rich_run_table, run_epilogue, run_table, table_caption
+
+    if verbose:
+        for name, scenario in summary["scenarios"].items():
+            emit(scenario, as_json=False, title=f"qtfl run — scenario {name}")
+    table = run_table(summary)
+    _out.print(rich_run_table(table, width=_out.width))
+    _out.print(table_caption(table), style="dim", highlight=False)
+    for line in run_epilogue(Path(out_dir)):
+        _out.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command("report")

@@ -128,6 +128,13 @@ def test_table_output_shows_each_scenario(
     cfg = write_config(tmp_path, {**SMALL, "training": {**SMALL["training"], "rounds": 1}})
     assert run_cli(["run", str(cfg), "--out", str(tmp_path / "r")]) == 0
     text = capsys.readouterr().out
+    firsts = [line.split()[:1] for line in text.splitlines()]
+    rows = [f[0] for f in firsts if f in (["plain"], ["slow"])]
+    assert rows[-2:] == ["plain", "slow"]  # one comparison table, a row per scenario
+    assert "final_accuracy" not in text  # the raw per-scenario detail is behind --verbose
+    assert f"open {tmp_path / 'r' / 'report.html'}" in text
+    assert run_cli(["run", str(cfg), "--out", str(tmp_path / "v"), "--verbose"]) == 0
+    text = capsys.readouterr().out
     assert "scenario plain" in text and "scenario slow" in text and "final_accuracy" in text
 
 
