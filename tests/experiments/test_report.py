@@ -240,6 +240,24 @@ def test_privacy_tables_appear_when_attacks_ran_in_human_numbers(run_dir: Path) 
     assert not E_NOTATION.search(re.sub(r'src="data:[^"]*"', "", page))
 
 
+def test_unknown_link_time_and_a_regression_metric(run_dir: Path) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    records = read_metrics((run_dir / "metrics.jsonl").read_text())
+    tele = {**summary["scenarios"]["tele-eve"], "link_seconds_total": None,
+            "link_rate_known": False}  # fmt: skip
+    changed = {**summary, "metric": "r2", "scenarios": {**summary["scenarios"], "tele-eve": tele}}
+
+    page = render_report(changed, records)
+
+    parsed = Page()
+    parsed.feed(page)
+    assert parsed.figures == FIGURES  # the cost figure keeps its Bell-pair panel
+    assert "link time is unknown and not drawn" in page
+    assert parsed.bullets[0].startswith("Final R² relative to plain (plain uplink, ")
+    assert "link time unknown (no published pair rate)" in parsed.bullets[1]
+    assert "<th>R²</th>" in page and "<th>accuracy</th>" not in page
+
+
 def written(run_dir: Path) -> dict[str, bytes]:
     files = [run_dir / "report.html", *(run_dir / "report-data").iterdir()]
     return {p.name: p.read_bytes() for p in files}

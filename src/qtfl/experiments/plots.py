@@ -170,7 +170,8 @@ def cost_curves_plot(
     baseline: str | None,
     metric: str,
 ) -> bytes | None:
-    """Accuracy against the Bell pairs spent so far (left) and the link time so far (right).
+    """Accuracy against the Bell pairs spent so far (left) and the link time so far (right;
+    left out when no scenario's link publishes a pair rate).
 
     Both axes are logarithmic; a scenario without Bell pairs (classical) has no point on
     them and is drawn as a dotted line at its final accuracy, for reference.
@@ -179,9 +180,10 @@ def cost_curves_plot(
     quantum = {n: pts for n, pts in series.items() if any(p.bell_pairs > 0 for p in pts)}
     if not quantum:
         return None
-    fig, axes = _figure(1, 2)
-    pairs_ax, time_ax = axes[0]
-    timed = False
+    timed = any(p.cumulative_link_seconds for pts in quantum.values() for p in pts)
+    fig, axes = _figure(1, 2 if timed else 1, size=(11.0 if timed else 6.0, 4.2))
+    pairs_ax = axes[0][0]
+    time_ax = axes[0][1] if timed else None
     for name, pts in quantum.items():
         style = {"marker": "o", "markersize": 3, "label": name, "color": _color(names, name)}
         xy = [
@@ -196,16 +198,18 @@ def cost_curves_plot(
             for p in pts
             if p.accuracy is not None and p.cumulative_link_seconds
         ]
-        if xt:
+        if xt and time_ax is not None:
             time_ax.plot(*zip(*xt, strict=True), **style)
-            timed = True
     base = series.get(baseline or "", [])
     base_acc = [p.accuracy for p in base if p.accuracy is not None]
     label = "test R²" if metric == "r2" else "test accuracy"
-    for ax, title, xlabel in (
-        (pairs_ax, f"{label.capitalize()} against Bell pairs spent", "Bell pairs (cumulative)"),
-        (time_ax, f"{label.capitalize()} against link time", "link time (cumulative)"),
-    ):
+    panels = [(pairs_ax, f"{label.capitalize()} against Bell pairs spent",
+               "Bell pairs (cumulative)")]  # fmt: skip
+    if time_ax is not None:
+        panels.append(
+            (time_ax, f"{label.capitalize()} against link time", "link time (cumulative)")
+        )
+    for ax, title, xlabel in panels:
         if base_acc:
             ax.axhline(
                 base_acc[-1], color=_color(names, str(baseline)), ls=":", lw=1.5,
@@ -219,13 +223,8 @@ def cost_curves_plot(
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     _log_axis(pairs_ax.xaxis, *pairs_ax.get_xlim(), nice=_COUNT_TICKS, fmt=human_count)
-    if timed:
+    if time_ax is not None:
         _log_axis(time_ax.xaxis, *time_ax.get_xlim(), nice=_TIME_TICKS, fmt=human_seconds)
-    if not timed:
-        time_ax.text(
-            0.5, 0.5, "no scenario with a published pair rate", ha="center",
-            transform=time_ax.transAxes,
-        )  # fmt: skip
     return _png(fig)
 
 

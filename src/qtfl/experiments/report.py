@@ -199,7 +199,9 @@ def _table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[str]])
 
 
 def _summary_table(table: RunTable) -> str:
-    headers = ["scenario"] + [h for h, _ in SUMMARY_COLUMNS]
+    headers = ["scenario"] + [
+        table.metric_label if h == "accuracy" else h for h, _ in SUMMARY_COLUMNS
+    ]
     rows = [
         [_esc(r.name)] + [_esc(cell(r)) for _, cell in SUMMARY_COLUMNS] for r in table.rows
     ]
@@ -352,7 +354,9 @@ def _render(summary: Mapping[str, Any], data: ReportData) -> str:
             fig_id="cost", alt=f"{label} against cumulative Bell pairs and link time",
             caption=f"Test {label} against the Bell pairs spent and the link time elapsed up "
             "to each round (logarithmic axes); the classical baseline uses neither and is the "
-            "dotted line at its final value.",
+            "dotted line at its final value."
+            + ("" if any(r.link_seconds is not None for r in table.rows) else
+               " No link publishes a pair rate, so link time is unknown and not drawn."),
             csv="rounds.csv",
         ),
         _figure(
