@@ -95,6 +95,9 @@ def test_cells_are_human_units_with_dashes_for_unknown_and_none() -> None:
     assert no_rate.link_seconds is None and no_rate.link_time_text == "—"
     assert no_rate.accuracy_delta_text == "-1.7 pp"
     assert table.row("qkd").accuracy_delta_text == "±0.0 pp"
+    # a classical link with latency has a known link time
+    slow = run_table({"scenarios": {"slow": scenario(link_seconds_total=0.75)}}).rows[0]
+    assert slow.link_seconds == 0.75 and slow.link_time_text == "750 ms"
 
 
 def test_metric_delta_signs_and_regression() -> None:

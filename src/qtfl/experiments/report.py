@@ -408,8 +408,8 @@ strategy {_esc(summary["strategy"])}, {_esc(summary["num_clients"])} clients, se
 scenario with a plaintext uplink. Bell pairs = payload qubits + check pairs + purification
 pairs + discarded pairs. Pairs per payload bit: all Bell pairs over the update bits sent on
 quantum links (defined for QKD too). Link time: clients in parallel, the slowest client
-bounds each round; — when the link publishes no pair rate or the scenario uses no quantum
-link.</p>
+bounds each round; — when the link publishes no pair rate, or when nothing is modelled (a
+classical link without latency).</p>
 <h2>Plots</h2>
 {"".join(figures)}
 {_eavesdropper_table(table)}

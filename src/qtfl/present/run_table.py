@@ -18,8 +18,9 @@ Definitions (per scenario, over the whole run):
   directions that used Bell pairs: the whole quantum cost of one bit of update (FEC parity,
   checks, purification and aborted attempts included), defined for ``qkd-otp`` too;
 * **link time** — ``link_seconds_total`` (clients in parallel, the slowest bounds a round);
-  ``None`` (shown as a dash, never 0) when the link publishes no pair rate or when the
-  scenario distributes no Bell pairs (a classical link's time is not modelled).
+  ``None`` (shown as a dash, never 0) when the link publishes no pair rate, or when the
+  scenario distributes no Bell pairs and its classical links have no latency (nothing is
+  modelled).
 
 >>> summary = {"metric": "accuracy", "scenarios": {
 ...     "classical": {"uplink_kind": "plain", "final_accuracy": 0.91, "rounds": 4,
@@ -232,7 +233,7 @@ def _row(
         classical_bits=int(s.get("classical_bits_total") or 0),
         pairs_per_payload_qubit=_ratio(pairs, int(s.get("payload_qubits_total") or 0)),
         pairs_per_payload_bit=_ratio(pairs, _quantum_payload_bits(s)),
-        link_seconds=None if link is None or pairs == 0 else float(link),
+        link_seconds=None if link is None or (pairs == 0 and not link) else float(link),
         link_rate_known=bool(s.get("link_rate_known", True)),
         detections=int(s.get("detections") or 0),
         rejected_updates=int(s.get("rejected_updates") or 0),
