@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from qtfl.channel import AeadChannel, Channel, PlainChannel
+from qtfl.channel.pqc import PqcChannel
 from qtfl.channel.qkd import QkdOtpChannel
 from qtfl.channel.teleportation import LinkSpec, TeleportationChannel
 from qtfl.quantum.noise import WernerPair
@@ -24,6 +25,8 @@ CHANNEL_FACTORIES: dict[str, Callable[[], Channel]] = {
     "teleportation-attacked": lambda: TeleportationChannel(
         LinkSpec(WernerPair(1.0)), eavesdropper=InterceptResend(fraction=1.0)
     ),
+    "pqc": PqcChannel,
+    "pqc-slow-link": lambda: PqcChannel(latency_s=1e-3, bandwidth_bps=1e8),
     "qkd-otp": lambda: QkdOtpChannel(LinkSpec(WernerPair(0.98), pair_rate_hz=1e4)),
 }
 

@@ -171,6 +171,10 @@ class Channel(abc.ABC):
     """
 
     name: ClassVar[str] = "channel"
+    #: False for channels whose wire carries fresh secrets from the OS CSPRNG (ephemeral
+    #: keys, nonces): their ``tap`` differs on every send even for the same generator state,
+    #: while ``received``, ``ledger`` and ``verdict`` stay reproducible.
+    wire_reproducible: ClassVar[bool] = True
 
     def send(self, update: npt.ArrayLike, *, rng: np.random.Generator) -> Delivery:
         """Transmit ``update`` and return what arrived, what it cost and what leaked."""

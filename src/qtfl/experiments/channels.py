@@ -5,6 +5,8 @@ A scenario's ``uplink``/``downlink``/``channel`` is one of
 * ``{kind: plain, latency_s, bandwidth_bps}`` — :class:`~qtfl.channel.PlainChannel`;
 * ``{kind: aead, latency_s, bandwidth_bps}`` — AES-256-GCM (:class:`~qtfl.channel.AeadChannel`)
   under a per-client key drawn from the run seed;
+* ``{kind: pqc, latency_s, bandwidth_bps}`` — hybrid X25519 + ML-KEM-768 key exchange per
+  update feeding AES-256-GCM (:class:`~qtfl.channel.pqc.PqcChannel`), keys from the OS CSPRNG;
 * ``{kind: teleport, link, bits, check_fraction, alpha, max_retries, purify_to, fec,
   max_retransmissions}`` — :class:`~qtfl.channel.teleportation.TeleportationChannel`;
 * ``{kind: qkd-otp, link, bits, sample_fraction, max_blocks, purify_to}`` —
@@ -41,7 +43,7 @@ from qtfl.network.presets import PRESETS, get_preset
 from qtfl.quantum.noise import WernerPair
 from qtfl.security.eavesdropper import Eavesdropper
 
-CHANNEL_KINDS = ("plain", "aead", "teleport", "qkd-otp")
+CHANNEL_KINDS = ("plain", "aead", "pqc", "teleport", "qkd-otp")
 _FIBER_KEYS = (
     "distance_km",
     "attenuation_db_per_km",
@@ -157,6 +159,22 @@ class AeadChannelConfig(_ChannelBase):
         return AeadChannel(key=key, latency_s=self.latency_s, bandwidth_bps=self.bandwidth_bps)
 
 
+class PqcChannelConfig(_ChannelBase):
+    """Hybrid X25519 + ML-KEM-768 key exchange per update, then AES-256-GCM
+    (:class:`qtfl.channel.pqc.PqcChannel`); keys from the OS CSPRNG, never the seed."""
+
+    kind: Literal["pqc"]
+    latency_s: float = Field(default=0.0, ge=0)
+    bandwidth_bps: float | None = Field(default=None, gt=0)
+
+    def build(
+        self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
+    ) -> Channel:
+        from qtfl.channel.pqc import PqcChannel
+
+        return PqcChannel(latency_s=self.latency_s, bandwidth_bps=self.bandwidth_bps)
+
+
 class _QuantumChannelBase(_ChannelBase):
     link: LinkConfig
     bits: int = Field(default=16, ge=2, le=32)
@@ -246,7 +264,11 @@ def _default_kind(raw: Any) -> Any:
 
 
 ChannelConfig = Annotated[
-    PlainChannelConfig | AeadChannelConfig | TeleportChannelConfig | QkdOtpChannelConfig,
+    PlainChannelConfig
+    | AeadChannelConfig
+    | PqcChannelConfig
+    | TeleportChannelConfig
+    | QkdOtpChannelConfig,
     Field(discriminator="kind"),
     BeforeValidator(_default_kind),
 ]
@@ -255,6 +277,7 @@ ChannelConfig = Annotated[
 CHANNEL_MODELS: dict[str, type[BaseModel]] = {
     "plain": PlainChannelConfig,
     "aead": AeadChannelConfig,
+    "pqc": PqcChannelConfig,
     "teleport": TeleportChannelConfig,
     "qkd-otp": QkdOtpChannelConfig,
 }
