@@ -23,8 +23,8 @@ def test_quickstart_parses() -> None:
     assert cfg.channel == PlainChannelConfig()
     scenarios = cfg.resolved_scenarios()
     assert scenarios[0].name == "classical" and scenarios[0].uplink == cfg.channel
-    assert [s.uplink.kind for s in scenarios] == ["plain", "teleport", "teleport", "teleport",
-                                                  "qkd-otp"]  # fmt: skip
+    assert [s.uplink.kind for s in scenarios] == ["plain", "pqc", "teleport", "teleport",
+                                                  "teleport", "qkd-otp"]  # fmt: skip
     assert all(s.downlink == cfg.channel for s in scenarios)
 
 
@@ -90,7 +90,8 @@ def test_config_hash_tracks_values() -> None:
         ),
         (
             {"channel": {"kind": "carrier-pigeon"}},
-            "channel.kind: unknown channel kind 'carrier-pigeon'; allowed: plain, aead, teleport",
+            "channel.kind: unknown channel kind 'carrier-pigeon'; "
+            "allowed: plain, aead, pqc, teleport",
         ),
         ({"scenarios": [{"name": "a"}, {"name": "a"}]}, "scenario names must be unique, 'a'"),
     ],

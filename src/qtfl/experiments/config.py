@@ -46,7 +46,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -273,6 +273,36 @@ class CompressionSection(_Section):
         )
 
 
+class AdversaryConfig(_Section):
+    """Malicious clients of a scenario (:mod:`qtfl.attacks.poisoning`): model poisoning
+    (``sign-flip``, ``scaling``, ``gaussian``, ``alie``) or data poisoning (``label-flip``,
+    ``backdoor``)."""
+
+    clients: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    attack: Literal["sign-flip", "scaling", "gaussian", "alie", "label-flip", "backdoor"]
+    scale: float = Field(default=1.0, gt=0, le=1e6)
+    sigma: float = Field(default=1.0, gt=0, le=1e6)
+    z: float | None = Field(default=None, ge=0, le=100)
+    target_label: int = Field(default=0, ge=0)
+    trigger_size: int = Field(default=2, ge=1, le=64)
+    poison_fraction: float = Field(default=0.5, gt=0, le=1)
+
+    def build(self) -> Any:
+        """The :class:`qtfl.attacks.poisoning.Adversary`."""
+        from qtfl.attacks.poisoning import Adversary
+
+        return Adversary(
+            clients=tuple(self.clients),
+            attack=self.attack,
+            scale=self.scale,
+            sigma=self.sigma,
+            z=self.z,
+            target_label=self.target_label,
+            trigger_size=self.trigger_size,
+            poison_fraction=self.poison_fraction,
+        )
+
+
 class ScenarioConfig(_Section):
     """One named comparison arm: the same run with its own channels and attackers.
 
@@ -288,6 +318,8 @@ class ScenarioConfig(_Section):
     eavesdroppers: list[EavesdropperConfig] = Field(default_factory=list)
     privacy: PrivacyConfig | None = None
     compression: CompressionSection | None = None
+    adversaries: list[AdversaryConfig] = Field(default_factory=list)
+    strategy: StrategyConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +332,12 @@ class Scenario:
     eavesdroppers: tuple[EavesdropperConfig, ...] = ()
     privacy: PrivacyConfig = field(default_factory=lambda: PrivacyConfig())
     compression: CompressionSection = field(default_factory=lambda: CompressionSection())
+    adversaries: tuple[AdversaryConfig, ...] = ()
+    strategy: StrategyConfig | None = None
+
+    def malicious_clients(self) -> list[int]:
+        """Clients that poison, ascending."""
+        return sorted(k for a in self.adversaries for k in a.clients)
 
     @property
     def rate_known(self) -> bool:
@@ -375,6 +413,23 @@ class ExperimentConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _adversaries_fit(self) -> ExperimentConfig:
+        n = self.data.num_clients
+        for i, sc in enumerate(self.resolved_scenarios()):
+            seen: set[int] = set()
+            for a in sc.adversaries:
+                for k in a.clients:
+                    if k >= n:
+                        raise ValueError(
+                            f"scenarios.{i}.adversaries: client {k} does not exist; clients "
+                            f"are 0..{n - 1} (data.num_clients = {n})"
+                        )
+                    if k in seen:
+                        raise ValueError(f"scenarios.{i}.adversaries: client {k} appears twice")
+                    seen.add(k)
+        return self
+
+    @model_validator(mode="after")
     def _masking_fits_uplink(self) -> ExperimentConfig:
         # masked values are 24-bit integers: a lossy fixed-point encoding would scramble them
         for i, sc in enumerate(self.resolved_scenarios()):
@@ -413,6 +468,8 @@ class ExperimentConfig(_Section):
                     tuple(s.eavesdroppers),
                     privacy=privacy,
                     compression=compression,
+                    adversaries=tuple(s.adversaries),
+                    strategy=s.strategy,
                 )
             )
         return out

@@ -27,12 +27,13 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -104,6 +105,36 @@ def build_simulation(
     """A fresh simulation of ``scenario`` (initial model from the run seed)."""
     ds = inputs.dataset
     uplinks, downlinks = scenario.build_channels(config.data.num_clients, seed=config.seed)
+    x_train, y_train = ds.x_train, ds.y_train
+    client_indices: Sequence[npt.NDArray[np.int64]] = inputs.partition.indices
+    adversaries = [a.build() for a in scenario.adversaries]
+    postprocessors = list(scenario.privacy.postprocessors(seed=config.seed))
+    if adversaries:
+        from qtfl.attacks.poisoning import ModelPoisoning, poison_partition
+
+        attacker_rng = np.random.default_rng(
+            np.random.SeedSequence(
+                scenario_channel_seed(config.seed, scenario.name), spawn_key=(4_000,)
+            )
+        )
+        if any(a.kind == "data" for a in adversaries):
+            if ds.task != "classification":
+                raise InputError(
+                    f"scenario {scenario.name!r}: label-flip and backdoor need a "
+                    f"classification data set, {ds.name} is {ds.task}"
+                )
+            poisoned = poison_partition(
+                x_train,
+                y_train,
+                client_indices,
+                adversaries,
+                num_classes=ds.num_classes,
+                rng=attacker_rng,
+            )
+            x_train, y_train, client_indices = poisoned.x, poisoned.y, poisoned.indices
+        # last in the per-user order: a malicious client sends what it wants
+        postprocessors.append(ModelPoisoning(adversaries, rng=attacker_rng))
+    strategy = scenario.strategy or config.strategy
     t = config.training
     model = build_model(
         config.model.name,
@@ -116,12 +147,12 @@ def build_simulation(
     )
     return FederatedSimulation(
         model=model,
-        x_train=ds.x_train,
-        y_train=ds.y_train,
+        x_train=x_train,
+        y_train=y_train,
         x_test=ds.x_test,
         y_test=ds.y_test,
-        client_indices=inputs.partition.indices,
-        strategy=make_strategy(config.strategy.name, **config.strategy.params),
+        client_indices=client_indices,
+        strategy=make_strategy(strategy.name, **strategy.params),
         uplink=uplinks,
         downlink=downlinks,
         training=LocalTraining(
@@ -148,7 +179,7 @@ def build_simulation(
         uplink_rng=lambda r, k: LinkKey(
             seed=config.seed, scenario=scenario.name, round=r, client=k
         ).rng(),
-        postprocessors=scenario.privacy.postprocessors(seed=config.seed),
+        postprocessors=postprocessors,
     )
 
 
@@ -231,6 +262,11 @@ def _run(
 
     atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
     summary = build_summary(config, history, known, elapsed)
+    for sc in scenarios:
+        if sc.adversaries:
+            summary["scenarios"][sc.name].update(
+                poisoning_summary(sc, sims[sc.name], inputs.dataset)
+            )
     if config.attacks is not None:
         summary["privacy"] = privacy_summary(config, sims, scenarios)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -272,6 +308,38 @@ def privacy_summary(
     return out
 
 
+def poisoning_summary(
+    scenario: Scenario, sim: FederatedSimulation, dataset: Dataset
+) -> dict[str, Any]:
+    """The adversaries of ``scenario`` and, for a backdoor, its attack success rate on the
+    triggered test set (:func:`qtfl.attacks.poisoning.backdoor_success_rate`)."""
+    from qtfl.attacks.poisoning import backdoor_success_rate
+
+    model = sim.final_model().eval()
+
+    def predict(x: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).argmax(dim=1).numpy()
+
+    success: float | None = None
+    for a in scenario.adversaries:
+        if a.attack == "backdoor":
+            success = backdoor_success_rate(
+                predict,
+                dataset.x_test,
+                dataset.y_test,
+                a.build(),
+                trigger_value=float(np.max(dataset.x_train)),
+            )
+    return {
+        "adversaries": [
+            {"clients": list(a.clients), "attack": a.attack} for a in scenario.adversaries
+        ],
+        "malicious_clients": scenario.malicious_clients(),
+        "attack_success_rate": success,
+    }
+
+
 def build_summary(
     config: ExperimentConfig,
     history: dict[str, list[RoundMetrics]],
@@ -294,6 +362,7 @@ def build_summary(
                 "uplink_kind": described[name].uplink.kind,
                 "downlink_kind": described[name].downlink.kind,
                 "eavesdropped_clients": described[name].eavesdropped_clients(),
+                "strategy": (described[name].strategy or config.strategy).name,
                 **summarize(recs, target=target, rate_known=rate_known[name]),
             }
             for name, recs in history.items()

@@ -364,6 +364,10 @@ class FederatedSimulation:
             t_train = time.perf_counter()
             deltas = self._train([self.client_indices[k] for k in clients], start[: len(trainers)])
             train_seconds += time.perf_counter() - t_train
+            for post in self.postprocessors:  # colluding clients see their chunk (ALIE)
+                cohort_hook = getattr(post, "postprocess_cohort", None)
+                if cohort_hook is not None:
+                    deltas = cohort_hook(deltas, clients=clients, context=context)
             for j, k, delta in zip(trainers, clients.tolist(), deltas, strict=True):
                 weight = float(self.client_sizes[k])
                 for post in self.postprocessors:

@@ -18,6 +18,7 @@ from qtfl.fl.strategies.adaptive import (
     yogi_second_moment,
 )
 from qtfl.fl.strategies.base import Strategy
+from qtfl.fl.strategies.clipping import NormBounding, norm_bounded_mean
 from qtfl.fl.strategies.fedavg import FedAvg, FedProx, fedavg
 from qtfl.fl.strategies.robust import (
     CoordinateMedian,
@@ -32,7 +33,17 @@ from qtfl.fl.strategies.robust import (
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
-    for cls in (FedAvg, FedProx, FedAdam, FedYogi, CoordinateMedian, TrimmedMean, Krum, MultiKrum)
+    for cls in (
+        FedAvg,
+        FedProx,
+        FedAdam,
+        FedYogi,
+        CoordinateMedian,
+        TrimmedMean,
+        Krum,
+        MultiKrum,
+        NormBounding,
+    )
 }
 
 
@@ -63,6 +74,7 @@ __all__ = [
     "FedYogi",
     "Krum",
     "MultiKrum",
+    "NormBounding",
     "Strategy",
     "TrimmedMean",
     "adam_second_moment",
@@ -72,6 +84,7 @@ __all__ = [
     "krum",
     "krum_scores",
     "make_strategy",
+    "norm_bounded_mean",
     "strategy_parameters",
     "trimmed_mean",
     "yogi_second_moment",
