@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -204,14 +205,52 @@ class DPConfig(_Section):
     placement: Literal["server", "client"] = "server"
 
 
+class QuantumKeysConfig(_Section):
+    """Quantum-keyed secure aggregation (:mod:`qtfl.fl.secagg`): each client's link
+    fidelity to the server, the dropout the neighbour graph must survive, Shamir threshold
+    as a fraction of the neighbours, and the pairwise keys' security parameters."""
+
+    link_fidelity: float = Field(default=0.98, ge=0.25, le=1.0)
+    dropout_tolerance: float = Field(default=0.3, ge=0, lt=1)
+    threshold: float = Field(default=0.5, gt=0, le=1)
+    failure_probability: float = Field(default=1e-6, gt=0, lt=1)
+    qber_tolerance: float = Field(default=0.05, gt=0, le=0.11)
+    key_bits: int = Field(default=128, ge=64, le=4096)
+    eps_sec: float = Field(default=1e-10, gt=0, lt=1)
+    relay: Literal["honest", "measure"] = "honest"
+
+    def settings(self, *, max_abs: float) -> Any:
+        """:class:`qtfl.fl.secagg.QuantumSecAggSettings`."""
+        from qtfl.fl.secagg import QuantumSecAggSettings
+        from qtfl.security.relay_keys import RelayKeySettings
+
+        return QuantumSecAggSettings(
+            link_fidelity=self.link_fidelity,
+            dropout_tolerance=self.dropout_tolerance,
+            threshold=self.threshold,
+            failure_probability=self.failure_probability,
+            max_abs=max_abs,
+            relay=self.relay,
+            keys=RelayKeySettings(
+                key_bits=self.key_bits, qber_tolerance=self.qber_tolerance, eps_sec=self.eps_sec
+            ),
+        )
+
+
 class PrivacyConfig(_Section):
     """The ``privacy`` section (run-wide or per scenario): DP-FedAvg and/or secure
-    aggregation by pairwise masks (:mod:`qtfl.fl.privacy`); updates are clipped elementwise
-    to ``secure_aggregation_max_abs`` before masking."""
+    aggregation (:mod:`qtfl.fl.privacy`); updates are clipped elementwise to
+    ``secure_aggregation_max_abs`` before masking. ``secure_aggregation_keys``: ``pairwise``
+    masks every pair of the cohort with keys from the run's secrets; ``quantum`` runs SecAgg+
+    (a sparse neighbour graph, Shamir-shared self masks, dropout recovery) with pairwise keys
+    distilled over entanglement swapped at the server (:mod:`qtfl.fl.secagg`, settings in
+    ``quantum_keys``)."""
 
     dp: DPConfig | None = None
     secure_aggregation: bool = False
     secure_aggregation_max_abs: float = Field(default=4.0, gt=0)
+    secure_aggregation_keys: Literal["pairwise", "quantum"] = "pairwise"
+    quantum_keys: QuantumKeysConfig = QuantumKeysConfig()
 
     @model_validator(mode="after")
     def _compatible(self) -> PrivacyConfig:
@@ -226,12 +265,20 @@ class PrivacyConfig(_Section):
         """The engine post-processors of this section (empty when nothing is asked)."""
         from qtfl.fl.privacy import make_postprocessors
 
-        return make_postprocessors(
+        quantum = self.secure_aggregation and self.secure_aggregation_keys == "quantum"
+        chain = make_postprocessors(
             dp=self.dp_settings(),
-            secure_aggregation=self.secure_aggregation,
+            secure_aggregation=self.secure_aggregation and not quantum,
             max_abs=self.secure_aggregation_max_abs,
             seed=seed,
         )
+        if quantum:
+            from qtfl.fl.secagg import QuantumSecAgg
+
+            settings = self.quantum_keys.settings(max_abs=self.secure_aggregation_max_abs)
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(5_000,)))
+            chain.append(QuantumSecAgg(settings, rng=rng))
+        return chain
 
     def dp_settings(self) -> Any:
         """:class:`qtfl.fl.privacy.DPSettings`, or ``None`` without DP."""

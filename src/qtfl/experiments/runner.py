@@ -263,6 +263,10 @@ def _run(
     atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
     summary = build_summary(config, history, known, elapsed)
     for sc in scenarios:
+        for post in sims[sc.name].postprocessors:
+            report = getattr(post, "summary", None)
+            if callable(report):
+                summary["scenarios"][sc.name]["secure_aggregation"] = report()
         if sc.adversaries:
             summary["scenarios"][sc.name].update(
                 poisoning_summary(sc, sims[sc.name], inputs.dataset)
