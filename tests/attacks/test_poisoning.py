@@ -174,6 +174,8 @@ def test_sign_flip_collapses_fedavg_not_robust_aggregators(tmp_path: Path) -> No
     assert s["backdoor-median"]["attack_success_rate"] < 0.1
     assert s["backdoor-fedavg"]["final_accuracy"] > 0.9  # stealthy: main task unharmed
     assert "attack_success_rate" not in s["clean"]  # no adversary, no such figure
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert '<section id="adversaries">' in html and "backdoor by 0, 1" in html
 
 
 def test_adversary_config_errors_name_the_field() -> None:

@@ -176,3 +176,4 @@ def test_a_run_with_quantum_keyed_masking_matches_the_plain_run(tmp_path: Path) 
     q = s["quantum"]["secure_aggregation"]
     assert q["rounds"] == 3 and q["rounds_not_unmasked"] == 0 and q["neighbours"] == 19
     assert q["key_bits_per_round"] == 128 * 19 * 20 / 2
+    assert '<section id="secure-aggregation">' in (tmp_path / "run" / "report.html").read_text()

@@ -238,6 +238,73 @@ def _eavesdropper_table(table: RunTable) -> str:
     return "<h2>Eavesdroppers</h2>" + _table("eavesdroppers", headers, rows)
 
 
+def _adversaries_html(summary: Mapping[str, Any]) -> str:
+    """Poisoning scenarios: attack, aggregator, accuracy and backdoor success (if any)."""
+    scenarios = summary.get("scenarios", {})
+    rows = []
+    for name, s in scenarios.items():
+        advs = s.get("adversaries")
+        if not advs:
+            continue
+        attacks = "; ".join(
+            f"{a['attack']} by {', '.join(map(str, a['clients']))}" for a in advs
+        )
+        success = s.get("attack_success_rate")
+        rows.append(
+            [
+                _esc(name),
+                _esc(attacks),
+                _esc(s.get("strategy", summary.get("strategy", ""))),
+                _esc(human_percent(s.get("final_accuracy"))),
+                _esc(human_percent(success) if success is not None else "—"),
+            ]
+        )
+    if not rows:
+        return ""
+    headers = ["scenario", "malicious clients", "aggregator", "final accuracy",
+               "backdoor success"]  # fmt: skip
+    note = (
+        "Poisoning: what malicious clients did and what the aggregator kept. Backdoor "
+        "success is the share of triggered test images (true label not the target) that the "
+        "final model classifies as the target; compare with the scenarios without adversaries."
+    )
+    return (
+        f'<section id="adversaries"><h2>Adversaries</h2><p>{_esc(note)}</p>'
+        + _table("adversaries-table", headers, rows)
+        + "</section>"
+    )
+
+
+def _secure_aggregation_html(summary: Mapping[str, Any]) -> str:
+    """Quantum-keyed secure aggregation: the protocol's cost per round."""
+    rows = []
+    for name, s in summary.get("scenarios", {}).items():
+        q = s.get("secure_aggregation")
+        if not q or not q.get("rounds"):
+            continue
+        rows.append(
+            [
+                _esc(name),
+                _esc(q["neighbours"]),
+                _esc(q["threshold"]),
+                _esc(human_count(q["bell_pairs_per_round"])),
+                _esc(human_count(q["key_bits_per_round"])),
+                _esc(human_count(q["messages_per_round"])),
+                _esc(human_count(q["keys_aborted"])),
+                _esc(human_count(q["rounds_not_unmasked"])),
+            ]
+        )
+    if not rows:
+        return ""
+    headers = ["scenario", "neighbours", "threshold", "Bell pairs / round", "key bits / round",
+               "messages / round", "keys aborted", "rounds not unmasked"]  # fmt: skip
+    return (
+        '<section id="secure-aggregation"><h2>Secure aggregation with quantum keys</h2>'
+        + _table("secure-aggregation-table", headers, rows)
+        + "</section>"
+    )
+
+
 PRIVACY_LABELS = {
     "attacker": "attacker",
     "method": "method",
@@ -413,6 +480,8 @@ classical link without latency).</p>
 <h2>Plots</h2>
 {"".join(figures)}
 {_eavesdropper_table(table)}
+{_adversaries_html(summary)}
+{_secure_aggregation_html(summary)}
 {_privacy_html(summary)}
 <h2>Details</h2><div class="what">{text}</div>
 <h2>Simulation time on this machine</h2>
