@@ -404,6 +404,19 @@ def bench_teleport_command(
     emit(result, as_json=as_json, title="qtfl bench teleport")
 
 
+@bench_app.command("network")
+def bench_network_command(
+    clients: int = typer.Option(1_000_000, "--clients", help="Clients in the speed test."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed runs per channel count."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Round timeline: events per second, and makespan against the server's channels."""
+    from qtfl.network.timeline_benchmark import benchmark_timeline
+
+    emit(benchmark_timeline(clients=clients, repeats=repeats), as_json=as_json,
+         title="qtfl bench network")  # fmt: skip
+
+
 @bench_app.command("secagg")
 def bench_secagg_command(
     clients: str = typer.Option(
