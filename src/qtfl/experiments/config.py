@@ -415,6 +415,8 @@ class ExperimentConfig(_Section):
     """A whole experiment (see the module docstring for the file format)."""
 
     seed: int = Field(default=0, ge=0)
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1,
+                                                            max_length=64)
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
@@ -425,6 +427,14 @@ class ExperimentConfig(_Section):
     privacy: PrivacyConfig = PrivacyConfig()
     compression: CompressionSection = CompressionSection()
     attacks: AttacksConfig | None = None
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and len(set(v)) != len(v):
+            dup = sorted({x for x in v if v.count(x) > 1})
+            raise ValueError(f"seeds must be distinct, {dup[0]} repeats")
+        return v
 
     @field_validator("scenarios")
     @classmethod

@@ -210,5 +210,6 @@ def read_metrics(text: str) -> dict[str, list[RoundMetrics]]:
         raw = json.loads(line)
         name = raw.pop("scenario")
         raw.pop("figures", None)
+        raw.pop("seeds", None)  # a multi-seed run's mean rows say how many seeds
         out.setdefault(name, []).append(RoundMetrics.from_dict(raw))
     return out

@@ -163,6 +163,43 @@ def learning_curves_plot(
     return _png(fig)
 
 
+def seed_bands_plot(
+    curves: dict[str, dict[int, list[tuple[int, float]]]], *, names: Sequence[str], metric: str
+) -> bytes | None:
+    """Test accuracy per round over seeds: the mean and its 95% Student-t band per scenario."""
+    from qtfl.experiments.seeds import mean_interval
+
+    fig, axes = _figure(1, 1, size=(11.0, 4.6))
+    ax = axes[0][0]
+    drawn = False
+    for name in names:
+        by_seed = curves.get(name, {})
+        rounds = sorted({r for pts in by_seed.values() for r, _ in pts})
+        rows = []
+        for r in rounds:
+            vals = [v for pts in by_seed.values() for rr, v in pts if rr == r]
+            rows.append((r, *mean_interval(vals)))
+        if not rows:
+            continue
+        x, m, lo, hi = (np.array(c) for c in zip(*rows, strict=True))
+        color = _color(names, name)
+        ax.plot(x, m, marker="o", markersize=3, color=color,
+                label=f"{name} ({len(by_seed)} seeds)")  # fmt: skip
+        ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
+        drawn = True
+    if not drawn:
+        return None
+    label = "test R²" if metric == "r2" else "test accuracy"
+    ax.set_title(f"{label.capitalize()} per round: mean over seeds and its 95% interval")
+    ax.set_ylabel(label)
+    _metric_axis(ax.yaxis, metric)
+    ax.set_xlabel("round")
+    _round_axis(ax.xaxis)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
 def cost_curves_plot(
     points: Sequence[RoundPoint],
     *,

@@ -35,6 +35,7 @@ from qtfl.experiments.plots import (
     cost_curves_plot,
     learning_curves_plot,
     qber_plot,
+    seed_bands_plot,
 )
 from qtfl.fl.checkpoint import atomic_write_text
 from qtfl.fl.engine import RoundMetrics
@@ -94,7 +95,7 @@ def describe_run(summary: Mapping[str, Any]) -> list[str]:
     out = [
         f"{len(scenarios)} scenario{'s' if len(scenarios) != 1 else ''} trained the same "
         f"{summary['model']} on {summary['data']} with {summary['num_clients']} clients from "
-        f"the same initial model and seed ({summary['seed']})."
+        f"the same initial model and seed ({_seed_text(summary)})."
     ]
     for name, s in scenarios.items():
         acc = s.get("final_accuracy")
@@ -171,6 +172,14 @@ def describe_run(summary: Mapping[str, Any]) -> list[str]:
                 f"{s['rejected_by_safety_net']} updates with blocks it could not repair."
             )
     return out
+
+
+def _seed_text(summary: Mapping[str, Any]) -> str:
+    """``"0"``, or ``"s 0, 1, 2 (means shown)"`` for a multi-seed run."""
+    seeds = summary.get("seeds")
+    if seeds:
+        return "s " + ", ".join(map(str, seeds)) + " (means shown)"
+    return str(summary.get("seed"))
 
 
 def _esc(value: Any) -> str:
@@ -402,7 +411,7 @@ def render_report(summary: Mapping[str, Any], records: Mapping[str, Sequence[Rou
     return _render(summary, ReportData(summary, records))
 
 
-def _render(summary: Mapping[str, Any], data: ReportData) -> str:
+def _render(summary: Mapping[str, Any], data: ReportData, *, bands: str | None = None) -> str:
     table = data.table
     metric = table.metric
     label = "R²" if metric == "r2" else "accuracy"
@@ -443,6 +452,8 @@ def _render(summary: Mapping[str, Any], data: ReportData) -> str:
             csv="qber.csv",
         ),
     ]  # fmt: skip
+    if bands:
+        figures.insert(0, bands)
     bullets = "".join(f"<li>{_esc(line)}</li>" for line in headlines(table))
     text = "".join(f"<p>{_esc(line)}</p>" for line in describe_run(summary))
     links = ", ".join(
@@ -465,7 +476,7 @@ ul.headlines li {{ margin: 0.4em 0; line-height: 1.45; }}
 <h1>qtfl run report</h1>
 <p>Data <b>{_esc(summary["data"])}</b>, model <b>{_esc(summary["model"])}</b>,
 strategy {_esc(summary["strategy"])}, {_esc(summary["num_clients"])} clients, seed
-{_esc(summary["seed"])}; configuration hash
+{_esc(_seed_text(summary))}; configuration hash
 <code>{_esc(str(summary["config_hash"])[:16])}</code>.</p>
 <h2>Headlines</h2>
 <ul class="headlines">{bullets}</ul>
@@ -503,7 +514,21 @@ def write_report(run_dir: str | Path) -> Path:
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     records = read_metrics(metrics_path.read_text(encoding="utf-8"))
     data = ReportData(summary, records)
-    page = _render(summary, data)
+    bands = None
+    if summary.get("seeds"):
+        from qtfl.experiments.seeds import seed_curves
+
+        curves = seed_curves(d)
+        if curves:
+            bands = _figure(
+                seed_bands_plot(curves, names=data.names, metric=data.table.metric),
+                fig_id="seeds", alt="accuracy per round over seeds with 95% bands",
+                caption=f"Mean over the seeds {summary['seeds']} and the two-sided 95% "
+                "Student-t interval of the mean at each round; the other figures and tables "
+                "show the seeds' means.",
+                csv="rounds.csv",
+            )  # fmt: skip
+    page = _render(summary, data, bands=bands)
     data_dir = d / DATA_DIR
     data_dir.mkdir(exist_ok=True)
     for name, text in data.csv_files().items():

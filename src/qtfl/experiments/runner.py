@@ -197,6 +197,12 @@ def run_experiment(
             from a different configuration; data, partition or model options are invalid.
             Nothing in ``out_dir`` is written before all of these checks pass.
     """
+    if config.seeds is not None:
+        from qtfl.experiments.seeds import run_seeds
+
+        return run_seeds(
+            config, out_dir=out_dir, resume=resume, run_one=run_experiment, progress=progress
+        )
     torch.set_num_threads(1)
     # One BLAS thread: the channels' small products (CRC-32, LDPC syndromes) ran 13x slower
     # with a thread pool on a loaded 2-core machine (0.79 s vs 0.06 s per FEC teleport).
