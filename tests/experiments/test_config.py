@@ -60,7 +60,7 @@ def test_config_hash_tracks_values() -> None:
 @pytest.mark.parametrize(
     "raw,message",
     [
-        ({"trainig": {}}, "unknown key 'trainig'; allowed keys there: seed, data, model"),
+        ({"trainig": {}}, "unknown key 'trainig'; allowed keys there: seed, seeds, data"),
         (
             {"training": {"round": 3}},
             "unknown key 'training.round'; allowed keys there: rounds, fraction",
