@@ -441,6 +441,21 @@ def _int_list(flag: str, text: str) -> list[int]:
         raise InputError(f"{flag} takes comma-separated whole numbers, got {text[:80]!r}") from None
 
 
+@bench_app.command("fec")
+def bench_fec_command(
+    blocks: int = typer.Option(256, "--blocks", help="Error patterns per point."),
+    repeats: int = typer.Option(3, "--repeats", help="Interleaved timings per decoder."),
+    threads: int = typer.Option(1, "--threads", help="Threads of the new decoder."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the error patterns."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """LDPC decoding: lane-batched min-sum vs the ldpc package on identical errors."""
+    from qtfl.channel.fec_benchmark import benchmark_fec, fec_rows
+
+    result = benchmark_fec(blocks=blocks, repeats=repeats, threads=threads, seed=seed)
+    emit(result if as_json else fec_rows(result), as_json=as_json, title="qtfl bench fec")
+
+
 attack_app = typer.Typer(
     help="Privacy attacks on what each attacker observes (inversion, membership).",
     no_args_is_help=True,

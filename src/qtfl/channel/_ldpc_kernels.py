@@ -1,0 +1,227 @@
+"""numba kernels of :mod:`qtfl.channel.ldpc_decoder` (imported on first decode, not at import).
+
+Arrays are indexed ``[..., lane]`` with the lane loop innermost and a compile-time trip
+count, so LLVM vectorises it. No fastmath: the vector body and any scalar path compute the
+same IEEE operations, which keeps a block's result independent of the lane it lands in.
+"""
+
+# mypy: ignore-errors
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from qtfl.channel.ldpc_decoder import (
+    _PHI_MAX,
+    _PHI_MIN,
+    LANES,
+    MIN_SUM_ALPHA,
+    SUM_PRODUCT_LANES,
+)
+
+
+@numba.njit(cache=True, nogil=True)
+def syndromes(row_ptr, col_idx, words):
+    b = words.shape[0]
+    m = row_ptr.size - 1
+    out = np.zeros((b, m), np.uint8)
+    for i in range(b):
+        for r in range(m):
+            acc = 0
+            for j in range(row_ptr[r], row_ptr[r + 1]):
+                acc ^= words[i, col_idx[j]]
+            out[i, r] = acc & 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _load(lane, block, syn, llr, post, msg, ssign, lane_block, lane_iter):
+    lane_block[lane] = block
+    lane_iter[lane] = 0
+    for v in range(post.shape[0]):
+        post[v, lane] = llr
+    for j in range(msg.shape[0]):
+        msg[j, lane] = 0.0
+    for r in range(ssign.shape[0]):
+        ssign[r, lane] = -1.0 if syn[block, r] else 1.0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _check_and_refill(
+    row_ptr, col_idx, syn, llr, max_iter, post, msg, ssign, lane_block, lane_iter,
+    nxt, out_err, out_ok, out_it, bad, par, extra,
+):  # fmt: skip
+    lanes = post.shape[1]
+    m = row_ptr.size - 1
+    n = post.shape[0]
+    for lane in range(lanes):
+        bad[lane] = 0
+    for r in range(m):
+        for lane in range(lanes):
+            par[lane] = 1 if ssign[r, lane] < 0 else 0
+        for j in range(row_ptr[r], row_ptr[r + 1]):
+            v = col_idx[j]
+            for lane in range(lanes):
+                par[lane] ^= 1 if post[v, lane] < 0 else 0
+        for lane in range(lanes):
+            bad[lane] |= par[lane]
+    b = syn.shape[0]
+    for lane in range(lanes):
+        blk = lane_block[lane]
+        if blk < 0:
+            continue
+        lane_iter[lane] += 1
+        if bad[lane] == 0 or lane_iter[lane] >= max_iter:
+            for v in range(n):
+                out_err[blk, v] = 1 if post[v, lane] < 0 else 0
+            out_ok[blk] = bad[lane] == 0
+            out_it[blk] = lane_iter[lane]
+            if nxt < b:
+                _load(lane, nxt, syn, llr, post, msg, ssign, lane_block, lane_iter)
+                for r in range(extra.shape[0]):
+                    extra[r, lane] = 0.0
+                nxt += 1
+            else:
+                lane_block[lane] = -1
+    return nxt
+
+
+@numba.njit(cache=True, nogil=True)
+def decode_min_sum(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, out_it):
+    lanes = LANES
+    alpha = np.float32(MIN_SUM_ALPHA)
+    n = out_err.shape[1]
+    m = row_ptr.size - 1
+    b = syn.shape[0]
+    deg = 0
+    for r in range(m):
+        deg = max(deg, row_ptr[r + 1] - row_ptr[r])
+    post = np.zeros((n, lanes), np.float32)
+    msg = np.zeros((col_idx.size, lanes), np.float32)
+    ssign = np.ones((m, lanes), np.float32)
+    ext = np.zeros((deg, lanes), np.float32)
+    min1 = np.zeros(lanes, np.float32)
+    min2 = np.zeros(lanes, np.float32)
+    sgn = np.zeros(lanes, np.float32)
+    pos = np.zeros(lanes, np.int32)
+    lane_block = np.full(lanes, -1, np.int64)
+    lane_iter = np.zeros(lanes, np.int64)
+    bad = np.zeros(lanes, np.uint8)
+    par = np.zeros(lanes, np.uint8)
+    llr32 = np.float32(llr)
+    big = np.float32(3.0e38)
+    nxt = 0
+    for lane in range(min(lanes, b)):
+        _load(lane, nxt, syn, llr32, post, msg, ssign, lane_block, lane_iter)
+        nxt += 1
+    active = min(lanes, b)
+    while active > 0:
+        for r in range(m):
+            start = row_ptr[r]
+            d = row_ptr[r + 1] - start
+            for lane in range(lanes):
+                min1[lane] = big
+                min2[lane] = big
+                sgn[lane] = ssign[r, lane]
+                pos[lane] = 0
+            for jj in range(d):
+                j = start + jj
+                v = col_idx[j]
+                for lane in range(lanes):
+                    t = post[v, lane] - msg[j, lane]
+                    ext[jj, lane] = t
+                    a = abs(t)
+                    lt = a < min1[lane]
+                    min2[lane] = min1[lane] if lt else min(min2[lane], a)
+                    pos[lane] = np.int32(jj) if lt else pos[lane]
+                    min1[lane] = a if lt else min1[lane]
+                    sgn[lane] = -sgn[lane] if t < 0 else sgn[lane]
+            for lane in range(lanes):
+                min1[lane] = alpha * min1[lane]
+                min2[lane] = alpha * min2[lane]
+            for jj in range(d):
+                j = start + jj
+                v = col_idx[j]
+                for lane in range(lanes):
+                    t = ext[jj, lane]
+                    mag = min2[lane] if pos[lane] == jj else min1[lane]
+                    new = -mag if (t < 0) != (sgn[lane] < 0) else mag
+                    msg[j, lane] = new
+                    post[v, lane] = t + new
+        nxt = _check_and_refill(
+            row_ptr, col_idx, syn, llr32, max_iter, post, msg, ssign, lane_block, lane_iter,
+            nxt, out_err, out_ok, out_it, bad, par, msg,
+        )  # fmt: skip
+        active = 0
+        for lane in range(lanes):
+            active += lane_block[lane] >= 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _phi(x):
+    y = min(max(x, _PHI_MIN), _PHI_MAX)
+    return -math.log(math.tanh(0.5 * y))
+
+
+@numba.njit(cache=True, nogil=True)
+def decode_sum_product(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, out_it):
+    lanes = SUM_PRODUCT_LANES
+    n = out_err.shape[1]
+    m = row_ptr.size - 1
+    b = syn.shape[0]
+    deg = 0
+    for r in range(m):
+        deg = max(deg, row_ptr[r + 1] - row_ptr[r])
+    post = np.zeros((n, lanes), np.float64)
+    msg = np.zeros((col_idx.size, lanes), np.float64)
+    ssign = np.ones((m, lanes), np.float64)
+    ext = np.zeros((deg, lanes), np.float64)
+    phis = np.zeros((deg, lanes), np.float64)
+    total = np.zeros(lanes, np.float64)
+    sgn = np.zeros(lanes, np.float64)
+    lane_block = np.full(lanes, -1, np.int64)
+    lane_iter = np.zeros(lanes, np.int64)
+    bad = np.zeros(lanes, np.uint8)
+    par = np.zeros(lanes, np.uint8)
+    nxt = 0
+    for lane in range(min(lanes, b)):
+        _load(lane, nxt, syn, llr, post, msg, ssign, lane_block, lane_iter)
+        nxt += 1
+    active = min(lanes, b)
+    while active > 0:
+        for r in range(m):
+            start = row_ptr[r]
+            d = row_ptr[r + 1] - start
+            for lane in range(lanes):
+                total[lane] = 0.0
+                sgn[lane] = ssign[r, lane]
+            for jj in range(d):
+                j = start + jj
+                v = col_idx[j]
+                for lane in range(lanes):
+                    t = post[v, lane] - msg[j, lane]
+                    ext[jj, lane] = t
+                    f = _phi(abs(t))
+                    phis[jj, lane] = f
+                    total[lane] += f
+                    sgn[lane] = -sgn[lane] if t < 0 else sgn[lane]
+            for jj in range(d):
+                j = start + jj
+                v = col_idx[j]
+                for lane in range(lanes):
+                    t = ext[jj, lane]
+                    mag = _phi(total[lane] - phis[jj, lane])
+                    s = -sgn[lane] if t < 0 else sgn[lane]
+                    new = mag * s
+                    msg[j, lane] = new
+                    post[v, lane] = t + new
+        nxt = _check_and_refill(
+            row_ptr, col_idx, syn, llr, max_iter, post, msg, ssign, lane_block, lane_iter,
+            nxt, out_err, out_ok, out_it, bad, par, msg,
+        )  # fmt: skip
+        active = 0
+        for lane in range(lanes):
+            active += lane_block[lane] >= 0
