@@ -20,10 +20,16 @@ def h(p: float) -> float:
     return 0.0 if p == 0 else -p * math.log2(p) - (1 - p) * math.log2(1 - p)
 
 
-@pytest.mark.parametrize("fidelity", [1.0, 0.97])
-def test_key_is_identical_on_both_ends_and_matches_finite_size_formula(fidelity: float) -> None:
-    settings = QkdSettings(eps_sec=1e-10, eps_cor=1e-15)
+@pytest.mark.parametrize(
+    ("fidelity", "reconciliation"), [(1.0, "ldpc"), (0.97, "ldpc"), (0.97, "cascade")]
+)
+def test_key_is_identical_on_both_ends_and_matches_finite_size_formula(
+    fidelity: float, reconciliation: str
+) -> None:
+    settings = QkdSettings(eps_sec=1e-10, eps_cor=1e-15, reconciliation=reconciliation)
     ch = QkdOtpChannel(LinkSpec(WernerPair(fidelity)), settings=settings)
+    q_tol = WernerPair(fidelity).qber + 0.02  # the default: expected QBER + 0.02
+    assert ch.qber_tolerance == pytest.approx(q_tol)
     key = ch.distill_key(20_000, rng=np.random.default_rng(4))
     assert key.reason == "ok"
     assert key.alice_key.size >= 20_000
@@ -32,10 +38,21 @@ def test_key_is_identical_on_both_ends_and_matches_finite_size_formula(fidelity:
     total = 0
     for b in key.blocks:
         n, k = b.n_key, b.n_sample
-        mu = math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(2 / 1e-10))
-        ell = math.floor(n * (1 - h(b.qber + mu)) - b.leak_ec - math.log2(2 / (1e-20 * 1e-15)))
+        # Tomamichel et al. 2012, Eq. (2): ln(4/eps_sec), the tolerated QBER fixed in advance
+        mu = math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(4 / 1e-10))
+        ell = math.floor(n * (1 - h(q_tol + mu)) - b.leak_ec - math.log2(2 / (1e-20 * 1e-15)))
         assert b.key_bits == ell
-        assert b.n_sifted == b.n_key + b.n_sample
+        assert b.qber <= q_tol
+        if reconciliation == "ldpc":  # leakage = syndrome bits of every block + the hash
+            from qtfl.channel.fec import FEC_CODES
+
+            code = FEC_CODES[b.reconciliation_code]
+            blocks = -(-(b.n_sifted - b.n_sample) // code.n)
+            assert b.leak_ec == blocks * (code.n - code.k) + 50  # ceil(log2(1e15)) = 50
+            # undecodable blocks are dropped at both ends: at most a few of them
+            assert 0.95 * (b.n_sifted - b.n_sample) <= n <= b.n_sifted - b.n_sample
+        else:
+            assert b.n_sifted == b.n_key + b.n_sample
         total += ell
     assert key.alice_key.size == total
     assert abs(key.blocks[0].n_sifted / key.blocks[0].n_pairs - 0.5) < 0.02  # sifting keeps ~1/2
@@ -59,18 +76,23 @@ def test_padded_update_decodes_exactly_and_tap_learns_nothing() -> None:
     assert led.link_seconds >= led.bell_pairs / 1e5
 
 
-def test_intercept_resend_on_all_pairs_aborts_above_11_percent() -> None:
+def test_intercept_resend_on_all_pairs_aborts_above_the_tolerated_qber() -> None:
     ch = QkdOtpChannel(LinkSpec(WernerPair(1.0)), eavesdropper=InterceptResend(fraction=1.0))
     out = ch.send(sample_update(200), rng=np.random.default_rng(1))
     assert not out.delivered and out.verdict.detected
-    assert out.verdict.reason == "qber-above-11%"
+    assert out.verdict.reason == "qber-above-tolerance"
+    assert out.verdict.qber_bound == pytest.approx(0.02)
     assert abs((out.verdict.qber or 0) - 0.25) < 0.03
     assert out.verdict.p_value is not None and out.verdict.p_value < 1e-12
 
 
-def test_partial_attack_below_the_limit_still_yields_a_secret_key() -> None:
+def test_partial_attack_below_the_tolerance_still_yields_a_secret_key() -> None:
     update = sample_update(500, seed=2)
-    ch = QkdOtpChannel(LinkSpec(WernerPair(1.0)), eavesdropper=InterceptResend(fraction=0.2))
+    link, eve = LinkSpec(WernerPair(1.0)), InterceptResend(fraction=0.2)  # QBER 0.05
+    strict = QkdOtpChannel(link, eavesdropper=eve)  # Q_tol = 0 + 0.02: aborts
+    out = strict.send(update, rng=np.random.default_rng(2))
+    assert not out.delivered and out.verdict.reason == "qber-above-tolerance"
+    ch = QkdOtpChannel(link, eavesdropper=eve, settings=QkdSettings(qber_tolerance=0.07))
     out = ch.send(update, rng=np.random.default_rng(2))
     assert out.delivered
     assert abs((out.verdict.qber or 0) - 0.05) < 0.02
@@ -107,8 +129,15 @@ def test_link_above_11_percent_qber_is_rejected_at_construction() -> None:
         ({"eps_sec": 0.0}, "eps_sec"),
         ({"max_blocks": 0}, "max_blocks"),
         ({"max_pairs": 0}, "max_pairs"),
+        ({"reconciliation": "turbo"}, "reconciliation"),
+        ({"qber_tolerance": 0.2}, "qber_tolerance"),
     ],
 )
 def test_bad_settings_raise_input_error(kwargs: dict, words: str) -> None:
     with pytest.raises(InputError, match=words):
         QkdSettings(**kwargs)
+
+
+def test_tolerance_below_the_links_qber_is_refused() -> None:
+    with pytest.raises(InputError, match=r"qber_tolerance 0\.01 is below"):
+        QkdOtpChannel(LinkSpec(WernerPair(0.97)), settings=QkdSettings(qber_tolerance=0.01))

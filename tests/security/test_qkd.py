@@ -7,10 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from qtfl.channel.fec import select_code
 from qtfl.errors import InputError
 from qtfl.security.leakage import binary_entropy
 from qtfl.security.qkd import (
     finite_key_length,
+    ldpc_reconcile,
     one_time_pad,
     reconcile,
     reconciliation_qber,
@@ -18,6 +20,7 @@ from qtfl.security.qkd import (
     toeplitz_hash,
     toeplitz_hash_many,
     verification_hash_bits,
+    within_tolerance,
 )
 
 
@@ -25,24 +28,83 @@ def h(p: float) -> float:
     return -p * math.log2(p) - (1 - p) * math.log2(1 - p)
 
 
+def _eq2(n: int, k: int, q_tol: float, leak: float, eps_sec: float, eps_cor: float) -> int:
+    """Tomamichel, Lim, Gisin & Renner, Nat. Commun. 3:634 (2012), Eq. (2), written out."""
+    mu = math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(4 / eps_sec))
+    x = q_tol + mu
+    h_x = -x * math.log2(x) - (1 - x) * math.log2(1 - x)
+    return max(0, math.floor(n * (1 - h_x) - leak - math.log2(2 / (eps_sec**2 * eps_cor))))
+
+
 @pytest.mark.parametrize(
-    ("n", "k", "q", "leak"), [(10**6, 10**5, 0.02, 150_000), (50_000, 5_000, 0.0, 1_000)]
+    ("n", "k", "q_tol", "leak", "eps_sec", "eps_cor"),
+    [
+        (10**6, 10**5, 0.02, 150_000, 1e-10, 1e-15),
+        (50_000, 5_000, 0.01, 1_000, 1e-10, 1e-15),
+        (10**7, 10**6, 0.05, 3_000_000, 1e-9, 1e-12),
+        (200_000, 50_000, 0.03, 40_000, 1e-6, 1e-10),
+        (10**5, 10**4, 0.08, 50_000, 1e-10, 1e-15),  # 1 - h(Q_tol + mu) < leak: no key
+    ],
 )
-def test_finite_key_length_is_tomamichel_2012_formula(n: int, k: int, q: float, leak: int) -> None:
-    eps_sec, eps_cor = 1e-10, 1e-15
-    mu = math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(2 / eps_sec))
-    assert statistical_margin(n, k, eps_sec) == pytest.approx(mu)
-    expected = math.floor(n * (1 - h(q + mu)) - leak - math.log2(2 / (eps_sec**2 * eps_cor)))
+def test_finite_key_length_is_tomamichel_2012_eq2(
+    n: int, k: int, q_tol: float, leak: int, eps_sec: float, eps_cor: float
+) -> None:
+    mu = math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(4 / eps_sec))
+    assert statistical_margin(n, k, eps_sec) == pytest.approx(mu, rel=1e-12)
     got = finite_key_length(
-        n_key=n, n_sample=k, qber=q, leak_ec=leak, eps_sec=eps_sec, eps_cor=eps_cor
+        n_key=n, n_sample=k, qber_tolerance=q_tol, leak_ec=leak, eps_sec=eps_sec, eps_cor=eps_cor
     )
-    assert got == expected > 0
+    assert got == _eq2(n, k, q_tol, leak, eps_sec, eps_cor)
+
+
+def test_ln4_not_ln2_and_the_key_depends_on_q_tol_not_the_sample() -> None:
+    # ln(2/eps) would give a longer key than the theorem allows
+    n, k, eps = 10**6, 10**5, 1e-10
+    mu2 = math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(2 / eps))
+    assert statistical_margin(n, k, eps) > mu2
+    kw = {"n_key": n, "n_sample": k, "leak_ec": 100_000, "eps_sec": eps, "eps_cor": 1e-15}
+    assert finite_key_length(qber_tolerance=0.03, **kw) < finite_key_length(
+        qber_tolerance=0.02, **kw
+    )
+    # the acceptance test: abort exactly when errors/k > Q_tol
+    assert within_tolerance(200, 10_000, 0.02)
+    assert not within_tolerance(201, 10_000, 0.02)
 
 
 def test_no_key_near_or_above_the_limit() -> None:
     kw = {"n_sample": 10_000, "leak_ec": 0, "eps_sec": 1e-10, "eps_cor": 1e-15}
-    assert finite_key_length(n_key=100_000, qber=0.45, **kw) == 0
-    assert finite_key_length(n_key=100, qber=0.0, **kw) == 0  # finite-size terms eat it all
+    assert finite_key_length(n_key=100_000, qber_tolerance=0.45, **kw) == 0
+    assert finite_key_length(n_key=100, qber_tolerance=0.0, **kw) == 0  # finite-size terms
+
+
+@pytest.mark.parametrize("q", [0.01, 0.03, 0.06])
+def test_ldpc_reconciliation_equal_keys_and_leak_is_syndromes_plus_hash(q: float) -> None:
+    # Prepare: Bob's string is Alice's through BSC(q); 10 blocks and a short last one
+    rng = np.random.default_rng(int(q * 1000))
+    n = 38_500
+    alice = rng.integers(0, 2, n, dtype=np.uint8)
+    bob = alice ^ (rng.random(n) < q).astype(np.uint8)
+    upper = reconciliation_qber(round(q * 5000), 5000)
+    # Execute
+    rec = ldpc_reconcile(alice, bob, qber=upper, eps_cor=1e-15)
+    # Assert
+    code = select_code(upper)
+    assert rec.success and rec.code == code.name
+    assert rec.kept is not None
+    np.testing.assert_array_equal(rec.corrected[rec.kept], alice[rec.kept])
+    assert rec.kept.mean() > 0.95  # <= 1% of blocks may be dropped at a code's limit
+    blocks = -(-n // code.n)
+    assert rec.leaked_bits == blocks * (code.n - code.k) + verification_hash_bits(1e-15)
+    assert rec.sent_bits == rec.leaked_bits + blocks
+    # leakage per bit sits between the Shannon limit h(q) and 1
+    assert h(q) < rec.leaked_bits / n < 1
+
+
+def test_ldpc_reconciliation_fails_cleanly_beyond_every_code() -> None:
+    rng = np.random.default_rng(0)
+    alice = rng.integers(0, 2, 5000, dtype=np.uint8)
+    rec = ldpc_reconcile(alice, alice ^ 1, qber=0.3, eps_cor=1e-10)
+    assert not rec.success and rec.leaked_bits == 0
 
 
 def test_toeplitz_hash_equals_explicit_matrix_product() -> None:

@@ -6,9 +6,20 @@ clear, as in :class:`~qtfl.channel.teleportation.TeleportationChannel`). Post-pr
 (sifting, estimation, reconciliation, Toeplitz privacy amplification, the finite-key length
 of Tomamichel et al. 2012) is :mod:`qtfl.security.qkd`.
 
+Reconciliation (``QkdSettings.reconciliation``): ``ldpc`` (default) sends one syndrome per
+4000-bit block under the IRA LDPC code chosen from the sample's QBER upper bound and decodes
+with :mod:`qtfl.channel.ldpc_decoder`; blocks the decoder cannot solve are discarded at both
+ends (not retried), and a verification hash closes it; ``leak_EC`` = syndrome bits + hash.
+``cascade`` is the interactive parity protocol (:func:`qtfl.security.qkd.reconcile`).
+
+Tolerated QBER. ``Q_tol`` is fixed before the run (``QkdSettings.qber_tolerance``, default
+the link's expected QBER + :data:`QBER_TOLERANCE_MARGIN`, at most 11%); a block whose sample
+QBER exceeds it aborts (``qber-above-tolerance``), and the key length is Eq. (2) of
+Tomamichel et al. with ``Q_tol``.
+
 Sizing. A block of ``N`` pairs is sized from the link's expected QBER so that its finite key
 covers the payload with a margin; if a block's key falls short, another block makes the rest
-(at most ``max_blocks``). Runtime aborts: measured QBER above 11% (``qber-above-11%``),
+(at most ``max_blocks``). Runtime aborts: sample QBER above ``Q_tol`` (``qber-above-tolerance``),
 reconciliation that does not verify, or no key after ``max_blocks`` blocks.
 
 Tap: the ciphertext. Eve's payload guess (when she taps) is ``ciphertext ⊕ T·r_E`` with
@@ -20,9 +31,10 @@ Ledger: ``bell_pairs`` = every pair measured (unsifted included; over a
 :class:`~qtfl.channel.verified.PurifiedLink` plus the pairs purification consumed, counted in
 ``purification_pairs``), ``check_pairs`` = sifted
 bits revealed for estimation; classical bits: both ends' bases ``2N``, sample positions and
-values, reconciliation parities both ways ``2·leak_EC``, the Toeplitz seed, the ciphertext and
-header; link seconds: ``N / pair_rate_hz`` + one latency per message (sifting, estimation,
-every reconciliation round trip counts two, seed, ciphertext).
+values, reconciliation messages (Cascade: parities both ways ``2·leak_EC``; LDPC: syndromes,
+hash and Bob's one flag per block), the Toeplitz seed, the ciphertext and header; link seconds:
+``N / pair_rate_hz`` + one latency per message (sifting, estimation, every reconciliation
+round trip counts two, seed, ciphertext).
 """
 
 from __future__ import annotations
@@ -34,8 +46,9 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger, Tap, Verdict
+from qtfl.channel.fec import select_code
 from qtfl.channel.verified import PairLink, distribution_cost
-from qtfl.errors import InputError, require_int, require_range
+from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import BellDiagonalPair
 from qtfl.security.detection import QberTest
@@ -43,16 +56,23 @@ from qtfl.security.eavesdropper import Eavesdropper, NoEavesdropper, sample_chec
 from qtfl.security.leakage import binary_entropy
 from qtfl.security.qkd import (
     SHOR_PRESKILL_QBER,
+    Reconciliation,
     finite_key_length,
+    ldpc_reconcile,
     reconcile,
     reconciliation_qber,
     toeplitz_hash_many,
+    verification_hash_bits,
+    within_tolerance,
 )
 
 Bits = npt.NDArray[np.uint8]
-#: Reconciliation leakage per sifted bit assumed when sizing a block, in units of ``h(Q)``
+#: Cascade leakage per sifted bit assumed when sizing a block, in units of ``h(Q)``
 #: (measured 1.21 at Q = 1%, 1.30 at 5%, 1.36 at 10%; tests/security/test_qkd.py).
 SIZING_F_EC = 1.4
+#: Default ``Q_tol`` = the link's expected QBER + this (fixed before the run).
+QBER_TOLERANCE_MARGIN = 0.02
+RECONCILIATIONS = ("ldpc", "cascade")
 #: Largest block (sifted key bits) the sizing considers before declaring no key possible.
 MAX_SIFTED_BITS = 1 << 34
 
@@ -68,6 +88,9 @@ class QkdSettings:
         max_blocks: key blocks tried before the transfer is reported as not delivered.
         max_pairs: largest block of pairs simulated at once (memory bound); a key that
             needs more is reported as not delivered (``key-needs-too-many-pairs``).
+        reconciliation: ``ldpc`` (syndrome decoding, default) or ``cascade``.
+        qber_tolerance: ``Q_tol`` of the finite-key bound, in ``(0, 0.11]``, fixed before
+            the run; ``None``: the link's expected QBER + :data:`QBER_TOLERANCE_MARGIN`.
     """
 
     sample_fraction: float = 0.1
@@ -75,6 +98,8 @@ class QkdSettings:
     eps_cor: float = 1e-15
     max_blocks: int = 4
     max_pairs: int = 50_000_000
+    reconciliation: str = "ldpc"
+    qber_tolerance: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("sample_fraction", "eps_sec", "eps_cor"):
@@ -83,6 +108,12 @@ class QkdSettings:
             )
         require_int("max_blocks", self.max_blocks, low=1)
         require_int("max_pairs", self.max_pairs, low=1)
+        require_choice("reconciliation", self.reconciliation, RECONCILIATIONS)
+        if self.qber_tolerance is not None:
+            require_range(
+                "qber_tolerance", self.qber_tolerance, low=0.0, high=SHOR_PRESKILL_QBER,
+                low_open=True,
+            )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,8 @@ class KeyBlock:
     leak_ec: int
     key_bits: int
     reason: str = "ok"
+    qber_tolerance: float = SHOR_PRESKILL_QBER
+    reconciliation_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,26 +174,46 @@ class QkdOtpChannel(Channel):
         self.encoding = BasisEncoding(bits=bits)
         self.settings = settings or QkdSettings()
         self.eavesdropper = eavesdropper or NoEavesdropper()
+        tol = self.settings.qber_tolerance
+        if tol is None:
+            tol = min(SHOR_PRESKILL_QBER, pair.qber + QBER_TOLERANCE_MARGIN)
+        elif tol < pair.qber:
+            raise InputError(
+                f"qber_tolerance {tol:g} is below the link's expected QBER {pair.qber:.4f}: "
+                f"every block would abort; use qber_tolerance in [{pair.qber:.4f}, "
+                f"{SHOR_PRESKILL_QBER}] or leave it unset"
+            )
+        #: ``Q_tol``: the tolerated QBER, fixed here, before any pair is measured.
+        self.qber_tolerance = float(tol)
 
     def pairs_for_key(self, key_bits: int, *, qber: float | None = None) -> int | None:
         """Pairs to distribute so one block's expected finite key covers ``key_bits``.
 
         ``qber`` defaults to the link's expected QBER; later blocks pass the measured one.
-        ``None`` when no block yields a key at that QBER: this reconciliation's leakage
-        (``SIZING_F_EC·h(Q)``) plus privacy amplification (``h(Q)``) exceed 1 bit per sifted
-        bit above ``Q ≈ 0.08``, below the 11% limit of ideal error correction.
+        ``None`` when no block yields a key at that QBER: reconciliation leakage (LDPC:
+        ``1 - rate`` of the code chosen for the sample's QBER upper bound; Cascade:
+        ``SIZING_F_EC·h(Q)``) plus privacy amplification (``h(Q_tol + mu)``) exceed 1 bit
+        per sifted bit.
         """
         s = self.settings
         q = self.link.pair.qber if qber is None else max(qber, self.link.pair.qber)
         need = require_int("key_bits", key_bits, low=1)
+        t = verification_hash_bits(s.eps_cor)
 
         def key_from(n_key: int) -> int:
             k = max(1, math.ceil(s.sample_fraction / (1 - s.sample_fraction) * n_key))
-            leak = SIZING_F_EC * n_key * float(binary_entropy(q)) + 64
+            if s.reconciliation == "ldpc":
+                try:
+                    code = select_code(reconciliation_qber(min(k, round(q * k)), k))
+                except InputError:
+                    return 0
+                leak: float = -(-n_key // code.n) * (code.n - code.k) + t
+            else:
+                leak = SIZING_F_EC * n_key * float(binary_entropy(q)) + 64
             return finite_key_length(
                 n_key=n_key,
                 n_sample=k,
-                qber=q,
+                qber_tolerance=self.qber_tolerance,
                 leak_ec=leak,
                 eps_sec=s.eps_sec,
                 eps_cor=s.eps_cor,
@@ -236,23 +289,28 @@ class QkdOtpChannel(Channel):
             link_seconds=seconds + 2 * lat,
         )
         block = KeyBlock(
-            n_pairs=n_pairs, n_sifted=m, n_sample=k, n_key=m - k, qber=qber, leak_ec=0, key_bits=0
-        )
+            n_pairs=n_pairs, n_sifted=m, n_sample=k, n_key=m - k, qber=qber, leak_ec=0,
+            key_bits=0, qber_tolerance=self.qber_tolerance,
+        )  # fmt: skip
         empty = np.zeros(0, np.uint8)
-        if qber > SHOR_PRESKILL_QBER or m - k < 1:
-            reason = "qber-above-11%" if qber > SHOR_PRESKILL_QBER else "key-too-short"
+        if not within_tolerance(sample_errors, k, self.qber_tolerance) or m - k < 1:
+            reason = "key-too-short" if m - k < 1 else "qber-above-tolerance"
             return replace(block, reason=reason), (empty,) * 3, cost
         a_raw, b_raw, e_raw = meas.client[key_idx], meas.server[key_idx], meas.eve_bits[key_idx]
-        sizing = reconciliation_qber(sample_errors, k)
-        rec = reconcile(a_raw, b_raw, qber=sizing, eps_cor=s.eps_cor, rng=ends_rng)
-        cost += Ledger(classical_bits=2 * rec.leaked_bits, link_seconds=2 * lat * rec.rounds)
-        block = replace(block, leak_ec=rec.leaked_bits)
+        rec = self._reconcile(a_raw, b_raw, reconciliation_qber(sample_errors, k), ends_rng)
+        cost += Ledger(classical_bits=rec.sent_bits, link_seconds=2 * lat * rec.rounds)
+        block = replace(block, leak_ec=rec.leaked_bits, reconciliation_code=rec.code)
         if not rec.success:
             return replace(block, reason="error-correction-failed"), (empty,) * 3, cost
+        if rec.kept is not None:  # blocks the decoder could not solve are dropped at both ends
+            a_raw, e_raw, corrected = a_raw[rec.kept], e_raw[rec.kept], rec.corrected[rec.kept]
+        else:
+            corrected = rec.corrected
+        block = replace(block, n_key=int(a_raw.size))
         ell = finite_key_length(
-            n_key=m - k,
+            n_key=int(a_raw.size),
             n_sample=k,
-            qber=qber,
+            qber_tolerance=self.qber_tolerance,
             leak_ec=rec.leaked_bits,
             eps_sec=s.eps_sec,
             eps_cor=s.eps_cor,
@@ -260,12 +318,20 @@ class QkdOtpChannel(Channel):
         block = replace(block, key_bits=ell)
         if ell == 0:
             return replace(block, reason="key-too-short"), (empty,) * 3, cost
-        seed = ends_rng.integers(0, 2, (m - k) + ell - 1, dtype=np.uint8)
+        seed = ends_rng.integers(0, 2, int(a_raw.size) + ell - 1, dtype=np.uint8)
         cost += Ledger(classical_bits=int(seed.size), link_seconds=lat)
         taps = self.eavesdropper.taps_classical
-        hashed = toeplitz_hash_many([a_raw, rec.corrected] + [e_raw] * taps, seed, ell)
+        hashed = toeplitz_hash_many([a_raw, corrected] + [e_raw] * taps, seed, ell)
         eve_key = hashed[2] if taps else np.zeros(ell, np.uint8)
         return block, (hashed[0], hashed[1], eve_key), cost
+
+    def _reconcile(
+        self, alice: Bits, bob: Bits, qber_upper: float, rng: np.random.Generator
+    ) -> Reconciliation:
+        eps_cor = self.settings.eps_cor
+        if self.settings.reconciliation == "cascade":
+            return reconcile(alice, bob, qber=qber_upper, eps_cor=eps_cor, rng=rng)
+        return ldpc_reconcile(alice, bob, qber=min(qber_upper, 0.5), eps_cor=eps_cor)
 
     def _p_value(self, block: KeyBlock) -> float:
         return _p_value_of(block, self.link.pair.qber)
@@ -280,9 +346,9 @@ class QkdOtpChannel(Channel):
             last = key.blocks[-1] if key.blocks else None
             verdict = Verdict.abort(
                 key.reason,
-                detected=key.reason == "qber-above-11%",
+                detected=key.reason == "qber-above-tolerance",
                 qber=None if last is None else last.qber,
-                qber_bound=SHOR_PRESKILL_QBER,
+                qber_bound=self.qber_tolerance,
                 p_value=None if last is None else self._p_value(last),
                 attempts=max(1, len(key.blocks)),
             )
@@ -297,7 +363,7 @@ class QkdOtpChannel(Channel):
         worst = max(key.blocks, key=lambda b: b.qber)
         verdict = Verdict.ok(
             qber=worst.qber,
-            qber_bound=SHOR_PRESKILL_QBER,
+            qber_bound=self.qber_tolerance,
             p_value=self._p_value(worst),
             attempts=len(key.blocks),
         )

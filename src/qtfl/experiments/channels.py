@@ -9,7 +9,8 @@ A scenario's ``uplink``/``downlink``/``channel`` is one of
   update feeding AES-256-GCM (:class:`~qtfl.channel.pqc.PqcChannel`), keys from the OS CSPRNG;
 * ``{kind: teleport, link, bits, check_fraction, alpha, max_retries, purify_to, fec,
   max_retransmissions}`` — :class:`~qtfl.channel.teleportation.TeleportationChannel`;
-* ``{kind: qkd-otp, link, bits, sample_fraction, max_blocks, purify_to}`` —
+* ``{kind: qkd-otp, link, bits, sample_fraction, max_blocks, purify_to, reconciliation
+  (ldpc | cascade), qber_tolerance}`` —
   :class:`~qtfl.channel.qkd.QkdOtpChannel`.
 
 Each model forbids keys it does not know, so an option given to a kind it does not apply to
@@ -235,6 +236,8 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
     kind: Literal["qkd-otp"]
     sample_fraction: float = Field(default=0.1, gt=0, lt=1)
     max_blocks: int = Field(default=4, ge=1)
+    reconciliation: Literal["ldpc", "cascade"] = "ldpc"
+    qber_tolerance: float | None = Field(default=None, gt=0, le=0.110028)
 
     def build(
         self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
@@ -246,12 +249,17 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
         link = self.link.build()
         if self.purify_to is not None:
             link = PurifiedLink(link, purify_until(link.pair, target_fidelity=self.purify_to))
-        settings = QkdSettings(sample_fraction=self.sample_fraction, max_blocks=self.max_blocks)
+        settings = QkdSettings(
+            sample_fraction=self.sample_fraction,
+            max_blocks=self.max_blocks,
+            reconciliation=self.reconciliation,
+            qber_tolerance=self.qber_tolerance,
+        )
         channel = QkdOtpChannel(link, bits=self.bits, settings=settings, eavesdropper=eavesdropper)
         if channel.pairs_for_key(self.bits) is None:
             raise InputError(
                 f"qkd-otp: this reconciliation yields no key at the link's QBER "
-                f"{link.pair.qber:.4f} (above ~0.08); purify the pairs first (purify_to)"
+                f"{link.pair.qber:.4f} ({self.reconciliation}); purify the pairs first (purify_to)"
             )
         return channel
 

@@ -7,7 +7,15 @@ over a link. Steps and the formulas each implements:
    pairs whose bases agree (about half).
 2. **Parameter estimation** — ``k`` random sifted positions are revealed and compared; their
    error fraction is the QBER estimate ``Q``. A key needs ``Q < 11%`` (Shor–Preskill).
-3. **Error correction** — :func:`reconcile`, an interactive parity protocol in the style of
+3. **Error correction** — :func:`ldpc_reconcile` (the default): one-way syndrome
+   reconciliation as deployed QKD systems do it. Alice sends the syndrome ``H x_A`` of each
+   4000-bit block under an IRA LDPC code of :mod:`qtfl.channel.fec` chosen from the QBER
+   estimate with a safety margin (its Clopper–Pearson upper bound, :func:`reconciliation_qber`);
+   Bob decodes ``e`` with ``H e = H x_A ⊕ H x_B`` (:mod:`qtfl.channel.ldpc_decoder`) and
+   flips ``x_B ⊕ e``. Blocks his decoder cannot solve are **discarded** at both ends (Bob
+   announces their indices; their syndromes still count as leaked); then Alice sends a
+   ``t = ⌈log2(1/ε_cor)⌉``-bit verification hash of the kept key. ``leak_EC`` = every
+   syndrome bit sent + ``t``. Or :func:`reconcile`, an interactive parity protocol in the style of
    BINARY/Cascade (Brassard & Salvail 1993) without backtracking, fully vectorised: in pass
    ``i`` the key is shuffled by a public permutation and cut into blocks of ``k_i`` bits
    (``k_1 = ⌈0.73/Q⌉``, doubling each pass up to ``n/4`` so that errors hiding in pairs
@@ -23,11 +31,14 @@ over a link. Steps and the formulas each implements:
    3, 634 (2012), Eq. (2) with ``q = 1`` (ideal X/Z measurements):
 
    .. math::
-       \ell = \Big\lfloor n\,[1 - h(Q + \mu)] - \mathrm{leak}_{EC}
+       \ell = \Big\lfloor n\,[1 - h(Q_{tol} + \mu)] - \mathrm{leak}_{EC}
               - \log_2\frac{2}{\varepsilon_{sec}^2\,\varepsilon_{cor}} \Big\rfloor,\qquad
-       \mu = \sqrt{\frac{n+k}{nk}\,\frac{k+1}{k}\,\ln\frac{2}{\varepsilon_{sec}}}
+       \mu = \sqrt{\frac{n+k}{nk}\,\frac{k+1}{k}\,\ln\frac{4}{\varepsilon_{sec}}}
 
-   with ``n`` sifted key bits and ``k`` sample bits. The key uses both sifted bases and
+   with ``n`` sifted key bits, ``k`` sample bits and ``Q_tol`` the tolerated QBER fixed
+   before the run: the protocol aborts when the sample's error fraction exceeds ``Q_tol``
+   (the theorem's condition), and otherwise the key length depends on ``Q_tol``, not on the
+   measured value. The key uses both sifted bases and
    one pooled estimate (symmetric protocol, Lo, Chau & Ardehali, J. Cryptol. 18, 133 (2005)).
 
 References: Bennett, Brassard & Mermin, PRL 68, 557 (1992); Shor & Preskill, PRL 85, 441
@@ -57,18 +68,29 @@ MAX_PASSES: Final = 24
 
 
 def statistical_margin(n_key: int, n_sample: int, eps_sec: float) -> float:
-    r""":math:`\mu = \sqrt{\frac{n+k}{nk}\frac{k+1}{k}\ln(2/\varepsilon_{sec})}`."""
+    r""":math:`\mu = \sqrt{\frac{n+k}{nk}\frac{k+1}{k}\ln(4/\varepsilon_{sec})}` (Tomamichel
+    et al. 2012, Eq. 2)."""
     n = require_int("n_key", n_key, low=1)
     k = require_int("n_sample", n_sample, low=1)
     e = require_range("eps_sec", eps_sec, low=0.0, high=1.0, low_open=True, high_open=True)
-    return math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(2.0 / e))
+    return math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(4.0 / e))
 
 
 def finite_key_length(
-    *, n_key: int, n_sample: int, qber: float, leak_ec: float, eps_sec: float, eps_cor: float
+    *,
+    n_key: int,
+    n_sample: int,
+    qber_tolerance: float,
+    leak_ec: float,
+    eps_sec: float,
+    eps_cor: float,
 ) -> int:
-    """Secret key bits extractable from ``n_key`` sifted bits (module docstring, step 5)."""
-    q = require_range("qber", qber, low=0.0, high=1.0)
+    """Secret key bits extractable from ``n_key`` sifted bits (module docstring, step 5).
+
+    ``qber_tolerance`` is ``Q_tol``, fixed before the run; the caller aborts instead when
+    the sample QBER exceeds it (:func:`within_tolerance`).
+    """
+    q = require_range("qber_tolerance", qber_tolerance, low=0.0, high=0.5)
     ec = require_range("eps_cor", eps_cor, low=0.0, high=1.0, low_open=True, high_open=True)
     mu = statistical_margin(n_key, n_sample, eps_sec)
     if q + mu >= 0.5:
@@ -77,6 +99,13 @@ def finite_key_length(
         n_key * (1.0 - float(binary_entropy(q + mu))) - leak_ec - math.log2(2.0 / (eps_sec**2 * ec))
     )
     return max(0, math.floor(raw))
+
+
+def within_tolerance(errors: int, sample_size: int, qber_tolerance: float) -> bool:
+    """The theorem's acceptance test: sample error fraction ``errors/k <= Q_tol``."""
+    k = require_int("sample_size", sample_size, low=1)
+    e = require_int("errors", errors, low=0, high=k)
+    return e <= qber_tolerance * k
 
 
 def reconciliation_qber(errors: int, sample_size: int, *, confidence: float = 0.999) -> float:
@@ -104,9 +133,13 @@ def verification_hash_bits(eps_cor: float) -> int:
 
 @dataclass(frozen=True)
 class Reconciliation:
-    """Outcome of :func:`reconcile`: Bob's corrected string and what it disclosed.
+    """Outcome of :func:`reconcile` or :func:`ldpc_reconcile`: Bob's corrected string and
+    what it disclosed.
 
-    ``rounds`` counts the request/answer exchanges (one per parity layer), for latency.
+    ``rounds`` counts the request/answer exchanges (one per parity layer for Cascade; one
+    for LDPC: syndromes out, discarded blocks and hash check back), for latency.
+    ``kept`` marks the key bits both ends keep (``None``: all; LDPC drops blocks its
+    decoder could not solve). ``classical_bits`` counts every bit sent either way.
     """
 
     corrected: Bits
@@ -114,6 +147,57 @@ class Reconciliation:
     passes: int
     rounds: int
     success: bool
+    kept: npt.NDArray[np.bool_] | None = None
+    classical_bits: int = -1
+    code: str = "cascade"
+
+    @property
+    def sent_bits(self) -> int:
+        """Classical bits of the exchange (Cascade: both ends announce every parity)."""
+        return self.classical_bits if self.classical_bits >= 0 else 2 * self.leaked_bits
+
+
+def ldpc_reconcile(
+    alice: Bits, bob: Bits, *, qber: float, eps_cor: float, threads: int = 1
+) -> Reconciliation:
+    """Syndrome-based LDPC reconciliation of ``bob`` towards ``alice`` (module doc, step 3).
+
+    ``qber`` is the design error rate (pass the Clopper–Pearson upper bound of the sample
+    estimate, :func:`reconciliation_qber`); the highest-rate code of
+    :data:`qtfl.channel.fec.FEC_CODES` calibrated for it is used. The key is cut into blocks
+    of ``n`` = 4000 bits, the last one padded with zeros at both ends (known, so they carry
+    no error). ``leaked_bits`` = syndrome bits of every block + the verification hash;
+    ``success`` is False when no code suits ``qber``, no block decodes, or the kept strings
+    differ (the hash comparison, modelled by comparing them; ``ε_cor`` bounds a miss).
+    """
+    from qtfl.channel.fec import select_code
+
+    n = alice.size
+    if bob.size != n or n == 0:
+        raise InputError(f"alice and bob must be equal non-empty strings, got {n} and {bob.size}")
+    t = verification_hash_bits(eps_cor)
+    q = require_range("qber", qber, low=0.0, high=0.5)
+    try:
+        code = select_code(max(q, 1e-4))
+    except InputError:
+        return Reconciliation(bob.copy(), 0, 0, 0, False, np.zeros(n, bool), 0, "none")
+    blocks = -(-n // code.n)
+    a = np.zeros((blocks, code.n), np.uint8)  # zero padding at both ends: no errors there
+    b = np.zeros_like(a)
+    a.reshape(-1)[:n], b.reshape(-1)[:n] = alice, bob
+    graph = code.tanner_graph
+    s_alice = graph.syndrome(a)  # what Alice sends
+    from qtfl.channel.ldpc_decoder import decode_syndromes
+
+    out = decode_syndromes(
+        graph, s_alice ^ graph.syndrome(b), bit_error_rate=max(q, 1e-4), threads=threads
+    )
+    fixed = (b ^ out.errors).reshape(-1)[:n]
+    kept = np.repeat(out.converged, code.n)[:n]
+    leaked = blocks * (code.n - code.k) + t
+    sent = leaked + blocks  # + Bob's one flag per block (which he discards)
+    ok = bool(kept.any()) and np.array_equal(fixed[kept], alice[kept])
+    return Reconciliation(fixed, leaked, 1, 1, ok, kept, sent, code.name)
 
 
 def reconcile(
