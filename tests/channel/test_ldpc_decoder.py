@@ -15,14 +15,10 @@ import sys
 import numpy as np
 import pytest
 
+from qtfl.channel._ldpc_kernels import LANES
 from qtfl.channel.fec import FEC_CODES, LdpcCode, decode_blocks, select_code
 from qtfl.channel.fec_benchmark import reference_decode_blocks, reference_decode_syndromes
-from qtfl.channel.ldpc_decoder import (
-    LANES,
-    TannerGraph,
-    channel_llr,
-    decode_syndromes,
-)
+from qtfl.channel.ldpc_decoder import TannerGraph, channel_llr, decode_syndromes
 from qtfl.errors import InputError
 
 

@@ -14,13 +14,17 @@ import math
 import numba
 import numpy as np
 
-from qtfl.channel.ldpc_decoder import (
-    _PHI_MAX,
-    _PHI_MIN,
-    LANES,
-    MIN_SUM_ALPHA,
-    SUM_PRODUCT_LANES,
-)
+# The constants live here, in the file numba's cache keys on: editing them recompiles.
+#: Blocks decoded side by side (one per SIMD lane; 64 float32 = four AVX-512 vectors; measured
+#: 1.4x faster than 32 lanes and than 128 at F = 0.95).
+LANES = 64
+#: Normalisation of the min-sum check message (1 - 1/8, usual for column weights 3-4).
+MIN_SUM_ALPHA = 0.875
+#: Blocks side by side in the sum-product fallback: 1, since its log/tanh calls are scalar
+#: (no vector maths library here), so more lanes would only add idle work.
+SUM_PRODUCT_LANES = 1
+#: Largest |tanh product| fed to atanh in sum-product (2 atanh(1 - 1e-15) = 35.3).
+_TANH_MAX = 1.0 - 1e-15
 
 
 @numba.njit(cache=True, nogil=True)
@@ -160,14 +164,11 @@ def decode_min_sum(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, out_it
             active += lane_block[lane] >= 0
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _phi(x):
-    y = min(max(x, _PHI_MIN), _PHI_MAX)
-    return -math.log(math.tanh(0.5 * y))
-
-
 @numba.njit(cache=True, nogil=True)
 def decode_sum_product(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, out_it):
+    # Check update in the tanh form, R_rv = (-1)^s_r 2 atanh(prod_{u != v} tanh(t_u / 2)),
+    # with the product over the others from prefix and suffix products (no division): one
+    # tanh and one atanh per edge.
     lanes = SUM_PRODUCT_LANES
     n = out_err.shape[1]
     m = row_ptr.size - 1
@@ -179,9 +180,9 @@ def decode_sum_product(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, ou
     msg = np.zeros((col_idx.size, lanes), np.float64)
     ssign = np.ones((m, lanes), np.float64)
     ext = np.zeros((deg, lanes), np.float64)
-    phis = np.zeros((deg, lanes), np.float64)
-    total = np.zeros(lanes, np.float64)
-    sgn = np.zeros(lanes, np.float64)
+    th = np.zeros((deg, lanes), np.float64)
+    pre = np.zeros((deg, lanes), np.float64)
+    acc = np.zeros(lanes, np.float64)
     lane_block = np.full(lanes, -1, np.int64)
     lane_iter = np.zeros(lanes, np.int64)
     bad = np.zeros(lanes, np.uint8)
@@ -196,28 +197,29 @@ def decode_sum_product(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, ou
             start = row_ptr[r]
             d = row_ptr[r + 1] - start
             for lane in range(lanes):
-                total[lane] = 0.0
-                sgn[lane] = ssign[r, lane]
+                acc[lane] = ssign[r, lane]
             for jj in range(d):
                 j = start + jj
                 v = col_idx[j]
                 for lane in range(lanes):
                     t = post[v, lane] - msg[j, lane]
                     ext[jj, lane] = t
-                    f = _phi(abs(t))
-                    phis[jj, lane] = f
-                    total[lane] += f
-                    sgn[lane] = -sgn[lane] if t < 0 else sgn[lane]
-            for jj in range(d):
+                    pre[jj, lane] = acc[lane]  # syndrome sign x prod of tanh before jj
+                    x = math.tanh(0.5 * t)
+                    th[jj, lane] = x
+                    acc[lane] *= x
+            for lane in range(lanes):
+                acc[lane] = 1.0
+            for jj in range(d - 1, -1, -1):  # suffix products, from the row's end
                 j = start + jj
                 v = col_idx[j]
                 for lane in range(lanes):
-                    t = ext[jj, lane]
-                    mag = _phi(total[lane] - phis[jj, lane])
-                    s = -sgn[lane] if t < 0 else sgn[lane]
-                    new = mag * s
+                    x = pre[jj, lane] * acc[lane]
+                    x = min(max(x, -_TANH_MAX), _TANH_MAX)
+                    new = 2.0 * math.atanh(x)
                     msg[j, lane] = new
-                    post[v, lane] = t + new
+                    post[v, lane] = ext[jj, lane] + new
+                    acc[lane] *= th[jj, lane]
         nxt = _check_and_refill(
             row_ptr, col_idx, syn, llr, max_iter, post, msg, ssign, lane_block, lane_iter,
             nxt, out_err, out_ok, out_it, bad, par, msg,

@@ -17,18 +17,20 @@ converges in about half the iterations of the flooding schedule. For row ``r`` w
     R_{rv} = (-1)^{s_r} \prod_{u \in N(r) \setminus v} \operatorname{sgn} t_u \cdot
     \alpha \min_{u \in N(r) \setminus v} |t_u|
 
-(normalised min-sum, Chen & Fossorier, IEEE T-Comm 50:406, 2002, :data:`MIN_SUM_ALPHA`) and
+(normalised min-sum, Chen & Fossorier, IEEE T-Comm 50:406, 2002, ``alpha = 0.875``) and
 the posterior :math:`L_v = t_v + R_{rv}`. After every full iteration a block whose hard
 decision :math:`e_v = [L_v < 0]` meets its syndrome stops (its lane is frozen and refilled
 with the next block). Blocks min-sum leaves unsolved within ``max_iter`` iterations
 (or whose caller rejects the result, e.g. by CRC) are decoded again with layered
-sum-product, whose check update replaces the scaled minimum by
-:math:`\phi\big(\sum_{u \ne v} \phi(|t_u|)\big)`, :math:`\phi(x) = -\ln\tanh(x/2)`, in
-double precision. Sum-product corrects at least what the flooding sum-product of the
-``ldpc`` package corrects (tests/channel/test_ldpc_decoder.py compares them block by block).
+sum-product (at most :data:`SUM_PRODUCT_MAX_ITER` iterations), whose check update is
+:math:`R_{rv} = (-1)^{s_r}\, 2\,\operatorname{artanh} \prod_{u \ne v} \tanh(t_u/2)` in
+double precision (the product over the others from prefix and suffix products). On the
+codes of :mod:`qtfl.channel.fec` this corrects every block the ``ldpc`` package's flooding
+sum-product corrects, in the tests (tests/channel/test_ldpc_decoder.py compares them block by
+block at three fidelities and each code's calibrated limit).
 
-Vectorisation. One block per SIMD lane (:data:`LANES` lanes): messages are stored as
-``(edges, LANES)`` and posteriors as ``(n, LANES)``, so each row update is a loop over lanes
+Vectorisation. One block per SIMD lane (64 lanes): min-sum messages are stored as
+``(edges, lanes)`` and posteriors as ``(n, lanes)``, so each row update is a loop over lanes
 that LLVM turns into vector instructions, the way stim packs 64+ shots into one word. A
 block's result depends only on its own syndrome (there is no arithmetic across lanes), so it
 is the same whichever lane, batch or thread decodes it: ``threads > 1`` splits the blocks
@@ -54,18 +56,9 @@ import scipy.sparse as sp
 
 from qtfl.errors import InputError, require_int, require_range
 
-#: Blocks decoded side by side (one per SIMD lane; 64 float32 = four AVX-512 vectors; measured
-#: 1.4x faster than 32 and than 128 at F = 0.95).
-LANES: Final = 64
-#: Normalisation of the min-sum check message (1 - 1/8, usual for column weights 3-4).
-MIN_SUM_ALPHA: Final = 0.875
-#: Blocks side by side in the sum-product fallback (few blocks get there; float64 lanes).
-SUM_PRODUCT_LANES: Final = 4
-#: Iteration cap of the layered sum-product fallback (layered ~ twice the flooding schedule).
-SUM_PRODUCT_MAX_ITER: Final = 120
-#: Smallest and largest magnitude fed to phi in sum-product (phi(1e-12) = 28.3).
-_PHI_MIN: Final = 1e-12
-_PHI_MAX: Final = 40.0
+#: Iteration cap of the layered sum-product fallback (the reference's cap, 60 flooding
+#: iterations; layered needs about half as many: fallback blocks that converged used <= 34).
+SUM_PRODUCT_MAX_ITER: Final = 60
 
 
 @dataclass(frozen=True)
@@ -224,7 +217,7 @@ def _run(
     errors = np.zeros((b, graph.n), np.uint8)
     ok = np.zeros(b, np.bool_)
     iters = np.zeros(b, np.int32)
-    from qtfl.channel._ldpc_kernels import decode_min_sum, decode_sum_product
+    from qtfl.channel._ldpc_kernels import LANES, decode_min_sum, decode_sum_product
 
     kernel = decode_sum_product if sum_product else decode_min_sum
     bounds = np.linspace(0, b, min(threads, max(1, b // LANES)) + 1).astype(np.int64)
