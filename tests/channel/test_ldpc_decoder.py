@@ -135,3 +135,19 @@ def test_run_path_never_imports_the_ldpc_package() -> None:
         "assert 'ldpc' not in sys.modules, 'ldpc imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bench_fec_compares_both_decoders_on_the_same_errors() -> None:
+    from qtfl.channel.fec_benchmark import benchmark_fec, fec_rows
+
+    out = benchmark_fec(fidelities=(0.95,), blocks=16, repeats=2, seed=3)
+    assert [r["point"] for r in out["points"]] == ["F=0.95", "ldpc-2/3 limit"]
+    for row in out["points"]:
+        assert row["code"] == "ldpc-2/3"
+        assert row["new_frame_errors"] <= row["reference_frame_errors"]
+        assert row["speedup_min"] <= row["speedup_median"]
+        assert row["new_payload_bits_per_s"] == pytest.approx(
+            row["new_blocks_per_s"] * FEC_CODES["ldpc-2/3"].data_bits
+        )
+    assert out["points"][1]["bit_error_rate"] == FEC_CODES["ldpc-2/3"].max_bit_error_rate
+    assert "e+" not in " ".join(fec_rows(out).values())  # human units, no e-notation
