@@ -152,3 +152,23 @@ def test_bench_fec_compares_both_decoders_on_the_same_errors() -> None:
         )
     assert out["points"][1]["bit_error_rate"] == FEC_CODES["ldpc-2/3"].max_bit_error_rate
     assert "e+" not in " ".join(fec_rows(out).values())  # human units, no e-notation
+
+
+def test_bench_fec_cli_json_contract_and_clean_bad_input(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from qtfl.cli import main
+
+    main(["bench", "fec", "--blocks", "8", "--repeats", "1", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert [r["code"] for r in out["points"]] == ["ldpc-5/6"] * 2 + ["ldpc-2/3"] * 2 + [
+        "ldpc-1/2"
+    ] * 2
+    assert out["threads"] == 1 and out["timer"] == "process CPU seconds"
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "fec", "--blocks", "0", "--json"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "blocks must be" in " ".join(err.split()) and "Traceback" not in err
