@@ -273,8 +273,10 @@ class QkdOtpChannel(Channel):
         m = int(sift.size)
         meas = sample_checks(self.link.pair, a_bases[sift], attack[sift], rng=ends_rng)
         k = max(1, math.ceil(s.sample_fraction * m))
-        order = ends_rng.permutation(m)
-        sample, key_idx = order[:k], np.sort(order[k:])
+        sample = ends_rng.choice(m, size=k, replace=False)  # no permutation of all m bits
+        in_key = np.ones(m, bool)
+        in_key[sample] = False
+        key_idx = np.flatnonzero(in_key)
         sample_errors = int(np.count_nonzero(meas.client[sample] != meas.server[sample]))
         qber = sample_errors / k
         extra, tries, seconds = distribution_cost(self.link, n_pairs, rng=ends_rng)
