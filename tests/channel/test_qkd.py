@@ -43,12 +43,12 @@ def test_key_is_identical_on_both_ends_and_matches_finite_size_formula(
         ell = math.floor(n * (1 - h(q_tol + mu)) - b.leak_ec - math.log2(2 / (1e-20 * 1e-15)))
         assert b.key_bits == ell
         assert b.qber <= q_tol
-        if reconciliation == "ldpc":  # leakage = syndrome bits of every block + the hash
+        if reconciliation == "ldpc":  # leakage = syndrome + CRC-32 of every block + the hash
             from qtfl.channel.fec import FEC_CODES
 
             code = FEC_CODES[b.reconciliation_code]
             blocks = -(-(b.n_sifted - b.n_sample) // code.n)
-            assert b.leak_ec == blocks * (code.n - code.k) + 50  # ceil(log2(1e15)) = 50
+            assert b.leak_ec == blocks * (code.n - code.k + 32) + 50  # ceil(log2(1e15)) = 50
             # undecodable blocks are dropped at both ends: at most a few of them
             assert 0.95 * (b.n_sifted - b.n_sample) <= n <= b.n_sifted - b.n_sample
         else:

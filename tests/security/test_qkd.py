@@ -78,7 +78,7 @@ def test_no_key_near_or_above_the_limit() -> None:
 
 
 @pytest.mark.parametrize("q", [0.01, 0.03, 0.06])
-def test_ldpc_reconciliation_equal_keys_and_leak_is_syndromes_plus_hash(q: float) -> None:
+def test_ldpc_reconciliation_equal_keys_and_leak_is_syndromes_crcs_plus_hash(q: float) -> None:
     # Prepare: Bob's string is Alice's through BSC(q); 10 blocks and a short last one
     rng = np.random.default_rng(int(q * 1000))
     n = 38_500
@@ -94,7 +94,8 @@ def test_ldpc_reconciliation_equal_keys_and_leak_is_syndromes_plus_hash(q: float
     np.testing.assert_array_equal(rec.corrected[rec.kept], alice[rec.kept])
     assert rec.kept.mean() > 0.95  # <= 1% of blocks may be dropped at a code's limit
     blocks = -(-n // code.n)
-    assert rec.leaked_bits == blocks * (code.n - code.k) + verification_hash_bits(1e-15)
+    # leak = (syndrome + CRC-32) per block + the verification hash
+    assert rec.leaked_bits == blocks * (code.n - code.k + 32) + verification_hash_bits(1e-15)
     assert rec.sent_bits == rec.leaked_bits + blocks
     # leakage per bit sits between the Shannon limit h(q) and 1
     assert h(q) < rec.leaked_bits / n < 1
@@ -182,3 +183,16 @@ def test_reconciliation_qber_is_the_clopper_pearson_upper_bound() -> None:
         # P[Bin(k, q) <= errors] = 1 - confidence at the bound.
         assert stats.binom.cdf(errors, k, q) == pytest.approx(0.001, rel=1e-6)
     assert reconciliation_qber(10, 10) == 1.0
+
+
+def test_ldpc_reconciliation_at_a_codes_limit_keeps_equal_keys() -> None:
+    # Q at ldpc-2/3's calibrated limit: some blocks fail or decode to the wrong word; the
+    # per-block CRC exposes them, they are discarded, and the kept keys stay equal
+    rng = np.random.default_rng(11)
+    n = 400 * 4000
+    alice = rng.integers(0, 2, n, dtype=np.uint8)
+    bob = alice ^ (rng.random(n) < 0.035).astype(np.uint8)
+    rec = ldpc_reconcile(alice, bob, qber=0.035, eps_cor=1e-15)
+    assert rec.success and rec.code == "ldpc-2/3"
+    assert rec.kept is not None and 0.97 < rec.kept.mean() <= 1.0
+    np.testing.assert_array_equal(rec.corrected[rec.kept], alice[rec.kept])

@@ -8,8 +8,9 @@ of Tomamichel et al. 2012) is :mod:`qtfl.security.qkd`.
 
 Reconciliation (``QkdSettings.reconciliation``): ``ldpc`` (default) sends one syndrome per
 4000-bit block under the IRA LDPC code chosen from the sample's QBER upper bound and decodes
-with :mod:`qtfl.channel.ldpc_decoder`; blocks the decoder cannot solve are discarded at both
-ends (not retried), and a verification hash closes it; ``leak_EC`` = syndrome bits + hash.
+with :mod:`qtfl.channel.ldpc_decoder`, Alice's CRC-32 per block exposing a wrong decoding;
+blocks the decoder cannot solve are discarded at both ends (not retried), and a verification
+hash closes it; ``leak_EC`` = syndrome and CRC bits + hash.
 ``cascade`` is the interactive parity protocol (:func:`qtfl.security.qkd.reconcile`).
 
 Tolerated QBER. ``Q_tol`` is fixed before the run (``QkdSettings.qber_tolerance``, default
@@ -32,9 +33,9 @@ Ledger: ``bell_pairs`` = every pair measured (unsifted included; over a
 ``purification_pairs``), ``check_pairs`` = sifted
 bits revealed for estimation; classical bits: both ends' bases ``2N``, sample positions and
 values, reconciliation messages (Cascade: parities both ways ``2·leak_EC``; LDPC: syndromes,
-hash and Bob's one flag per block), the Toeplitz seed, the ciphertext and header; link seconds:
-``N / pair_rate_hz`` + one latency per message (sifting, estimation, every reconciliation
-round trip counts two, seed, ciphertext).
+CRCs, hash and Bob's one flag per block), the Toeplitz seed, the ciphertext and header;
+link seconds: ``N / pair_rate_hz`` + one latency per message (sifting, estimation, every
+reconciliation round trip counts two, seed, ciphertext).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger, Tap, Verdict
+from qtfl.channel.crc import CRC_BITS
 from qtfl.channel.fec import select_code
 from qtfl.channel.verified import PairLink, distribution_cost
 from qtfl.errors import InputError, require_choice, require_int, require_range
@@ -207,7 +209,7 @@ class QkdOtpChannel(Channel):
                     code = select_code(reconciliation_qber(min(k, round(q * k)), k))
                 except InputError:
                     return 0
-                leak: float = -(-n_key // code.n) * (code.n - code.k) + t
+                leak: float = -(-n_key // code.n) * (code.n - code.k + CRC_BITS) + t
             else:
                 leak = SIZING_F_EC * n_key * float(binary_entropy(q)) + 64
             return finite_key_length(

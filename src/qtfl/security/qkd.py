@@ -12,10 +12,12 @@ over a link. Steps and the formulas each implements:
    4000-bit block under an IRA LDPC code of :mod:`qtfl.channel.fec` chosen from the QBER
    estimate with a safety margin (its Clopper–Pearson upper bound, :func:`reconciliation_qber`);
    Bob decodes ``e`` with ``H e = H x_A ⊕ H x_B`` (:mod:`qtfl.channel.ldpc_decoder`) and
-   flips ``x_B ⊕ e``. Blocks his decoder cannot solve are **discarded** at both ends (Bob
-   announces their indices; their syndromes still count as leaked); then Alice sends a
-   ``t = ⌈log2(1/ε_cor)⌉``-bit verification hash of the kept key. ``leak_EC`` = every
-   syndrome bit sent + ``t``. Or :func:`reconcile`, an interactive parity protocol in the style of
+   flips ``x_B ⊕ e``; Alice's CRC-32 of each block, sent with its syndrome, tells him when
+   the decoder met the syndrome with the wrong word. Blocks he cannot solve are
+   **discarded** at both ends (Bob announces their indices; what was sent about them still
+   counts as leaked); then Alice sends a ``t = ⌈log2(1/ε_cor)⌉``-bit verification hash of
+   the kept key. ``leak_EC`` = every syndrome and CRC bit sent + ``t``. Or
+   :func:`reconcile`, an interactive parity protocol in the style of
    BINARY/Cascade (Brassard & Salvail 1993) without backtracking, fully vectorised: in pass
    ``i`` the key is shuffled by a public permutation and cut into blocks of ``k_i`` bits
    (``k_1 = ⌈0.73/Q⌉``, doubling each pass up to ``n/4`` so that errors hiding in pairs
@@ -166,11 +168,16 @@ def ldpc_reconcile(
     estimate, :func:`reconciliation_qber`); the highest-rate code of
     :data:`qtfl.channel.fec.FEC_CODES` calibrated for it is used. The key is cut into blocks
     of ``n`` = 4000 bits, the last one padded with zeros at both ends (known, so they carry
-    no error). ``leaked_bits`` = syndrome bits of every block + the verification hash;
+    no error). With each syndrome Alice sends her block's CRC-32, so that Bob can tell a
+    block the decoder solved into the wrong word (it meets the syndrome but not the CRC):
+    such blocks go to the sum-product fallback, and blocks still unsolved are discarded.
+    ``leaked_bits`` = (syndrome + 32 CRC bits) per block + the verification hash;
     ``success`` is False when no code suits ``qber``, no block decodes, or the kept strings
     differ (the hash comparison, modelled by comparing them; ``ε_cor`` bounds a miss).
     """
+    from qtfl.channel.crc import CRC_BITS, crc32_bits
     from qtfl.channel.fec import select_code
+    from qtfl.channel.ldpc_decoder import decode_syndromes, redecode_with_sum_product
 
     n = alice.size
     if bob.size != n or n == 0:
@@ -186,15 +193,18 @@ def ldpc_reconcile(
     b = np.zeros_like(a)
     a.reshape(-1)[:n], b.reshape(-1)[:n] = alice, bob
     graph = code.tanner_graph
-    s_alice = graph.syndrome(a)  # what Alice sends
-    from qtfl.channel.ldpc_decoder import decode_syndromes
-
-    out = decode_syndromes(
-        graph, s_alice ^ graph.syndrome(b), bit_error_rate=max(q, 1e-4), threads=threads
-    )
+    s_alice, crc_alice = graph.syndrome(a), crc32_bits(a)  # what Alice sends
+    syn = s_alice ^ graph.syndrome(b)
+    p = max(q, 1e-4)
+    out = decode_syndromes(graph, syn, bit_error_rate=p, threads=threads)
+    crc_ok = (crc32_bits(b ^ out.errors) == crc_alice).all(axis=1)
+    retry = out.converged & ~crc_ok & (out.sum_product_iterations == 0)
+    if retry.any():  # solved into the wrong word: ask sum-product
+        out = redecode_with_sum_product(graph, syn, out, retry, bit_error_rate=p, threads=threads)
+        crc_ok = (crc32_bits(b ^ out.errors) == crc_alice).all(axis=1)
     fixed = (b ^ out.errors).reshape(-1)[:n]
-    kept = np.repeat(out.converged, code.n)[:n]
-    leaked = blocks * (code.n - code.k) + t
+    kept = np.repeat(out.converged & crc_ok, code.n)[:n]
+    leaked = blocks * (code.n - code.k + CRC_BITS) + t
     sent = leaked + blocks  # + Bob's one flag per block (which he discards)
     ok = bool(kept.any()) and np.array_equal(fixed[kept], alice[kept])
     return Reconciliation(fixed, leaked, 1, 1, ok, kept, sent, code.name)
