@@ -39,7 +39,8 @@ bit-identical results.
 
 Compilation. The kernels are compiled by numba on first use and cached on disk
 (``cache=True``, next to this file or in ``NUMBA_CACHE_DIR``); the first call in a fresh
-environment compiles (a few seconds, measured in ``docs/guide/fec-and-reconciliation.md``),
+environment compiles (25 s measured on a loaded 2-core machine, 2 s to load from the cache;
+``docs/guide/fec-and-reconciliation.md``),
 later processes load the cache.
 """
 
