@@ -43,20 +43,13 @@ import numpy.typing as npt
 from qtfl.channel.base import Ledger
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.security.leakage import binary_entropy
-from qtfl.security.qkd import verification_hash_bits
+from qtfl.security.qkd import finite_key_length, verification_hash_bits
 
 RELAYS = ("honest", "measure")
 #: Classical messages of one key between two clients: the relay's outcomes to each client,
 #: both basis announcements, both sample announcements, the syndrome, the verification hash
 #: and the privacy-amplification seed.
 MESSAGES_PER_KEY = 9
-
-
-def tomamichel_margin(n_key: int, n_sample: int, eps_sec: float) -> float:
-    r""":math:`\mu = \sqrt{\frac{n+k}{nk}\frac{k+1}{k}\ln\frac{4}{\varepsilon_{sec}}}`
-    (Tomamichel et al. 2012, Eq. (2))."""
-    n, k = float(n_key), float(n_sample)
-    return math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(4.0 / eps_sec))
 
 
 @dataclass(frozen=True)
@@ -96,17 +89,16 @@ class RelayKeySettings:
         return math.ceil(self.ec_efficiency * shannon) + verification_hash_bits(self.eps_cor)
 
     def key_length(self, n_key: int) -> int:
-        """Tomamichel et al. Eq. (2) at ``Q_tol`` for ``n_key`` sifted key bits."""
-        k = max(1, math.ceil(self.sample_ratio * n_key))
-        mu = tomamichel_margin(n_key, k, self.eps_sec)
-        if self.qber_tolerance + mu >= 0.5:
-            return 0
-        raw = (
-            n_key * (1.0 - float(binary_entropy(self.qber_tolerance + mu)))
-            - self.leak_ec(n_key)
-            - math.log2(2.0 / (self.eps_sec**2 * self.eps_cor))
+        """Tomamichel et al. Eq. (2) at ``Q_tol`` for ``n_key`` sifted key bits
+        (:func:`qtfl.security.qkd.finite_key_length`)."""
+        return finite_key_length(
+            n_key=n_key,
+            n_sample=max(1, math.ceil(self.sample_ratio * n_key)),
+            qber_tolerance=self.qber_tolerance,
+            leak_ec=self.leak_ec(n_key),
+            eps_sec=self.eps_sec,
+            eps_cor=self.eps_cor,
         )
-        return max(0, math.floor(raw))
 
     def sifted_bits(self) -> tuple[int, int]:
         """The smallest ``(n_key, n_sample)`` whose key length reaches ``key_bits``."""
