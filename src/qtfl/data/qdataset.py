@@ -9,7 +9,10 @@ generator's recipe — pulses (:mod:`qtfl.data._qdataset_pulses`), noise
 (:mod:`qtfl.data._qdataset_noise`), Hamiltonians and names
 (:mod:`qtfl.data._qdataset_spec`), evolution, V_O and expectations
 (:mod:`qtfl.data._qdataset_evolution`) — batched over examples, realisations and time
-steps (torch, float64), with T = 1 and M = 1024 steps by default.
+steps (torch, float64), with T = 1 and M = 1024 steps by default. By default the noisy
+propagators follow the published generator's discretisation (``evolution="faithful"``: its
+step-wise interaction picture, first order in dt); ``evolution="exact"`` multiplies exact
+step propagators of the full piecewise-constant Hamiltonian instead (second order).
 
 Per example it returns the pulse parameters ``(axes, 5, 3)`` (amplitude, centre, width
 parameter), the pulses and distorted pulses ``(M, axes)`` (identical without ``_D``), the
@@ -43,19 +46,21 @@ from qtfl.data._qdataset_pulses import (
     pulse_waveform,
     time_grid,
 )
-from qtfl.data._qdataset_spec import NAME_PATTERN, QDataSetSpec, parse_name
-from qtfl.errors import InputError, require_int
+from qtfl.data._qdataset_spec import NAME_PATTERN, PUBLISHED_NAMES, QDataSetSpec, parse_name
+from qtfl.errors import InputError, require_choice, require_int
 
 __all__ = [
     "NAME_PATTERN",
+    "PUBLISHED_NAMES",
     "QDataSet",
     "QDataSetSpec",
     "generate_qdataset",
     "load_qdataset_file",
     "parse_name",
+    "published_sets",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_TIME_STEPS = 1024
 TOTAL_TIME = 1.0
 _STEP_BUDGET = {1: 1 << 20, 2: 1 << 17}  # step unitaries per batch (memory and cache)
@@ -78,6 +83,7 @@ class QDataSet:
     observable_labels: tuple[str, ...]
     state_labels: tuple[str, ...]
     noise: npt.NDArray[np.float32] | None = None
+    evolution: str = "faithful"
 
     @property
     def examples(self) -> int:
@@ -103,6 +109,7 @@ class QDataSet:
             "examples": self.examples,
             "realisations": self.realisations,
             "time_steps": self.time_steps,
+            "evolution": self.evolution,
             "total_time": TOTAL_TIME,
             "num_pulses": NUM_PULSES,
             "seed": self.seed,
@@ -135,6 +142,25 @@ class QDataSet:
         return p
 
 
+def published_sets() -> list[dict[str, Any]]:
+    """The 52 published sets: name, qubits, controls, noise axes and profile, pulse shape."""
+    out = []
+    for name in PUBLISHED_NAMES:
+        s = parse_name(name)
+        out.append(
+            {
+                "name": s.name,
+                "qubits": s.qubits,
+                "pulse_shape": s.pulse_shape,
+                "controls": list(s.controls),
+                "noise_axes": list(s.noise_axes),
+                "noise_profile": s.noise_label,
+                "distortion": s.distortion,
+            }
+        )
+    return out
+
+
 def load_qdataset_file(path: str | Path) -> QDataSet:
     """Read a file written by :meth:`QDataSet.save`."""
     p = Path(path)
@@ -154,6 +180,7 @@ def load_qdataset_file(path: str | Path) -> QDataSet:
         observable_labels=tuple(meta["observables"]),
         state_labels=tuple(meta["states"]),
         noise=arrays.pop("noise", None),
+        evolution=str(meta.get("evolution", "exact")),  # format 1 files: exact propagator
         **arrays,
     )
 
@@ -166,6 +193,7 @@ def generate_qdataset(
     seed: int = 0,
     time_steps: int = DEFAULT_TIME_STEPS,
     keep_noise: bool = False,
+    evolution: str = "faithful",
 ) -> QDataSet:
     """Generate the QDataSet called ``name`` (e.g. ``"G_1q_XZ_N1"``).
 
@@ -177,20 +205,26 @@ def generate_qdataset(
         seed: seed of everything random (>= 0).
         time_steps: M piecewise-constant steps over T = 1, even and >= 8 (paper: 1,024).
         keep_noise: also return the noise realisations (float32; large).
+        evolution: ``"faithful"`` (default) steps the published generator's interaction
+            picture (first order in dt, matches the published sets' discretisation);
+            ``"exact"`` multiplies exact step propagators of the full Hamiltonian (second
+            order); see :mod:`qtfl.data._qdataset_evolution`.
 
     Raises:
         InputError: unknown name (the valid pattern is quoted), a noise profile the
-            configuration cannot carry, examples/realisations <= 0, a bad time_steps.
+            configuration cannot carry, examples/realisations <= 0, a bad time_steps, an
+            unknown evolution.
     """
+    from qtfl.data._qdataset_evolution import EVOLUTION_MODES, build_system, simulate
+
     spec = parse_name(name)
+    require_choice("evolution", evolution, EVOLUTION_MODES)
     e = require_int("examples", examples, low=1)
     k = require_int("realisations", realisations, low=1)
     require_int("seed", seed, low=0)
     m = require_int("time_steps", time_steps, low=8)
     if m % 2:
         raise InputError(f"time_steps must be even (the N1/N5 spectra use M/2 bins), got {m}")
-    from qtfl.data._qdataset_evolution import build_system, simulate
-
     system = build_system(spec.qubits, spec.controls, spec.noise_axes)
     axes, n_noise = len(spec.controls), len(spec.noise_axes)
     t = time_grid(m, total_time=TOTAL_TIME)
@@ -212,7 +246,9 @@ def generate_qdataset(
             draw_noise(spec.profiles, realisations=k, time_steps=m, rng=rng, out=beta[i - c0])
         pulses[c0:c1] = pulse_waveform(spec.pulse_shape, params[c0:c1], t).transpose(0, 2, 1)
         distorted[c0:c1] = distort(pulses[c0:c1], time_axis=1) if spec.distortion else pulses[c0:c1]
-        ev = simulate(system, distorted[c0:c1], beta, dt=TOTAL_TIME / m, max_steps=budget)
+        ev = simulate(
+            system, distorted[c0:c1], beta, dt=TOTAL_TIME / m, mode=evolution, max_steps=budget
+        )
         expect[c0:c1], vo[c0:c1], uc[c0:c1] = ev.expectations, ev.vo, ev.control_unitary
         if noise_out is not None:
             noise_out[c0:c1] = beta
@@ -230,4 +266,5 @@ def generate_qdataset(
         observable_labels=system.observable_labels,
         state_labels=system.state_labels,
         noise=noise_out,
+        evolution=evolution,
     )

@@ -24,6 +24,7 @@ def generate_summary(
     out: str | Path,
     time_steps: int = DEFAULT_TIME_STEPS,
     keep_noise: bool = False,
+    evolution: str = "faithful",
 ) -> dict[str, Any]:
     """Generate ``name``, write it to ``out`` (.npz) and report what was written."""
     import qtfl.data._qdataset_evolution  # noqa: F401  (torch's import is not generation time)
@@ -36,6 +37,7 @@ def generate_summary(
         seed=seed,
         time_steps=time_steps,
         keep_noise=keep_noise,
+        evolution=evolution,
     )
     seconds = time.perf_counter() - t0
     path = data.save(out)
@@ -46,6 +48,7 @@ def generate_summary(
         "examples": meta["examples"],
         "realisations": meta["realisations"],
         "time_steps": meta["time_steps"],
+        "evolution": meta["evolution"],
         "expectations_per_example": int(data.expectation_vector().shape[1]),
         "noise_profiles": meta["noise_profiles"],
         "seed": seed,
