@@ -587,6 +587,12 @@ def qdataset_generate_command(
     out: str = typer.Option(..., "--out", help="Output file (.npz)."),
     time_steps: int = typer.Option(1024, "--time-steps", help="Piecewise-constant steps M."),
     keep_noise: bool = typer.Option(False, "--keep-noise", help="Also store the noise (large)."),
+    evolution: str = typer.Option(
+        "faithful",
+        "--evolution",
+        help="faithful (the published generator's stepwise interaction picture, first "
+        "order) or exact (exact step propagators, second order).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Generate a QDataSet set (pulses, noise, Pauli expectations, V_O) into an .npz file."""
@@ -600,8 +606,126 @@ def qdataset_generate_command(
         out=out,
         time_steps=time_steps,
         keep_noise=keep_noise,
+        evolution=evolution,
     )
     emit(result, as_json=as_json, title="qtfl qdataset generate")
+
+
+@qdataset_app.command("list")
+def qdataset_list_command(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The 52 published QDataSet names with qubits, noise profile and pulse shape."""
+    from qtfl.data.qdataset import published_sets
+
+    sets = published_sets()
+    if as_json:
+        emit({"sets": sets}, as_json=True)
+        return
+    table = Table(title=f"QDataSet: {len(sets)} published sets")
+    for column in ("name", "qubits", "controls", "noise", "profile", "pulse shape", "distorted"):
+        table.add_column(column)
+    for s in sets:
+        table.add_row(
+            s["name"],
+            str(s["qubits"]),
+            ",".join(s["controls"]),
+            ",".join(s["noise_axes"]) or "-",
+            s["noise_profile"],
+            s["pulse_shape"],
+            "yes" if s["distortion"] else "no",
+        )
+    _out.print(table)
+
+
+data_app = typer.Typer(
+    help="Data sets: list what is present here, fetch MNIST, Fashion-MNIST and CIFAR-10.",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("fetch")
+def data_fetch_command(
+    name: str = typer.Argument(..., help="mnist, fashion-mnist or cifar10."),
+    root: str | None = typer.Option(
+        None, "--root", help="Data directory (default: $QTFL_DATA, else the user cache)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Download a data set from its official source, verify its SHA-256, cache it."""
+    from qtfl.data.sources import fetch_dataset
+    from qtfl.present.units import human_bytes
+
+    shown: dict[str, int] = {}
+
+    def progress(file: str, done: int, total: int) -> None:
+        step = 10 * done // max(1, total)
+        if shown.get(file) != step:
+            shown[file] = step
+            _err.print(f"{file}: {human_bytes(done)} of {human_bytes(total)}", highlight=False)
+
+    r = fetch_dataset(name, root=root, progress=progress)
+    result = {
+        "dataset": r.name,
+        "directory": str(r.directory),
+        "already_present": r.already_present,
+        "downloaded_bytes": r.downloaded_bytes,
+        "resumed_bytes": r.resumed_bytes,
+    }
+    if as_json:
+        emit(result, as_json=True)
+        return
+    emit(
+        {
+            "dataset": r.name,
+            "directory": str(r.directory),
+            "status": "already present" if r.already_present else "fetched and verified",
+            "downloaded": human_bytes(r.downloaded_bytes),
+            "resumed from a partial file": human_bytes(r.resumed_bytes),
+        },
+        as_json=False,
+        title="qtfl data fetch",
+    )
+
+
+@data_app.command("list")
+def data_list_command(
+    root: str | None = typer.Option(
+        None, "--root", help="Data directory (default: $QTFL_DATA, else the user cache)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Every data set, whether it is present here, and the command that fetches it."""
+    from qtfl.data.registry import dataset_status
+    from qtfl.data.sources import data_root
+
+    rows = dataset_status(root=root)
+    if as_json:
+        emit(
+            {
+                "root": str(data_root(root)),
+                "datasets": [
+                    {
+                        "name": r.name,
+                        "present": r.present,
+                        "location": r.location,
+                        "fetch_command": r.fetch_command,
+                    }
+                    for r in rows
+                ],
+            },
+            as_json=True,
+        )
+        return
+    table = Table(title=f"data sets (cache {data_root(root)})")
+    for column in ("data set", "present", "where", "fetch with"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.name, "yes" if r.present else "no", r.location or "-", r.fetch_command or "-"
+        )
+    _out.print(table)
 
 
 @bench_app.command("qdataset")

@@ -101,7 +101,7 @@ def test_missing_mnist_says_how_to_get_it(tmp_path: Path) -> None:
         load_dataset("mnist", root=tmp_path)
     message = str(exc.value)
     assert str(tmp_path) in message
-    assert "train-images-idx3-ubyte" in message and "download=True" in message
+    assert "train-images-idx3-ubyte" in message and "qtfl data fetch mnist" in message
 
 
 def test_mnist_label_count_must_match_images(tmp_path: Path) -> None:

@@ -95,3 +95,20 @@ def test_run_characterisation_partitioned_by_noise_profile_with_a_vqc(tmp_path) 
     scenario = summary["scenarios"]["default"]
     assert scenario["rounds"] == 2 and scenario["final_loss"] is not None
     assert scenario["final_accuracy"] <= 1.0  # R², may be negative this early
+
+
+def test_list_names_the_52_published_sets(capsys) -> None:
+    main(["qdataset", "list", "--json"])
+    sets = json.loads(capsys.readouterr().out)["sets"]
+
+    names = [s["name"] for s in sets]
+    assert len(names) == len(set(names)) == 52
+    by_name = {s["name"]: s for s in sets}
+    assert by_name["G_1q_XY_XZ_N1N6_D"] == {
+        "name": "G_1q_XY_XZ_N1N6_D", "qubits": 1, "pulse_shape": "gaussian",
+        "controls": ["X", "Y"], "noise_axes": ["X", "Z"], "noise_profile": "N1N6",
+        "distortion": True,
+    }  # fmt: skip
+    assert by_name["S_2q_IX-XI-XX"]["noise_profile"] == "N0"
+    assert sum(s["qubits"] == 2 for s in sets) == 16  # 4 configurations x G/S x D
+    assert {s["pulse_shape"] for s in sets} == {"gaussian", "square"}

@@ -84,6 +84,32 @@ class QDataSetSpec:
         return all(p == 0 for p in self.profiles)
 
 
+_PUBLISHED_CORES: tuple[str, ...] = (
+    "1q_X",
+    "1q_XY",
+    "1q_XZ_N1",
+    "1q_XZ_N2",
+    "1q_XZ_N3",
+    "1q_XZ_N4",
+    "1q_XY_XZ_N1N5",
+    "1q_XY_XZ_N1N6",
+    "1q_XY_XZ_N3N6",
+    "2q_IX-XI-XX",
+    "2q_IX-XI_IZ-ZI_N1-N6",
+    "2q_IX-XI-XX_IZ-ZI_N1-N5",
+    "2q_IX-XI-XX_IZ-ZI_N1-N6",
+)
+
+PUBLISHED_NAMES: tuple[str, ...] = tuple(
+    f"{shape}_{core}{suffix}"
+    for shape in ("G", "S")
+    for core in _PUBLISHED_CORES
+    for suffix in ("", "_D")
+)
+"""The 52 published QDataSet names (paper spelling): 13 configurations (the generator's
+``simulation/dataset_*.py`` scripts) x Gaussian/square pulses x undistorted/distorted."""
+
+
 def parse_name(name: str) -> QDataSetSpec:
     """Parse a QDataSet name (see the module docstring) into a :class:`QDataSetSpec`.
 

@@ -4,8 +4,10 @@ CIFAR-10 (Krizhevsky, "Learning multiple layers of features from tiny images", 2
 https://www.cs.toronto.edu/~kriz/cifar.html): 50,000 training and 10,000 test 32x32 colour
 images in 10 classes, shipped as five training batches and one test batch.
 
-Formats read (the first found wins), under ``root``, ``root/cifar-10-batches-py`` or
-``root/cifar-10-batches-bin``:
+Formats read (the first found wins), under ``root`` (default: the data cache,
+:func:`qtfl.data.sources.data_root`), ``root/cifar-10-batches-py``,
+``root/cifar-10-batches-bin`` or ``root/cifar10/cifar-10-batches-py`` (where
+``qtfl data fetch cifar10`` unpacks them):
 
 * python: ``data_batch_1`` .. ``data_batch_5`` and ``test_batch``, each a pickled dict with
   ``b"data"`` (uint8 ``(N, 3072)``: 1024 red, 1024 green, 1024 blue values, rows of 32) and
@@ -41,51 +43,62 @@ CLASSES: tuple[str, ...] = (
 """Class names, label order."""
 
 _PIXELS = 3 * 32 * 32
-_SUBDIRS = ("", "cifar-10-batches-py", "cifar-10-batches-bin")
+_SUBDIRS = (
+    "",
+    "cifar-10-batches-py",
+    "cifar-10-batches-bin",
+    "cifar10/cifar-10-batches-py",  # where `qtfl data fetch cifar10` unpacks them
+)
+
+
+def find_cifar10(root: str | Path | None = None) -> tuple[Path, str] | None:
+    """The directory holding all six batches and their format (``"python"``/``"binary"``)."""
+    from qtfl.data.sources import data_root
+
+    base = data_root(root)
+    for sub in _SUBDIRS:
+        directory = base / sub if sub else base
+        if all((directory / b).is_file() for b in (*TRAIN_BATCHES, TEST_BATCH)):
+            return directory, "python"
+        if all((directory / f"{b}.bin").is_file() for b in (*TRAIN_BATCHES, TEST_BATCH)):
+            return directory, "binary"
+    return None
 
 
 def load_cifar10(*, root: str | Path | None = None) -> Dataset:
     """Load CIFAR-10 from the batches under ``root`` (see the module docstring).
 
     Raises:
-        InputError: ``root`` missing or without the batches (the message says where to get
-            them), or a batch file is malformed (the message names the file).
+        InputError: no batches under ``root`` (the message names the fetch command), or a
+            batch file is malformed (the message names the file).
     """
-    if root is None:
+    from qtfl.data.sources import data_root
+
+    found = find_cifar10(root)
+    if found is None:
+        base = data_root(root)
+        looked = ", ".join(str(base / s) if s else str(base) for s in _SUBDIRS)
         raise InputError(
-            "cifar10 needs root= a directory holding the CIFAR-10 batches; download "
-            "cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
-            "unpack it there"
+            f"cifar10 batches not found (looked in {looked} for {', '.join(TRAIN_BATCHES)} and "
+            f"{TEST_BATCH}, python or .bin); fetch it with `qtfl data fetch cifar10`, or "
+            "download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html "
+            "and unpack it into root"
         )
-    base = Path(root).expanduser()
-    for sub in _SUBDIRS:
-        directory = base / sub if sub else base
-        if all((directory / b).is_file() for b in (*TRAIN_BATCHES, TEST_BATCH)):
-            read = _read_python_batch
-            suffix = ""
-        elif all((directory / f"{b}.bin").is_file() for b in (*TRAIN_BATCHES, TEST_BATCH)):
-            read = _read_binary_batch
-            suffix = ".bin"
-        else:
-            continue
-        train = [read(directory / f"{b}{suffix}") for b in TRAIN_BATCHES]
-        x_train = np.concatenate([x for x, _ in train])
-        y_train = np.concatenate([y for _, y in train])
-        x_test, y_test = read(directory / f"{TEST_BATCH}{suffix}")
-        mean, std = channel_stats(x_train)
-        return Dataset(
-            name="cifar10",
-            x_train=_normalise(x_train, mean, std),
-            y_train=y_train,
-            x_test=_normalise(x_test, mean, std),
-            y_test=y_test,
-            num_classes=len(CLASSES),
-        )
-    looked = ", ".join(str(base / s) if s else str(base) for s in _SUBDIRS)
-    raise InputError(
-        f"cifar10 batches not found (looked in {looked} for {', '.join(TRAIN_BATCHES)} and "
-        f"{TEST_BATCH}, python or .bin); download cifar-10-python.tar.gz from "
-        "https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into root"
+    directory, fmt = found
+    read = _read_python_batch if fmt == "python" else _read_binary_batch
+    suffix = "" if fmt == "python" else ".bin"
+    train = [read(directory / f"{b}{suffix}") for b in TRAIN_BATCHES]
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    x_test, y_test = read(directory / f"{TEST_BATCH}{suffix}")
+    mean, std = channel_stats(x_train)
+    return Dataset(
+        name="cifar10",
+        x_train=_normalise(x_train, mean, std),
+        y_train=y_train,
+        x_test=_normalise(x_test, mean, std),
+        y_test=y_test,
+        num_classes=len(CLASSES),
     )
 
 

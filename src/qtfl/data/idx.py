@@ -12,9 +12,11 @@ training and 10,000 test 28x28 grey images with labels 0-9. Pixels 0..255 are di
 
 Where the files are looked for, in order:
 
-* ``fashion-mnist``: the user's ``root`` if given (see :func:`idx_candidates`), then the
-  Debian package ``dataset-fashion-mnist`` (:data:`DEBIAN_FASHION_MNIST_DIR`).
-* ``mnist``: the user's ``root``, else a per-user cache directory (:func:`default_cache_dir`);
+* ``fashion-mnist``: the user's ``root`` if given (see :func:`idx_candidates`), else the
+  cache directory ``qtfl data fetch fashion-mnist`` fills
+  (:func:`qtfl.data.sources.dataset_dir`), then the Debian package ``dataset-fashion-mnist``
+  (:data:`DEBIAN_FASHION_MNIST_DIR`).
+* ``mnist``: the user's ``root``, else the cache directory ``qtfl data fetch mnist`` fills;
   with ``download=True`` missing files are fetched from :data:`MNIST_MIRRORS` and checked
   against the published MD5 sums (:data:`MNIST_MD5`) before use.
 """
@@ -22,7 +24,6 @@ Where the files are looked for, in order:
 from __future__ import annotations
 
 import gzip
-import os
 import zlib
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy.typing as npt
 
 from qtfl.data.dataset import Dataset
 from qtfl.data.download import fetch
+from qtfl.data.sources import data_root, dataset_dir, fetch_command
 from qtfl.errors import InputError
 
 IDX_DTYPES: dict[int, str] = {
@@ -172,15 +174,15 @@ def load_idx_dataset(name: str, files: dict[str, Path]) -> Dataset:
 def load_fashion_mnist(*, root: str | Path | None = None) -> Dataset:
     """Fashion-MNIST (Xiao, Rasul & Vollgraf, arXiv:1708.07747, 2017) from IDX files.
 
-    Looks under ``root`` first when given, then in Debian's ``dataset-fashion-mnist``.
+    Looks under ``root`` (default: the data cache, :func:`qtfl.data.sources.data_root`),
+    then in Debian's ``dataset-fashion-mnist``.
 
     Raises:
         InputError: files not found (the message says ``apt-get install
             dataset-fashion-mnist`` or pass a directory with the four files), or malformed.
     """
-    dirs = ([] if root is None else idx_candidates("fashion-mnist", root)) + [
-        DEBIAN_FASHION_MNIST_DIR
-    ]
+    dirs = idx_candidates("fashion-mnist", data_root(root))
+    dirs.append(DEBIAN_FASHION_MNIST_DIR)
     for directory in dirs:
         files = find_idx_files(directory)
         if files is not None:
@@ -188,8 +190,8 @@ def load_fashion_mnist(*, root: str | Path | None = None) -> Dataset:
     raise InputError(
         "fashion-mnist not found (looked in "
         + ", ".join(str(d) for d in dirs)
-        + "); install it with `apt-get install dataset-fashion-mnist`, or pass root= a "
-        "directory holding " + _file_list()
+        + f"); fetch it with `{fetch_command('fashion-mnist')}`, or install it with "
+        "`apt-get install dataset-fashion-mnist`, or pass root= a directory holding " + _file_list()
     )
 
 
@@ -200,8 +202,8 @@ def load_mnist(*, root: str | Path | None = None, download: bool = False) -> Dat
     :data:`MNIST_MIRRORS` and verified against :data:`MNIST_MD5`; a failed download or
     checksum raises :class:`InputError`. Nothing is downloaded unless asked.
     """
-    base = default_cache_dir() / "mnist" if root is None else Path(root).expanduser()
-    dirs = idx_candidates("mnist", base)
+    base = dataset_dir("mnist") if root is None else Path(root).expanduser()
+    dirs = idx_candidates("mnist", data_root(root))
     for directory in dirs:
         files = find_idx_files(directory)
         if files is not None:
@@ -214,16 +216,15 @@ def load_mnist(*, root: str | Path | None = None, download: bool = False) -> Dat
     raise InputError(
         "mnist not found (looked in "
         + ", ".join(str(d) for d in dirs)
-        + "); pass root= a directory holding "
+        + f"); fetch it with `{fetch_command('mnist')}`, or pass root= a directory holding "
         + _file_list()
-        + " (torchvision's MNIST/raw layout works), or download=True to fetch and verify them"
+        + " (torchvision's MNIST/raw layout works)"
     )
 
 
 def default_cache_dir() -> Path:
-    """Per-user cache for downloads: ``$XDG_CACHE_HOME/qtfl`` or ``~/.cache/qtfl``."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "qtfl"
+    """Per-user data cache (:func:`qtfl.data.sources.data_root`)."""
+    return data_root()
 
 
 def _images(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
