@@ -35,11 +35,21 @@ def characterisation() -> object:
 def test_characterisation_maps_pulses_to_the_18_expectations(characterisation) -> None:
     ds = characterisation
     assert ds.task == "regression" and ds.num_classes == 18
-    assert ds.x_train.shape == (64, 1, 1, 10) and ds.x_test.shape == (16, 1, 1, 10)
+    # 10 pulse parameters + the 18 noiseless (white-box) expectations
+    assert ds.x_train.shape == (64, 1, 1, 28) and ds.x_test.shape == (16, 1, 1, 28)
     assert ds.y_train.dtype == np.float32 and np.all(np.abs(ds.y_train) <= 1)
     np.testing.assert_allclose(ds.x_train.reshape(64, -1).mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(ds.x_train.reshape(64, -1).std(0), 1, atol=1e-4)
     assert np.bincount(ds.groups_train).tolist() == [32, 32] and ds.group_names == ("N1", "N0")
+    # on the noiseless set the white-box inputs are the targets (up to the z-score)
+    x = ds.x_train.reshape(64, -1)[:, 10:][ds.groups_train == 1]
+    y = ds.y_train[ds.groups_train == 1]
+    corr = [np.corrcoef(x[:, j], y[:, j])[0, 1] for j in range(18) if y[:, j].std() > 1e-6]
+    np.testing.assert_allclose(corr, 1.0, atol=1e-6)
+    pulses = load_qdataset_task(
+        QDataSetTask(sets=("G_1q_XZ_N1",), task="characterisation", features="pulses", **SMALL)
+    )
+    assert pulses.x_train.shape[-1] == 10
 
 
 def test_classification_labels_are_the_noise_profiles() -> None:

@@ -94,6 +94,19 @@ class QDataSet:
         """Expectations flattened state-major, ``(E, 18)`` or ``(E, 540)`` as in the paper."""
         return self.expectations.reshape(self.examples, -1)
 
+    def control_expectations(self) -> npt.NDArray[np.float64]:
+        r"""Noiseless expectations ``(E, nS, nO)``: :math:`\mathrm{tr}(O\,U_c ρ U_c^\dagger)`.
+
+        What the white-box part of the paper's grey-box model computes from the pulses and
+        the known control Hamiltonian (the noise enters only through V_O).
+        """
+        from qtfl.data._qdataset_evolution import build_system
+
+        s = build_system(self.spec.qubits, self.spec.controls, self.spec.noise_axes)
+        uc = self.control_unitary
+        final = np.einsum("eij,sjk,elk->esil", uc, s.states, uc.conj())
+        return np.einsum("esil,oli->eso", final, s.observables).real
+
     def metadata(self) -> dict[str, Any]:
         """JSON-ready description (name, sizes, seed, conventions, reference)."""
         s = self.spec

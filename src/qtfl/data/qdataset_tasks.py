@@ -5,11 +5,19 @@ Tasks (:data:`QDATASET_TASKS`), built from one or more generated QDataSet sets
 its *group* (for QDataSet: its noise profile):
 
 ``characterisation``
-    The paper's characterisation task (Perrier, Youssry & Ferrie, Sci. Data 9:582, 2022):
-    from the control pulse parameters — amplitude and centre of every pulse on every axis
-    (the width is the same for all pulses and is left out) — predict the 18 (one qubit) or
-    540 (two qubits) noise-averaged Pauli expectation values. Regression, float32 targets in
-    [-1, 1]; the FL engine trains it with the mean squared error and reports R².
+    The paper's characterisation task (Perrier, Youssry & Ferrie, Sci. Data 9:582, 2022, its
+    machine-learning example: the grey-box model of Youssry, Chapman, Ferrie & Paz, npj
+    Quantum Inf. 6:95, 2020): predict the 18 (one qubit) or 540 (two qubits) noise-averaged
+    Pauli expectation values of an example. Inputs (``features="all"``): the control pulse
+    parameters — amplitude and centre of every pulse on every axis (the width is the same
+    for all pulses and is left out) — and the grey-box model's white-box part, the
+    noiseless expectations :math:`\\mathrm{tr}(O\\,U_c ρ U_c^\\dagger)` that the known
+    control Hamiltonian gives for the same pulses
+    (:meth:`~qtfl.data.qdataset.QDataSet.control_expectations`); the model has to learn
+    what the noise (V_O) does to them. ``features="pulses"`` gives the pulse parameters
+    alone (the black-box formulation: at the sizes we tried no model learns it, R² ≈ 0;
+    docs/guide/datasets.md). Regression, float32 targets in [-1, 1]; the FL engine trains it
+    with the mean squared error and reports R² (metric ``r2``).
 ``classification``
     Noise-profile classification: from the pulse parameters, the measured expectation
     values and the purity of every evolved state, :math:`\\mathrm{tr}\\,ρ^2 =
@@ -46,7 +54,7 @@ if TYPE_CHECKING:
     from qtfl.fl.partition import Partition
 
 QDATASET_TASKS: tuple[str, ...] = ("characterisation", "classification")
-QDATASET_FEATURES: tuple[str, ...] = ("all", "purity")
+QDATASET_FEATURES: tuple[str, ...] = ("all", "purity", "pulses")
 
 
 @dataclass(frozen=True)
@@ -61,8 +69,9 @@ class QDataSetTask:
         time_steps: M steps over T = 1 (even, >= 8).
         seed: seed of the generation and of the train/test split.
         test_fraction: share of every set held out for testing, in (0, 1).
-        features: ``"all"`` (module docstring) or ``"purity"`` (classification only: the
-            purities of the evolved states alone).
+        features: ``"all"`` (module docstring), ``"purity"`` (classification only: the
+            purities of the evolved states alone) or ``"pulses"`` (characterisation only: the
+            pulse parameters alone, the black-box formulation).
     """
 
     sets: tuple[str, ...] = ("G_1q_XZ_N1",)
@@ -86,6 +95,8 @@ class QDataSetTask:
         require_choice("qdataset.features", self.features, QDATASET_FEATURES)
         if self.features == "purity" and self.task != "classification":
             raise InputError("qdataset.features 'purity' applies to task 'classification' only")
+        if self.features == "pulses" and self.task != "characterisation":
+            raise InputError("qdataset.features 'pulses' applies to task 'characterisation' only")
         require_int("qdataset.examples", self.examples, low=2)
         require_int("qdataset.realisations", self.realisations, low=1)
         require_int("qdataset.seed", self.seed, low=0)
@@ -118,7 +129,8 @@ def load_qdataset_task(task: QDataSetTask) -> Dataset:
         pulse = q.pulse_parameters[..., :2].reshape(q.examples, -1)  # amplitude, centre
         expect = q.expectation_vector()
         if task.task == "characterisation":
-            xs.append(pulse)
+            control = q.control_expectations().reshape(q.examples, -1)
+            xs.append(pulse if task.features == "pulses" else np.hstack([pulse, control]))
         else:
             purity = (1 + np.square(q.expectations).sum(axis=-1)) / 2**q.spec.qubits
             xs.append(purity if task.features == "purity" else np.hstack([pulse, expect, purity]))
