@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from qtfl.cli import main
 from qtfl.data.qdataset import load_qdataset_file
@@ -112,3 +113,19 @@ def test_list_names_the_52_published_sets(capsys) -> None:
     assert by_name["S_2q_IX-XI-XX"]["noise_profile"] == "N0"
     assert sum(s["qubits"] == 2 for s in sets) == 16  # 4 configurations x G/S x D
     assert {s["pulse_shape"] for s in sets} == {"gaussian", "square"}
+
+
+def test_characterisation_config_runs_and_reports_r2(tmp_path) -> None:
+    # the shipped config, shortened: fewer examples and steps, three rounds, classical only
+    raw = yaml.safe_load((CONFIGS / "qdataset-characterisation.yaml").read_text())
+    assert raw["data"]["qdataset"]["task"] == "characterisation"
+    raw["data"]["qdataset"].update(examples=40, time_steps=64)
+    raw["training"]["rounds"] = 3
+    raw["scenarios"] = [{"name": "classical"}]
+    load_config(CONFIGS / "qdataset-characterisation.yaml")  # the full file validates
+
+    summary = run_experiment(parse_config(raw), out_dir=tmp_path / "run")
+
+    assert summary["metric"] == "r2"
+    scenario = summary["scenarios"]["classical"]
+    assert scenario["rounds"] == 3 and -10 < scenario["final_accuracy"] <= 1.0

@@ -72,6 +72,8 @@ class QDataSetTask:
         features: ``"all"`` (module docstring), ``"purity"`` (classification only: the
             purities of the evolved states alone) or ``"pulses"`` (characterisation only: the
             pulse parameters alone, the black-box formulation).
+        evolution: ``"faithful"`` (the published generator's discretisation) or ``"exact"``
+            (:func:`qtfl.data.qdataset.generate_qdataset`).
     """
 
     sets: tuple[str, ...] = ("G_1q_XZ_N1",)
@@ -82,6 +84,7 @@ class QDataSetTask:
     seed: int = 0
     test_fraction: float = 0.2
     features: str = "all"
+    evolution: str = "faithful"
 
     def __post_init__(self) -> None:
         require_choice("qdataset.task", self.task, QDATASET_TASKS)
@@ -97,6 +100,7 @@ class QDataSetTask:
             raise InputError("qdataset.features 'purity' applies to task 'classification' only")
         if self.features == "pulses" and self.task != "characterisation":
             raise InputError("qdataset.features 'pulses' applies to task 'characterisation' only")
+        require_choice("qdataset.evolution", self.evolution, ("faithful", "exact"))
         require_int("qdataset.examples", self.examples, low=2)
         require_int("qdataset.realisations", self.realisations, low=1)
         require_int("qdataset.seed", self.seed, low=0)
@@ -125,6 +129,7 @@ def load_qdataset_task(task: QDataSetTask) -> Dataset:
             realisations=task.realisations,
             seed=child,
             time_steps=task.time_steps,
+            evolution=task.evolution,
         )
         pulse = q.pulse_parameters[..., :2].reshape(q.examples, -1)  # amplitude, centre
         expect = q.expectation_vector()
