@@ -225,3 +225,16 @@ def test_cli_fetch_and_list_in_json(
         "fetch_command": "qtfl data fetch cifar10",
     }  # fmt: skip
     assert set(rows) == {"digits", "fashion-mnist", "mnist", "cifar10", "digits-pca", "qdataset"}
+
+
+def test_fetched_fashion_mnist_is_found_before_debian_package(
+    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arrays = _serve_mnist(server, tmp_path)  # same IDX layout as MNIST
+    monkeypatch.setitem(sources.SOURCES, "fashion-mnist", server.source())
+
+    result = fetch_dataset("fashion-mnist", root=tmp_path / "cache")
+    ds = load_dataset("fashion-mnist", root=tmp_path / "cache")
+
+    assert result.directory == tmp_path / "cache" / "fashion-mnist"
+    np.testing.assert_array_equal(ds.y_train, arrays["train-labels-idx1-ubyte"])
