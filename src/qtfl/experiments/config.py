@@ -86,6 +86,7 @@ class QDataSetConfig(_Section):
     seed: int = Field(default=0, ge=0)
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     features: str = "all"
+    evolution: Literal["faithful", "exact"] = "faithful"
 
     @model_validator(mode="after")
     def _valid_task(self) -> QDataSetConfig:
@@ -107,6 +108,7 @@ class QDataSetConfig(_Section):
             seed=self.seed,
             test_fraction=self.test_fraction,
             features=self.features,
+            evolution=self.evolution,
         )
 
 
