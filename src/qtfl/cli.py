@@ -94,6 +94,9 @@ def run_command(
     round_timeout: float = typer.Option(
         300.0, "--round-timeout", help="Flower engines: seconds to wait for a round's replies."
     ),
+    secret_file: str | None = typer.Option(
+        None, "--secret-file", help="Run secret (64 hex digits, mode 600) to repeat a run."
+    ),
 ) -> None:
     """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""
     from qtfl.experiments.config import load_config
@@ -109,17 +112,21 @@ def run_command(
             attach=attach,
             round_timeout_s=round_timeout,
         )
-        summary = run_with_engine(cfg, out_dir=out, engine=engine, resume=resume, options=options)
+        summary = run_with_engine(
+            cfg, out_dir=out, engine=engine, resume=resume, options=options, secret_file=secret_file
+        )
         if as_json:
             emit(summary, as_json=True)
         else:
             _print_run(summary, out_dir=out, verbose=verbose)
         return
     if as_json:
-        emit(run_experiment(cfg, out_dir=out, resume=resume), as_json=True)
+        emit(run_experiment(cfg, out_dir=out, resume=resume, secret_file=secret_file), as_json=True)
         return
     with RichProgress() as bar:
-        summary = run_experiment(cfg, out_dir=out, resume=resume, progress=bar)
+        summary = run_experiment(
+            cfg, out_dir=out, resume=resume, progress=bar, secret_file=secret_file
+        )
     _print_run(summary, out_dir=out, verbose=verbose)
 
 

@@ -16,6 +16,7 @@ from qtfl.errors import InputError
 from qtfl.experiments.channels import scenario_channel_seed
 from qtfl.experiments.config import load_config, parse_config
 from qtfl.security.eavesdropper import InterceptResend, NoEavesdropper
+from qtfl.security.run_secret import RunSecret
 from tests.experiments.test_runner import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,29 +46,34 @@ def test_each_kind_builds_its_channel_with_its_options() -> None:
         }
     )
     a, t, q = cfg.resolved_scenarios()
-    up, down = a.build_channels(3, seed=0)
+    up, down = a.build_channels(3)
     assert all(isinstance(c, AeadChannel) for c in up)
     assert all(isinstance(c, PlainChannel) for c in down)
-    up, _ = t.build_channels(3, seed=0)
+    up, _ = t.build_channels(3)
     assert all(isinstance(c, TeleportationChannel) for c in up)
     assert [type(c.eavesdropper) for c in up] == [NoEavesdropper, NoEavesdropper, InterceptResend]
     assert up[0].protocol.verification.check_fraction == 0.2 and up[0].encoding.bits == 8
     assert up[0].link.pair.fidelity >= 0.99 and up[0].codec is not None
     assert t.eavesdropped_clients() == [2] and t.rate_known is False
-    up, _ = q.build_channels(3, seed=0)
+    up, _ = q.build_channels(3)
     assert isinstance(up[0], QkdOtpChannel) and q.rate_known is True  # shen2023 publishes 7.1 Hz
 
 
-def test_aead_keys_differ_per_client_and_follow_the_seed() -> None:
+def test_aead_keys_differ_per_client_and_follow_the_run_secret_not_the_seed() -> None:
+    # Prepare: an AEAD scenario, two run secrets
     [sc] = parse_config({"channel": {"kind": "aead"}}).resolved_scenarios()
     msg = np.ones(4, np.float32)
+    secrets = [RunSecret(bytes([1]) * 32), RunSecret(bytes([2]) * 32)]
 
-    def wire(client: int, seed: int) -> bytes:
-        channel = sc.uplink.build(client, seed=seed)
-        return channel.send(msg, rng=np.random.default_rng(0)).tap.observed.tobytes()
+    def wire(client: int, which: int, seed: int = 0) -> bytes:
+        up, _ = sc.build_channels(2, secrets=secrets[which])
+        return up[client].send(msg, rng=np.random.default_rng(seed)).tap.observed.tobytes()
 
-    assert wire(0, 5) == wire(0, 5)  # same nonce stream, same key
-    assert wire(0, 5) != wire(1, 5) and wire(0, 5) != wire(0, 6)
+    # Execute/Assert: same secret and noise stream -> same wire; another client or another
+    # secret -> another key and nonce; the seed alone does not fix the bytes
+    assert wire(0, 0) == wire(0, 0)
+    assert wire(0, 0) != wire(1, 0) and wire(0, 0) != wire(0, 1)
+    assert wire(0, 0)[:12] != wire(0, 1)[:12]  # the nonce comes from the secret too
 
 
 def test_channel_seeds_differ_by_scenario_and_are_stable() -> None:

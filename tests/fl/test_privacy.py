@@ -84,7 +84,7 @@ def test_masks_cancel_exactly_and_the_sum_is_the_weighted_mean() -> None:
     m, p = 10, 5000
     updates = rng.normal(0, 0.05, (m, p)).astype(np.float32)
     weights = rng.integers(10, 50, m).astype(np.float64)
-    sa = SecureAggregation(max_abs=1.0, seed=7)
+    sa = SecureAggregation(max_abs=1.0, mask_key=bytes([7]) * 32)
     ctx = _ctx(list(range(m)), list(weights))
     masked = np.stack(
         [
@@ -111,7 +111,7 @@ def test_dropped_clients_masks_are_removed() -> None:
     m, p = 10, 2000
     updates = rng.normal(0, 0.05, (m, p)).astype(np.float32)
     weights = np.ones(m)
-    sa = SecureAggregation(max_abs=1.0, seed=1)
+    sa = SecureAggregation(max_abs=1.0, mask_key=bytes([1]) * 32)
     ctx = _ctx(list(range(m)))
     alive = np.array([0, 1, 2, 4, 5, 7, 9])
     masked = np.stack(
@@ -124,7 +124,7 @@ def test_dropped_clients_masks_are_removed() -> None:
 
 def test_each_masked_update_looks_uniform() -> None:
     # chi-square of the masked values in 64 equal bins of [0, 2^24): p-value above 1e-3
-    sa = SecureAggregation(max_abs=1.0, seed=5)
+    sa = SecureAggregation(max_abs=1.0, mask_key=bytes([5]) * 32)
     update = np.full(20_000, 0.3, np.float32)  # a constant update: maximally structured
     masked, _ = sa.postprocess_one_user(update, client=2, weight=1.0, context=_ctx([0, 1, 2, 3]))
     assert np.all(masked == np.rint(masked)) and masked.min() >= 0 and masked.max() < 2**24

@@ -23,10 +23,14 @@ from qtfl.experiments.runner import build_simulation, prepare_inputs
 from qtfl.fl.engine import RoundMetrics
 from qtfl.flower.client import make_client_app
 from qtfl.flower.ends import uplink_ends
-from qtfl.flower.job import FlowerJob
+from qtfl.flower.job import FlowerJob, write_party_secrets
 from qtfl.flower.server import serve
 from qtfl.quantum.noise import WernerPair
+from qtfl.security.run_secret import RunSecret
 from tests.flower.inline import InlineGrid
+
+#: One run secret for both engines (each Flower node gets only its own share of it).
+SECRET = RunSecret(bytes(range(32)))
 
 COMPARED = ("round", "accuracy", "loss", "sampled", "dropped", "answered", "aborted",
             "detected", "aggregated", "uplink", "downlink", "clients")  # fmt: skip
@@ -51,7 +55,7 @@ def _config(**training: Any) -> ExperimentConfig:
 
 def _inprocess(config: ExperimentConfig, scenario: str) -> tuple[list[RoundMetrics], np.ndarray]:
     sc = next(s for s in config.resolved_scenarios() if s.name == scenario)
-    sim = build_simulation(config, prepare_inputs(config), sc)
+    sim = build_simulation(config, prepare_inputs(config), sc, secrets=SECRET)
     records = [sim.run_round() for _ in range(config.training.rounds)]
     return records, sim.global_params
 
@@ -59,9 +63,21 @@ def _inprocess(config: ExperimentConfig, scenario: str) -> tuple[list[RoundMetri
 def _flower(
     config: ExperimentConfig, scenario: str, tmp_path: Path, *, nodes: int = 2, **grid: Any
 ) -> tuple[list[RoundMetrics], InlineGrid]:
-    job = FlowerJob(config.model_dump_json(), scenario, nodes, str(tmp_path / f"{scenario}.json"))
+    job = _job(config, scenario, tmp_path, nodes)
     g = InlineGrid(make_client_app(lambda _ctx: job), nodes, **grid)
     return serve(g, job), g
+
+
+def _job(config: ExperimentConfig, scenario: str, tmp_path: Path, nodes: int) -> FlowerJob:
+    secrets = write_party_secrets(
+        tmp_path / f"secrets-{scenario}",
+        SECRET,
+        scenarios=[scenario],
+        num_clients=config.data.num_clients,
+        num_nodes=nodes,
+    )
+    path = str(tmp_path / f"{scenario}.json")
+    return FlowerJob(config.model_dump_json(), scenario, nodes, path, secrets_dir=str(secrets))
 
 
 def _rows(records: list[RoundMetrics]) -> list[dict[str, Any]]:
@@ -131,7 +147,7 @@ def test_neither_end_reads_the_other_half(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(ends_module, "sender_half", sender_only)
     monkeypatch.setattr(ends_module, "receiver_half", receiver_only)
     config = _config()
-    job = FlowerJob(config.model_dump_json(), "teleport", 2, str(tmp_path / "t.json"))
+    job = _job(config, "teleport", tmp_path, 2)
     app = make_client_app(lambda _ctx: job)
 
     def client_side(msg: Any, ctx: Any) -> Any:

@@ -32,8 +32,8 @@ def _split_send(channel: TeleportationChannel, update: np.ndarray, key: LinkKey)
     sender = SplitSender(channel.protocol, channel.encoding)
     receiver = SplitReceiver(channel.protocol, channel.encoding)
     n = sender.payload_bits(update.size)
-    tx = sender_half(channel.protocol, n, key)
-    rx = receiver_half(channel.protocol, n, key)
+    tx = sender_half(channel.protocol, n, key, channel.secret)
+    rx = receiver_half(channel.protocol, n, key, channel.secret)
     message = sender.transmit(update, tx, receiver.announce(rx))
     return message, receiver.receive(message, rx)
 
@@ -85,7 +85,8 @@ def test_each_half_holds_only_its_own_records() -> None:
     assert "raw" not in sender_fields and "bell_frame" not in receiver_fields
     channel = TeleportationChannel(LinkSpec(WernerPair(0.95)), bits=8)
     protocol = channel.protocol
-    joint = simulate_link(protocol, 800, rng=LinkKey(1, "x", 1, 1).rng())
+    rng = LinkKey(1, "x", 1, 1).rng()
+    joint = simulate_link(protocol, 800, rng=rng, secret_rng=channel.secret.for_transfer(rng))
     # the two ends' check outcomes differ (noise) and are not copies of one another
     assert any((a.outcomes != b.outcomes).any() for a, b in
                zip(joint.sender.checks, joint.receiver.checks, strict=True))  # fmt: skip
@@ -112,7 +113,8 @@ def test_bell_bits_are_uniform_whatever_the_payload() -> None:
     sender = SplitSender(channel.protocol, channel.encoding)
     n = sender.payload_bits(n_values)
     key = LinkKey(3, "u", 1, 0)
-    tx, rx = sender_half(channel.protocol, n, key), receiver_half(channel.protocol, n, key)
+    tx = sender_half(channel.protocol, n, key, channel.secret)
+    rx = receiver_half(channel.protocol, n, key, channel.secret)
     out = []
     for value in (1.0, -1.0):
         m = sender.transmit(np.full(n_values, value, np.float32), tx, SplitReceiver.announce(rx))
@@ -127,7 +129,7 @@ def test_bell_bits_are_uniform_whatever_the_payload() -> None:
 def test_a_mismatched_message_is_refused() -> None:
     channel = TeleportationChannel(LinkSpec(WernerPair(0.99)), bits=8)
     sender = SplitSender(channel.protocol, channel.encoding)
-    tx = sender_half(channel.protocol, 80, LinkKey(0, "a", 1, 0))
+    tx = sender_half(channel.protocol, 80, LinkKey(0, "a", 1, 0), channel.secret)
+    rx = receiver_half(channel.protocol, 80, LinkKey(0, "a", 1, 0), channel.secret)
     with pytest.raises(InputError, match="80 bits"):
-        sender.transmit(np.zeros(20, np.float32), tx, SplitReceiver.announce(
-            receiver_half(channel.protocol, 80, LinkKey(0, "a", 1, 0))))  # fmt: skip
+        sender.transmit(np.zeros(20, np.float32), tx, SplitReceiver.announce(rx))

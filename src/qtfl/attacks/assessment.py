@@ -272,7 +272,7 @@ def invert_assessment(
     if dp is not None:
         chain.append(DPFedAvg(dp))
     if k_clients > 1:
-        chain.append(SecureAggregation(max_abs=float(np.abs(updates).max()) or 1.0, seed=seed))
+        chain.append(SecureAggregation(max_abs=float(np.abs(updates).max()) or 1.0))
     sent = []
     for k in range(n_clients):
         u, w = updates[k], float(batch)

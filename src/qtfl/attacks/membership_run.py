@@ -88,7 +88,7 @@ def membership_assessment(
         settings=SimulationSettings(rounds=rounds, fraction=fraction),
         seed=seed,
         postprocessors=make_postprocessors(
-            dp=dp, secure_aggregation=secure_aggregation, max_abs=4.0, seed=seed
+            dp=dp, secure_aggregation=secure_aggregation, max_abs=4.0
         ),
     )
     for _ in range(rounds):
@@ -162,7 +162,7 @@ def _server_view_of_client_update(
     )
     chain: list[Any] = [DPFedAvg(dp)] if dp is not None else []
     if masked:
-        chain.append(SecureAggregation(max_abs=4.0, seed=seed))
+        chain.append(SecureAggregation(max_abs=4.0))
     rows = []
     for k, w in zip(cohort.tolist(), weights.tolist(), strict=True):
         ix = clients[k]

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger, Tap, Verdict
 from qtfl.errors import InputError, require_range
+from qtfl.security.run_secret import LinkSecret
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,15 @@ class AeadChannel(Channel):
     """AES-256-GCM authenticated encryption under a key the two ends already share.
 
     The wire carries ``nonce (12 bytes) || ciphertext || tag (16 bytes)``; a tap sees exactly
-    that. Nonces are 96-bit values drawn from the caller's generator (random nonces are safe
-    up to about 2^32 messages per key, NIST SP 800-38D §8.3). The receiving end really
-    decrypts and verifies the tag; a failed tag aborts the delivery.
+    that. Nonces are random 96-bit values (safe up to about 2^32 messages per key, NIST SP
+    800-38D §8.3), drawn from ``nonce_secret``'s generator for the transfer when given (a run
+    passes its link secret, so nonces do not follow from the seed), else from the caller's.
+    The receiving end really decrypts and verifies the tag; a failed tag aborts the delivery.
 
     Args:
-        key: 16, 24 or 32 bytes; ``AeadChannel.from_rng(rng)`` draws a 256-bit key.
+        key: 16, 24 or 32 bytes; ``AeadChannel.from_rng(rng)`` draws a 256-bit key from a
+            numpy generator (tests and attack studies only: a run's key is secret-derived).
+        nonce_secret: the link secret whose per-transfer generator draws the nonces.
         associated_data: authenticated, unencrypted context bound to every message.
 
     References: NIST SP 800-38D (GCM); McGrew & Viega, "The Galois/Counter Mode of
@@ -82,6 +86,7 @@ class AeadChannel(Channel):
         self,
         *,
         key: bytes,
+        nonce_secret: LinkSecret | None = None,
         associated_data: bytes = b"qtfl-update-v1",
         latency_s: float = 0.0,
         bandwidth_bps: float | None = None,
@@ -90,6 +95,7 @@ class AeadChannel(Channel):
             got = len(key) if isinstance(key, bytes) else type(key).__name__
             raise InputError(f"AEAD key must be 16, 24 or 32 bytes, got {got}")
         self._aead = AESGCM(key)
+        self.nonce_secret = nonce_secret
         self.associated_data = associated_data
         self.link = ClassicalLink(latency_s=latency_s, bandwidth_bps=bandwidth_bps)
 
@@ -100,7 +106,8 @@ class AeadChannel(Channel):
 
     def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:
         plaintext = update.tobytes()
-        nonce = rng.bytes(self.NONCE_BYTES)
+        source = rng if self.nonce_secret is None else self.nonce_secret.for_transfer(rng)
+        nonce = source.bytes(self.NONCE_BYTES)
         wire = nonce + self._aead.encrypt(nonce, plaintext, self.associated_data)
         bits = 8 * len(wire)
         ledger = Ledger(

@@ -4,10 +4,15 @@ In one process :class:`~qtfl.channel.teleportation.TeleportationChannel` simulat
 and both ends together. When the client and the server are separate programs (Flower's
 ClientApp and ServerApp), each end must hold only what it would hold physically:
 
-* the **link simulation** (:func:`simulate_link`) draws one joint sample of the pairs for a
-  :class:`LinkKey` ``(seed, scenario, round, client)`` — distribution, the attacker's plan,
-  both ends' check outcomes per attempt, and the teleport records for an all-zero payload —
-  and hands each node only its half (:func:`sender_half`, :func:`receiver_half`);
+* the **link simulation** (:func:`simulate_link`) draws one joint sample of the pairs —
+  distribution, the attacker's plan, both ends' check outcomes per attempt, and the teleport
+  records for an all-zero payload — and hands each node only its half (:func:`sender_half`,
+  :func:`receiver_half`). Two keys name a sample: the public :class:`LinkKey` ``(seed,
+  scenario, round, client)`` keys the *noise* (which pairs flip, which checks fail), and the
+  link's :class:`~qtfl.security.run_secret.LinkSecret` — held by the two ends of that link
+  only — keys the check positions and bases, the ends' outcomes and the Bell frame (see
+  :mod:`qtfl.channel.verified`). Without the link secret, the Bell bits on the wire are a
+  one-time pad: an outsider holding the seed and every wire array learns nothing;
 * the **sender** (:class:`SplitSender`, the client) holds its check outcomes and its Bell
   measurement *frame*; it compares its outcomes with the receiver's announced ones, and on
   the first attempt that passes the test Bell-measures the payload: ``m = frame ⊕ (0, x)``;
@@ -45,7 +50,7 @@ from qtfl.channel.base import Delivery, FloatVector, Ledger, Tap, Verdict, valid
 from qtfl.channel.verified import VerifiedTeleport, attempt_ledger
 from qtfl.errors import InputError, require_int
 from qtfl.quantum.encoding import BasisEncoding, BasisPayload
-from qtfl.security.eavesdropper import sample_teleport
+from qtfl.security.run_secret import LinkSecret
 
 Bits = npt.NDArray[np.uint8]
 
@@ -54,7 +59,11 @@ _KEY_DOMAIN = 3_000  # spawn-key domain of link samples (the runner uses 1_000 a
 
 @dataclass(frozen=True)
 class LinkKey:
-    """Names one link sample: run seed, scenario, round and client (and the direction)."""
+    """Names one link sample's noise: run seed, scenario, round and client (and direction).
+
+    Public: anyone holding the configuration can compute it. The secret parts of the sample
+    come from the link's :class:`~qtfl.security.run_secret.LinkSecret`.
+    """
 
     seed: int
     scenario: str
@@ -63,7 +72,7 @@ class LinkKey:
     direction: int = 0  # 0 uplink, 1 downlink
 
     def rng(self) -> np.random.Generator:
-        """The generator of this sample; equal keys give equal samples in any process."""
+        """The noise generator of this sample; equal keys give equal noise in any process."""
         digest = hashlib.sha256(self.scenario.encode("utf-8")).digest()[:8]
         ss = np.random.SeedSequence(
             [self.seed, int.from_bytes(digest, "little")],
@@ -117,12 +126,17 @@ class LinkSample:
 
 
 def simulate_link(
-    protocol: VerifiedTeleport, n_bits: int, *, rng: np.random.Generator
+    protocol: VerifiedTeleport,
+    n_bits: int,
+    *,
+    rng: np.random.Generator,
+    secret_rng: np.random.Generator,
 ) -> LinkSample:
     """Draw the pairs of one transfer of ``n_bits`` payload bits, attempt by attempt.
 
-    Consumes ``rng`` exactly as :meth:`VerifiedTeleport.run` does (distribution, checks,
-    purification cost, teleport), stopping at the first attempt that passes the test.
+    Consumes ``rng`` (noise) and ``secret_rng`` exactly as :meth:`VerifiedTeleport.run` does
+    (distribution, checks, purification cost, teleport), stopping at the first attempt that
+    passes the test.
     """
     n = require_int("n_bits", n_bits, low=1)
     zeros = np.zeros(n, dtype=np.uint8)
@@ -130,8 +144,8 @@ def simulate_link(
     rx: list[EndChecks] = []
     ledgers: list[Ledger] = []
     for attempt in range(1, protocol.verification.max_retries + 2):
-        sample = protocol.distribute(n, rng=rng)
-        checks = protocol.measure_checks(sample, rng=rng)
+        sample = protocol.distribute(n, rng=rng, secret_rng=secret_rng)
+        checks = protocol.measure_checks(sample, rng=rng, secret_rng=secret_rng)
         _, reason = protocol.judge(sample.check_bases, checks.errors)
         k = int(sample.check_positions.size)
         ledgers.append(attempt_ledger(protocol.link, sample.n_pairs, k, attempt, rng=rng))
@@ -139,9 +153,7 @@ def simulate_link(
         rx.append(EndChecks(sample.check_bases, checks.server))
         if reason != "ok":
             continue
-        tele = sample_teleport(
-            protocol.link.pair, zeros, sample.attack[sample.payload_positions], rng=rng
-        )
+        tele = protocol.teleport(sample, zeros, rng=rng, secret_rng=secret_rng)
         return LinkSample(
             SenderHalf(n, tuple(tx), tele.bell_bits),
             ReceiverHalf(n, tuple(rx), tele.raw, tuple(ledgers)),
@@ -152,14 +164,27 @@ def simulate_link(
     )
 
 
-def sender_half(protocol: VerifiedTeleport, n_bits: int, key: LinkKey) -> SenderHalf:
+def keyed_sample(
+    protocol: VerifiedTeleport, n_bits: int, key: LinkKey, secret: LinkSecret
+) -> LinkSample:
+    """The sample of ``key``'s transfer: noise from ``key``, secret parts from ``secret``
+    (the same generators :meth:`TeleportationChannel.send` uses for ``rng=key.rng()``)."""
+    rng = key.rng()
+    return simulate_link(protocol, n_bits, rng=rng, secret_rng=secret.for_transfer(rng))
+
+
+def sender_half(
+    protocol: VerifiedTeleport, n_bits: int, key: LinkKey, secret: LinkSecret
+) -> SenderHalf:
     """What the link gives the sending end for ``key`` (and nothing else)."""
-    return simulate_link(protocol, n_bits, rng=key.rng()).sender
+    return keyed_sample(protocol, n_bits, key, secret).sender
 
 
-def receiver_half(protocol: VerifiedTeleport, n_bits: int, key: LinkKey) -> ReceiverHalf:
+def receiver_half(
+    protocol: VerifiedTeleport, n_bits: int, key: LinkKey, secret: LinkSecret
+) -> ReceiverHalf:
     """What the link gives the receiving end for ``key`` (and nothing else)."""
-    return simulate_link(protocol, n_bits, rng=key.rng()).receiver
+    return keyed_sample(protocol, n_bits, key, secret).receiver
 
 
 @dataclass(frozen=True)

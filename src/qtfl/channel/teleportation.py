@@ -18,6 +18,12 @@ safety net (:mod:`qtfl.channel.safety`; ``Verdict.reason`` ``"safety-net-flagged
 ``detected``) rather than aggregated. Then ``payload_qubits`` counts every teleported codeword
 bit (parity and resends included), so ``bell_pairs = payload_qubits + check_pairs +
 purification_pairs`` holds for every delivery whose attempts all passed their checks.
+
+Secrets. The channel holds its link's :class:`~qtfl.security.run_secret.LinkSecret` (a fresh
+one from the OS CSPRNG unless given). ``send(update, rng=...)`` draws the noise from ``rng``
+and the check positions, bases and Bell frame from the link secret's generator for this
+transfer (:meth:`LinkSecret.for_transfer`), so the same ``rng`` with another secret gives
+the same received values and verdicts on untouched pairs and different wire bits.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from qtfl.quantum.encoding import BasisEncoding, BasisPayload
 from qtfl.quantum.noise import WernerPair
 from qtfl.quantum.purification import purify_until
 from qtfl.security.eavesdropper import Eavesdropper, make_eavesdropper
+from qtfl.security.run_secret import LinkSecret
 
 Bits = npt.NDArray[np.uint8]
 
@@ -109,6 +116,7 @@ class TeleportationChannel(Channel):
         fec: ``"none"``, ``"auto"`` or a code of :data:`qtfl.channel.fec.FEC_CODES`, chosen
             for the (purified) pair's teleported bit error.
         max_retransmissions: FEC resend rounds for blocks that failed.
+        secret: the key both ends of this link share (default: a fresh random one).
     """
 
     name = "teleportation"
@@ -123,7 +131,9 @@ class TeleportationChannel(Channel):
         purify_to: float | None = None,
         fec: str = "none",
         max_retransmissions: int = 8,
+        secret: LinkSecret | None = None,
     ) -> None:
+        self.secret = secret if secret is not None else LinkSecret()
         if purify_to is not None:
             target = require_range("purify_to", purify_to, low=0.25, high=1.0)
             link = PurifiedLink(link, purify_until(link.pair, target_fidelity=target))
@@ -148,7 +158,8 @@ class TeleportationChannel(Channel):
         bits = header.bit_array()
         if self.codec is not None:
             return self._transmit_fec(header, bits, rng=rng)
-        t = self.protocol.run(bits, rng=rng, header_bits=header.header_bits)
+        secret_rng = self.secret.for_transfer(rng)
+        t = self.protocol.run(bits, rng=rng, secret_rng=secret_rng, header_bits=header.header_bits)
         received = None
         if t.sample is not None:
             corrected = self.receiver.correct(t.sample.raw, t.sample.bell_bits)
@@ -164,7 +175,7 @@ class TeleportationChannel(Channel):
         transfers: list[BitTransfer] = []
 
         def send(x: Bits, g: np.random.Generator) -> Bits | None:
-            t = self.protocol.run(x, rng=g)
+            t = self.protocol.run(x, rng=g, secret_rng=self.secret.for_transfer(g))
             transfers.append(t)
             if t.sample is None:
                 return None
@@ -214,11 +225,14 @@ def teleport_security_summary(
     eve_basis: str = "random",
     check_fraction: float = 0.1,
     alpha: float = 0.01,
+    secret: LinkSecret | None = None,
 ) -> dict[str, Any]:
     """``bits`` random payload bits through Werner pairs with checks and an attacker.
 
     The figures ``qtfl teleport --eve ...`` adds: detection verdict, QBER estimate, bound and
-    p-value, whether the payload was sent, payload bit errors, and Eve's leakage.
+    p-value, whether the payload was sent, payload bit errors, and Eve's leakage. ``seed``
+    fixes the payload and the noise; the ends' secret choices come from ``secret`` (fresh
+    by default), so under an attack the figures are reproducible only with the same secret.
     """
     n = require_int("bits", bits, low=1)
     attacker = make_eavesdropper(eve, fraction=eve_fraction, basis=eve_basis)
@@ -229,7 +243,8 @@ def teleport_security_summary(
     )
     rng = np.random.default_rng(seed)
     payload = rng.integers(0, 2, n, dtype=np.uint8)
-    t = protocol.run(payload, rng=rng)
+    link_secret = secret if secret is not None else LinkSecret()
+    t = protocol.run(payload, rng=rng, secret_rng=link_secret.for_transfer(rng))
     errors = None
     if t.sample is not None:
         received = TeleportReceiver.correct(t.sample.raw, t.sample.bell_bits)

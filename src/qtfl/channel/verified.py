@@ -5,8 +5,9 @@ One attempt:
 1. the link distributes ``n + k`` pairs (``n`` payload qubits, ``k`` checks so that checks
    are ``check_fraction`` of the pairs); an eavesdropper, if any, acts on them now, with her
    own randomness (:meth:`~qtfl.security.eavesdropper.Eavesdropper.plan`);
-2. the two ends pick the ``k`` check positions and a random X/Z basis for each with fresh
-   randomness, measure, and compare over the authenticated classical channel;
+2. the two ends pick the ``k`` check positions (a uniform k-subset drawn in ``O(k)``,
+   :func:`~qtfl.quantum.teleport.sample_subset`) and a random X/Z basis for each with their
+   *secret* generator, measure, and compare over the authenticated classical channel;
 3. the :class:`~qtfl.security.detection.QberTest` (threshold = link's expected QBER + a
    finite-size margin at false-alarm ``alpha``; optional CHSH test) accepts or aborts;
 4. on accept the client Bell-measures payload qubit ``i`` with pair ``i`` and sends the two
@@ -16,6 +17,18 @@ One attempt:
 :class:`VerifiedTeleport` returns the shared link sample's outcome (Bell bits and the
 server's raw halves) so that the two ends — :class:`~qtfl.channel.teleportation.TeleportSender`
 and :class:`~qtfl.channel.teleportation.TeleportReceiver` — stay separate objects.
+
+Two generators (:mod:`qtfl.security.run_secret`). ``rng`` is the seed-keyed *noise* stream:
+the attacker's plan, the pair errors, the purification cost. ``secret_rng`` is keyed by the
+run secret: check positions and bases, the ends' uniform outcomes, the Bell-measurement
+frame. On pairs nobody touches (no eavesdropper, or a classical tap only) the two never mix:
+check ``j`` fails when a noise uniform ``u_j`` falls below the QBER of its basis (the same
+for both bases on a Werner pair), payload qubit ``i`` suffers the ``i``-th Pauli of a
+directly sampled frame (:func:`~qtfl.quantum.teleport.sample_pauli_frame`), whatever
+positions were checked, and the Bell frame cancels at the receiver; so verdicts, ledgers and
+received bits depend on the seed only. When an eavesdropper acts on the pairs, stim samples
+the joint outcome from ``secret_rng`` (her success depends on which pairs are checked), so
+results are reproducible with the same secret and statistically equivalent otherwise.
 
 Ledger per attempt: ``bell_pairs = n + k`` (aborted attempts included), ``check_pairs = k``;
 over a :class:`PurifiedLink` the ``n + k`` purified pairs cost ``n + k + P`` raw pairs, with
@@ -39,6 +52,7 @@ from qtfl.channel.base import Ledger, Tap, Verdict
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.quantum.noise import BellDiagonalPair
 from qtfl.quantum.purification import PurificationSchedule
+from qtfl.quantum.teleport import sample_subset, teleport_direct, uniform_bits
 from qtfl.security.detection import (
     METHODS,
     CheckResult,
@@ -48,6 +62,7 @@ from qtfl.security.detection import (
 )
 from qtfl.security.eavesdropper import (
     CheckSample,
+    ClassicalTap,
     Eavesdropper,
     NoEavesdropper,
     TeleportSample,
@@ -276,26 +291,59 @@ class VerifiedTeleport:
             method=self.verification.method,
         )
 
-    def distribute(self, n_payload: int, *, rng: np.random.Generator) -> LinkSample:
-        """Distribute pairs; Eve acts first, then the ends choose checks with fresh randomness."""
-        eve_rng, ends_rng = rng.spawn(2)
+    @property
+    def pairs_untouched(self) -> bool:
+        """True when nobody acts on the pairs (the direct Pauli-frame sampler applies)."""
+        return isinstance(self.eavesdropper, NoEavesdropper | ClassicalTap)
+
+    def distribute(
+        self, n_payload: int, *, rng: np.random.Generator, secret_rng: np.random.Generator
+    ) -> LinkSample:
+        """Distribute pairs; Eve acts first (``rng``), then the ends choose checks secretly."""
         k = check_count(n_payload, self.verification.check_fraction)
         total = n_payload + k
-        attack = self.eavesdropper.plan(total, rng=eve_rng)
-        order = ends_rng.permutation(total)
+        attack = self.eavesdropper.plan(total, rng=rng)
+        checks = sample_subset(total, k, rng=secret_rng)
+        payload = np.ones(total, dtype=bool)
+        payload[checks] = False
         return LinkSample(
             n_pairs=total,
-            check_positions=np.sort(order[:k]),
-            payload_positions=np.sort(order[k:]),
-            check_bases=ends_rng.integers(0, 2, k, dtype=np.uint8),
+            check_positions=checks,
+            payload_positions=np.flatnonzero(payload),
+            check_bases=secret_rng.integers(0, 2, k, dtype=np.uint8),
             attack=attack,
         )
 
-    def measure_checks(self, sample: LinkSample, *, rng: np.random.Generator) -> CheckSample:
+    def measure_checks(
+        self, sample: LinkSample, *, rng: np.random.Generator, secret_rng: np.random.Generator
+    ) -> CheckSample:
         """Both ends' outcomes on the check pairs of ``sample`` (one joint link sample)."""
-        return sample_checks(
-            self.link.pair, sample.check_bases, sample.attack[sample.check_positions], rng=rng
-        )
+        bases = sample.check_bases
+        if not self.pairs_untouched:
+            codes = sample.attack[sample.check_positions]
+            return sample_checks(self.link.pair, bases, codes, rng=secret_rng)
+        pair = self.link.pair
+        k = bases.size
+        errors = (rng.random(k) < np.where(bases == 0, pair.qber_z, pair.qber_x)).astype(np.uint8)
+        client = uniform_bits((k,), rng=secret_rng)
+        return CheckSample(bases, client, client ^ errors, np.zeros(k, np.uint8))
+
+    def teleport(
+        self,
+        sample: LinkSample,
+        bits: Bits,
+        *,
+        rng: np.random.Generator,
+        secret_rng: np.random.Generator,
+    ) -> TeleportSample:
+        """Teleport ``bits`` through the payload pairs of ``sample``: direct sampler on
+        untouched pairs, stim (from ``secret_rng``) when an eavesdropper acts on them."""
+        if not self.pairs_untouched:
+            codes = sample.attack[sample.payload_positions]
+            return sample_teleport(self.link.pair, bits, codes, rng=secret_rng)
+        r = teleport_direct(self.link.pair, bits, noise_rng=rng, secret_rng=secret_rng)
+        m1 = r.bell_bits[:, 1]
+        return TeleportSample(bell_bits=r.bell_bits, raw=r.received ^ m1, eve_guess=m1.copy())
 
     def judge(self, bases: Bits, errors: Bits) -> tuple[CheckResult, str]:
         """The test on announced check outcomes: its result and ``"ok"`` or why it failed.
@@ -318,10 +366,12 @@ class VerifiedTeleport:
                 reason = "chsh-not-violated"
         return result, reason
 
-    def verify(self, sample: LinkSample, *, rng: np.random.Generator) -> CheckOutcome:
+    def verify(
+        self, sample: LinkSample, *, rng: np.random.Generator, secret_rng: np.random.Generator
+    ) -> CheckOutcome:
         """Measure the check pairs and apply the test (plus CHSH if asked)."""
         bases = sample.check_bases
-        checks = self.measure_checks(sample, rng=rng)
+        checks = self.measure_checks(sample, rng=rng, secret_rng=secret_rng)
         err = checks.errors
         result, reason = self.judge(bases, err)
         z = bases == 0
@@ -333,24 +383,32 @@ class VerifiedTeleport:
             tap=Tap(kind="check-announcements", observed=public),
         )
 
-    def run(self, bits: Bits, *, rng: np.random.Generator, header_bits: int = 0) -> BitTransfer:
-        """Teleport ``bits`` (0/1) after verification; retry on fresh pairs after an abort."""
+    def run(
+        self,
+        bits: Bits,
+        *,
+        rng: np.random.Generator,
+        secret_rng: np.random.Generator,
+        header_bits: int = 0,
+    ) -> BitTransfer:
+        """Teleport ``bits`` (0/1) after verification; retry on fresh pairs after an abort.
+
+        ``rng`` is the noise stream, ``secret_rng`` the ends' secret one (module notes).
+        """
         n = int(bits.size)
         latency = float(self.link.latency_s)
         ledger = Ledger(payload_bits=n)
         attempts = self.verification.max_retries + 1
         for attempt in range(1, attempts + 1):
-            sample = self.distribute(n, rng=rng)
+            sample = self.distribute(n, rng=rng, secret_rng=secret_rng)
             k = int(sample.check_positions.size)
-            checked = self.verify(sample, rng=rng)
+            checked = self.verify(sample, rng=rng, secret_rng=secret_rng)
             result = checked.result
             ledger += attempt_ledger(self.link, sample.n_pairs, k, attempt, rng=rng)
             evidence = {"qber": result.qber, "qber_bound": result.qber_bound}
             if checked.reason != "ok":
                 continue
-            tele = sample_teleport(
-                self.link.pair, bits, sample.attack[sample.payload_positions], rng=rng
-            )
+            tele = self.teleport(sample, bits, rng=rng, secret_rng=secret_rng)
             ledger += Ledger(
                 payload_qubits=n, classical_bits=2 * n + header_bits, link_seconds=latency
             )

@@ -4,7 +4,7 @@ A scenario's ``uplink``/``downlink``/``channel`` is one of
 
 * ``{kind: plain, latency_s, bandwidth_bps}`` — :class:`~qtfl.channel.PlainChannel`;
 * ``{kind: aead, latency_s, bandwidth_bps}`` — AES-256-GCM (:class:`~qtfl.channel.AeadChannel`)
-  under a per-client key drawn from the run seed;
+  under the link's key (HKDF of the run secret, never the seed; nonces from the same secret);
 * ``{kind: pqc, latency_s, bandwidth_bps}`` — hybrid X25519 + ML-KEM-768 key exchange per
   update feeding AES-256-GCM (:class:`~qtfl.channel.pqc.PqcChannel`), keys from the OS CSPRNG;
 * ``{kind: teleport, link, bits, check_fraction, alpha, max_retries, purify_to, fec,
@@ -25,6 +25,12 @@ link's channel still runs (its pairs are simulated exactly) but its link seconds
 :attr:`ChannelConfigBase.rate_known` is False and the run reports that scenario's link
 seconds as ``null``. Supply ``source_rate_hz`` (preset or fiber) or ``pair_rate_hz``
 (direct pair) to get times.
+
+Secrets. :meth:`ChannelConfigBase.build` takes the link's
+:class:`~qtfl.security.run_secret.LinkSecret` (``None``: a fresh random one); the run
+derives it from its run secret per scenario, direction and client. On a node that is not an
+end of a link (a Flower client node, for other clients' links) :func:`build_channel` returns
+an :class:`UnavailableChannel` that refuses to send.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from qtfl.channel import AeadChannel, Channel, PlainChannel
+from qtfl.channel import AeadChannel, Channel, Delivery, PlainChannel
 from qtfl.channel.fec import FEC_CHOICES
 from qtfl.channel.verified import LinkSpec, PairLink
 from qtfl.errors import InputError, require_choice
@@ -43,6 +49,7 @@ from qtfl.network.link import FiberLink
 from qtfl.network.presets import PRESETS, get_preset
 from qtfl.quantum.noise import WernerPair
 from qtfl.security.eavesdropper import Eavesdropper
+from qtfl.security.run_secret import LinkSecret
 
 CHANNEL_KINDS = ("plain", "aead", "pqc", "teleport", "qkd-otp")
 _FIBER_KEYS = (
@@ -116,7 +123,7 @@ class LinkConfig(_Section):
         return FiberLink(**given).compile()
 
 
-class _ChannelBase(_Section):
+class ChannelConfigBase(_Section):
     @property
     def rate_known(self) -> bool:
         """False when the channel's quantum link has no known pair rate (times unknown)."""
@@ -127,12 +134,18 @@ class _ChannelBase(_Section):
         """True for channels whose pairs an eavesdropper can attack."""
         return False
 
-    def build(self, client: int, *, seed: int, eavesdropper: Eavesdropper | None = None) -> Channel:
-        """The Channel of ``client``; ``seed`` makes per-client secrets (AEAD keys)."""
+    def build(
+        self,
+        client: int = 0,
+        *,
+        secret: LinkSecret | None = None,
+        eavesdropper: Eavesdropper | None = None,
+    ) -> Channel:
+        """The Channel of ``client``'s link; ``secret`` is the key its two ends share."""
         raise NotImplementedError
 
 
-class PlainChannelConfig(_ChannelBase):
+class PlainChannelConfig(ChannelConfigBase):
     """Classical plaintext (:class:`qtfl.channel.PlainChannel`)."""
 
     kind: Literal["plain"] = "plain"
@@ -140,27 +153,39 @@ class PlainChannelConfig(_ChannelBase):
     bandwidth_bps: float | None = Field(default=None, gt=0)
 
     def build(
-        self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
+        self,
+        client: int = 0,
+        *,
+        secret: LinkSecret | None = None,
+        eavesdropper: Eavesdropper | None = None,
     ) -> Channel:
         return PlainChannel(latency_s=self.latency_s, bandwidth_bps=self.bandwidth_bps)
 
 
-class AeadChannelConfig(_ChannelBase):
-    """AES-256-GCM with a per-client key derived from the run seed."""
+class AeadChannelConfig(ChannelConfigBase):
+    """AES-256-GCM under the link secret's ``"aead"`` subkey; nonces from the link secret."""
 
     kind: Literal["aead"]
     latency_s: float = Field(default=0.0, ge=0)
     bandwidth_bps: float | None = Field(default=None, gt=0)
 
     def build(
-        self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
+        self,
+        client: int = 0,
+        *,
+        secret: LinkSecret | None = None,
+        eavesdropper: Eavesdropper | None = None,
     ) -> Channel:
-        ss = np.random.SeedSequence(seed, spawn_key=(2_000, client))
-        key = np.random.default_rng(ss).bytes(32)
-        return AeadChannel(key=key, latency_s=self.latency_s, bandwidth_bps=self.bandwidth_bps)
+        link = secret if secret is not None else LinkSecret()
+        return AeadChannel(
+            key=link.subkey("aead"),
+            nonce_secret=link,
+            latency_s=self.latency_s,
+            bandwidth_bps=self.bandwidth_bps,
+        )
 
 
-class PqcChannelConfig(_ChannelBase):
+class PqcChannelConfig(ChannelConfigBase):
     """Hybrid X25519 + ML-KEM-768 key exchange per update, then AES-256-GCM
     (:class:`qtfl.channel.pqc.PqcChannel`); keys from the OS CSPRNG, never the seed."""
 
@@ -169,14 +194,18 @@ class PqcChannelConfig(_ChannelBase):
     bandwidth_bps: float | None = Field(default=None, gt=0)
 
     def build(
-        self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
+        self,
+        client: int = 0,
+        *,
+        secret: LinkSecret | None = None,
+        eavesdropper: Eavesdropper | None = None,
     ) -> Channel:
         from qtfl.channel.pqc import PqcChannel
 
         return PqcChannel(latency_s=self.latency_s, bandwidth_bps=self.bandwidth_bps)
 
 
-class _QuantumChannelBase(_ChannelBase):
+class _QuantumChannelBase(ChannelConfigBase):
     link: LinkConfig
     bits: int = Field(default=16, ge=2, le=32)
     purify_to: float | None = Field(default=None, ge=0.25, le=1.0)
@@ -191,7 +220,7 @@ class _QuantumChannelBase(_ChannelBase):
 
     @model_validator(mode="after")
     def _buildable(self) -> Any:
-        self.build(0, seed=0)  # unreachable purification target, unusable FEC code, QBER > 11%
+        self.build(0)  # unreachable purification target, unusable FEC code, QBER > 11%
         return self
 
 
@@ -213,7 +242,11 @@ class TeleportChannelConfig(_QuantumChannelBase):
         return raw
 
     def build(
-        self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
+        self,
+        client: int = 0,
+        *,
+        secret: LinkSecret | None = None,
+        eavesdropper: Eavesdropper | None = None,
     ) -> Channel:
         from qtfl.channel.teleportation import TeleportationChannel, Verification
 
@@ -227,6 +260,7 @@ class TeleportChannelConfig(_QuantumChannelBase):
             purify_to=self.purify_to,
             fec=self.fec,
             max_retransmissions=self.max_retransmissions,
+            secret=secret,
         )
 
 
@@ -240,7 +274,11 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
     qber_tolerance: float | None = Field(default=None, gt=0, le=0.110028)
 
     def build(
-        self, client: int = 0, *, seed: int = 0, eavesdropper: Eavesdropper | None = None
+        self,
+        client: int = 0,
+        *,
+        secret: LinkSecret | None = None,
+        eavesdropper: Eavesdropper | None = None,
     ) -> Channel:
         from qtfl.channel.qkd import QkdOtpChannel, QkdSettings
         from qtfl.channel.verified import PurifiedLink
@@ -262,6 +300,31 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
                 f"{link.pair.qber:.4f} ({self.reconciliation}); purify the pairs first (purify_to)"
             )
         return channel
+
+
+class UnavailableChannel(Channel):
+    """The channel of a link this node is no end of: it holds none of its secrets."""
+
+    name = "unavailable"
+
+    def __init__(self, client: int) -> None:
+        self.client = client
+
+    def _send(self, update: Any, *, rng: np.random.Generator) -> Delivery:
+        raise InputError(f"this node is not an end of client {self.client}'s link")
+
+
+def build_channel(
+    config: ChannelConfigBase,
+    client: int,
+    *,
+    secret: LinkSecret | None,
+    eavesdropper: Eavesdropper | None = None,
+) -> Channel:
+    """``config.build(...)``, or an :class:`UnavailableChannel` if ``secret`` is not held here."""
+    if secret is not None and not secret.available:
+        return UnavailableChannel(client)
+    return config.build(client, secret=secret, eavesdropper=eavesdropper)
 
 
 def _default_kind(raw: Any) -> Any:

@@ -68,6 +68,7 @@ from qtfl.fl.compression import CompressionConfig
 from qtfl.fl.partition import PARTITION_SCHEMES
 from qtfl.fl.strategies import make_strategy
 from qtfl.models import MODELS
+from qtfl.security.run_secret import SecretSource
 
 
 class _Section(BaseModel):
@@ -263,8 +264,10 @@ class PrivacyConfig(_Section):
             )
         return self
 
-    def postprocessors(self, *, seed: int) -> list[Any]:
-        """The engine post-processors of this section (empty when nothing is asked)."""
+    def postprocessors(self, *, seed: int = 0, mask_key: bytes | None = None) -> list[Any]:
+        """The engine post-processors of this section (empty when nothing is asked);
+        ``seed`` draws noise statistics, ``mask_key`` (from the run secret; fresh if None)
+        every mask and key."""
         from qtfl.fl.privacy import make_postprocessors
 
         quantum = self.secure_aggregation and self.secure_aggregation_keys == "quantum"
@@ -272,14 +275,17 @@ class PrivacyConfig(_Section):
             dp=self.dp_settings(),
             secure_aggregation=self.secure_aggregation and not quantum,
             max_abs=self.secure_aggregation_max_abs,
-            seed=seed,
+            mask_key=mask_key,
         )
         if quantum:
             from qtfl.fl.secagg import QuantumSecAgg
 
             settings = self.quantum_keys.settings(max_abs=self.secure_aggregation_max_abs)
+            from qtfl.security.run_secret import LinkSecret
+
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(5_000,)))
-            chain.append(QuantumSecAgg(settings, rng=rng))
+            secret_rng = LinkSecret(mask_key).generator(b"quantum-secagg")  # keys: run secret
+            chain.append(QuantumSecAgg(settings, rng=rng, secret_rng=secret_rng))
         return chain
 
     def dp_settings(self) -> Any:
@@ -397,19 +403,34 @@ class Scenario:
         """Clients whose uplink is attacked, ascending."""
         return sorted(k for e in self.eavesdroppers for k in e.clients)
 
-    def build_channels(self, num_clients: int, *, seed: int) -> tuple[list[Channel], list[Channel]]:
-        """Per-client ``(uplinks, downlinks)``; attacked clients get their eavesdropper."""
+    def build_channels(
+        self, num_clients: int, *, secrets: SecretSource | None = None
+    ) -> tuple[list[Channel], list[Channel]]:
+        """Per-client ``(uplinks, downlinks)``; attacked clients get their eavesdropper.
+
+        Each link's key comes from ``secrets`` (the run secret, or one node's share; fresh
+        random keys when ``None``): :func:`~qtfl.security.run_secret.link_secret`.
+        """
+        from qtfl.experiments.channels import build_channel
+        from qtfl.security.run_secret import link_secret
+
         attackers = {k: e for e in self.eavesdroppers for k in e.clients}
         up = [
-            self.uplink.build(k, seed=seed, eavesdropper=attackers[k].build())
-            if k in attackers
-            else self.uplink.build(k, seed=seed)
+            build_channel(
+                self.uplink,
+                k,
+                secret=link_secret(secrets, self.name, 0, k),
+                eavesdropper=attackers[k].build() if k in attackers else None,
+            )
             for k in range(num_clients)
         ]
         if self.compression.kind != "none":
             step = self.compression.build()
             up = [CompressedChannel(ch, config=step) for ch in up]
-        down = [self.downlink.build(k, seed=seed + 1) for k in range(num_clients)]
+        down = [
+            build_channel(self.downlink, k, secret=link_secret(secrets, self.name, 1, k))
+            for k in range(num_clients)
+        ]
         return up, down
 
 
@@ -417,8 +438,9 @@ class ExperimentConfig(_Section):
     """A whole experiment (see the module docstring for the file format)."""
 
     seed: int = Field(default=0, ge=0)
-    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1,
-                                                            max_length=64)
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None, min_length=1, max_length=64
+    )
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()

@@ -13,11 +13,17 @@ existing checkpoints) and only then touches the output directory, which afterwar
 * ``summary.json`` — per scenario: accuracy, rounds to target, Bell pairs, payload qubits,
   classical bits, link seconds, detections and rejected updates
   (:func:`qtfl.experiments.metrics.summarize`); wall-clock figures apart under ``timing``;
-* ``report.html`` — the self-contained report (:mod:`qtfl.experiments.report`).
+* ``report.html`` — the self-contained report (:mod:`qtfl.experiments.report`);
+* ``run-secret.key`` — the run secret (:mod:`qtfl.security.run_secret`), owner-only (0600):
+  ``resume=True`` reads it back; no other output holds it or anything derived from it.
 
 Every scenario starts from the same initial model and sees the same client sampling and
 batches (streams of the run seed); its channels draw from their own stream
-(:func:`~qtfl.experiments.channels.scenario_channel_seed`).
+(:func:`~qtfl.experiments.channels.scenario_channel_seed`). What protects the run — link
+keys, check positions, Bell frames, AEAD keys and nonces, mask keys — comes from the run
+secret: fresh from the OS for a new run, or ``secret_file`` (``qtfl run --secret-file``) to
+repeat a run bit for bit. Same seed, other secret: an identical ``summary.json`` (timing
+aside) where no verdict depends on a secret choice (see ``docs/guide/randomness-and-secrets.md``).
 
 Without ``resume`` a non-empty output directory is refused, so results are never overwritten.
 """
@@ -56,6 +62,7 @@ from qtfl.fl.engine import FederatedSimulation, RoundMetrics, SimulationSettings
 from qtfl.fl.partition import Partition, partition
 from qtfl.fl.strategies import make_strategy
 from qtfl.models import build_model
+from qtfl.security.run_secret import SECRET_FILE, RunSecret, SecretSource
 
 ProgressCallback = Callable[[str, RoundMetrics, int], None]
 """Called after every round with ``(scenario, metrics, total_rounds)``."""
@@ -100,15 +107,26 @@ def prepare_inputs(config: ExperimentConfig) -> RunInputs:
 
 
 def build_simulation(
-    config: ExperimentConfig, inputs: RunInputs, scenario: Scenario
+    config: ExperimentConfig,
+    inputs: RunInputs,
+    scenario: Scenario,
+    *,
+    secrets: SecretSource | None = None,
 ) -> FederatedSimulation:
-    """A fresh simulation of ``scenario`` (initial model from the run seed)."""
+    """A fresh simulation of ``scenario`` (initial model from the run seed).
+
+    ``secrets`` hands out the run's keys (the whole :class:`RunSecret`, or one Flower node's
+    share); ``None`` draws fresh random keys (nothing protected is reproducible then).
+    """
     ds = inputs.dataset
-    uplinks, downlinks = scenario.build_channels(config.data.num_clients, seed=config.seed)
+    uplinks, downlinks = scenario.build_channels(config.data.num_clients, secrets=secrets)
     x_train, y_train = ds.x_train, ds.y_train
     client_indices: Sequence[npt.NDArray[np.int64]] = inputs.partition.indices
     adversaries = [a.build() for a in scenario.adversaries]
-    postprocessors = list(scenario.privacy.postprocessors(seed=config.seed))
+    mask_key = None
+    if secrets is not None and scenario.privacy.secure_aggregation:
+        mask_key = secrets.key("mask", scenario.name)
+    postprocessors = list(scenario.privacy.postprocessors(seed=config.seed, mask_key=mask_key))
     if adversaries:
         from qtfl.attacks.poisoning import ModelPoisoning, poison_partition
 
@@ -174,8 +192,8 @@ def build_simulation(
         ),
         seed=config.seed,
         channel_seed=scenario_channel_seed(config.seed, scenario.name),
-        # Uplink link samples keyed by (seed, scenario, round, client), as the Flower engines
-        # draw them, so in-process and Flower runs of one config agree bit for bit.
+        # Uplink noise keyed by (seed, scenario, round, client), as the Flower engines draw
+        # it (secret parts: the link key), so in-process and Flower runs agree bit for bit.
         uplink_rng=lambda r, k: LinkKey(
             seed=config.seed, scenario=scenario.name, round=r, client=k
         ).rng(),
@@ -189,12 +207,17 @@ def run_experiment(
     out_dir: str | Path,
     resume: bool = False,
     progress: ProgressCallback | None = None,
+    secret_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) every scenario of ``config`` into ``out_dir``; return the summary.
 
+    ``secret_file``: a run secret to use instead of a fresh one (64 hex digits, owner-only),
+    to repeat a run bit for bit; it is copied into ``out_dir`` (mode 0600) for ``--resume``.
+
     Raises:
         InputError: ``out_dir`` holds results and ``resume`` is False; a checkpoint comes
-            from a different configuration; data, partition or model options are invalid.
+            from a different configuration; data, partition or model options are invalid;
+            the secret file is unreadable, open to others, or differs from the run's.
             Nothing in ``out_dir`` is written before all of these checks pass.
     """
     if config.seeds is not None:
@@ -207,7 +230,33 @@ def run_experiment(
     # One BLAS thread: the channels' small products (CRC-32, LDPC syndromes) ran 13x slower
     # with a thread pool on a loaded 2-core machine (0.79 s vs 0.06 s per FEC teleport).
     with threadpool_limits(limits=1):
-        return _run(config, out_dir=out_dir, resume=resume, progress=progress)
+        return _run(
+            config, out_dir=out_dir, resume=resume, progress=progress, secret_file=secret_file
+        )
+
+
+def resolve_run_secret(
+    out: Path, *, resume: bool, secret_file: str | Path | None
+) -> tuple[RunSecret, bool]:
+    """The run's secret and whether ``out`` still lacks its copy (nothing is written here).
+
+    Resuming reads ``out/run-secret.key``; a run without it cannot resume bit-identically
+    and is refused. A new run uses ``secret_file`` or a fresh secret from the OS.
+    """
+    stored = out / SECRET_FILE
+    given = None if secret_file is None else RunSecret.load(secret_file)
+    started = resume and any((out / "checkpoints").glob("*.pt"))
+    if stored.exists() or started:
+        if not stored.exists():
+            raise InputError(
+                f"{out} has checkpoints but no {SECRET_FILE}; it cannot be resumed bit for "
+                "bit. Choose a new --out"
+            )
+        secret = RunSecret.load(stored)
+        if given is not None and given.key("check") != secret.key("check"):
+            raise InputError(f"--secret-file differs from the secret of the run in {out}")
+        return secret, False
+    return (given or RunSecret.generate()), True
 
 
 def _run(
@@ -216,6 +265,7 @@ def _run(
     out_dir: str | Path,
     resume: bool,
     progress: ProgressCallback | None,
+    secret_file: str | Path | None = None,
 ) -> dict[str, Any]:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -241,10 +291,14 @@ def _run(
                         "resume with the original configuration or choose a new --out"
                     )
                 saved[sc.name] = state
-    sims = {sc.name: build_simulation(config, inputs, sc) for sc in scenarios}
+    secret, unsaved = resolve_run_secret(out, resume=resume, secret_file=secret_file)
+    sims = {sc.name: build_simulation(config, inputs, sc, secrets=secret) for sc in scenarios}
     for name, state in saved.items():
         sims[name].restore(state)
 
+    out.mkdir(parents=True, exist_ok=True)
+    if unsaved:  # before any checkpoint: a run that has one can always resume
+        secret.save(out / SECRET_FILE)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     (out / "models").mkdir(exist_ok=True)
     atomic_write_text(out / "config.json", config.model_dump_json(indent=2) + "\n")

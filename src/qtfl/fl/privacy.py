@@ -32,8 +32,9 @@ exact in float32, so the masked vector crosses any exact channel unchanged; a si
 error (a raw noisy teleport without FEC) corrupts the sum. Dropouts are recovered the
 simple way: the survivors reveal their seeds with the dropped clients and the server
 removes those masks. Without the protocol's self-masks a client wrongly declared dropped
-is exposed; the pairwise seeds stand in for Diffie-Hellman agreement (derived from a
-shared secret seed here).
+is exposed; the pairwise seeds stand in for Diffie-Hellman agreement: each is
+``HKDF(mask_key, [round, i, j])`` of a mask key the run derives from its run secret
+(:mod:`qtfl.security.run_secret`), never from the experiment seed.
 
 References: McMahan, Ramage, Talwar & Zhang, ICLR 2018 (DP-FedAvg); Mironov, CSF 2017
 (RDP); Bonawitz et al., CCS 2017 (secure aggregation); opacus (Yousefpour et al. 2021).
@@ -48,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.errors import InputError, require_choice, require_int, require_range
+from qtfl.security.run_secret import LinkSecret
 
 FloatVector = npt.NDArray[np.float32]
 UpdateMatrix = npt.NDArray[np.float32]
@@ -184,13 +186,13 @@ class SecureAggregation:
     Args:
         max_abs: every update is clipped elementwise to ``[-max_abs, max_abs]``; the
             aggregate's resolution is ``max_abs / 2^23`` (about ``1.2e-7 * max_abs``).
-        seed: the secret from which the pairwise seeds are derived (stands in for the
-            Diffie-Hellman agreement of Bonawitz et al.).
+        mask_key: 32 secret bytes from which the pairwise seeds are derived (stands in for
+            the Diffie-Hellman agreement of Bonawitz et al.); ``None``: fresh from the OS.
     """
 
-    def __init__(self, *, max_abs: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, *, max_abs: float = 1.0, mask_key: bytes | None = None) -> None:
         self.max_abs = require_range("secure_aggregation.max_abs", max_abs, low=0.0, low_open=True)
-        self.seed = require_int("secure_aggregation.seed", seed, low=0)
+        self._mask_key = LinkSecret(mask_key)  # validates the length; never printed
 
     def scale(self, cohort_size: int) -> float:
         """Fixed-point scale: the sum of ``m`` rounded shares stays inside ``(-2^23, 2^23)``."""
@@ -198,8 +200,8 @@ class SecureAggregation:
 
     def pair_mask(self, i: int, j: int, round_: int, size: int) -> npt.NDArray[np.int64]:
         """PRG output of the seed shared by clients ``i < j`` in round ``round_``."""
-        ss = np.random.SeedSequence([self.seed, round_, min(i, j), max(i, j)])
-        return np.random.Generator(np.random.PCG64(ss)).integers(0, _MOD, size, dtype=np.int64)
+        label = f"mask/{round_}/{min(i, j)}/{max(i, j)}".encode()
+        return self._mask_key.generator(label).integers(0, _MOD, size, dtype=np.int64)
 
     def mask(
         self, client: int, cohort: npt.ArrayLike, round_: int, size: int
@@ -268,7 +270,11 @@ class SecureAggregation:
 
 
 def make_postprocessors(
-    *, dp: DPSettings | None, secure_aggregation: bool, max_abs: float = 1.0, seed: int = 0
+    *,
+    dp: DPSettings | None,
+    secure_aggregation: bool,
+    max_abs: float = 1.0,
+    mask_key: bytes | None = None,
 ) -> list[Postprocessor]:
     """The post-processor chain of a privacy config: DP first, then masking.
 
@@ -284,5 +290,5 @@ def make_postprocessors(
             )
         chain.append(DPFedAvg(dp))
     if secure_aggregation:
-        chain.append(SecureAggregation(max_abs=max_abs, seed=seed))
+        chain.append(SecureAggregation(max_abs=max_abs, mask_key=mask_key))
     return chain

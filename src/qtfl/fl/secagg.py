@@ -176,7 +176,7 @@ class QuantumSecAgg(SecureAggregation):
         secret_rng: np.random.Generator | None = None,
     ) -> None:
         self.settings = settings or QuantumSecAggSettings()
-        super().__init__(max_abs=self.settings.max_abs, seed=0)
+        super().__init__(max_abs=self.settings.max_abs)
         self._rng = rng
         self._secret = secret_rng if secret_rng is not None else shamir.secret_generator()
         self._state: _RoundState | None = None

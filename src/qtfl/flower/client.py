@@ -22,7 +22,7 @@ from flwr.clientapp import ClientApp
 from qtfl.fl.batched_mlp import train_batched_mlp
 from qtfl.fl.client import BatchPlan, train_loop, train_vmap
 from qtfl.flower.ends import uplink_ends
-from qtfl.flower.job import FlowerJob, build_node, node_partition
+from qtfl.flower.job import FlowerJob, build_node, node_partition, node_party
 
 JobSource = Callable[[Context], FlowerJob]
 
@@ -42,7 +42,7 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
         job = job_of(context)
         meta = msg.content.config_records["qtfl"]
         client, round_ = int(str(meta["client"])), int(str(meta["round"]))
-        sim = build_node(job.to_json())
+        sim = build_node(job.to_json(), node_party(context.node_config))
         delta = reply.content.array_records["update"]["delta"].numpy()
         announced = {k: v.numpy() for k, v in msg.content.array_records["announce"].items()}
         wire = uplink_ends(sim.uplink(client)).send(delta, job.link_key(round_, client), announced)
@@ -60,7 +60,7 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
 def train(msg: Message, context: Context, job: FlowerJob) -> Message:
     """Train one client from the delivered start parameters on its batch plan."""
     torch.set_num_threads(1)
-    sim = build_node(job.to_json())
+    sim = build_node(job.to_json(), node_party(context.node_config))
     arrays = msg.content.array_records["train"]
     start = torch.from_numpy(arrays["start"].numpy().astype(np.float32)[None, :].copy())
     plan = BatchPlan(

@@ -5,7 +5,8 @@ Flower message exchange.
 
 1. ``prepare`` (server, before the train message): the receiving end's public
    announcements — for teleportation its check outcomes per attempt (from its half of the
-   link sample keyed by ``(seed, scenario, round, client)``), nothing for classical channels;
+   link sample: noise keyed by ``(seed, scenario, round, client)``, secret parts by the
+   link secret both ends hold), nothing for classical channels;
 2. ``send`` (client, inside the ClientApp mod): the update becomes exactly what the channel's
    sending end transmits — plaintext float32 bytes, AES-GCM ``nonce||ciphertext||tag``, or
    the teleportation sender's check outcomes, ``2n`` Bell bits and the 32-bit header;
@@ -99,14 +100,16 @@ class TeleportEnds(UplinkEnds):
     def __init__(self, channel: TeleportationChannel) -> None:
         self.sender = SplitSender(channel.protocol, channel.encoding)
         self.receiver = SplitReceiver(channel.protocol, channel.encoding)
+        self.secret = channel.secret
 
     def prepare(self, key: LinkKey, n_values: int) -> tuple[object, Arrays]:
-        half = receiver_half(self.receiver.protocol, self.sender.payload_bits(n_values), key)
+        n = self.sender.payload_bits(n_values)
+        half = receiver_half(self.receiver.protocol, n, key, self.secret)
         return half, _pack_list("server_checks", SplitReceiver.announce(half))
 
     def send(self, update: npt.NDArray[np.float32], key: LinkKey, announced: Arrays) -> Arrays:
         n = self.sender.payload_bits(update.size)
-        half = sender_half(self.sender.protocol, n, key)
+        half = sender_half(self.sender.protocol, n, key, self.secret)
         message = self.sender.transmit(update, half, _unpack_list("server_checks", announced))
         out = _pack_list("client_checks", message.announced)
         out["header"] = np.array([message.max_abs], dtype=np.float32)

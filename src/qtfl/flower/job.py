@@ -9,6 +9,13 @@ Both ends rebuild the *same* in-process simulation objects from it
 (:func:`qtfl.experiments.runner.build_simulation`): the server uses the sampling, dropout,
 batch and downlink streams, the strategy and the evaluation; a client uses the model, its
 data and its uplink channel's sending end. So the arithmetic is the in-process engine's.
+
+Secrets. The job carries no secret. It names ``secrets_dir``, an owner-only directory the
+launcher fills (:func:`write_party_secrets`) with one owner-only file per party: ``server.key``
+(the run secret; the server is an end of every link) and ``node-<i>.key`` (the link keys of
+the clients node ``i`` serves, nothing else). Each node opens only its own file
+(:meth:`FlowerJob.party_secrets`), so a client node cannot derive another client's Bell
+frame, check positions or AEAD key.
 """
 
 from __future__ import annotations
@@ -25,6 +32,10 @@ from qtfl.channel.split import LinkKey
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.experiments.config import ExperimentConfig, Scenario, parse_config
 from qtfl.fl.engine import FederatedSimulation
+from qtfl.security.run_secret import PartySecrets, RunSecret, SecretSource
+
+#: The party name of the ServerApp (client nodes are ``node-<partition-id>``).
+SERVER = "server"
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,8 @@ class FlowerJob:
         node_timeout_s: how long the server waits for all SuperNodes to connect.
         examples_per_client: keep only each client's first this many examples (its share
             is a random subset already); ``None`` keeps all. Benchmarks use it to fix sizes.
+        secrets_dir: directory of the per-party secret files (:func:`write_party_secrets`);
+            ``None``: every node draws fresh keys (only for objects that never send).
     """
 
     config_json: str
@@ -51,6 +64,7 @@ class FlowerJob:
     round_timeout_s: float = 300.0
     node_timeout_s: float = 60.0
     examples_per_client: int | None = None
+    secrets_dir: str | None = None
 
     def __post_init__(self) -> None:
         require_int("num_nodes", self.num_nodes, low=1)
@@ -78,6 +92,13 @@ class FlowerJob:
         """Key of the uplink link sample of ``client`` in round ``round_``."""
         return LinkKey(seed=self.config.seed, scenario=self.scenario, round=round_, client=client)
 
+    def party_secrets(self, party: str) -> SecretSource | None:
+        """The secrets of ``party`` (:data:`SERVER` or ``node-<i>``), read from its own file."""
+        if self.secrets_dir is None:
+            return None
+        path = Path(self.secrets_dir) / f"{party}.key"
+        return RunSecret.load(path) if party == SERVER else PartySecrets.load(path)
+
     @functools.cached_property
     def config(self) -> ExperimentConfig:
         return parse_config(json.loads(self.config_json))
@@ -90,18 +111,37 @@ class FlowerJob:
         raise InputError(f"scenario {self.scenario!r} is not in the configuration")
 
 
+def write_party_secrets(
+    directory: Path, secret: RunSecret, *, scenarios: list[str], num_clients: int, num_nodes: int
+) -> Path:
+    """Fill ``directory`` (created 0700) with ``server.key`` and one ``node-<i>.key`` per node."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=False)
+    secret.save(directory / f"{SERVER}.key")
+    for i in range(num_nodes):
+        served = [k for k in range(num_clients) if k % num_nodes == i]
+        secret.party(scenarios, served).save(directory / f"node-{i}.key")
+    return directory
+
+
+def node_party(node_config: Any) -> str:
+    """The party name of a SuperNode: ``node-<partition-id>``."""
+    return f"node-{node_partition(node_config)}"
+
+
 @functools.lru_cache(maxsize=4)
-def build_node(job_json: str) -> FederatedSimulation:
-    """The in-process simulation objects of ``job`` (cached per process and job)."""
-    return build_simulation_for(FlowerJob.from_json(job_json))
+def build_node(job_json: str, party: str = SERVER) -> FederatedSimulation:
+    """The in-process simulation objects of ``job`` as ``party`` sees them (cached)."""
+    return build_simulation_for(FlowerJob.from_json(job_json), party=party)
 
 
-def build_simulation_for(job: FlowerJob) -> FederatedSimulation:
-    """A fresh in-process simulation of ``job`` (what every node rebuilds)."""
+def build_simulation_for(job: FlowerJob, *, party: str = SERVER) -> FederatedSimulation:
+    """A fresh in-process simulation of ``job`` (what every node rebuilds) with ``party``'s keys."""
     from qtfl.experiments.runner import build_simulation, prepare_inputs
 
     config = job.config
-    sim = build_simulation(config, prepare_inputs(config), job.resolved)
+    sim = build_simulation(
+        config, prepare_inputs(config), job.resolved, secrets=job.party_secrets(party)
+    )
     cap = job.examples_per_client
     if cap is not None:
         sim.client_indices = [ix[:cap] for ix in sim.client_indices]

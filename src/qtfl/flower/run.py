@@ -2,8 +2,10 @@
 
 The output directory gets what the in-process runner writes (``config.json``,
 ``metrics.jsonl``, ``summary.json``, ``models/<scenario>.pt``) plus ``flower/`` (the
-ServerApp's per-scenario results, and for deployed runs the process logs). Flower engines
-write no per-round checkpoints, so ``--resume`` is in-process only.
+ServerApp's per-scenario results, and for deployed runs the process logs) and the run secret
+``run-secret.key`` (owner-only). While Flower runs, ``flower/secrets/`` holds one owner-only
+file per party (:func:`qtfl.flower.job.write_party_secrets`); it is removed when the run
+ends. Flower engines write no per-round checkpoints, so ``--resume`` is in-process only.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +28,8 @@ from qtfl.fl.checkpoint import atomic_write_bytes, atomic_write_text
 from qtfl.fl.client import load_flat
 from qtfl.fl.engine import RoundMetrics
 from qtfl.flower.deploy import LocalFederation, TlsFiles, run_deployed
-from qtfl.flower.job import FlowerJob, build_node
+from qtfl.flower.job import FlowerJob, build_node, write_party_secrets
+from qtfl.security.run_secret import SECRET_FILE, RunSecret
 
 ENGINES = ("inprocess", "flower-sim", "flower-deploy")
 FLOWER_ENGINES = ENGINES[1:]
@@ -62,13 +66,44 @@ def run_scenarios_on_flower(
     engine: str,
     workdir: Path,
     options: FlowerOptions,
+    secret: RunSecret | None = None,
 ) -> dict[str, tuple[list[RoundMetrics], np.ndarray]]:
-    """Run scenarios on Flower (one deployment serves them all); records and final params."""
+    """Run scenarios on Flower (one deployment serves them all); records and final params.
+
+    Each party receives only its own share of ``secret`` (fresh when ``None``) through an
+    owner-only file under ``workdir/secrets``, removed when the run ends.
+    """
     require_choice("engine", engine, FLOWER_ENGINES)
     workdir.mkdir(parents=True, exist_ok=True)
     n_clients = config.data.num_clients
     default_nodes = n_clients if engine == "flower-sim" else 2
     nodes = min(options.num_supernodes or default_nodes, n_clients)
+    secrets_dir = (workdir / "secrets").resolve()
+    if secrets_dir.exists():
+        shutil.rmtree(secrets_dir)
+    write_party_secrets(
+        secrets_dir,
+        secret or RunSecret.generate(),
+        scenarios=scenarios,
+        num_clients=n_clients,
+        num_nodes=nodes,
+    )
+    try:
+        return _run_jobs(config, scenarios, engine, workdir, options, nodes, secrets_dir)
+    finally:
+        shutil.rmtree(secrets_dir, ignore_errors=True)
+
+
+def _run_jobs(
+    config: ExperimentConfig,
+    scenarios: list[str],
+    engine: str,
+    workdir: Path,
+    options: FlowerOptions,
+    nodes: int,
+    secrets_dir: Path,
+) -> dict[str, tuple[list[RoundMetrics], np.ndarray]]:
+    n_clients = config.data.num_clients
     jobs = []
     for name in scenarios:
         job = FlowerJob(
@@ -78,6 +113,7 @@ def run_scenarios_on_flower(
             result_path=str((workdir / f"{name}.json").resolve()),
             round_timeout_s=options.round_timeout_s,
             node_timeout_s=options.start_timeout_s,
+            secrets_dir=str(secrets_dir),
         )
         build_node(job.to_json())  # config/channel errors surface here, before Flower starts
         _check_splittable(job, n_clients)
@@ -149,8 +185,12 @@ def run_on_flower(
     out_dir: str | Path,
     engine: str,
     options: FlowerOptions | None = None,
+    secret_file: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Every scenario of ``config`` on Flower, written like :func:`run_experiment`."""
+    """Every scenario of ``config`` on Flower, written like :func:`run_experiment`.
+
+    ``secret_file``: the run secret to use (as ``qtfl run --secret-file``), else a fresh one.
+    """
     from qtfl.experiments.metrics import metrics_jsonl
     from qtfl.experiments.runner import build_summary
 
@@ -161,13 +201,15 @@ def run_on_flower(
         raise InputError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
         raise InputError(f"output directory {out} is not empty; choose a new --out")
+    secret = RunSecret.generate() if secret_file is None else RunSecret.load(secret_file)
     out.mkdir(parents=True, exist_ok=True)
+    secret.save(out / SECRET_FILE)
     (out / "models").mkdir(exist_ok=True)
     atomic_write_text(out / "config.json", config.model_dump_json(indent=2) + "\n")
     history: dict[str, list[RoundMetrics]] = {}
     names = [sc.name for sc in config.resolved_scenarios()]
     results = run_scenarios_on_flower(
-        config, names, engine=engine, workdir=out / "flower", options=options
+        config, names, engine=engine, workdir=out / "flower", options=options, secret=secret
     )
     for name in names:
         records, params = results[name]
@@ -199,13 +241,16 @@ def run_with_engine(
     engine: str,
     resume: bool = False,
     options: FlowerOptions | None = None,
+    secret_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """``qtfl run --engine``: Flower engines here; ``inprocess`` is the experiment runner."""
     require_choice("engine", engine, ENGINES)
     if engine == "inprocess":
         from qtfl.experiments.runner import run_experiment
 
-        return run_experiment(config, out_dir=out_dir, resume=resume)
+        return run_experiment(config, out_dir=out_dir, resume=resume, secret_file=secret_file)
     if resume:
         raise InputError(f"--resume works with --engine inprocess only, got --engine {engine}")
-    return run_on_flower(config, out_dir=out_dir, engine=engine, options=options)
+    return run_on_flower(
+        config, out_dir=out_dir, engine=engine, options=options, secret_file=secret_file
+    )

@@ -9,8 +9,10 @@ training client the uplink receiving end's announcements. ``aggregate_train`` de
 reply with the uplink's receiving end, rejects aborted deliveries, aggregates the accepted
 ones in the engine's order with the qtfl strategy, and evaluates like the engine.
 
-Uplink link samples are keyed by ``(seed, scenario, round, client)`` (each end must derive
-its half alone); the in-process runner keys them the same way, so runs agree bit for bit. A
+Uplink link samples are keyed by ``(seed, scenario, round, client)`` for the noise and by the
+link secret for the secret parts (each end derives its half alone; the server holds the run
+secret, a client node only its clients' link keys); the in-process runner keys them the
+same way, so runs agree bit for bit. A
 client whose node does not answer within the round timeout (or fails) counts as dropped.
 """
 

@@ -37,6 +37,20 @@ machine with the same stim version (stim's seed promise; other stim versions or 
 give different, equally distributed bits). A sampler is not cached itself, because its
 random stream would then depend on earlier calls rather than on the caller's Generator.
 
+Direct Pauli-frame sampling. When nobody touches the pairs, teleporting through a
+Bell-diagonal pair is exactly the Pauli channel ``(p_I, p_X, p_Y, p_Z) = (A, C, B, D)`` on the
+payload, and the two Bell-measurement bits are uniform and independent of the Pauli that
+acts (Bennett et al. 1993; the outcome ``m`` selects which of the four Bell components the
+server holds, each with probability 1/4 and the same residual Pauli law). So
+:func:`sample_pauli_frame` draws each payload qubit's Pauli directly with numpy — sparse for
+good pairs (an error count ``K ~ Binomial(N, 1 - p_I)``, ``K`` uniform positions by
+:func:`sample_subset`, a Pauli type per error), an inverse-CDF draw otherwise — and
+:func:`teleport_direct` combines it with uniform Bell bits drawn from a *separate*
+generator. The split matters: the noise generator carries the science (seeded by the
+experiment seed), the Bell-bit generator is the one-time pad (keyed by the run secret;
+:mod:`qtfl.security.run_secret`). The tests compare both samplers' joint law of
+``(m0, m1, Pauli)`` with stim's by a chi-square test.
+
 The eavesdropper hook: ``eve_bases`` makes an intercept-resend attacker measure each pair's
 client half in Z (0) or X (1) after distribution and before the protocol; her outcomes come
 back as ``eve_bits``. Check pairs are sampled from the same pair state with
@@ -110,6 +124,116 @@ class PairMeasurement:
     def errors(self) -> Bits:
         """1 where the two halves disagree (a QBER event)."""
         return self.client ^ self.server
+
+
+@dataclass(frozen=True)
+class PauliFrame:
+    """The Pauli error on each of ``n`` payload qubits, bit-packed (``bitorder="little"``).
+
+    ``x`` holds the X component (X or Y: the error flips a Z-basis payload bit), ``z`` the Z
+    component (Z or Y). Pauli ``(I, X, Y, Z)`` is ``(x, z) = (0,0), (1,0), (1,1), (0,1)``.
+    """
+
+    n: int
+    x: Bits
+    z: Bits
+
+    def x_bits(self) -> Bits:
+        """``(n,)`` 0/1: 1 where the payload's Z-basis bit is flipped."""
+        return np.unpackbits(self.x, count=self.n, bitorder="little")
+
+    def z_bits(self) -> Bits:
+        """``(n,)`` 0/1: 1 where the payload's X-basis bit is flipped."""
+        return np.unpackbits(self.z, count=self.n, bitorder="little")
+
+    def codes(self) -> Bits:
+        """``(n,)`` Pauli index in the order ``(I, X, Y, Z)`` = 0..3."""
+        table = np.array([0, 1, 3, 2], np.uint8)  # index x + 2z -> (I, X, Z, Y) -> I X Y Z
+        out: Bits = table[self.x_bits() + 2 * self.z_bits()]
+        return out
+
+
+#: Error rate above which the Pauli frame is drawn densely (inverse CDF) rather than sparsely.
+DENSE_ERROR_RATE: Final = 0.25
+
+
+def sample_subset(n: int, k: int, *, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+    """``k`` distinct positions of ``range(n)``, uniform over all k-subsets, sorted ascending.
+
+    Cost ``O(k log k)`` (never a permutation of all ``n``): draw ``k`` positions with
+    replacement, keep the distinct ones, draw the missing number again, until ``k`` are
+    distinct; for ``k > n/2`` the same on the complement. Every step treats all positions
+    alike, so the law of the result is invariant under permutations of ``range(n)``: uniform
+    over k-subsets. Expected draws ``<= 2k`` when ``k <= n/2``.
+    """
+    n = require_int("n", n, low=0)
+    k = require_int("k", k, low=0, high=n)
+    if 2 * k > n:
+        keep = np.ones(n, dtype=bool)
+        keep[sample_subset(n, n - k, rng=rng)] = False
+        return np.flatnonzero(keep).astype(np.int64)
+    got = np.unique(rng.integers(0, n, size=k, dtype=np.int64))
+    while got.size < k:  # a few rounds: each keeps all but a fraction <= k/n of its draws
+        got = np.union1d(got, rng.integers(0, n, size=k - got.size, dtype=np.int64))
+    return got
+
+
+def sample_pauli_frame(pair: BellDiagonalPair, n: int, *, rng: np.random.Generator) -> PauliFrame:
+    """The Pauli error teleportation through ``pair`` applies to each of ``n`` payload qubits.
+
+    Exact law: i.i.d. ``(p_I, p_X, p_Y, p_Z) = pair.pauli_probabilities``. For an error rate
+    ``1 - p_I <= DENSE_ERROR_RATE``: ``K ~ Binomial(n, 1 - p_I)`` errors at ``K`` uniform
+    positions (:func:`sample_subset`) — an i.i.d. Bernoulli pattern is exactly its count plus a
+    uniform subset of that size — each X, Y or Z with probability ``p_σ / (1 - p_I)``. Above
+    it, one uniform float64 per qubit against the cumulative probabilities.
+    """
+    if not isinstance(pair, BellDiagonalPair):
+        raise InputError(f"pair must be a BellDiagonalPair, got {type(pair).__name__}")
+    n = require_int("n", n, low=0)
+    p_i, p_x, p_y, p_z = (float(v) for v in pair.pauli_probabilities)
+    err = p_x + p_y + p_z
+    x = np.zeros(n, np.uint8)
+    z = np.zeros(n, np.uint8)
+    if err <= DENSE_ERROR_RATE:
+        count = int(rng.binomial(n, err)) if err > 0.0 else 0
+        if count:
+            pos = sample_subset(n, count, rng=rng)
+            u = rng.random(count) * err  # type by inverse CDF over (X, Y, Z)
+            is_x, is_z = u < p_x, u >= p_x + p_y
+            x[pos[~is_z]] = 1
+            z[pos[~is_x]] = 1
+    else:
+        u = rng.random(n)
+        x[(u >= p_i) & (u < p_i + p_x + p_y)] = 1
+        z[u >= p_i + p_x] = 1
+    return PauliFrame(n, np.packbits(x, bitorder="little"), np.packbits(z, bitorder="little"))
+
+
+def uniform_bits(shape: tuple[int, ...], *, rng: np.random.Generator) -> Bits:
+    """Fair 0/1 ``uint8`` bits of ``shape``, eight per random byte."""
+    count = int(np.prod(shape))
+    raw = np.frombuffer(rng.bytes((count + 7) // 8), dtype=np.uint8)
+    return np.unpackbits(raw, count=count, bitorder="little").reshape(shape)
+
+
+def teleport_direct(
+    pair: BellDiagonalPair,
+    bits: npt.ArrayLike,
+    *,
+    noise_rng: np.random.Generator,
+    secret_rng: np.random.Generator,
+) -> TeleportResult:
+    """Teleport payload ``bits`` through untouched ``pair``s without a circuit (see module).
+
+    The Pauli frame comes from ``noise_rng`` (:func:`sample_pauli_frame`), the Bell bits of an
+    all-zero payload from ``secret_rng``; the payload is XORed into ``m1`` as in
+    :meth:`Teleporter.teleport`, so ``received = bits ⊕ x(σ)`` depends on ``noise_rng`` only.
+    """
+    payload = as_payload_bits("bits", bits)
+    flips = sample_pauli_frame(pair, payload.size, rng=noise_rng).x_bits()
+    bell = uniform_bits((payload.size, 2), rng=secret_rng)
+    bell[:, 1] ^= payload
+    return TeleportResult(received=payload ^ flips, bell_bits=bell)
 
 
 class Teleporter:
