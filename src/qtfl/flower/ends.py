@@ -135,6 +135,10 @@ class TeleportEnds(UplinkEnds):
 
 def uplink_ends(channel: Channel) -> UplinkEnds:
     """The split form of ``channel``, or InputError naming the kinds that can be split."""
+    from qtfl.experiments.channels import UnavailableChannel
+
+    if isinstance(channel, UnavailableChannel):
+        raise InputError(f"this node is not an end of client {channel.client}'s link")
     if isinstance(channel, PlainChannel):
         return PlainEnds(channel)
     if isinstance(channel, AeadChannel):
