@@ -67,6 +67,7 @@ from qtfl.security.qkd import (
     verification_hash_bits,
     within_tolerance,
 )
+from qtfl.security.run_secret import LinkSecret
 
 Bits = npt.NDArray[np.uint8]
 #: Cascade leakage per sifted bit assumed when sizing a block, in units of ``h(Q)``
@@ -151,6 +152,9 @@ class QkdOtpChannel(Channel):
 
     Raises :class:`InputError` at construction when the link's natural QBER already exceeds
     the 11% Shor–Preskill limit (no key can be made).
+
+    ``secret``: the link's :class:`~qtfl.security.run_secret.LinkSecret` (fresh if None);
+    every key block is drawn from its generator for the transfer, never from ``rng`` alone.
     """
 
     name = "qkd-otp"
@@ -162,7 +166,9 @@ class QkdOtpChannel(Channel):
         bits: int = 16,
         settings: QkdSettings | None = None,
         eavesdropper: Eavesdropper | None = None,
+        secret: LinkSecret | None = None,
     ) -> None:
+        self.secret = secret if secret is not None else LinkSecret()
         pair = getattr(link, "pair", None)
         if not isinstance(pair, BellDiagonalPair):
             raise InputError("link must provide a BellDiagonalPair as .pair (e.g. LinkSpec)")
@@ -344,7 +350,7 @@ class QkdOtpChannel(Channel):
         header = self.encoding.encode(update)
         bits = header.bit_array()
         n = int(bits.size)
-        key = self.distill_key(n, rng=rng)
+        key = self.distill_key(n, rng=self.secret.for_transfer(rng))
         ledger = Ledger(payload_bits=n) + key.ledger
         if key.reason != "ok":
             last = key.blocks[-1] if key.blocks else None

@@ -293,7 +293,9 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
             reconciliation=self.reconciliation,
             qber_tolerance=self.qber_tolerance,
         )
-        channel = QkdOtpChannel(link, bits=self.bits, settings=settings, eavesdropper=eavesdropper)
+        channel = QkdOtpChannel(
+            link, bits=self.bits, settings=settings, eavesdropper=eavesdropper, secret=secret
+        )
         if channel.pairs_for_key(self.bits) is None:
             raise InputError(
                 f"qkd-otp: this reconciliation yields no key at the link's QBER "
