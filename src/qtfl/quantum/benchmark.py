@@ -15,6 +15,11 @@ process and reports payload qubits per second:
   sampled in bulk; payload bits XORed into the outcomes (exact, as for stim)
   (→ ``ratio_vs_fastest_aer``).
 
+The **direct** Pauli-frame sampler (:func:`qtfl.quantum.teleport.teleport_direct`, exact for
+pairs nobody touches) is timed against stim interleaved, stim then direct in each of
+``repeats`` rounds, so a loaded machine slows both alike: ``direct_rate_qubits_per_s`` is its
+best run, ``direct_vs_stim_min``/``_median`` the per-round speed ratios.
+
 For reference only, ``aer_counts_only_rate_qubits_per_s`` times the same deferred circuit
 returning outcome counts instead of per-shot results — cheaper for Aer, but it no longer
 delivers the payload (no per-qubit bits), so no ratio is formed with it.
@@ -39,7 +44,8 @@ import numpy.typing as npt
 
 from qtfl.errors import require_int, require_range
 from qtfl.quantum.noise import WernerPair
-from qtfl.quantum.teleport import compile_teleporter
+from qtfl.quantum.teleport import compile_teleporter, teleport_direct
+from qtfl.security.run_secret import LinkSecret
 
 #: Largest N for one ``qtfl teleport`` run (about 6 bytes of memory per payload qubit).
 MAX_BITS: Final = 200_000_000
@@ -65,18 +71,18 @@ class TeleportSummary:
 def teleport_summary(*, bits: int, fidelity: float, seed: int) -> TeleportSummary:
     """Teleport ``bits`` uniformly random payload bits through Werner pairs of ``fidelity``.
 
-    ``seconds`` is the wall time of the simulation: the teleport call, including building
-    the stim circuit for a new pair state (~20 ms; the payload is drawn before timing).
-    Expected bit error rate ``2(1-F)/3``.
+    ``seconds`` is the wall time of the simulation: the direct Pauli-frame teleport (nobody
+    touches these pairs; the payload is drawn before timing). Expected bit error rate
+    ``2(1-F)/3``; the bit errors follow ``seed``, the Bell bits a fresh secret.
     """
     n = require_int("bits", bits, low=1, high=MAX_BITS)
     s = require_int("seed", seed, low=0)
     pair = WernerPair(fidelity)
     rng = np.random.default_rng(s)
     payload = rng.integers(0, 2, n, dtype=np.uint8)
-    teleporter = compile_teleporter(pair)
+    secret_rng = LinkSecret().for_transfer(rng)  # the Bell frame never follows the seed
     start = time.perf_counter()
-    result = teleporter.teleport(payload, rng=rng)
+    result = teleport_direct(pair, payload, noise_rng=rng, secret_rng=secret_rng)
     seconds = time.perf_counter() - start
     return TeleportSummary(
         payload_qubits=n,
@@ -121,6 +127,14 @@ def benchmark_teleport(
     payload = rng.integers(0, 2, n, dtype=np.uint8)
     teleporter.teleport(payload[: min(n, 4096)], rng=rng)  # compile and cache, untimed
     stim_s, stim_res = _best_of(reps, lambda: teleporter.teleport(payload, rng=rng))
+    ratios, direct_s = [], float("inf")
+    for _ in range(reps):  # interleaved: stim, direct, stim, direct, ...
+        one_stim, _ = _best_of(1, lambda: teleporter.teleport(payload, rng=rng))
+        one_direct, direct_res = _best_of(
+            1, lambda: teleport_direct(pair, payload, noise_rng=rng, secret_rng=rng)
+        )
+        ratios.append(one_stim / one_direct)
+        direct_s = min(direct_s, one_direct)
 
     dyn_bits = payload[:k_dyn] if k_dyn <= n else rng.integers(0, 2, k_dyn, dtype=np.uint8)
     dyn_s, dyn_res = _best_of(
@@ -154,6 +168,10 @@ def benchmark_teleport(
         "ratio_vs_fastest_aer": stim_rate / fast_rate,
         "aer_counts_only_rate_qubits_per_s": k_fast * k_lanes / counts_s,
         "stim_seconds": stim_s,
+        "direct_rate_qubits_per_s": n / direct_s,
+        "direct_vs_stim_min": float(np.min(ratios)),
+        "direct_vs_stim_median": float(np.median(ratios)),
+        "direct_bit_error_rate": _ber(payload, direct_res.received),
         "expected_bit_error_rate": pair.teleported_bit_error,
         "stim_bit_error_rate": _ber(payload, stim_res.received),
         "aer_dynamic_bit_error_rate": _ber(dyn_bits, dyn_res.received),

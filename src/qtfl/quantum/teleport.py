@@ -42,9 +42,8 @@ Bell-diagonal pair is exactly the Pauli channel ``(p_I, p_X, p_Y, p_Z) = (A, C, 
 payload, and the two Bell-measurement bits are uniform and independent of the Pauli that
 acts (Bennett et al. 1993; the outcome ``m`` selects which of the four Bell components the
 server holds, each with probability 1/4 and the same residual Pauli law). So
-:func:`sample_pauli_frame` draws each payload qubit's Pauli directly with numpy — sparse for
-good pairs (an error count ``K ~ Binomial(N, 1 - p_I)``, ``K`` uniform positions by
-:func:`sample_subset`, a Pauli type per error), an inverse-CDF draw otherwise — and
+:func:`sample_pauli_frame` draws each payload qubit's Pauli directly with numpy, as packed
+Bernoulli bits 64 at a time (:func:`bernoulli_packed`), and
 :func:`teleport_direct` combines it with uniform Bell bits drawn from a *separate*
 generator. The split matters: the noise generator carries the science (seeded by the
 experiment seed), the Bell-bit generator is the one-time pad (keyed by the run secret;
@@ -71,7 +70,7 @@ import numpy as np
 import numpy.typing as npt
 import stim
 
-from qtfl.errors import InputError, require_choice, require_int
+from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.quantum.noise import BellDiagonalPair
 
 Bits = npt.NDArray[np.uint8]
@@ -153,8 +152,15 @@ class PauliFrame:
         return out
 
 
-#: Error rate above which the Pauli frame is drawn densely (inverse CDF) rather than sparsely.
-DENSE_ERROR_RATE: Final = 0.25
+def _sorted_distinct(a: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Sorted distinct values; a stable (merge) sort, fast on the concatenation of sorted runs
+    (``np.unique`` measured ~15x slower here on 667k int64)."""
+    s = np.sort(a, kind="stable")
+    keep = np.empty(s.size, dtype=bool)
+    keep[:1] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    out: npt.NDArray[np.int64] = s[keep]
+    return out
 
 
 def sample_subset(n: int, k: int, *, rng: np.random.Generator) -> npt.NDArray[np.int64]:
@@ -172,41 +178,91 @@ def sample_subset(n: int, k: int, *, rng: np.random.Generator) -> npt.NDArray[np
         keep = np.ones(n, dtype=bool)
         keep[sample_subset(n, n - k, rng=rng)] = False
         return np.flatnonzero(keep).astype(np.int64)
-    got = np.unique(rng.integers(0, n, size=k, dtype=np.int64))
+    got = _sorted_distinct(rng.integers(0, n, size=k, dtype=np.int64))
     while got.size < k:  # a few rounds: each keeps all but a fraction <= k/n of its draws
-        got = np.union1d(got, rng.integers(0, n, size=k - got.size, dtype=np.int64))
+        extra = np.sort(rng.integers(0, n, size=k - got.size, dtype=np.int64))
+        got = _sorted_distinct(np.concatenate([got, extra]))
     return got
+
+
+_ALL: Final = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+def bernoulli_packed(p: float, n: int, *, rng: np.random.Generator) -> Bits:
+    """``n`` independent Bernoulli(``p``) bits, bit-packed (``bitorder="little"``).
+
+    Exact for the double ``p``: bit ``i`` is ``U_i < p`` for a uniform ``U_i`` whose binary
+    digits are drawn one level at a time, 64 bits per random word. At level ``j`` a still
+    undecided bit is decided when its digit differs from ``p``'s ``j``-th binary digit
+    (``U < p`` iff the first differing digit is 0 in ``U`` and 1 in ``p``); when ``p``'s
+    expansion ends, the undecided bits are 0. A bit stays undecided with probability
+    ``2^-j``, so about ``log2(64) + 2`` random words are drawn per 64 bits; only words with
+    undecided bits are drawn for after the first levels.
+    """
+    n = require_int("n", n, low=0)
+    q = float(require_range("p", p, low=0.0, high=1.0))
+    words = (n + 63) // 64
+    if q >= 1.0:
+        out = np.full(words, _ALL, np.uint64)
+    else:
+        out = np.zeros(words, np.uint64)
+        idx: npt.NDArray[np.int64] | None = None  # None: every word still undecided
+        undecided = np.full(words, _ALL, np.uint64)
+        while q > 0.0 and undecided.size:
+            q *= 2.0
+            digit = q >= 1.0
+            q -= float(digit)
+            r = rng.integers(0, _ALL, size=undecided.size, dtype=np.uint64, endpoint=True)
+            if digit:  # U's digit 0 < p's digit 1: decided 1; equal digits stay undecided
+                hit = undecided & ~r
+                if idx is None:
+                    out |= hit
+                else:
+                    out[idx] |= hit
+                undecided &= r
+            else:  # U's digit 1 > p's digit 0: decided 0
+                undecided &= ~r
+            live = undecided != 0
+            if idx is None and live.mean() > 0.5:
+                continue  # compacting a mostly undecided array costs more than it saves
+            idx = np.flatnonzero(live) if idx is None else idx[live]
+            undecided = undecided[live]
+    # little-endian words: bit b of word w is stream bit 64 w + b, i.e. little bit order
+    packed = out.view(np.uint8) if np.little_endian else out.byteswap().view(np.uint8)
+    nbytes = (n + 7) // 8
+    result: Bits = packed[:nbytes].copy()
+    if n % 8:
+        result[-1] &= np.uint8((1 << (n % 8)) - 1)  # zero the padding bits
+    return result
 
 
 def sample_pauli_frame(pair: BellDiagonalPair, n: int, *, rng: np.random.Generator) -> PauliFrame:
     """The Pauli error teleportation through ``pair`` applies to each of ``n`` payload qubits.
 
-    Exact law: i.i.d. ``(p_I, p_X, p_Y, p_Z) = pair.pauli_probabilities``. For an error rate
-    ``1 - p_I <= DENSE_ERROR_RATE``: ``K ~ Binomial(n, 1 - p_I)`` errors at ``K`` uniform
-    positions (:func:`sample_subset`) — an i.i.d. Bernoulli pattern is exactly its count plus a
-    uniform subset of that size — each X, Y or Z with probability ``p_σ / (1 - p_I)``. Above
-    it, one uniform float64 per qubit against the cumulative probabilities.
+    Exact law: i.i.d. ``(p_I, p_X, p_Y, p_Z) = pair.pauli_probabilities``, drawn as packed
+    bits (:func:`bernoulli_packed`): the X component ``x ~ Bernoulli(p_X + p_Y)``, then the Z
+    component ``z ~ Bernoulli(p_Y / (p_X + p_Y))`` where ``x = 1`` and
+    ``Bernoulli(p_Z / (p_I + p_Z))`` where ``x = 0``.
     """
     if not isinstance(pair, BellDiagonalPair):
         raise InputError(f"pair must be a BellDiagonalPair, got {type(pair).__name__}")
     n = require_int("n", n, low=0)
     p_i, p_x, p_y, p_z = (float(v) for v in pair.pauli_probabilities)
-    err = p_x + p_y + p_z
-    x = np.zeros(n, np.uint8)
-    z = np.zeros(n, np.uint8)
-    if err <= DENSE_ERROR_RATE:
-        count = int(rng.binomial(n, err)) if err > 0.0 else 0
-        if count:
-            pos = sample_subset(n, count, rng=rng)
-            u = rng.random(count) * err  # type by inverse CDF over (X, Y, Z)
-            is_x, is_z = u < p_x, u >= p_x + p_y
-            x[pos[~is_z]] = 1
-            z[pos[~is_x]] = 1
-    else:
-        u = rng.random(n)
-        x[(u >= p_i) & (u < p_i + p_x + p_y)] = 1
-        z[u >= p_i + p_x] = 1
-    return PauliFrame(n, np.packbits(x, bitorder="little"), np.packbits(z, bitorder="little"))
+    x = sample_flips(pair, n, rng=rng)
+    z_if_x = bernoulli_packed(_ratio(p_y, p_x + p_y), n, rng=rng)
+    z_if_not = bernoulli_packed(_ratio(p_z, p_i + p_z), n, rng=rng)
+    z: Bits = (x & z_if_x) | (~x & z_if_not)
+    return PauliFrame(n, x, z)
+
+
+def sample_flips(pair: BellDiagonalPair, n: int, *, rng: np.random.Generator) -> Bits:
+    """The X components of :func:`sample_pauli_frame` alone (packed): which Z-basis payload
+    bits teleportation through ``pair`` flips, ``Bernoulli(p_X + p_Y)`` each."""
+    return bernoulli_packed(min(1.0, pair.teleported_bit_error), n, rng=rng)
+
+
+def _ratio(a: float, b: float) -> float:
+    return 0.0 if b <= 0.0 else min(1.0, a / b)
 
 
 def uniform_bits(shape: tuple[int, ...], *, rng: np.random.Generator) -> Bits:
@@ -225,12 +281,13 @@ def teleport_direct(
 ) -> TeleportResult:
     """Teleport payload ``bits`` through untouched ``pair``s without a circuit (see module).
 
-    The Pauli frame comes from ``noise_rng`` (:func:`sample_pauli_frame`), the Bell bits of an
+    The Pauli frame's flips come from ``noise_rng`` (:func:`sample_flips`), the Bell bits of an
     all-zero payload from ``secret_rng``; the payload is XORed into ``m1`` as in
     :meth:`Teleporter.teleport`, so ``received = bits ⊕ x(σ)`` depends on ``noise_rng`` only.
     """
     payload = as_payload_bits("bits", bits)
-    flips = sample_pauli_frame(pair, payload.size, rng=noise_rng).x_bits()
+    n = payload.size
+    flips = np.unpackbits(sample_flips(pair, n, rng=noise_rng), count=n, bitorder="little")
     bell = uniform_bits((payload.size, 2), rng=secret_rng)
     bell[:, 1] ^= payload
     return TeleportResult(received=payload ^ flips, bell_bits=bell)
