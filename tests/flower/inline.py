@@ -24,6 +24,7 @@ class InlineGrid(Grid):
         num_nodes: int,
         *,
         dead: Callable[[int, Message], bool] | None = None,
+        reverse_partitions: bool = False,
     ) -> None:
         self.client_app = client_app
         TaskIdentity.run_id = 1  # what Flower's runtime sets in a ServerApp process
@@ -34,7 +35,10 @@ class InlineGrid(Grid):
             i: Context(
                 run_id=1,
                 node_id=i,
-                node_config={"partition-id": n, "num-partitions": num_nodes},
+                node_config={
+                    "partition-id": num_nodes - 1 - n if reverse_partitions else n,
+                    "num-partitions": num_nodes,
+                },
                 state=RecordDict(),
                 run_config={},
             )

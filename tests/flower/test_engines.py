@@ -114,6 +114,18 @@ def test_teleport_run_on_a_noisy_link_is_bit_identical_to_in_process(
     np.testing.assert_array_equal(np.load(tmp_path / "default.npy"), params)
 
 
+def test_nodes_are_found_by_partition_id_not_by_node_id_order(tmp_path: Path) -> None:
+    # Prepare: partition-ids in the reverse order of the node ids; each node holds only the
+    # link keys of its partition's clients
+    config = _config()
+    expected, params = _inprocess(config, "teleport")
+    # Execute
+    got, _ = _flower(config, "teleport", tmp_path, reverse_partitions=True)
+    # Assert: every client reached the node holding its key; the run equals in-process
+    assert _rows(got) == _rows(expected)
+    np.testing.assert_array_equal(np.load(tmp_path / "teleport.npy"), params)
+
+
 def test_eavesdropped_client_is_rejected_every_round_as_in_process(tmp_path: Path) -> None:
     config = _config()
     expected, _ = _inprocess(config, "eve")
@@ -125,6 +137,8 @@ def test_eavesdropped_client_is_rejected_every_round_as_in_process(tmp_path: Pat
     assert all(r.detected == 1 and r.aggregated == 4 for r in got)
     # the tapped client never put Bell bits on the wire (verify, then teleport); others did
     for reply in grid.replies:
+        if reply.metadata.message_type != "train":
+            continue  # the server's partition-id queries
         wire = reply.content.array_records["wire"]
         client = int(str(reply.content.config_records["qtfl"]["client"]))
         assert ("bell_bits" in wire) == (client != 1)
@@ -170,6 +184,8 @@ def test_a_node_that_stops_answering_drops_its_clients_and_the_round_goes_on(
     config = _config()
 
     def dead(node: int, msg: Any) -> bool:  # the second node dies after round 1
+        if msg.metadata.message_type != "train":
+            return False  # it answers the server's partition-id query at the start
         return node == 1001 and int(str(msg.content.config_records["qtfl"]["round"])) >= 2
 
     got, _ = _flower(config, "plain", tmp_path, dead=dead)
@@ -196,5 +212,6 @@ def test_aead_uplink_decrypts_on_the_server_and_matches_in_process(tmp_path: Pat
     got, grid = _flower(config, "default", tmp_path)
     assert _rows(got) == _rows(expected)  # AES-GCM is exact: same updates, same model
     np.testing.assert_array_equal(np.load(tmp_path / "default.npy"), params)
-    wire = grid.replies[0].content.array_records["wire"]
+    first = next(r for r in grid.replies if r.metadata.message_type == "train")
+    wire = first.content.array_records["wire"]
     assert list(wire.keys()) == ["ciphertext"]

@@ -215,22 +215,35 @@ class ChannelStrategy(FlowerStrategy):
 
 
 def discover_nodes(grid: Grid, job: FlowerJob) -> dict[int, int]:
-    """Wait for ``job.num_nodes`` SuperNodes; slot ``i`` is the ``i``-th node id in order.
+    """Wait for ``job.num_nodes`` SuperNodes; slot ``i`` is the node whose ``partition-id`` is i.
 
-    Client ``k`` is served by slot ``k % num_nodes``; every train message names its client,
-    so a node needs no identity of its own.
+    Client ``k`` is served by slot ``k % num_nodes``. Each node holds only the link secrets
+    of the clients of its partition (:mod:`qtfl.flower.job`), so the server asks every node
+    its ``partition-id`` (a ``query`` message) rather than trusting the order of node ids.
     """
     deadline = time.monotonic() + job.node_timeout_s
     while True:
         ids = sorted(grid.get_node_ids())
         if len(ids) >= job.num_nodes:
-            return dict(enumerate(ids[: job.num_nodes]))
+            break
         if time.monotonic() > deadline:
             raise RuntimeError(
                 f"only {len(ids)} of {job.num_nodes} SuperNodes connected "
                 f"within {job.node_timeout_s:g} s"
             )
         time.sleep(0.2)
+    queries = [Message(RecordDict(), dst_node_id=i, message_type="query") for i in ids]
+    slots: dict[int, int] = {}
+    for reply in grid.send_and_receive(queries, timeout=job.node_timeout_s):
+        if reply.has_error() or "node" not in reply.content.config_records:
+            continue
+        part = int(str(reply.content.config_records["node"]["partition-id"]))
+        if 0 <= part < job.num_nodes:
+            slots.setdefault(part, int(reply.metadata.src_node_id))
+    missing = [i for i in range(job.num_nodes) if i not in slots]
+    if missing:
+        raise RuntimeError(f"no SuperNode answered for partition-id {missing}")
+    return slots
 
 
 def serve(grid: Grid, job: FlowerJob) -> list[RoundMetrics]:
