@@ -234,7 +234,9 @@ def discover_nodes(grid: Grid, job: FlowerJob) -> dict[int, int]:
         time.sleep(0.2)
     queries = [Message(RecordDict(), dst_node_id=i, message_type="query") for i in ids]
     slots: dict[int, int] = {}
-    for reply in grid.send_and_receive(queries, timeout=job.node_timeout_s):
+    # the first message to a node pays its ClientApp's cold start: allow a round's time too
+    wait_s = job.node_timeout_s + job.round_timeout_s
+    for reply in grid.send_and_receive(queries, timeout=wait_s):
         if reply.has_error() or "node" not in reply.content.config_records:
             continue
         part = int(str(reply.content.config_records["node"]["partition-id"]))
@@ -242,7 +244,7 @@ def discover_nodes(grid: Grid, job: FlowerJob) -> dict[int, int]:
             slots.setdefault(part, int(reply.metadata.src_node_id))
     missing = [i for i in range(job.num_nodes) if i not in slots]
     if missing:
-        raise RuntimeError(f"no SuperNode answered for partition-id {missing}")
+        raise RuntimeError(f"no SuperNode answered for partition-id {missing} within {wait_s:g} s")
     return slots
 
 
