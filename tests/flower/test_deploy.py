@@ -34,6 +34,7 @@ from qtfl.experiments.runner import build_simulation, prepare_inputs
 from qtfl.flower.deploy import LocalFederation, free_port
 from qtfl.flower.run import FlowerOptions, run_on_flower
 from qtfl.quantum.encoding import BasisEncoding
+from qtfl.security.run_secret import SECRET_FILE, LinkSecret, RunSecret
 from tests.flower.certs import make_tls_files
 from tests.flower.proxy import CaptureProxy
 
@@ -168,6 +169,30 @@ def test_teleport_wire_carries_no_information_about_the_update(deployed: dict) -
         for payload in payloads:  # m1 = frame xor payload: agreement only by chance
             assert abs(float((bits[:, 1] == payload).mean()) - 0.5) < tol
             assert abs(float((bits[:, 0] == payload).mean()) - 0.5) < tol
+
+
+def test_no_secret_reaches_a_file_a_log_or_the_wire(deployed: dict) -> None:
+    # Prepare: the run secret and every link key derived from it, raw and in hex
+    out: Path = deployed["out"]
+    secret = RunSecret.load(out / SECRET_FILE)
+    names = [sc["name"] for sc in CONFIG["scenarios"]]
+    keys = [bytes.fromhex(secret.hex())]
+    for name in names:
+        for direction in (0, 1):
+            for k in range(CONFIG["data"]["num_clients"]):
+                link = secret.key("link", name, direction, k)
+                keys += [link, LinkSecret(link).subkey("aead")]
+    patterns = {p for key in keys for p in (key, key.hex().encode(), key.hex().upper().encode())}
+    # Execute / Assert: job files, logs, results and everything the SuperNodes sent
+    files = [p for p in out.rglob("*") if p.is_file() and p.name != SECRET_FILE]
+    assert any(p.name.endswith(".job.json") for p in files)
+    assert any(p.suffix == ".log" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not any(p in data for p in patterns), f"{path} holds secret material"
+    for label, sent in deployed["proxy"].upstream.items():
+        assert not any(p in bytes(sent) for p in patterns), f"the {label} wire holds a key"
+    assert not (out / "flower" / "secrets").exists()  # per-party files removed after the run
 
 
 def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
