@@ -33,9 +33,7 @@ def test_privacy_per_scenario_and_run_wide() -> None:
     central, masked = cfg.resolved_scenarios()
     assert central.privacy.dp is not None and central.privacy.dp.noise_multiplier == 0.5
     assert masked.privacy.secure_aggregation and masked.privacy.dp is None
-    assert [type(p).__name__ for p in masked.privacy.postprocessors()] == [
-        "SecureAggregation"
-    ]
+    assert [type(p).__name__ for p in masked.privacy.postprocessors()] == ["SecureAggregation"]
 
 
 def test_bad_privacy_sections_name_the_field() -> None:
