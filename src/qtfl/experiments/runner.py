@@ -30,6 +30,7 @@ Without ``resume`` a non-empty output directory is refused, so results are never
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import time
@@ -223,9 +224,8 @@ def run_experiment(
     if config.seeds is not None:
         from qtfl.experiments.seeds import run_seeds
 
-        return run_seeds(
-            config, out_dir=out_dir, resume=resume, run_one=run_experiment, progress=progress
-        )
+        one = functools.partial(run_experiment, secret_file=secret_file)  # each seed's run
+        return run_seeds(config, out_dir=out_dir, resume=resume, run_one=one, progress=progress)
     torch.set_num_threads(1)
     # One BLAS thread: the channels' small products (CRC-32, LDPC syndromes) ran 13x slower
     # with a thread pool on a loaded 2-core machine (0.79 s vs 0.06 s per FEC teleport).
