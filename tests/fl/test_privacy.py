@@ -178,3 +178,18 @@ def test_dp_server_placement_with_masking_is_refused() -> None:
         make_postprocessors(dp=DPSettings(placement="server"), secure_aggregation=True)
     with pytest.raises(InputError, match=r"dp\.clip_norm"):
         DPSettings(clip_norm=0.0)
+
+
+def test_dp_noise_comes_from_the_run_secret_not_the_seed() -> None:
+    settings = DPSettings(clip_norm=1.0, noise_multiplier=1.0, placement="client")
+
+    def noise(mask_key: bytes, context_seed: int) -> np.ndarray:
+        (dp,) = make_postprocessors(dp=settings, secure_aggregation=False, mask_key=mask_key)
+        out, _ = dp.postprocess_one_user(
+            np.zeros(64, np.float32), client=0, weight=1.0, context=_ctx([0], seed=context_seed)
+        )
+        return out
+
+    a = noise(b"\x01" * 32, context_seed=5)
+    np.testing.assert_array_equal(a, noise(b"\x01" * 32, context_seed=6))  # seed plays no part
+    assert not np.array_equal(a, noise(b"\x02" * 32, context_seed=5))  # the secret does

@@ -140,10 +140,24 @@ class DPSettings:
 
 
 class DPFedAvg:
-    """Clip every update to ``C``; add Gaussian noise ``sigma * C`` (see module docstring)."""
+    """Clip every update to ``C``; add Gaussian noise ``sigma * C`` (see module docstring).
 
-    def __init__(self, settings: DPSettings) -> None:
+    Args:
+        settings: clip norm, noise multiplier, placement.
+        noise_rng: the generator of the noise. The noise is a secret — anyone who can
+            regenerate it subtracts it and the guarantee is void — so runs pass one keyed by
+            the run secret (:func:`make_postprocessors`); ``None`` draws from the round
+            context's generator (analysis tools that fix their own seed).
+    """
+
+    def __init__(
+        self, settings: DPSettings, *, noise_rng: np.random.Generator | None = None
+    ) -> None:
         self.settings = settings
+        self._noise_rng = noise_rng
+
+    def _rng(self, context: RoundContext) -> np.random.Generator:
+        return self._noise_rng if self._noise_rng is not None else context.rng
 
     def noise(self, size: int, *, scale: float, rng: np.random.Generator) -> FloatVector:
         """Gaussian noise of standard deviation ``scale * sigma * C``."""
@@ -157,7 +171,7 @@ class DPFedAvg:
     ) -> tuple[FloatVector, float]:
         out = clip_update(update, clip_norm=self.settings.clip_norm)
         if self.settings.placement == "client":
-            out = out + self.noise(out.size, scale=1.0, rng=context.rng)
+            out = out + self.noise(out.size, scale=1.0, rng=self._rng(context))
         return out, weight
 
     def postprocess_server(
@@ -173,7 +187,7 @@ class DPFedAvg:
         w = np.asarray(weights, dtype=np.float64)
         share = w / w.sum()
         mean = share @ updates.astype(np.float64)
-        mean += self.noise(updates.shape[1], scale=float(share.max()), rng=context.rng)
+        mean += self.noise(updates.shape[1], scale=float(share.max()), rng=self._rng(context))
         return mean[None, :].astype(np.float32), np.ones(1)
 
 
@@ -278,6 +292,11 @@ def make_postprocessors(
 ) -> list[Postprocessor]:
     """The post-processor chain of a privacy config: DP first, then masking.
 
+    ``mask_key`` (from the run secret; ``None``: fresh OS randomness) keys the masks and the
+    DP noise, so neither can be regenerated from the experiment seed. DP runs are therefore
+    reproduced bit for bit by the same seed *and* run secret (``--secret-file``); with the
+    seed alone they are statistically equivalent.
+
     Secure aggregation leaves the server no individual update to add central noise to, so
     together they need ``dp.placement="client"``.
     """
@@ -288,7 +307,13 @@ def make_postprocessors(
                 "privacy.dp.placement 'server' cannot be combined with secure_aggregation "
                 "(the server sees only the masked sum); use placement 'client'"
             )
-        chain.append(DPFedAvg(dp))
+        from qtfl.security.run_secret import LinkSecret
+        from qtfl.security.shamir import secret_generator
+
+        noise = secret_generator() if mask_key is None else LinkSecret(mask_key).generator(
+            b"dp-noise"
+        )
+        chain.append(DPFedAvg(dp, noise_rng=noise))
     if secure_aggregation:
         chain.append(SecureAggregation(max_abs=max_abs, mask_key=mask_key))
     return chain
