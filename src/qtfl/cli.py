@@ -97,12 +97,19 @@ def run_command(
     secret_file: str | None = typer.Option(
         None, "--secret-file", help="Run secret (64 hex digits, mode 600) to repeat a run."
     ),
+    workers: str | None = typer.Option(
+        None,
+        "--workers",
+        help="inprocess: processes for the clients' uplinks, N or auto (default: config's).",
+    ),
 ) -> None:
     """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""
     from qtfl.experiments.config import load_config
     from qtfl.experiments.runner import RichProgress, run_experiment
+    from qtfl.fl.parallel import parse_workers
 
     cfg = load_config(config)
+    n_workers = None if workers is None else parse_workers(workers, engine=engine)
     if engine != "inprocess":
         from qtfl.flower.run import FlowerOptions, run_with_engine
 
@@ -121,11 +128,21 @@ def run_command(
             _print_run(summary, out_dir=out, verbose=verbose)
         return
     if as_json:
-        emit(run_experiment(cfg, out_dir=out, resume=resume, secret_file=secret_file), as_json=True)
+        emit(
+            run_experiment(
+                cfg, out_dir=out, resume=resume, secret_file=secret_file, workers=n_workers
+            ),
+            as_json=True,
+        )
         return
     with RichProgress() as bar:
         summary = run_experiment(
-            cfg, out_dir=out, resume=resume, progress=bar, secret_file=secret_file
+            cfg,
+            out_dir=out,
+            resume=resume,
+            progress=bar,
+            secret_file=secret_file,
+            workers=n_workers,
         )
     _print_run(summary, out_dir=out, verbose=verbose)
 
@@ -426,9 +443,7 @@ def bench_network_command(
 
 @bench_app.command("secagg")
 def bench_secagg_command(
-    clients: str = typer.Option(
-        "100,300,1000", "--clients", help="Cohort sizes, comma-separated."
-    ),
+    clients: str = typer.Option("100,300,1000", "--clients", help="Cohort sizes, comma-separated."),
     dropout: float = typer.Option(0.3, "--dropout", help="Fraction of clients that drop."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:

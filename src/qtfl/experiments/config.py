@@ -8,7 +8,7 @@ A configuration file is one mapping; every section is optional and has defaults:
     model:      {name: mlp, hidden: 64}
     training:   {rounds: 30, fraction: 1.0, local_epochs: 2, batch_size: 10, lr: 0.2,
                  optimizer: sgd, momentum: 0.0, proximal_mu: 0.0, dropout_probability: 0.0,
-                 backend: auto, client_chunk: 128}
+                 backend: auto, client_chunk: 128, workers: auto}
     strategy:   {name: fedavg, params: {}}
     evaluation: {every: 1, target_accuracy: 0.95}
     channel:    {kind: plain, latency_s: 0.0, bandwidth_bps: null}
@@ -178,6 +178,16 @@ class TrainingConfig(_Section):
     dropout_probability: float = Field(default=0.0, ge=0, lt=1)
     backend: Literal["auto", "bmm", "vmap", "loop"] = "auto"
     client_chunk: int = Field(default=128, gt=0)
+    # worker processes for the clients' uplink sends (qtfl.fl.parallel); "auto": the CPUs
+    # available. Results are bit-identical for any value, so config_hash leaves it out.
+    workers: int | Literal["auto"] = "auto"
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _positive_or_auto(cls, v: Any) -> Any:
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+            return v
+        raise ValueError(f"must be a positive integer or 'auto', got {v!r}")
 
 
 class StrategyConfig(_Section):
@@ -557,7 +567,9 @@ class ExperimentConfig(_Section):
 
     def config_hash(self) -> str:
         """SHA-256 of the canonical JSON of this configuration (defaults included)."""
-        return hashlib.sha256(self.model_dump_json().encode("utf-8")).hexdigest()
+        # training.workers changes speed, never results: a run resumes with any value
+        canonical = self.model_dump_json(exclude={"training": {"workers"}})
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def parse_config(raw: Mapping[str, Any]) -> ExperimentConfig:

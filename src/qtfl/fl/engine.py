@@ -60,6 +60,7 @@ from qtfl.fl.client import (
     train_vmap,
     vmappable,
 )
+from qtfl.fl.parallel import ChannelPool, SendJob
 from qtfl.fl.privacy import Postprocessor, RoundContext
 from qtfl.fl.strategies import Strategy
 
@@ -251,6 +252,10 @@ class FederatedSimulation:
             style: ``postprocess_one_user`` on each update before its uplink, in order, and
             ``postprocess_server`` on the accepted updates before the strategy, in reverse
             order. They draw from their own ``"privacy"`` stream (created only when given).
+        channel_pool: worker processes for the clients' uplink sends (:mod:`qtfl.fl.
+            parallel`); used only with ``uplink_rng`` (keyed streams) and only once sending
+            is slow enough (its ``min_batch_seconds``). Results are bit-identical
+            with or without it, for any number of workers. The caller owns (closes) it.
     """
 
     def __init__(
@@ -271,8 +276,11 @@ class FederatedSimulation:
         channel_seed: int | None = None,
         uplink_rng: Callable[[int, int], np.random.Generator] | None = None,
         postprocessors: Sequence[Postprocessor] = (),
+        channel_pool: ChannelPool | None = None,
     ) -> None:
         self.model = model
+        self.channel_pool = channel_pool
+        self._parallel_uplinks = False
         self.postprocessors = list(postprocessors)
         self.layout = ParamLayout(model)
         self.num_clients = require_int("num_clients", len(client_indices), low=1)
@@ -368,14 +376,21 @@ class FederatedSimulation:
                 cohort_hook = getattr(post, "postprocess_cohort", None)
                 if cohort_hook is not None:
                     deltas = cohort_hook(deltas, clients=clients, context=context)
-            for j, k, delta in zip(trainers, clients.tolist(), deltas, strict=True):
+            jobs: list[SendJob] = []
+            client_weights: list[float] = []
+            for k, delta in zip(clients.tolist(), deltas, strict=True):
                 weight = float(self.client_sizes[k])
                 for post in self.postprocessors:
                     delta, weight = post.postprocess_one_user(
                         delta, client=k, weight=weight, context=context
                     )
                 rng = self.rngs["uplink"] if keyed is None else keyed(r, k)
-                d = self.uplink(k).send(delta, rng=rng)
+                jobs.append((self.uplink(k), delta, rng))
+                client_weights.append(weight)
+            sent = self._send_uplinks(jobs, keyed=keyed is not None)
+            for j, k, weight, d in zip(
+                trainers, clients.tolist(), client_weights, sent, strict=True
+            ):
                 totals["uplink"].add(d.ledger)
                 client_seconds[j] += d.ledger.link_seconds
                 _record_client(per_client, k, d)
@@ -461,6 +476,28 @@ class FederatedSimulation:
             train_seconds=train_seconds,
             clients=clients,
         )
+
+    def _send_uplinks(self, jobs: list[SendJob], *, keyed: bool) -> list[Delivery]:
+        """Send a chunk's updates, in worker processes when that pays (module docstring).
+
+        Only keyed uplinks (one Generator per client and round) may go to the pool: the
+        sequential stream must be drawn in client order. Sends stay in this process until
+        one chunk's sequential sends took the pool's ``min_batch_seconds`` (cheap channels
+        such as plaintext stay here); from then on this simulation uses the pool. Either way
+        the Deliveries are the same.
+        """
+        pool = self.channel_pool
+        if self._parallel_uplinks and pool is not None:
+            return pool.send_all(jobs)
+        t0 = time.perf_counter()
+        sent = [channel.send(update, rng=rng) for channel, update, rng in jobs]
+        self._parallel_uplinks = (
+            keyed
+            and pool is not None
+            and pool.workers > 1
+            and time.perf_counter() - t0 >= pool.min_batch_seconds
+        )
+        return sent
 
     def _round_context(self, r: int, sampled: npt.NDArray[np.int64]) -> RoundContext:
         """The public facts of round ``r`` the post-processors see."""

@@ -1,0 +1,109 @@
+"""`training.workers` / `qtfl run --workers`: one and two workers give the same run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from qtfl.cli import main
+from qtfl.errors import InputError
+from qtfl.experiments import runner
+from qtfl.experiments.config import parse_config
+from qtfl.fl.parallel import ChannelPool
+
+TELEPORT = {
+    "kind": "teleport",
+    "link": {"fidelity": 0.95, "pair_rate_hz": 1.0e6},
+    "bits": 16,
+    "check_fraction": 0.1,
+    "fec": "auto",
+}
+RAW: dict[str, Any] = {
+    "seed": 4,
+    "data": {"name": "digits", "num_clients": 4},
+    "model": {"name": "mlp", "hidden": 8},
+    "training": {"rounds": 3, "local_epochs": 1, "batch_size": 20, "lr": 0.2},
+    "evaluation": {"every": 1, "target_accuracy": 0.5},
+    "scenarios": [
+        {"name": "classical"},
+        {"name": "teleport", "uplink": TELEPORT},
+        {
+            "name": "teleport-topk-eve",
+            "uplink": TELEPORT,
+            "compression": {"kind": "topk", "ratio": 0.3, "error_feedback": True},
+            "eavesdroppers": [{"clients": [1], "attack": "intercept-resend", "fraction": 0.5}],
+        },
+    ],
+}
+
+
+def no_clock_rows(path: Path) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{**r, "wall_seconds": None, "train_seconds": None} for r in rows]
+
+
+def test_one_and_two_workers_give_identical_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: pools that start at once and use the workers from the second round on
+    pools: list[ChannelPool] = []
+
+    def eager_pool(*, workers: int) -> ChannelPool:
+        pool = ChannelPool(workers=workers, min_batch_seconds=0.0)
+        pool.start(modules=["qtfl.channel.teleportation"], wait=True)
+        pools.append(pool)
+        return pool
+
+    monkeypatch.setattr(runner, "ChannelPool", eager_pool)
+    config = parse_config(RAW)
+    # Execute
+    one = runner.run_experiment(config, out_dir=tmp_path / "one", workers=1)
+    two = runner.run_experiment(config, out_dir=tmp_path / "two", workers=2)
+    # Assert: the two-worker run really sent through workers (3 scenarios x rounds 2-3 x
+    # 4 clients: with min_batch_seconds 0 even plaintext goes), and everything but
+    # wall-clock time is identical
+    assert [p.workers for p in pools] == [1, 2]
+    assert pools[0].pooled_sends == 0 and pools[1].pooled_sends == 3 * 2 * 4
+    assert {k: v for k, v in one.items() if k != "timing"} == {
+        k: v for k, v in two.items() if k != "timing"
+    }
+    saved_one = json.loads((tmp_path / "one" / "summary.json").read_text())
+    saved_two = json.loads((tmp_path / "two" / "summary.json").read_text())
+    saved_one.pop("timing"), saved_two.pop("timing")
+    assert saved_one == saved_two
+    assert no_clock_rows(tmp_path / "one" / "metrics.jsonl") == no_clock_rows(
+        tmp_path / "two" / "metrics.jsonl"
+    )
+    assert one["scenarios"]["teleport"]["bell_pairs_total"] > 0
+
+
+def test_workers_config_is_checked_and_leaves_the_hash_alone() -> None:
+    base = parse_config(RAW)
+    assert base.training.workers == "auto"
+    two = parse_config({**RAW, "training": {**RAW["training"], "workers": 2}})
+    assert two.training.workers == 2
+    assert two.config_hash() == base.config_hash()  # a run resumes with any worker count
+    for bad in (0, -2, "two", 1.5, True):
+        with pytest.raises(InputError) as info:
+            parse_config({**RAW, "training": {**RAW["training"], "workers": bad}})
+        assert "training.workers: must be a positive integer or 'auto'" in str(info.value)
+
+
+def test_cli_rejects_bad_workers_without_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(RAW))
+    for args, message in (
+        (["--workers", "0"], "--workers must be a positive integer or auto, got '0'"),
+        (["--workers", "2", "--engine", "flower-sim"], "--workers applies to --engine inprocess"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", str(cfg), "--out", str(tmp_path / "out"), *args])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()
