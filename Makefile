@@ -58,6 +58,7 @@ lock: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/qtfl bench teleport --json
 	$(VENV)/bin/qtfl bench fl --json
+	$(VENV)/bin/qtfl bench channel --json
 	$(VENV)/bin/qtfl bench security --json
 	$(VENV)/bin/qtfl bench qdataset --json
 

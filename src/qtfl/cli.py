@@ -388,7 +388,7 @@ def bench_fl_command(
         False, "--vs-flower", help="In-process engine vs Flower's simulation engine instead."
     ),
 ) -> None:
-    """FL engine speed: vmap engine vs plain per-client loop, and peak memory."""
+    """FL engine speed: engine vs plain per-client loop, rounds interleaved; peak memory."""
     if vs_flower:
         from qtfl.flower.benchmark import benchmark_vs_flower
 
@@ -400,6 +400,32 @@ def bench_fl_command(
         clients=clients, samples=samples, rounds=rounds, memory_clients=memory_clients
     )
     emit(result, as_json=as_json, title="qtfl bench fl")
+
+
+@bench_app.command("channel")
+def bench_channel_command(
+    config: str = typer.Option(
+        "configs/quickstart.yaml", "--config", help="Experiment file holding both scenarios."
+    ),
+    scenario: str = typer.Option("teleport-corrected", "--scenario", help="Scenario timed (A)."),
+    baseline: str = typer.Option("classical", "--baseline", help="Scenario compared with (B)."),
+    rounds: int = typer.Option(6, "--rounds", help="Timed round pairs, A B A B (after warm-up)."),
+    update_repeats: int = typer.Option(
+        2, "--update-repeats", help="Timed paper-size updates per channel (0: skip that part)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Secure-channel cost: interleaved round ratio A/B, seconds per paper-size update."""
+    from qtfl.experiments.benchmark import benchmark_channel
+
+    result = benchmark_channel(
+        config=config,
+        scenario=scenario,
+        baseline=baseline,
+        rounds=rounds,
+        update_repeats=update_repeats,
+    )
+    emit(result, as_json=as_json, title="qtfl bench channel")
 
 
 @bench_app.command("teleport")

@@ -5,12 +5,15 @@
 plain per-client baseline) — on ``clients x samples`` training examples (Fashion-MNIST when
 its files are present, otherwise random data of the same shapes; the result says which),
 with the MLP 784-128-10, one local epoch, batch size 10, plain channels both ways, and times
-steady rounds (after one warm-up round; the final, evaluated round is not timed). It then
+steady rounds (after one warm-up round each; the final, evaluated round is not timed). It then
 runs one round with ``memory_clients`` clients in a fresh subprocess and reports that process's peak
 resident memory (``resource.getrusage(...).ru_maxrss``).
 
-Torch runs single-threaded in both engines, so the ratio compares the algorithms, not the
-thread counts. Figures depend on the machine and its load; they are measurements, not tests.
+The three backends run interleaved (one round of each in turn), so a change of machine load
+hits all three alike; the speed-ups are medians of per-round ratios, with their minimum and
+the raw round times beside them, and the load averages before and after. Torch runs
+single-threaded in both engines, so the ratio compares the algorithms, not the thread counts.
+Figures depend on the machine and its load; they are measurements, not tests.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from qtfl.benchmarking import interleave, machine_load, ratio_stats
 from qtfl.channel import PlainChannel
 from qtfl.data import Dataset, load_dataset
 from qtfl.errors import InputError, require_int
@@ -103,33 +108,49 @@ def build_benchmark_simulation(
     )
 
 
-def time_rounds(sim: FederatedSimulation, rounds: int) -> tuple[float, float]:
-    """Whole rounds per second, and rounds per second of local training alone, over
-    ``rounds`` steady rounds (one warm-up round first)."""
-    sim.run_round()
-    t0 = time.perf_counter()
-    train = 0.0
-    for _ in range(rounds):
-        train += sim.run_round().train_seconds
-    return rounds / (time.perf_counter() - t0), rounds / train
-
-
 def benchmark_fl(
     *, clients: int = 100, samples: int = 60, rounds: int = 10, memory_clients: int = 1000
 ) -> dict[str, Any]:
-    """Rounds/s of the engine (bmm), vmap and the plain loop, the ratios, and peak memory."""
+    """Rounds/s of the engine (bmm), vmap and the plain loop, the ratios, and peak memory.
+
+    The three run interleaved, one round each in turn (bmm, vmap, loop, bmm, ...), after
+    one warm-up round each, so every triple of rounds sees nearly the same machine load;
+    ``speedup_vs_loop`` is the median over rounds of the per-round ratio loop/engine
+    seconds (``speedup_vs_loop_min`` its minimum), ``*_round_seconds`` the raw times, and
+    ``load_before``/``load_after`` the machine's load averages (:mod:`qtfl.benchmarking`).
+    """
     require_int("clients", clients, low=1)
     require_int("samples", samples, low=1)
     require_int("rounds", rounds, low=1)
     require_int("memory_clients", memory_clients, low=0)
     torch.set_num_threads(1)
+    load_before = machine_load()
     ds, source = benchmark_data(clients * samples)
-    speed, train = {}, {}
-    for backend in ("bmm", "vmap", "loop"):
-        sim = build_benchmark_simulation(
-            ds, clients=clients, samples=samples, rounds=rounds + 2, backend=backend
+    backends = ("bmm", "vmap", "loop")
+    sims = {
+        b: build_benchmark_simulation(
+            ds, clients=clients, samples=samples, rounds=rounds + 2, backend=b
         )
-        speed[backend], train[backend] = time_rounds(sim, rounds)
+        for b in backends
+    }
+    train: dict[str, list[float]] = {b: [] for b in backends}
+
+    def one_round(backend: str) -> Callable[[], None]:
+        def call() -> None:
+            train[backend].append(sims[backend].run_round().train_seconds)
+
+        return call
+
+    for b in backends:  # warm-up, untimed
+        sims[b].run_round()
+    times = interleave({b: one_round(b) for b in backends}, repeats=rounds)
+    for b in backends:
+        del train[b][0]  # the warm-up round's training time
+    speed = {b: rounds / sum(times[b]) for b in backends}
+    train_speed = {b: rounds / sum(train[b]) for b in backends}
+    whole = ratio_stats(times["loop"], times["bmm"])
+    vmap = ratio_stats(times["loop"], times["vmap"])
+    training = ratio_stats(train["loop"], train["bmm"])
     result: dict[str, Any] = {
         "data": source,
         "clients": clients,
@@ -139,16 +160,25 @@ def benchmark_fl(
         "batch_size": 10,
         "torch_threads": torch.get_num_threads(),
         "timed_rounds": rounds,
+        "schedule": "interleaved: bmm, vmap, loop, bmm, ... (one round each in turn)",
         "engine_backend": "bmm",
         "engine_rounds_per_s": speed["bmm"],
         "vmap_rounds_per_s": speed["vmap"],
         "loop_rounds_per_s": speed["loop"],
-        "speedup_vs_loop": speed["bmm"] / speed["loop"],
-        "vmap_speedup_vs_loop": speed["vmap"] / speed["loop"],
-        "engine_training_rounds_per_s": train["bmm"],
-        "vmap_training_rounds_per_s": train["vmap"],
-        "loop_training_rounds_per_s": train["loop"],
-        "training_speedup_vs_loop": train["bmm"] / train["loop"],
+        "speedup_vs_loop": whole["median"],
+        "speedup_vs_loop_min": whole["min"],
+        "vmap_speedup_vs_loop": vmap["median"],
+        "vmap_speedup_vs_loop_min": vmap["min"],
+        "engine_training_rounds_per_s": train_speed["bmm"],
+        "vmap_training_rounds_per_s": train_speed["vmap"],
+        "loop_training_rounds_per_s": train_speed["loop"],
+        "training_speedup_vs_loop": training["median"],
+        "training_speedup_vs_loop_min": training["min"],
+        "engine_round_seconds": times["bmm"],
+        "vmap_round_seconds": times["vmap"],
+        "loop_round_seconds": times["loop"],
+        "load_before": load_before,
+        "load_after": machine_load(),
     }
     if memory_clients:
         result.update(memory_probe(memory_clients, samples=samples))

@@ -1,0 +1,72 @@
+"""`qtfl bench channel` on a tiny experiment: structure, consistency and refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qtfl.errors import InputError
+from qtfl.experiments.benchmark import round_ratio, update_seconds
+
+RAW = {
+    "seed": 1,
+    "data": {"name": "digits", "num_clients": 3},
+    "model": {"name": "mlp", "hidden": 8},
+    "training": {"rounds": 3, "local_epochs": 1, "batch_size": 20, "lr": 0.2},
+    "scenarios": [
+        {"name": "classical"},
+        {
+            "name": "teleport-corrected",
+            "uplink": {
+                "kind": "teleport",
+                "link": {"fidelity": 0.95, "pair_rate_hz": 1.0e6},
+                "fec": "auto",
+            },
+        },
+    ],
+}
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(RAW))
+    return path
+
+
+def test_round_ratio_pairs_interleaved_rounds(config: Path) -> None:
+    # Execute
+    result = round_ratio(config=config, rounds=2)
+    # Assert: each pair's ratio is A/B of its two rounds; the summary is their min/median
+    a, b = result["scenario_round_seconds"], result["baseline_round_seconds"]
+    assert len(a) == len(b) == 2
+    assert result["ratio_pairs"] == pytest.approx([x / y for x, y in zip(a, b, strict=True)])
+    ratio = result["ratio_round_seconds"]
+    assert ratio["min"] == min(result["ratio_pairs"])
+    assert ratio["min"] <= ratio["median"] <= ratio["max"]
+    # the FEC scenario decodes: its decoding time is part of its round time
+    assert 0 < result["decode_seconds"] < sum(a)
+    assert 0 < result["decode_share"] < 1
+
+
+def test_update_seconds_per_configuration() -> None:
+    result = update_seconds(fidelities=(0.95,), repeats=1, params=300)
+    names = {"teleport-fec F=0.95", "teleport-raw F=0.95", "qkd-otp F=0.95"}
+    assert set(result["update_seconds"]) == names
+    assert result["update_payload_bits"] == 300 * 16
+    assert all(result["update_accepted"][n] for n in names)
+    for name in names:
+        [t] = result["update_seconds_raw"][name]
+        assert result["update_seconds"][name] == t > 0
+        assert result["update_payload_bits_per_s"][name] == pytest.approx(4800 / t)
+
+
+def test_round_ratio_refuses_bad_input(config: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is not a file"):
+        round_ratio(config=tmp_path / "missing.yaml")
+    with pytest.raises(InputError, match=r"scenario 'qkd' is not in .*classical"):
+        round_ratio(config=config, scenario="qkd", rounds=1)
+    with pytest.raises(InputError, match="rounds must be at most 2"):
+        round_ratio(config=config, rounds=3)
