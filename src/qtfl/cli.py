@@ -413,6 +413,7 @@ def bench_channel_command(
     update_repeats: int = typer.Option(
         2, "--update-repeats", help="Timed paper-size updates per channel (0: skip that part)."
     ),
+    workers: int = typer.Option(1, "--workers", help="Processes for the rounds' uplinks."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Secure-channel cost: interleaved round ratio A/B, seconds per paper-size update."""
@@ -424,6 +425,7 @@ def bench_channel_command(
         baseline=baseline,
         rounds=rounds,
         update_repeats=update_repeats,
+        workers=workers,
     )
     emit(result, as_json=as_json, title="qtfl bench channel")
 

@@ -8,10 +8,11 @@ Two parts.
 (A B A B ...), after one untimed warm-up round each (imports, code construction). Per pair
 of rounds the ratio A/B of wall seconds is taken; ``ratio_round_seconds`` gives its minimum,
 median and maximum with every pair's value, and the raw round seconds of both sides. The
-rounds run in this process (one torch and one BLAS thread), so the ratio compares the
-channels, not the worker count. ``decode_share`` is the part of A's timed rounds spent in
-:meth:`qtfl.channel.fec.FecCodec.decode_blocks` (LDPC decoding plus CRC check), timed by
-wrapping that method for the duration of the bench.
+rounds run in this process (one torch and one BLAS thread) unless ``workers`` > 1 gives
+them a :class:`~qtfl.fl.parallel.ChannelPool`. ``decode_share`` is the part of A's timed
+rounds spent in :meth:`qtfl.channel.fec.FecCodec.decode_blocks` (LDPC decoding plus CRC
+check), timed by wrapping that method for the duration of the bench (in-process only:
+``None`` when sends went to workers).
 
 **Seconds per update** for the paper's model — the Fashion-MNIST MLP 784-128-10, 101,770
 parameters x 16 bits = 1,628,320 payload bits — as a synthetic update (normal, std 0.01:
@@ -45,6 +46,7 @@ from qtfl.errors import InputError, require_int, require_range
 from qtfl.experiments.channels import LinkConfig, QkdOtpChannelConfig, TeleportChannelConfig
 from qtfl.experiments.config import load_config
 from qtfl.experiments.runner import build_simulation, prepare_inputs
+from qtfl.fl.parallel import ChannelPool
 
 #: Parameters of the paper's model, the MLP 784-128-10: 784*128 + 128 + 128*10 + 10.
 PAPER_MODEL_PARAMS = 101_770
@@ -78,8 +80,14 @@ def round_ratio(
     scenario: str = "teleport-corrected",
     baseline: str = "classical",
     rounds: int = 6,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Interleaved rounds of ``scenario`` and ``baseline`` of ``config``; see the module notes."""
+    """Interleaved rounds of ``scenario`` and ``baseline`` of ``config``; see the module notes.
+
+    ``workers`` > 1 sends the uplinks through a :class:`~qtfl.fl.parallel.ChannelPool` of
+    that many processes, started (and waited for) before the warm-up rounds, used as
+    ``qtfl run`` uses it (only for channels slow enough to gain).
+    """
     path = Path(config)
     if not path.is_file():
         raise InputError(f"--config {path} is not a file; give an experiment file (YAML)")
@@ -97,14 +105,20 @@ def round_ratio(
                 f"scenario {name!r} is not in {path}; its scenarios: " + ", ".join(described)
             )
     inputs = prepare_inputs(cfg)
-    sims = {name: build_simulation(cfg, inputs, described[name]) for name in (scenario, baseline)}
-    warm_up = {}
-    for name, sim in sims.items():
-        t0 = time.perf_counter()
-        sim.run_round()
-        warm_up[name] = time.perf_counter() - t0
-    with _timed_method(FecCodec, "decode_blocks") as decoding:
-        times = interleave({name: sim.run_round for name, sim in sims.items()}, repeats=n)
+    with ChannelPool(workers=require_int("workers", workers, low=1)) as pool:
+        pool.start(modules=["qtfl.channel.teleportation", "qtfl.channel.qkd"], wait=True)
+        sims = {
+            name: build_simulation(cfg, inputs, described[name], channel_pool=pool)
+            for name in (scenario, baseline)
+        }
+        warm_up = {}
+        for name, sim in sims.items():
+            t0 = time.perf_counter()
+            sim.run_round()
+            warm_up[name] = time.perf_counter() - t0
+        with _timed_method(FecCodec, "decode_blocks") as decoding:
+            times = interleave({name: sim.run_round for name, sim in sims.items()}, repeats=n)
+        pooled = pool.pooled_sends
     decode_seconds = decoding[0]
     ratio = ratio_stats(times[scenario], times[baseline])
     return {
@@ -119,8 +133,10 @@ def round_ratio(
         "scenario_median_round_seconds": statistics.median(times[scenario]),
         "baseline_median_round_seconds": statistics.median(times[baseline]),
         "warm_up_round_seconds": warm_up,
-        "decode_seconds": decode_seconds,
-        "decode_share": decode_seconds / sum(times[scenario]),
+        "workers": pool.workers,
+        "pooled_sends": pooled,
+        "decode_seconds": decode_seconds if pooled == 0 else None,
+        "decode_share": decode_seconds / sum(times[scenario]) if pooled == 0 else None,
     }
 
 
@@ -197,6 +213,7 @@ def benchmark_channel(
     rounds: int = 6,
     update_repeats: int = 2,
     fidelities: Sequence[float] = PAPER_FIDELITIES,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Round ratio of two scenarios and seconds per paper-size update (module notes)."""
     require_int("update_repeats", update_repeats, low=0)
@@ -204,7 +221,7 @@ def benchmark_channel(
     load_before = machine_load()
     with threadpool_limits(limits=1):
         rounds_part = round_ratio(
-            config=config, scenario=scenario, baseline=baseline, rounds=rounds
+            config=config, scenario=scenario, baseline=baseline, rounds=rounds, workers=workers
         )
         updates_part = (
             update_seconds(fidelities=fidelities, repeats=update_repeats) if update_repeats else {}
