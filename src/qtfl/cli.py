@@ -100,7 +100,8 @@ def run_command(
     workers: str | None = typer.Option(
         None,
         "--workers",
-        help="inprocess: processes for the clients' uplinks, N or auto (default: config's).",
+        help="inprocess: processes for the clients' uplinks, N or auto (idle CPUs; default: "
+        "training.workers).",
     ),
 ) -> None:
     """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""

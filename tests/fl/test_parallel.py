@@ -10,6 +10,7 @@ from qtfl.channel import Channel, Delivery, PlainChannel
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.channel.verified import LinkSpec
 from qtfl.errors import InputError
+from qtfl.fl import parallel
 from qtfl.fl.client import LocalTraining
 from qtfl.fl.compressed_channel import CompressedChannel
 from qtfl.fl.compression import TopK
@@ -191,3 +192,15 @@ def test_workers_setting_is_checked() -> None:
     for wrong in (0, True, 2.0):
         with pytest.raises(InputError, match="workers"):
             resolve_workers(wrong)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("load", "expected"), [(0.3, 4), (1.2, 3), (3.9, 1), (10.5, 1)])
+def test_auto_workers_are_the_idle_cpus(
+    monkeypatch: pytest.MonkeyPatch, load: float, expected: int
+) -> None:
+    # Prepare: a 4-CPU machine at a given 1-minute load average
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    # Execute / Assert
+    assert resolve_workers("auto") == expected
+    assert ChannelPool(workers="auto").workers == expected

@@ -179,7 +179,8 @@ class TrainingConfig(_Section):
     backend: Literal["auto", "bmm", "vmap", "loop"] = "auto"
     client_chunk: int = Field(default=128, gt=0)
     # worker processes for the clients' uplink sends (qtfl.fl.parallel); "auto": the CPUs
-    # available. Results are bit-identical for any value, so config_hash leaves it out.
+    # not already busy at the start (CPUs minus the load average, at least 1). Results are
+    # bit-identical for any value, so config_hash leaves it out.
     workers: int | Literal["auto"] = "auto"
 
     @field_validator("workers", mode="before")
