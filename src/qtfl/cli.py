@@ -418,7 +418,7 @@ def bench_channel_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Secure-channel cost: interleaved round ratio A/B, seconds per paper-size update."""
-    from qtfl.experiments.benchmark import benchmark_channel
+    from qtfl.experiments.benchmark import benchmark_channel, channel_bench_lines
 
     result = benchmark_channel(
         config=config,
@@ -428,7 +428,11 @@ def bench_channel_command(
         update_repeats=update_repeats,
         workers=workers,
     )
-    emit(result, as_json=as_json, title="qtfl bench channel")
+    emit(
+        result if as_json else channel_bench_lines(result),
+        as_json=as_json,
+        title="qtfl bench channel",
+    )
 
 
 @bench_app.command("teleport")

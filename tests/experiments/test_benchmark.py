@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from qtfl.errors import InputError
-from qtfl.experiments.benchmark import round_ratio, update_seconds
+from qtfl.experiments.benchmark import channel_bench_lines, round_ratio, update_seconds
 
 RAW = {
     "seed": 1,
@@ -70,3 +70,33 @@ def test_round_ratio_refuses_bad_input(config: Path, tmp_path: Path) -> None:
         round_ratio(config=config, scenario="qkd", rounds=1)
     with pytest.raises(InputError, match="rounds must be at most 2"):
         round_ratio(config=config, rounds=3)
+
+
+def test_human_lines_use_human_units() -> None:
+    # Prepare: a result shaped like benchmark_channel's, with large and small figures
+    result = {
+        "scenario": "teleport-corrected",
+        "baseline": "classical",
+        "timed_round_pairs": 6,
+        "ratio_round_seconds": {"min": 21.0, "median": 36.98, "max": 41.66},
+        "scenario_median_round_seconds": 1.0135,
+        "baseline_median_round_seconds": 0.0267,
+        "decode_share": 0.6307,
+        "workers": 1,
+        "pooled_sends": 0,
+        "update_seconds": {"teleport-raw F=0.99": 0.83},
+        "update_payload_bits_per_s": {"teleport-raw F=0.99": 1_962_000.0},
+        "update_skipped": {"qkd-otp F=0.8": "link QBER above 11%"},
+        "load_before": {"cpus": 2, "loadavg_1_5_15": [11.58, 9.75, 6.41]},
+        "load_after": {"cpus": 2, "loadavg_1_5_15": None},
+    }
+    # Execute
+    lines = channel_bench_lines(result)
+    # Assert
+    assert lines["round ratio teleport-corrected / classical"].startswith("median 37x (min 21x")
+    assert lines["classical round"] == "26.7 ms (median)"
+    assert lines["FEC decoding share"] == "63.1%"
+    assert lines["update teleport-raw F=0.99"] == "830 ms (1.96 Mb/s)"
+    assert lines["update qkd-otp F=0.8"] == "skipped: link QBER above 11%"
+    assert lines["load after"] == "unknown on 2 CPUs"
+    assert not any("e+" in v or "e-" in v for v in lines.values())

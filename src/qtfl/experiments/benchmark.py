@@ -233,3 +233,34 @@ def benchmark_channel(
         "load_before": load_before,
         "load_after": machine_load(),
     }
+
+
+def channel_bench_lines(result: dict[str, Any]) -> dict[str, str]:
+    """The human view of :func:`benchmark_channel`'s result (human units, no e-notation)."""
+    from qtfl.present.units import human_count, human_number, human_percent, human_seconds
+
+    ratio = result["ratio_round_seconds"]
+    a, b = result["scenario"], result["baseline"]
+    lines = {
+        f"round ratio {a} / {b}": (
+            f"median {human_number(ratio['median'])}x "
+            f"(min {human_number(ratio['min'])}x, max {human_number(ratio['max'])}x, "
+            f"{result['timed_round_pairs']} interleaved pairs)"
+        ),
+        f"{a} round": human_seconds(result["scenario_median_round_seconds"]) + " (median)",
+        f"{b} round": human_seconds(result["baseline_median_round_seconds"]) + " (median)",
+        "FEC decoding share": human_percent(result["decode_share"])
+        if result["decode_share"] is not None
+        else "not timed (sends in worker processes)",
+        "workers": f"{result['workers']} ({human_count(result['pooled_sends'])} pooled sends)",
+    }
+    for name, seconds in result.get("update_seconds", {}).items():
+        rate = result["update_payload_bits_per_s"][name]
+        lines[f"update {name}"] = f"{human_seconds(seconds)} ({human_count(rate)}b/s)"
+    for name, reason in result.get("update_skipped", {}).items():
+        lines[f"update {name}"] = f"skipped: {reason}"
+    for when in ("load_before", "load_after"):
+        load = result[when]["loadavg_1_5_15"]
+        shown = "unknown" if load is None else ", ".join(human_number(x) for x in load)
+        lines[when.replace("_", " ")] = f"{shown} on {result[when]['cpus']} CPUs"
+    return lines
