@@ -100,3 +100,15 @@ def test_human_lines_use_human_units() -> None:
     assert lines["update qkd-otp F=0.8"] == "skipped: link QBER above 11%"
     assert lines["load after"] == "unknown on 2 CPUs"
     assert not any("e+" in v or "e-" in v for v in lines.values())
+
+
+def test_round_ratio_with_workers_interleaves_an_in_process_twin(config: Path) -> None:
+    # Execute
+    result = round_ratio(config=config, rounds=1, workers=2)
+    # Assert: pooled A, in-process A and B each ran one timed round; the speed-up is
+    # in-process / pooled seconds
+    [pooled] = result["scenario_round_seconds"]
+    [alone] = result["in_process_round_seconds"]
+    assert result["workers"] == 2
+    assert result["workers_speedup"]["median"] == pytest.approx(alone / pooled)
+    assert result["decode_share"] is None

@@ -11,8 +11,8 @@ median and maximum with every pair's value, and the raw round seconds of both si
 rounds run in this process (one torch and one BLAS thread) unless ``workers`` > 1 gives
 them a :class:`~qtfl.fl.parallel.ChannelPool`. ``decode_share`` is the part of A's timed
 rounds spent in :meth:`qtfl.channel.fec.FecCodec.decode_blocks` (LDPC decoding plus CRC
-check), timed by wrapping that method for the duration of the bench (in-process only:
-``None`` when sends went to workers).
+check), timed by wrapping that method for the duration of the bench (``None`` with
+``workers`` > 1, where an in-process twin of A also decodes).
 
 **Seconds per update** for the paper's model — the Fashion-MNIST MLP 784-128-10, 101,770
 parameters x 16 bits = 1,628,320 payload bits — as a synthetic update (normal, std 0.01:
@@ -84,9 +84,11 @@ def round_ratio(
 ) -> dict[str, Any]:
     """Interleaved rounds of ``scenario`` and ``baseline`` of ``config``; see the module notes.
 
-    ``workers`` > 1 sends the uplinks through a :class:`~qtfl.fl.parallel.ChannelPool` of
+    ``workers`` > 1 sends A's uplinks through a :class:`~qtfl.fl.parallel.ChannelPool` of
     that many processes, started (and waited for) before the warm-up rounds, used as
-    ``qtfl run`` uses it (only for channels slow enough to gain).
+    ``qtfl run`` uses it (only for channels slow enough to gain); a twin of A sending
+    in-process then joins the interleaving (pooled A, in-process A, B, ...), and
+    ``workers_speedup`` gives the per-round ratio in-process / pooled seconds.
     """
     path = Path(config)
     if not path.is_file():
@@ -105,12 +107,13 @@ def round_ratio(
                 f"scenario {name!r} is not in {path}; its scenarios: " + ", ".join(described)
             )
     inputs = prepare_inputs(cfg)
+    twin = f"{scenario} in-process"
     with ChannelPool(workers=require_int("workers", workers, low=1)) as pool:
         pool.start(modules=["qtfl.channel.teleportation", "qtfl.channel.qkd"], wait=True)
-        sims = {
-            name: build_simulation(cfg, inputs, described[name], channel_pool=pool)
-            for name in (scenario, baseline)
-        }
+        sims = {scenario: build_simulation(cfg, inputs, described[scenario], channel_pool=pool)}
+        if pool.workers > 1:
+            sims[twin] = build_simulation(cfg, inputs, described[scenario])
+        sims[baseline] = build_simulation(cfg, inputs, described[baseline], channel_pool=pool)
         warm_up = {}
         for name, sim in sims.items():
             t0 = time.perf_counter()
@@ -121,6 +124,13 @@ def round_ratio(
         pooled = pool.pooled_sends
     decode_seconds = decoding[0]
     ratio = ratio_stats(times[scenario], times[baseline])
+    parallel: dict[str, Any] = {}
+    if twin in times:
+        speedup = ratio_stats(times[twin], times[scenario])
+        parallel = {
+            "workers_speedup": {k: speedup[k] for k in ("min", "median", "max")},
+            "in_process_round_seconds": times[twin],
+        }
     return {
         "config": str(path),
         "scenario": scenario,
@@ -135,8 +145,9 @@ def round_ratio(
         "warm_up_round_seconds": warm_up,
         "workers": pool.workers,
         "pooled_sends": pooled,
-        "decode_seconds": decode_seconds if pooled == 0 else None,
-        "decode_share": decode_seconds / sum(times[scenario]) if pooled == 0 else None,
+        **parallel,
+        "decode_seconds": decode_seconds if not parallel else None,
+        "decode_share": decode_seconds / sum(times[scenario]) if not parallel else None,
     }
 
 
@@ -251,9 +262,15 @@ def channel_bench_lines(result: dict[str, Any]) -> dict[str, str]:
         f"{b} round": human_seconds(result["baseline_median_round_seconds"]) + " (median)",
         "FEC decoding share": human_percent(result["decode_share"])
         if result["decode_share"] is not None
-        else "not timed (sends in worker processes)",
+        else "not timed (with workers)",
         "workers": f"{result['workers']} ({human_count(result['pooled_sends'])} pooled sends)",
     }
+    if "workers_speedup" in result:
+        w = result["workers_speedup"]
+        lines[f"{a} in-process / pooled"] = (
+            f"median {human_number(w['median'])}x "
+            f"(min {human_number(w['min'])}x, max {human_number(w['max'])}x)"
+        )
     for name, seconds in result.get("update_seconds", {}).items():
         rate = result["update_payload_bits_per_s"][name]
         lines[f"update {name}"] = f"{human_seconds(seconds)} ({human_count(rate)}b/s)"
