@@ -8,7 +8,9 @@ One round of :class:`FederatedSimulation`:
    :class:`~qtfl.channel.Channel`; a client whose downlink is aborted cannot train;
 4. the remaining clients train locally from what they received, vectorised over clients
    when the model allows (:mod:`qtfl.fl.batched_mlp`, ``vmap`` in :mod:`qtfl.fl.client`);
-5. each update travels through the client's uplink Channel; only accepted Deliveries are
+5. each update travels through the client's uplink Channel — a chunk's uplinks in worker
+   processes when a :class:`~qtfl.fl.parallel.ChannelPool` is given and they are keyed per
+   client and slow enough, with the same Deliveries; only accepted Deliveries are
    aggregated, aborted ones are counted (and ``detected`` ones too);
 6. the :class:`~qtfl.fl.strategies.Strategy` turns the accepted updates into the next
    global model;
