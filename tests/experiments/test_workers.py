@@ -107,3 +107,23 @@ def test_cli_rejects_bad_workers_without_writing(
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "out").exists()
+
+
+def test_workers_reach_every_seed_of_a_multi_seed_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: record the pools the runner builds
+    sizes: list[int] = []
+
+    def recording_pool(*, workers: int) -> ChannelPool:
+        pool = ChannelPool(workers=workers)
+        sizes.append(pool.workers)
+        return pool
+
+    monkeypatch.setattr(runner, "ChannelPool", recording_pool)
+    raw = {**RAW, "seeds": [4, 5], "scenarios": [{"name": "classical"}]}
+    raw["training"] = {**RAW["training"], "rounds": 1, "workers": 1}
+    # Execute: the command line's --workers 2 overrides the file's 1
+    runner.run_experiment(parse_config(raw), out_dir=tmp_path / "seeds", workers=2)
+    # Assert: one pool of two workers per seed
+    assert sizes == [2, 2]

@@ -233,7 +233,8 @@ def run_experiment(
     if config.seeds is not None:
         from qtfl.experiments.seeds import run_seeds
 
-        one = functools.partial(run_experiment, secret_file=secret_file)  # each seed's run
+        # each seed's run
+        one = functools.partial(run_experiment, secret_file=secret_file, workers=workers)
         return run_seeds(config, out_dir=out_dir, resume=resume, run_one=one, progress=progress)
     torch.set_num_threads(1)
     # One BLAS thread: the channels' small products (CRC-32, LDPC syndromes) ran 13x slower
