@@ -14,6 +14,7 @@ from qtfl.errors import InputError
 from qtfl.experiments import runner
 from qtfl.experiments.config import parse_config
 from qtfl.fl.parallel import ChannelPool
+from qtfl.security.run_secret import RunSecret
 
 TELEPORT = {
     "kind": "teleport",
@@ -60,9 +61,11 @@ def test_one_and_two_workers_give_identical_runs(
 
     monkeypatch.setattr(runner, "ChannelPool", eager_pool)
     config = parse_config(RAW)
+    secret = tmp_path / "run.key"  # same seed and same secret: bit-identical runs
+    RunSecret.generate().save(secret)
     # Execute
-    one = runner.run_experiment(config, out_dir=tmp_path / "one", workers=1)
-    two = runner.run_experiment(config, out_dir=tmp_path / "two", workers=2)
+    one = runner.run_experiment(config, out_dir=tmp_path / "one", workers=1, secret_file=secret)
+    two = runner.run_experiment(config, out_dir=tmp_path / "two", workers=2, secret_file=secret)
     # Assert: the two-worker run really sent through workers (3 scenarios x rounds 2-3 x
     # 4 clients: with min_batch_seconds 0 even plaintext goes), and everything but
     # wall-clock time is identical

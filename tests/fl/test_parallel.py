@@ -18,13 +18,21 @@ from qtfl.fl.engine import FederatedSimulation, SimulationSettings
 from qtfl.fl.parallel import ChannelPool, parse_workers, resolve_workers
 from qtfl.fl.strategies import FedAvg
 from qtfl.quantum.noise import WernerPair
+from qtfl.security.run_secret import LinkSecret
 from tests.fl.helpers import blobs, client_split, small_model
 
 CLIENTS = 4
 
 
-def teleport(fidelity: float = 0.95) -> TeleportationChannel:
-    return TeleportationChannel(LinkSpec(WernerPair(fidelity), 1e6, 0.001), bits=16, fec="auto")
+def teleport(fidelity: float = 0.95, *, client: int = 0) -> TeleportationChannel:
+    """A teleport channel with FEC; its link secret is fixed per client, so two channels
+    built for one client make the same secret choices (check positions, bases, frame)."""
+    return TeleportationChannel(
+        LinkSpec(WernerPair(fidelity), 1e6, 0.001),
+        bits=16,
+        fec="auto",
+        secret=LinkSecret(bytes([client + 1]) * 32),
+    )
 
 
 def keyed(r: int, k: int) -> np.random.Generator:
@@ -74,7 +82,7 @@ def test_pooled_sends_equal_in_process_sends(pool: ChannelPool) -> None:
 def test_channel_state_comes_back_from_the_workers(pool: ChannelPool) -> None:
     # Prepare: top-k with error feedback keeps a residual from one send to the next
     def make() -> list[Channel]:
-        return [CompressedChannel(teleport(), compressor=TopK(0.2)) for _ in range(3)]
+        return [CompressedChannel(teleport(client=k), compressor=TopK(0.2)) for k in range(3)]
 
     pooled_channels, local_channels = make(), make()
     rng = np.random.default_rng(3)
@@ -127,7 +135,7 @@ def make_sim(
         client_indices=client_split([15] * CLIENTS),
         strategy=FedAvg(),
         uplink=[
-            CompressedChannel(teleport(0.9 if k % 2 else 0.97), compressor=TopK(0.5))
+            CompressedChannel(teleport(0.9 if k % 2 else 0.97, client=k), compressor=TopK(0.5))
             for k in range(CLIENTS)
         ],
         downlink=PlainChannel(),
