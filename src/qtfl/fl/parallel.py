@@ -15,7 +15,10 @@ update a float32 vector), so every task carries ``(channel, update, rng)`` and r
 so a stateful channel (an error-feedback residual, :class:`~qtfl.fl.compressed_channel.
 CompressedChannel`) continues exactly as if it had sent in-process. A Channel must keep
 everything that carries over from one send to the next in ``state_dict()`` — the Channel
-contract already asks that for checkpoints.
+contract already asks that for checkpoints. A channel's link secret travels with it to the
+worker through the pool's pipe (memory of this run's own child processes, never a file); it
+derives each transfer's secret generator from the transfer's keyed ``rng``, so the worker's
+secret choices are the ones this process would make.
 
 Workers are started with ``spawn`` (no fork of a process holding torch's threads), lazily,
 the first time a batch goes to the pool, and live until :meth:`ChannelPool.close`; each runs
