@@ -116,11 +116,15 @@ class Tap:
         observed: the raw observation as bytes (``uint8``), exactly what crossed the wire.
         payload_guess: the attacker's own guess of every payload bit (``uint8`` 0/1), when the
             attack yields one; used to measure leakage. ``None`` when there is no guess.
+        information_bits: what that guess is worth, measured against the true bits:
+            ``n (1 - h(agreement))`` (:func:`qtfl.security.leakage.measure_leakage`), summed
+            over the transfers of this delivery; ``None`` when there is no guess.
     """
 
     kind: str
     observed: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
     payload_guess: npt.NDArray[np.uint8] | None = None
+    information_bits: float | None = None
 
 
 @dataclass(frozen=True)

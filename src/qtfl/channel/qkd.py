@@ -55,7 +55,7 @@ from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import BellDiagonalPair
 from qtfl.security.detection import QberTest
 from qtfl.security.eavesdropper import Eavesdropper, NoEavesdropper, sample_checks
-from qtfl.security.leakage import binary_entropy
+from qtfl.security.leakage import binary_entropy, measure_leakage
 from qtfl.security.qkd import (
     SHOR_PRESKILL_QBER,
     Reconciliation,
@@ -369,7 +369,13 @@ class QkdOtpChannel(Channel):
             classical_bits=n + header.header_bits, link_seconds=float(self.link.latency_s)
         )
         guess = cipher ^ key.eve_key_guess[:n] if self.eavesdropper.taps_classical else None
-        tap = Tap(kind="one-time-pad-ciphertext", observed=np.packbits(cipher), payload_guess=guess)
+        learned = None if guess is None else measure_leakage(guess, bits).information_bits
+        tap = Tap(
+            kind="one-time-pad-ciphertext",
+            observed=np.packbits(cipher),
+            payload_guess=guess,
+            information_bits=learned,
+        )
         worst = max(key.blocks, key=lambda b: b.qber)
         verdict = Verdict.ok(
             qber=worst.qber,

@@ -208,7 +208,9 @@ class TeleportationChannel(Channel):
                 )  # fmt: skip
             else:
                 received = values
-        delivery = Delivery(received=received, ledger=ledger, verdict=verdict, tap=last.tap)
+        learned = [t.leakage.information_bits for t in transfers if t.leakage is not None]
+        tap = dataclasses.replace(last.tap, information_bits=sum(learned) if learned else None)
+        delivery = Delivery(received=received, ledger=ledger, verdict=verdict, tap=tap)
         return TeleportReport(delivery=delivery, payload_bits=bits, transfer=last)
 
     def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:

@@ -413,13 +413,14 @@ class VerifiedTeleport:
                 payload_qubits=n, classical_bits=2 * n + header_bits, link_seconds=latency
             )
             guess = tele.eve_guess if self.eavesdropper.taps_classical else None
+            leakage = None if guess is None else measure_leakage(guess, bits, qber=checked.qber_x)
             tap = Tap(
                 kind="bell-measurement-bits",
                 observed=np.packbits(tele.bell_bits.reshape(-1)),
                 payload_guess=guess,
+                information_bits=None if leakage is None else leakage.information_bits,
             )
             verdict = Verdict.ok(**evidence, p_value=result.p_value, attempts=attempt)
-            leakage = None if guess is None else measure_leakage(guess, bits, qber=checked.qber_x)
             return BitTransfer(tele, ledger, verdict, tap, result, leakage)
         verdict = Verdict.abort(
             checked.reason, detected=True, **evidence, p_value=result.p_value, attempts=attempts

@@ -155,6 +155,36 @@ def summarize(
         "updates_aggregated": sum(r.aggregated for r in records),
         "uplink": ledger_total(records, "uplink"),
         "downlink": ledger_total(records, "downlink"),
+        **undetected_information(records),
+    }
+
+
+def undetected_information(records: Sequence[RoundMetrics]) -> dict[str, Any]:
+    """What eavesdroppers learned from updates the server accepted (so went undetected).
+
+    ``undetected_information_bits``: the sum over accepted uplink deliveries of the attacker's
+    measured information about the bits sent (:attr:`qtfl.channel.Tap.information_bits`,
+    ``n (1 - h(agreement))``); ``..._by_client`` the same per client. ``None`` when no
+    attacker made a guess in the whole run (no eavesdropper, or one that guesses nothing).
+    """
+    total: float | None = None
+    by_client: dict[str, float] = {}
+    for r in records:
+        cols = r.clients
+        for k, ok, bits in zip(
+            cols.get("client", []),
+            cols.get("accepted", []),
+            cols.get("eve_information_bits", [None] * len(cols.get("client", []))),
+            strict=True,
+        ):
+            if bits is None:
+                continue
+            total = (total or 0.0) + (float(bits) if ok else 0.0)
+            if ok:
+                by_client[str(k)] = by_client.get(str(k), 0.0) + float(bits)
+    return {
+        "undetected_information_bits": total,
+        "undetected_information_bits_by_client": by_client if total is not None else None,
     }
 
 

@@ -217,7 +217,7 @@ def _summary_table(table: RunTable) -> str:
     return _table("summary", headers, rows)
 
 
-def _eavesdropper_table(table: RunTable) -> str:
+def _eavesdropper_table(table: RunTable, summary: Mapping[str, Any]) -> str:
     attacked = [r for r in table.rows if r.eavesdropped_clients and r.eavesdropper is not None]
     if not attacked:
         return ""
@@ -238,11 +238,13 @@ def _eavesdropper_table(table: RunTable) -> str:
                 ),
                 _esc(human_count(t.honest_updates)),
                 _esc(human_count(t.honest_rejected_by_checks)),
+                _esc(human_bits(summary["scenarios"].get(r.name, {}).get(
+                    "undetected_information_bits"))),
             ]
         )
     headers = [
         "scenario", "attacked clients", "their updates", "rejected", "caught",
-        "honest updates", "honest rejected by checks",
+        "honest updates", "honest rejected by checks", "learned while undetected",
     ]  # fmt: skip
     return "<h2>Eavesdroppers</h2>" + _table("eavesdroppers", headers, rows)
 
@@ -490,7 +492,7 @@ bounds each round; — when the link publishes no pair rate, or when nothing is 
 classical link without latency).</p>
 <h2>Plots</h2>
 {"".join(figures)}
-{_eavesdropper_table(table)}
+{_eavesdropper_table(table, summary)}
 {_adversaries_html(summary)}
 {_secure_aggregation_html(summary)}
 {_privacy_html(summary)}

@@ -93,6 +93,7 @@ CLIENT_FIELDS: tuple[str, ...] = (
     "reason",
     "qber",
     "qber_bound",
+    "eve_information_bits",
     *CLIENT_LEDGER_FIELDS,
 )
 ChannelSource = Channel | Sequence[Channel] | Callable[[int], Channel]
@@ -214,6 +215,7 @@ def _record_client(columns: dict[str, list[Any]], client: int, delivery: Deliver
     columns["reason"].append(v.reason)
     columns["qber"].append(v.qber)
     columns["qber_bound"].append(v.qber_bound)
+    columns["eve_information_bits"].append(delivery.tap.information_bits)
     for name in CLIENT_LEDGER_FIELDS:
         columns[name].append(getattr(led, name))
 
