@@ -8,12 +8,31 @@ text and exits non-zero without a traceback; anything else is a bug and keeps it
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Iterable
 from typing import TypeVar
 
 import numpy as np
 
 T = TypeVar("T")
+
+
+ECHO_CHARS = 80
+"""Most characters of a user's value echoed in an error message."""
+
+
+def short_repr(value: object, limit: int = ECHO_CHARS) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters, without walking a huge value
+    whole (a 5 MB string or a deeply shared structure costs no more than a short one)."""
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = r.maxlong = limit
+    r.maxlist = r.maxdict = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = 6
+    r.maxlevel = 3
+    try:
+        text = r.repr(value)
+    except ValueError:  # an int beyond Python's 4300-digit str() limit
+        text = f"<integer of {int(value).bit_length()} bits>" if isinstance(value, int) else "<?>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class QtflError(Exception):
@@ -41,7 +60,7 @@ def require_range(
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {value!r}") from None
+        raise InputError(f"{name} must be a number, got {short_repr(value)}") from None
     left = "(" if low_open or low is None else "["
     right = ")" if high_open or high is None else "]"
     interval = f"{left}{_fmt(low, '-inf')}, {_fmt(high, 'inf')}{right}"
@@ -51,14 +70,14 @@ def require_range(
     if ok and high is not None:
         ok = x < high if high_open else x <= high
     if not ok:
-        raise InputError(f"{name} must be in {interval}, got {value!r}")
+        raise InputError(f"{name} must be in {interval}, got {short_repr(value)}")
     return x
 
 
 def require_int(name: str, value: int, *, low: int | None = None, high: int | None = None) -> int:
     """Return ``value`` if it is an integer in ``[low, high]``, else raise a clear error."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InputError(f"{name} must be an integer, got {value!r}")
+        raise InputError(f"{name} must be an integer, got {short_repr(value)}")
     v = int(value)
     if (low is not None and v < low) or (high is not None and v > high):
         lo = "-inf" if low is None else str(low)
@@ -72,7 +91,7 @@ def require_choice(name: str, value: T, allowed: Iterable[T]) -> T:
     options = list(allowed)
     if value not in options:
         listing = ", ".join(str(o) for o in options)
-        raise InputError(f"unknown {name} {value!r}; allowed: {listing}")
+        raise InputError(f"unknown {name} {short_repr(value)}; allowed: {listing}")
     return value
 
 

@@ -28,9 +28,13 @@ def test_quickstart_parses() -> None:
     assert all(s.downlink == cfg.channel for s in scenarios)
 
 
-def test_empty_file_means_defaults(tmp_path: Path) -> None:
+def test_empty_file_is_refused_not_the_default_job(tmp_path: Path) -> None:
+    # an empty file used to run the whole default 30-round job silently
     p = tmp_path / "c.yaml"
     p.write_text("")
+    with pytest.raises(InputError, match="is empty"):
+        load_config(p)
+    p.write_text("seed: 0\n")  # one key is enough; the rest are the documented defaults
     assert load_config(p) == ExperimentConfig()
 
 

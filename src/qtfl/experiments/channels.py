@@ -45,6 +45,7 @@ from qtfl.channel import AeadChannel, Channel, Delivery, PlainChannel
 from qtfl.channel.fec import FEC_CHOICES
 from qtfl.channel.verified import LinkSpec, PairLink
 from qtfl.errors import InputError, require_choice
+from qtfl.experiments.loader import refuse_bool_numbers
 from qtfl.network.link import FiberLink
 from qtfl.network.presets import PRESETS, get_preset
 from qtfl.quantum.noise import WernerPair
@@ -67,6 +68,17 @@ _FIBER_KEYS = (
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, raw: Any) -> Any:
+        return refuse_bool_numbers(cls, raw)
+
+
+MIN_PAIR_SUCCESS = 1e-30
+"""Smallest heralded-pair success probability per source pulse a link may have: below it
+(e.g. 1,500 km of 0.2 dB/km fiber) no pair arrives in the lifetime of a run, and far below it
+the transmissivity underflows to 0 and the link's pair rate with it."""
 
 
 class LinkConfig(_Section):
@@ -110,8 +122,28 @@ class LinkConfig(_Section):
                     "link needs 'preset' (one of " + ", ".join(PRESETS) + "), "
                     "'distance_km' with fiber parameters, or 'fidelity'"
                 )
-        self.build()  # a preset lacking a published figure fails here, before training
+        built = self.build()  # a preset lacking a published figure fails here, before training
+        fl = self._fiber()
+        if fl is not None and not fl.success_probability >= MIN_PAIR_SUCCESS:
+            raise InputError(
+                f"link: {fl.distance_km:g} km of fiber at {fl.attenuation_db_per_km:g} dB/km "
+                f"(+{fl.extra_loss_db:g} dB) delivers a pair with probability "
+                f"{fl.success_probability:.3g} per pulse, below {MIN_PAIR_SUCCESS:g}: no pair "
+                "would arrive; shorten distance_km or use a repeater chain"
+            )
+        rate = built.pair_rate_hz
+        if rate is not None and not (rate > 0 and np.isfinite(rate)):
+            raise InputError(f"link: pair rate must be positive and finite, got {rate}")
         return self
+
+    def _fiber(self) -> FiberLink | None:
+        """The fiber link of a preset or fiber parameters (``None`` for a direct pair)."""
+        if self.fidelity is not None:
+            return None
+        given = {k: getattr(self, k) for k in _FIBER_KEYS if getattr(self, k) is not None}
+        if self.preset is not None:
+            return get_preset(self.preset).link(**given)
+        return FiberLink(**given)
 
     def build(self) -> PairLink:
         """The compiled link (:class:`~qtfl.network.link.CompiledLink` or a LinkSpec)."""
@@ -230,7 +262,7 @@ class TeleportChannelConfig(_QuantumChannelBase):
     kind: Literal["teleport"]
     check_fraction: float = Field(default=0.1, gt=0, lt=1)
     alpha: float = Field(default=0.01, gt=0, lt=1)
-    max_retries: int = Field(default=2, ge=0)
+    max_retries: int = Field(default=2, ge=0, le=100)
     fec: str = "none"
     max_retransmissions: int = Field(default=8, ge=0, le=1000)
 
@@ -269,7 +301,7 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
 
     kind: Literal["qkd-otp"]
     sample_fraction: float = Field(default=0.1, gt=0, lt=1)
-    max_blocks: int = Field(default=4, ge=1)
+    max_blocks: int = Field(default=4, ge=1, le=1000)
     reconciliation: Literal["ldpc", "cascade"] = "ldpc"
     qber_tolerance: float | None = Field(default=None, gt=0, le=0.110028)
 
@@ -359,7 +391,7 @@ CHANNEL_MODELS: dict[str, type[BaseModel]] = {
 class EavesdropperConfig(_Section):
     """An attacker on the uplink pair distribution of some clients (``qtfl.security``)."""
 
-    clients: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    clients: list[Annotated[int, Field(ge=0, le=100_000)]] = Field(min_length=1, max_length=100_000)
     attack: Literal["tap", "intercept-resend", "mitm"]
     fraction: float = Field(default=1.0, ge=0, le=1)
     basis: Literal["z", "x", "random"] = "random"

@@ -49,13 +49,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qtfl.channel import Channel
 from qtfl.data import DATASETS
 from qtfl.data.qdataset_tasks import QDataSetTask
-from qtfl.errors import InputError, require_choice
+from qtfl.errors import InputError, require_choice, short_repr
 from qtfl.experiments.channels import (
     CHANNEL_KINDS,
     CHANNEL_MODELS,
@@ -63,6 +62,7 @@ from qtfl.experiments.channels import (
     EavesdropperConfig,
     PlainChannelConfig,
 )
+from qtfl.experiments.loader import load_yaml, refuse_bool_numbers
 from qtfl.fl.compressed_channel import CompressedChannel
 from qtfl.fl.compression import CompressionConfig
 from qtfl.fl.partition import PARTITION_SCHEMES
@@ -72,19 +72,37 @@ from qtfl.security.run_secret import SecretSource
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, raw: Any) -> Any:
+        return refuse_bool_numbers(cls, raw)
+
+
+MAX_ROUNDS = 100_000
+MAX_CLIENTS = 100_000
+MAX_LOCAL_EPOCHS = 1_000
+MAX_BATCH_SIZE = 100_000
+MAX_HIDDEN = 8_192
+MAX_HIDDEN_LAYERS = 16
+MAX_SCENARIOS = 64
+MAX_LR = 100.0
+MAX_SEED = 2**63 - 1
+"""Documented maxima of the size-like fields (``docs/guide/limits-and-safety.md``); beyond
+them a run cannot finish on one machine, or a value overflows float32 arithmetic."""
 
 
 class QDataSetConfig(_Section):
     """The ``data.qdataset`` section: QDataSet sets to generate and the task on them
     (:class:`qtfl.data.qdataset_tasks.QDataSetTask`; ``examples`` per set)."""
 
-    sets: list[str] = Field(default_factory=lambda: ["G_1q_XZ_N1"], min_length=1)
+    sets: list[str] = Field(default_factory=lambda: ["G_1q_XZ_N1"], min_length=1, max_length=52)
     task: str = "characterisation"
-    examples: int = Field(default=400, ge=2)
-    realisations: int = Field(default=20, ge=1)
-    time_steps: int = Field(default=1024, ge=8)
-    seed: int = Field(default=0, ge=0)
+    examples: int = Field(default=400, ge=2, le=100_000)
+    realisations: int = Field(default=20, ge=1, le=10_000)
+    time_steps: int = Field(default=1024, ge=8, le=65_536)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     features: str = "all"
     evolution: Literal["faithful", "exact"] = "faithful"
@@ -123,9 +141,9 @@ class DataConfig(_Section):
     name: str = "digits"
     root: str | None = None
     partition: str = "iid"
-    alpha: float = Field(default=0.5, gt=0)
-    shards_per_client: int = Field(default=2, ge=1)
-    num_clients: int = Field(default=10, gt=0)
+    alpha: float = Field(default=0.5, gt=0, le=1e6)
+    shards_per_client: int = Field(default=2, ge=1, le=10_000)
+    num_clients: int = Field(default=10, gt=0, le=MAX_CLIENTS)
     qdataset: QDataSetConfig | None = None
 
     @field_validator("name")
@@ -154,9 +172,14 @@ class ModelConfig(_Section):
     VQC's register (default min(features, 8)) and ansatz layers per encoding block."""
 
     name: str = "mlp"
-    hidden: int | list[int] = 64
+    hidden: (
+        Annotated[int, Field(ge=1, le=MAX_HIDDEN)]
+        | Annotated[
+            list[Annotated[int, Field(ge=1, le=MAX_HIDDEN)]], Field(max_length=MAX_HIDDEN_LAYERS)
+        ]
+    ) = 64
     qubits: int | None = Field(default=None, ge=1, le=12)
-    layers: int = Field(default=2, ge=1)
+    layers: int = Field(default=2, ge=1, le=64)
 
     @field_validator("name")
     @classmethod
@@ -167,17 +190,17 @@ class ModelConfig(_Section):
 class TrainingConfig(_Section):
     """Rounds, client sampling and local training."""
 
-    rounds: int = Field(default=30, gt=0)
+    rounds: int = Field(default=30, gt=0, le=MAX_ROUNDS)
     fraction: float = Field(default=1.0, gt=0, le=1)
-    local_epochs: int = Field(default=2, gt=0)
-    batch_size: int = Field(default=10, gt=0)
-    lr: float = Field(default=0.2, gt=0)
+    local_epochs: int = Field(default=2, gt=0, le=MAX_LOCAL_EPOCHS)
+    batch_size: int = Field(default=10, gt=0, le=MAX_BATCH_SIZE)
+    lr: float = Field(default=0.2, gt=0, le=MAX_LR)
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = Field(default=0.0, ge=0, lt=1)
-    proximal_mu: float = Field(default=0.0, ge=0)
+    proximal_mu: float = Field(default=0.0, ge=0, le=1e4)
     dropout_probability: float = Field(default=0.0, ge=0, lt=1)
     backend: Literal["auto", "bmm", "vmap", "loop"] = "auto"
-    client_chunk: int = Field(default=128, gt=0)
+    client_chunk: int = Field(default=128, gt=0, le=MAX_CLIENTS)
     # worker processes for the clients' uplink sends (qtfl.fl.parallel); "auto": the CPUs
     # not already busy at the start (CPUs minus the load average, at least 1). Results are
     # bit-identical for any value, so config_hash leaves it out.
@@ -186,9 +209,9 @@ class TrainingConfig(_Section):
     @field_validator("workers", mode="before")
     @classmethod
     def _positive_or_auto(cls, v: Any) -> Any:
-        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 256):
             return v
-        raise ValueError(f"must be a positive integer or 'auto', got {v!r}")
+        raise ValueError(f"must be an integer in 1..256 or 'auto', got {v!r}")
 
 
 class StrategyConfig(_Section):
@@ -206,7 +229,7 @@ class StrategyConfig(_Section):
 class EvaluationConfig(_Section):
     """Evaluate every ``every`` rounds; ``target_accuracy`` defines ``rounds_to_target``."""
 
-    every: int = Field(default=1, gt=0)
+    every: int = Field(default=1, gt=0, le=MAX_ROUNDS)
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
 
 
@@ -214,8 +237,8 @@ class DPConfig(_Section):
     """DP-FedAvg (:class:`qtfl.fl.privacy.DPSettings`): clip norm ``C``, noise multiplier
     ``sigma`` and where the noise is added (``server``: central, ``client``: local)."""
 
-    clip_norm: float = Field(default=1.0, gt=0)
-    noise_multiplier: float = Field(default=1.0, ge=0)
+    clip_norm: float = Field(default=1.0, gt=0, le=1e6)
+    noise_multiplier: float = Field(default=1.0, ge=0, le=1e6)
     placement: Literal["server", "client"] = "server"
 
 
@@ -262,7 +285,7 @@ class PrivacyConfig(_Section):
 
     dp: DPConfig | None = None
     secure_aggregation: bool = False
-    secure_aggregation_max_abs: float = Field(default=4.0, gt=0)
+    secure_aggregation_max_abs: float = Field(default=4.0, gt=0, le=1e6)
     secure_aggregation_keys: Literal["pairwise", "quantum"] = "pairwise"
     quantum_keys: QuantumKeysConfig = QuantumKeysConfig()
 
@@ -344,12 +367,14 @@ class AdversaryConfig(_Section):
     (``sign-flip``, ``scaling``, ``gaussian``, ``alie``) or data poisoning (``label-flip``,
     ``backdoor``)."""
 
-    clients: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    clients: list[Annotated[int, Field(ge=0, le=MAX_CLIENTS)]] = Field(
+        min_length=1, max_length=MAX_CLIENTS
+    )
     attack: Literal["sign-flip", "scaling", "gaussian", "alie", "label-flip", "backdoor"]
     scale: float = Field(default=1.0, gt=0, le=1e6)
     sigma: float = Field(default=1.0, gt=0, le=1e6)
     z: float | None = Field(default=None, ge=0, le=100)
-    target_label: int = Field(default=0, ge=0)
+    target_label: int = Field(default=0, ge=0, le=100_000)
     trigger_size: int = Field(default=2, ge=1, le=64)
     poison_fraction: float = Field(default=0.5, gt=0, le=1)
 
@@ -381,10 +406,10 @@ class ScenarioConfig(_Section):
     channel: ChannelConfig | None = None
     uplink: ChannelConfig | None = None
     downlink: ChannelConfig | None = None
-    eavesdroppers: list[EavesdropperConfig] = Field(default_factory=list)
+    eavesdroppers: list[EavesdropperConfig] = Field(default_factory=list, max_length=MAX_CLIENTS)
     privacy: PrivacyConfig | None = None
     compression: CompressionSection | None = None
-    adversaries: list[AdversaryConfig] = Field(default_factory=list)
+    adversaries: list[AdversaryConfig] = Field(default_factory=list, max_length=MAX_CLIENTS)
     strategy: StrategyConfig | None = None
 
 
@@ -448,8 +473,8 @@ class Scenario:
 class ExperimentConfig(_Section):
     """A whole experiment (see the module docstring for the file format)."""
 
-    seed: int = Field(default=0, ge=0)
-    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = Field(
         default=None, min_length=1, max_length=64
     )
     data: DataConfig = DataConfig()
@@ -458,7 +483,9 @@ class ExperimentConfig(_Section):
     strategy: StrategyConfig = StrategyConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     channel: ChannelConfig = PlainChannelConfig()
-    scenarios: list[ScenarioConfig] | None = Field(default=None, min_length=1)
+    scenarios: list[ScenarioConfig] | None = Field(
+        default=None, min_length=1, max_length=MAX_SCENARIOS
+    )
     privacy: PrivacyConfig = PrivacyConfig()
     compression: CompressionSection = CompressionSection()
     attacks: AttacksConfig | None = None
@@ -585,18 +612,24 @@ def parse_config(raw: Mapping[str, Any]) -> ExperimentConfig:
         return ExperimentConfig.model_validate(dict(raw))
     except ValidationError as exc:
         raise InputError(format_validation_error(exc)) from None
+    except RecursionError:  # pragma: no cover - the YAML loader bounds nesting first
+        raise InputError("invalid configuration: nested too deeply") from None
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate a YAML configuration file."""
+    """Read and validate a YAML configuration file (bounded: :mod:`qtfl.experiments.loader`).
+
+    An empty file is an error, not the default job: a run never starts from a file that
+    says nothing.
+    """
     p = Path(path)
-    if not p.is_file():
-        raise InputError(f"configuration file {p} does not exist")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"configuration file {p} is not valid YAML: {exc}") from None
-    return parse_config({} if raw is None else raw)
+    raw = load_yaml(p)
+    if raw is None or raw == {}:
+        raise InputError(
+            f"configuration file {p} is empty; give at least one section (e.g. training: "
+            "{rounds: 30}) — every omitted key takes its documented default"
+        )
+    return parse_config(raw)
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -626,7 +659,7 @@ def format_validation_error(exc: ValidationError) -> str:
         if err["type"] in ("value_error", "assertion_error"):
             lines.append(f"{path}: {msg}" if loc else msg)
         else:
-            lines.append(f"{path}: {msg}, got {err.get('input')!r}")
+            lines.append(f"{path}: {msg}, got {short_repr(err.get('input'))}")
     return "invalid configuration: " + "; ".join(lines)
 
 
