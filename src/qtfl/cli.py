@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -103,14 +105,34 @@ def run_command(
         help="inprocess: processes for the clients' uplinks, N or auto (idle CPUs; default: "
         "training.workers).",
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the estimated cost per scenario and exit (no output)."
+    ),
+    max_hours: float = typer.Option(
+        12.0, "--max-hours", help="Refuse a new run whose estimated wall time exceeds this."
+    ),
 ) -> None:
     """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""
+    from qtfl.errors import require_range
     from qtfl.experiments.config import load_config
-    from qtfl.experiments.runner import RichProgress, run_experiment
+    from qtfl.experiments.runner import RichProgress, check_output_dir, run_experiment
     from qtfl.fl.parallel import parse_workers
 
     cfg = load_config(config)
     n_workers = None if workers is None else parse_workers(workers, engine=engine)
+    require_range("--max-hours", max_hours, low=0.0, low_open=True)
+    if dry_run or (engine == "inprocess" and not resume):
+        from pathlib import Path
+
+        from qtfl.experiments.estimate import check_budget, estimate_run
+
+        if not dry_run:
+            check_output_dir(Path(out))
+        estimate = estimate_run(cfg)
+        if dry_run:
+            emit_estimate(estimate.as_dict(), as_json=as_json)
+            return
+        check_budget(estimate, max_hours=max_hours)
     if engine != "inprocess":
         from qtfl.flower.run import FlowerOptions, run_with_engine
 
@@ -128,23 +150,25 @@ def run_command(
         else:
             _print_run(summary, out_dir=out, verbose=verbose)
         return
-    if as_json:
-        emit(
-            run_experiment(
-                cfg, out_dir=out, resume=resume, secret_file=secret_file, workers=n_workers
-            ),
-            as_json=True,
-        )
-        return
-    with RichProgress() as bar:
-        summary = run_experiment(
-            cfg,
-            out_dir=out,
-            resume=resume,
-            progress=bar,
-            secret_file=secret_file,
-            workers=n_workers,
-        )
+    with _terminate_as_interrupt():
+        _STATE["resumable"] = True
+        if as_json:
+            emit(
+                run_experiment(
+                    cfg, out_dir=out, resume=resume, secret_file=secret_file, workers=n_workers
+                ),
+                as_json=True,
+            )
+            return
+        with RichProgress() as bar:
+            summary = run_experiment(
+                cfg,
+                out_dir=out,
+                resume=resume,
+                progress=bar,
+                secret_file=secret_file,
+                workers=n_workers,
+            )
     _print_run(summary, out_dir=out, verbose=verbose)
 
 
@@ -163,6 +187,57 @@ def _print_run(summary: Mapping[str, Any], *, out_dir: str, verbose: bool) -> No
     _out.print(table_caption(table), style="dim", highlight=False)
     for line in run_epilogue(Path(out_dir)):
         _out.print(line, highlight=False, soft_wrap=True)
+
+
+_STATE: dict[str, bool] = {"resumable": False}
+"""Whether an interrupt now leaves a run that ``--resume`` continues."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C (KeyboardInterrupt) while the in-process engine runs: the
+    round in progress is abandoned, the last atomic checkpoint stays, exit status 130."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def emit_estimate(estimate: Mapping[str, Any], *, as_json: bool) -> None:
+    """``qtfl run --dry-run``: one row per scenario (or the estimate as JSON)."""
+    if as_json:
+        print(json.dumps(_jsonable(estimate)))
+        return
+    from qtfl.present import human_count, human_seconds
+
+    table = Table(title="qtfl run --dry-run (estimate on this machine)")
+    for column in ("scenario", "rounds", "Bell pairs", "classical bits", "link time", "wall"):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for name, sc in estimate["scenarios"].items():
+        table.add_row(
+            name,
+            human_count(sc["rounds"]),
+            human_count(sc["bell_pairs"]),
+            human_count(sc["classical_bits"]),
+            human_seconds(sc["link_seconds"]),
+            human_seconds(sc["wall_seconds"]),
+        )
+    _out.print(table)
+    _out.print(
+        f"total wall time ≈ {human_seconds(estimate['wall_seconds'])} (data loading "
+        f"{human_seconds(estimate['setup_seconds'])}; calibrated in "
+        f"{human_seconds(estimate['calibration_seconds'])})"
+        + ("; the attacks section is not included" if estimate["attacks_not_estimated"] else "")
+    )
 
 
 @app.command("report")
@@ -810,9 +885,20 @@ def main(argv: list[str] | None = None) -> None:
     except QtflError as exc:
         _err.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
-    except click.exceptions.Abort:
-        _err.print("aborted")
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, EOFError):  # click turns EOFError into Abort
+            _err.print("error: unexpected end of input", highlight=False)
+            sys.exit(2)
+        resumable = _STATE["resumable"]
+        _err.print("aborted; continue with --resume" if resumable else "aborted")
         sys.exit(130)
+    except OSError as exc:  # a file or directory the user named cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err.print(f"error: {where}{exc.strerror or exc}", highlight=False, markup=False)
+        sys.exit(2)
+    except MemoryError:
+        _err.print("error: out of memory; reduce the sizes asked for", highlight=False)
+        sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

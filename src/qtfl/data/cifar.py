@@ -25,6 +25,7 @@ statistics. Shape ``(N, 3, 32, 32)``.
 from __future__ import annotations
 
 import importlib
+import io
 import pickle
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.data.dataset import Dataset
-from qtfl.errors import InputError
+from qtfl.errors import InputError, short_repr
 
 TRAIN_BATCHES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
@@ -141,21 +142,61 @@ class _BatchUnpickler(pickle.Unpickler):
         return getattr(importlib.import_module(module), name)
 
 
-def _read_python_batch(path: Path) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+MAX_BATCH_BYTES = 256 << 20
+"""Largest batch file read (256 MiB; a real CIFAR-10 batch has about 31 MB). The file is
+read whole, checked against this size first, and unpickled from memory, so a declared
+length inside the pickle cannot make the reader allocate more than the file holds."""
+
+
+def _read_bounded(path: Path) -> bytes:
     try:
+        size = path.stat().st_size
+        if size > MAX_BATCH_BYTES:
+            raise InputError(
+                f"CIFAR-10 batch {path} has {size:,} bytes, more than the limit of "
+                f"{MAX_BATCH_BYTES:,}; a real batch has about 31 MB"
+            )
         with path.open("rb") as fh:
-            batch = _BatchUnpickler(fh, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-        raise InputError(f"CIFAR-10 batch {path} is not a readable python batch: {exc}") from None
+            return fh.read(MAX_BATCH_BYTES + 1)[:MAX_BATCH_BYTES]
+    except OSError as exc:
+        raise InputError(f"cannot read CIFAR-10 batch {path}: {exc.strerror or exc}") from None
+
+
+def _read_python_batch(path: Path) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    raw = _read_bounded(path)
+    try:
+        batch = _BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    except Exception as exc:  # any failure to parse an untrusted file means "malformed"
+        raise InputError(
+            f"CIFAR-10 batch {path} is not a readable python batch "
+            f"({type(exc).__name__}: {short_repr(str(exc))})"
+        ) from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise InputError(f"CIFAR-10 batch {path} must be a dict with b'data' and b'labels'")
-    data = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[b"labels"])
+    data = _as_array(path, "data", batch[b"data"])
+    labels = _as_array(path, "labels", batch[b"labels"])
     return _check(path, data, labels)
 
 
+def _as_array(path: Path, what: str, value: Any) -> np.ndarray:
+    """``np.asarray(value)`` for plain numeric content; ragged or odd lists are one error."""
+    if isinstance(value, np.ndarray):
+        return value
+    if not isinstance(value, (list, tuple, bytes)):
+        raise InputError(f"CIFAR-10 batch {path}: {what} must be an array or a list")
+    try:
+        if isinstance(value, bytes):
+            return np.frombuffer(value, dtype=np.uint8)
+        return np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InputError(
+            f"CIFAR-10 batch {path}: {what} is not a rectangular array of numbers "
+            f"({type(exc).__name__})"
+        ) from None
+
+
 def _read_binary_batch(path: Path) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    raw = np.fromfile(path, dtype=np.uint8)
+    raw = np.frombuffer(_read_bounded(path), dtype=np.uint8)
     if raw.size == 0 or raw.size % (_PIXELS + 1):
         raise InputError(
             f"CIFAR-10 batch {path} has {raw.size} bytes, not a positive multiple of the "

@@ -24,8 +24,10 @@ Where the files are looked for, in order:
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -74,51 +76,79 @@ _TORCHVISION_DIRS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 _NUM_CLASSES = 10
 
 
-def read_idx(path: str | Path) -> np.ndarray:
+MAX_IDX_BYTES = 1 << 30
+"""Hard limit on the data of one IDX file after decompression (1 GiB; MNIST's largest file
+holds 47 MB). A file is also never decompressed beyond what its header declares."""
+MAX_IDX_DIMS = 8
+"""Most dimensions an IDX header may declare."""
+
+
+def read_idx(path: str | Path, *, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """Read one IDX file (plain or gzip) into a numpy array of its declared type and shape.
 
+    The header is read and checked first; decompression then stops at the declared size
+    plus one byte (to detect trailing data), so a small gzip cannot expand into gigabytes,
+    and a header declaring more than ``max_bytes`` of data is refused before any is read.
+
     Raises:
-        InputError: the file is missing, not gzip-readable, has a bad magic number or type
-            code, or is shorter or longer than its header declares; the message names the
-            file and what is wrong.
+        InputError: the file is missing, not gzip-readable, has a bad magic number, type
+            code or dimension count, declares a shape too large, or is shorter or longer
+            than its header declares; the message names the file and what is wrong.
     """
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        fh = p.open("rb")
+        gz = fh.read(2) == b"\x1f\x8b"
+        fh.seek(0)
     except OSError as exc:
         raise InputError(f"cannot read IDX file {p}: {exc.strerror or exc}") from None
-    if raw[:2] == b"\x1f\x8b":
+    with fh:
+        if not gz:
+            return _parse_idx(p, fh, max_bytes=max_bytes)
         try:
-            raw = gzip.decompress(raw)
+            with gzip.GzipFile(fileobj=fh) as unzipped:
+                return _parse_idx(p, unzipped, max_bytes=max_bytes)
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"IDX file {p} is a damaged gzip file: {exc}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+
+
+def _parse_idx(p: Path, fh: BinaryIO | gzip.GzipFile, *, max_bytes: int) -> np.ndarray:
+    magic = fh.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
         raise InputError(
             f"{p} is not an IDX file: magic number must start with two zero bytes, "
-            f"got {raw[:4].hex() or 'an empty file'}"
+            f"got {magic.hex() or 'an empty file'}"
         )
-    type_code, ndim = raw[2], raw[3]
+    type_code, ndim = magic[2], magic[3]
     if type_code not in IDX_DTYPES:
         allowed = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
         raise InputError(
             f"IDX file {p} has unknown type code 0x{type_code:02X}; allowed: {allowed}"
         )
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
+    if not 1 <= ndim <= MAX_IDX_DIMS:
+        raise InputError(f"IDX file {p} declares {ndim} dimensions; allowed 1..{MAX_IDX_DIMS}")
+    head = fh.read(4 * ndim)
+    if len(head) < 4 * ndim:
         raise InputError(f"IDX file {p} is truncated inside its header ({ndim} dimensions)")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dims = tuple(int(d) for d in np.frombuffer(head, dtype=">u4"))
     dtype = np.dtype(IDX_DTYPES[type_code])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    got = len(raw) - header
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: no int64 overflow
+    # an empty dimension makes the data empty, but the others must still form a valid shape
+    if math.prod(d for d in dims if d) * dtype.itemsize > max_bytes:
+        raise InputError(
+            f"IDX file {p} declares shape {dims} ({expected:,} data bytes), more than the "
+            f"limit of {max_bytes:,} bytes"
+        )
+    data = fh.read(expected + 1)
+    got = len(data)
     if got != expected:
         what = "truncated" if got < expected else "longer than declared"
+        found = f"{got:,}" if got <= expected else "more"
         raise InputError(
-            f"IDX file {p} is {what}: header declares shape {dims} ({expected} data bytes), "
-            f"found {got}"
+            f"IDX file {p} is {what}: header declares shape {dims} ({expected:,} data bytes), "
+            f"found {found}"
         )
-    return (
-        np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
-    )
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def find_idx_files(directory: Path) -> dict[str, Path] | None:

@@ -198,6 +198,13 @@ def load_qdataset_file(path: str | Path) -> QDataSet:
     )
 
 
+MAX_EXAMPLES = 1_000_000
+MAX_REALISATIONS = 100_000
+MAX_TIME_STEPS = 65_536
+MAX_HELD_BYTES = 4 << 30
+"""Limits of :func:`generate_qdataset`: beyond them its arrays exceed 4 GiB of memory."""
+
+
 def generate_qdataset(
     name: str,
     *,
@@ -232,12 +239,19 @@ def generate_qdataset(
 
     spec = parse_name(name)
     require_choice("evolution", evolution, EVOLUTION_MODES)
-    e = require_int("examples", examples, low=1)
-    k = require_int("realisations", realisations, low=1)
+    e = require_int("examples", examples, low=1, high=MAX_EXAMPLES)
+    k = require_int("realisations", realisations, low=1, high=MAX_REALISATIONS)
     require_int("seed", seed, low=0)
-    m = require_int("time_steps", time_steps, low=8)
+    m = require_int("time_steps", time_steps, low=8, high=MAX_TIME_STEPS)
     if m % 2:
         raise InputError(f"time_steps must be even (the N1/N5 spectra use M/2 bins), got {m}")
+    held = e * m * len(spec.controls) * 16 + (e * k * m * len(spec.noise_axes) * 4 * keep_noise)
+    if held > MAX_HELD_BYTES:
+        raise InputError(
+            f"{e:,} examples x {m:,} time steps{' with the noise kept' if keep_noise else ''} "
+            f"would hold about {held / 2**30:.1f} GiB in memory, more than "
+            f"{MAX_HELD_BYTES / 2**30:.0f} GiB; ask for fewer examples or time steps"
+        )
     system = build_system(spec.qubits, spec.controls, spec.noise_axes)
     axes, n_noise = len(spec.controls), len(spec.noise_axes)
     t = time_grid(m, total_time=TOTAL_TIME)

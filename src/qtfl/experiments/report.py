@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from qtfl.errors import InputError
+from qtfl.errors import InputError, short_repr
 from qtfl.experiments.metrics import read_metrics
 from qtfl.experiments.plots import (
     bell_pairs_plot,
@@ -513,31 +513,51 @@ def write_report(run_dir: str | Path) -> Path:
     for p in (summary_path, metrics_path):
         if not p.is_file():
             raise InputError(f"{p} does not exist; pass the --out directory of a finished run")
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    records = read_metrics(metrics_path.read_text(encoding="utf-8"))
-    data = ReportData(summary, records)
-    bands = None
-    if summary.get("seeds"):
-        from qtfl.experiments.seeds import seed_curves
+    summary = _read_run_file(summary_path, lambda text: json.loads(text))
+    records = _read_run_file(metrics_path, read_metrics)
+    if not isinstance(summary, dict):
+        raise InputError(f"{summary_path} is damaged: not a JSON object")
+    try:
+        data = ReportData(summary, records)
+        bands = None
+        if summary.get("seeds"):
+            from qtfl.experiments.seeds import seed_curves
 
-        curves = seed_curves(d)
-        if curves:
-            bands = _figure(
-                seed_bands_plot(curves, names=data.names, metric=data.table.metric),
-                fig_id="seeds", alt="accuracy per round over seeds with 95% bands",
-                caption=f"Mean over the seeds {summary['seeds']} and the two-sided 95% "
-                "Student-t interval of the mean at each round; the other figures and tables "
-                "show the seeds' means.",
-                csv="rounds.csv",
-            )  # fmt: skip
-    page = _render(summary, data, bands=bands)
+            curves = seed_curves(d)
+            if curves:
+                bands = _figure(
+                    seed_bands_plot(curves, names=data.names, metric=data.table.metric),
+                    fig_id="seeds", alt="accuracy per round over seeds with 95% bands",
+                    caption=f"Mean over the seeds {summary['seeds']} and the two-sided 95% "
+                    "Student-t interval of the mean at each round; the other figures and tables "
+                    "show the seeds' means.",
+                    csv="rounds.csv",
+                )  # fmt: skip
+        page = _render(summary, data, bands=bands)
+        csv_files = data.csv_files()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise InputError(
+            f"{summary_path} or {metrics_path} is damaged or from another qtfl version "
+            f"({type(exc).__name__}: {short_repr(str(exc))}); re-run to regenerate them"
+        ) from None
     data_dir = d / DATA_DIR
     data_dir.mkdir(exist_ok=True)
-    for name, text in data.csv_files().items():
+    for name, text in csv_files.items():
         atomic_write_text(data_dir / name, text)
     out = d / "report.html"
     atomic_write_text(out, page)
     return out
+
+
+def _read_run_file(path: Path, parse: Callable[[str], Any]) -> Any:
+    """``parse(text of path)``; any failure is one InputError naming the file."""
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(
+            f"{path} is damaged ({type(exc).__name__}: {short_repr(str(exc))}); re-run to "
+            "regenerate it"
+        ) from None
 
 
 __all__ = ["CLASSICAL_KINDS", "describe_run", "render_report", "write_report"]

@@ -26,6 +26,11 @@ repeat a run bit for bit. Same seed, other secret: an identical ``summary.json``
 aside) where no verdict depends on a secret choice (see ``docs/guide/randomness-and-secrets.md``).
 
 Without ``resume`` a non-empty output directory is refused, so results are never overwritten.
+With ``resume`` the directory must hold a run of the *same* configuration (its
+``config.json``, ``summary.json`` and every checkpoint are compared with this one's hash); a
+run of another configuration, finished or not, is refused and left untouched. An ``out_dir``
+under a regular file or in a place that cannot be written is one clear error, before any
+work.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -285,43 +291,43 @@ def _run(
     pool: ChannelPool | None = None,
 ) -> dict[str, Any]:
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory")
-    if not resume and out.is_dir() and any(out.iterdir()):
+    check_output_dir(out)
+    if not resume and _holds_files(out):
         raise InputError(
             f"output directory {out} is not empty; pass --resume to continue that run "
             "or choose a new --out"
         )
+    config_json = config.model_dump_json(indent=2) + "\n"
+    digest = config.config_hash()
+    saved = resume_states(out, config_json=config_json, digest=digest) if resume else {}
     inputs = prepare_inputs(config)
     scenarios = config.resolved_scenarios()
-    digest = config.config_hash()
     ckpt_dir = out / "checkpoints"
-    saved: dict[str, SimulationState] = {}
-    if resume:
-        for sc in scenarios:
-            path = ckpt_dir / f"{sc.name}.pt"
-            if path.is_file():
-                state, their_hash = load_checkpoint(path)
-                if their_hash != digest:
-                    raise InputError(
-                        f"checkpoint {path} was written by a different configuration; "
-                        "resume with the original configuration or choose a new --out"
-                    )
-                saved[sc.name] = state
     secret, unsaved = resolve_run_secret(out, resume=resume, secret_file=secret_file)
     sims = {
         sc.name: build_simulation(config, inputs, sc, secrets=secret, channel_pool=pool)
         for sc in scenarios
     }
     for name, state in saved.items():
-        sims[name].restore(state)
+        if name not in sims:
+            continue
+        try:
+            sims[name].restore(state)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise InputError(
+                f"checkpoint {ckpt_dir / name}.pt does not fit this run ({type(exc).__name__}); "
+                "delete it or use a new --out"
+            ) from None
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        (out / "models").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
+    atomic_write_text(out / "config.json", config_json)
     if unsaved:  # before any checkpoint: a run that has one can always resume
         secret.save(out / SECRET_FILE)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    (out / "models").mkdir(exist_ok=True)
-    atomic_write_text(out / "config.json", config.model_dump_json(indent=2) + "\n")
     history = {sc.name: sims[sc.name].history for sc in scenarios}
     known = {sc.name: sc.rate_known for sc in scenarios}
     rounds = config.training.rounds
@@ -358,6 +364,71 @@ def _run(
 
     write_report(out)
     return summary
+
+
+def check_output_dir(out: Path) -> None:
+    """Refuse an ``--out`` that is a file, lies under a regular file, or cannot be written.
+
+    Raises:
+        InputError: naming the offending path; nothing is created.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory")
+    ancestor = out
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"--out {out} lies under {ancestor}, which is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: {ancestor} is not writable; choose another --out")
+
+
+def _holds_files(out: Path) -> bool:
+    """True when ``out`` holds any file (empty subdirectories left by a kill do not count)."""
+    return out.is_dir() and any(p.is_file() or p.is_symlink() for p in out.rglob("*"))
+
+
+def resume_states(out: Path, *, config_json: str, digest: str) -> dict[str, SimulationState]:
+    """The checkpoints of ``out`` to continue from, after checking the run is this config's.
+
+    Raises:
+        InputError: ``out`` holds files but no run; its ``config.json``, ``summary.json`` or
+            any checkpoint comes from another configuration (that run is left untouched);
+            a checkpoint is damaged (:func:`qtfl.fl.checkpoint.load_checkpoint`).
+    """
+    if not _holds_files(out):
+        return {}
+    other = (
+        f"--out {out} holds a run of a different configuration; --resume continues only "
+        "the same configuration: pass that one, or choose a new --out"
+    )
+    config_path, summary_path = out / "config.json", out / "summary.json"
+    if not config_path.is_file():
+        raise InputError(f"--out {out} holds files but no config.json: not a qtfl run to resume")
+    try:
+        theirs = config_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{config_path} is unreadable ({type(exc).__name__})") from None
+    if theirs != config_json:
+        raise InputError(other + " (config.json differs)")
+    if summary_path.is_file():
+        try:
+            finished = json.loads(summary_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"{summary_path} is damaged ({type(exc).__name__})") from None
+        if not isinstance(finished, dict) or finished.get("config_hash") != digest:
+            raise InputError(other + " (summary.json differs)")
+    saved: dict[str, SimulationState] = {}
+    ckpt_dir = out / "checkpoints"
+    for path in sorted(ckpt_dir.glob("*.pt")) if ckpt_dir.is_dir() else []:
+        state, their_hash = load_checkpoint(path)
+        if their_hash != digest:
+            raise InputError(
+                f"checkpoint {path} was written by a different configuration; "
+                "resume with the original configuration or choose a new --out"
+            )
+        saved[path.stem] = state
+    return saved
 
 
 def _regression(config: ExperimentConfig) -> bool:

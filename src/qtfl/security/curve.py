@@ -24,6 +24,20 @@ from qtfl.quantum.noise import BellDiagonalPair, WernerPair
 from qtfl.security.detection import METHODS, QberTest, detection_probability
 from qtfl.security.eavesdropper import EVE_BASES, Eavesdropper, make_eavesdropper, sample_checks
 
+MAX_TRIALS = 1_000_000
+MAX_CHECK_SAMPLES = 50_000_000
+"""Most simulated verifications per point, and most check pairs (checks x trials) per point:
+the simulation holds a few bytes per check pair at once."""
+
+
+def require_samples(n_checks: int, trials: int) -> None:
+    """Refuse ``n_checks x trials`` above :data:`MAX_CHECK_SAMPLES` (memory)."""
+    if n_checks * trials > MAX_CHECK_SAMPLES:
+        raise InputError(
+            f"checks x trials = {n_checks:,} x {trials:,} exceeds {MAX_CHECK_SAMPLES:,} "
+            "simulated check pairs per point; lower --trials or the check counts"
+        )
+
 
 def simulate_abort_rate(
     pair: BellDiagonalPair,
@@ -35,8 +49,9 @@ def simulate_abort_rate(
     rng: np.random.Generator,
 ) -> float:
     """Fraction of ``trials`` verification steps of ``n_checks`` checks that abort."""
-    k = require_int("n_checks", n_checks, low=1)
-    t = require_int("trials", trials, low=1)
+    k = require_int("n_checks", n_checks, low=1, high=MAX_TRIALS)
+    t = require_int("trials", trials, low=1, high=MAX_TRIALS)
+    require_samples(k, t)
     eve_rng, ends_rng = rng.spawn(2)
     codes = eavesdropper.plan(k * t, rng=eve_rng)
     bases = ends_rng.integers(0, 2, k * t, dtype=np.uint8)
@@ -135,7 +150,8 @@ def security_curve(
     for k in parse_numbers("checks", check_counts):
         if not (k.is_integer() and k >= 1):
             raise InputError(f"check counts must be integers >= 1, got {k:g}")
-        ks.append(int(k))
+        ks.append(require_int("check count", int(k), high=MAX_TRIALS))
+    require_samples(max(ks, default=1), require_int("trials", trials, low=1, high=MAX_TRIALS))
     fs = [
         require_range("eve fraction", f, low=0.0, high=1.0)
         for f in parse_numbers("fractions", fractions)

@@ -21,7 +21,7 @@ import numpy as np
 
 from qtfl.errors import require_int, require_range
 from qtfl.quantum.noise import WernerPair
-from qtfl.security.curve import simulate_abort_rate
+from qtfl.security.curve import MAX_TRIALS, require_samples, simulate_abort_rate
 from qtfl.security.detection import QberTest, detection_probability
 from qtfl.security.eavesdropper import (
     INTERCEPT_Z,
@@ -49,9 +49,10 @@ def attack_table(
     """The per-attacker table described in the module docstring."""
     pair = WernerPair(fidelity)
     f = require_range("eve fraction", fraction, low=0.0, high=1.0)
-    k = require_int("n_checks", n_checks, low=1)
-    n = require_int("payload_bits", payload_bits, low=1)
-    t = require_int("trials", trials, low=1)
+    k = require_int("n_checks", n_checks, low=1, high=MAX_TRIALS)
+    n = require_int("payload_bits", payload_bits, low=1, high=100_000_000)
+    t = require_int("trials", trials, low=1, high=MAX_TRIALS)
+    require_samples(k, t)
     test = QberTest(expected_qber=pair.qber, alpha=alpha)
     attackers: dict[str, Eavesdropper] = {
         "none": NoEavesdropper(),
