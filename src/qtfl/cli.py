@@ -151,7 +151,6 @@ def run_command(
             _print_run(summary, out_dir=out, verbose=verbose)
         return
     with _terminate_as_interrupt():
-        _STATE["resumable"] = True
         if as_json:
             emit(
                 run_experiment(
@@ -189,27 +188,31 @@ def _print_run(summary: Mapping[str, Any], *, out_dir: str, verbose: bool) -> No
         _out.print(line, highlight=False, soft_wrap=True)
 
 
-_STATE: dict[str, bool] = {"resumable": False}
-"""Whether an interrupt now leaves a run that ``--resume`` continues."""
-
-
 @contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C (KeyboardInterrupt) while the in-process engine runs: the
-    round in progress is abandoned, the last atomic checkpoint stays, exit status 130."""
+    """SIGINT and SIGTERM raise KeyboardInterrupt while the in-process engine runs: the round
+    in progress is abandoned, the last atomic checkpoint stays, exit status 130. SIGINT is
+    installed too because a process started in the background inherits it ignored."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
+    except KeyboardInterrupt:
+        raise RunInterrupted from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+class RunInterrupted(Exception):
+    """A run stopped by SIGINT/SIGTERM; its last checkpoint is intact (exit status 130)."""
 
 
 def emit_estimate(estimate: Mapping[str, Any], *, as_json: bool) -> None:
@@ -881,7 +884,10 @@ def bench_qdataset_command(
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app; user mistakes exit 2 with one clear message."""
     try:
-        app(args=argv, standalone_mode=False)
+        status = app(args=argv, standalone_mode=False)
+    except RunInterrupted:
+        _err.print("aborted; continue with --resume", highlight=False)
+        sys.exit(130)
     except QtflError as exc:
         _err.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
@@ -889,9 +895,13 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc.__cause__, EOFError):  # click turns EOFError into Abort
             _err.print("error: unexpected end of input", highlight=False)
             sys.exit(2)
-        resumable = _STATE["resumable"]
-        _err.print("aborted; continue with --resume" if resumable else "aborted")
+        _err.print("aborted")
         sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
     except OSError as exc:  # a file or directory the user named cannot be read or written
         where = f"{exc.filename}: " if exc.filename else ""
         _err.print(f"error: {where}{exc.strerror or exc}", highlight=False, markup=False)
@@ -899,11 +909,10 @@ def main(argv: list[str] | None = None) -> None:
     except MemoryError:
         _err.print("error: out of memory; reduce the sizes asked for", highlight=False)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    if isinstance(status, int) and not isinstance(status, bool) and status:
+        if status == 130:  # typer's answer to Ctrl-C outside a run
+            _err.print("aborted")
+        sys.exit(status)
 
 
 if __name__ == "__main__":
