@@ -224,7 +224,9 @@ def emit_estimate(estimate: Mapping[str, Any], *, as_json: bool) -> None:
 
     table = Table(title="qtfl run --dry-run (estimate on this machine)")
     for column in ("scenario", "rounds", "Bell pairs", "classical bits", "link time", "wall"):
-        table.add_column(column, justify="left" if column == "scenario" else "right", overflow="fold")
+        table.add_column(
+            column, justify="left" if column == "scenario" else "right", overflow="fold"
+        )
     for name, sc in estimate["scenarios"].items():
         table.add_row(
             name,
