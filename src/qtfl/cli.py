@@ -75,7 +75,9 @@ def _pretty(value: Any) -> str:
 @app.command("run")
 def run_command(
     config: str = typer.Argument(..., help="Experiment configuration (YAML)."),
-    out: str = typer.Option(..., "--out", help="Output directory (must be empty or new)."),
+    out: str | None = typer.Option(
+        None, "--out", help="Output directory (must be empty or new; not needed with --dry-run)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     verbose: bool = typer.Option(
@@ -113,7 +115,7 @@ def run_command(
     ),
 ) -> None:
     """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""
-    from qtfl.errors import require_range
+    from qtfl.errors import InputError, require_range
     from qtfl.experiments.config import load_config
     from qtfl.experiments.runner import RichProgress, check_output_dir, run_experiment
     from qtfl.fl.parallel import parse_workers
@@ -121,18 +123,21 @@ def run_command(
     cfg = load_config(config)
     n_workers = None if workers is None else parse_workers(workers, engine=engine)
     require_range("--max-hours", max_hours, low=0.0, low_open=True)
+    if out is None and not dry_run:
+        raise InputError("qtfl run needs --out DIR (only --dry-run runs without one)")
     if dry_run or (engine == "inprocess" and not resume):
         from pathlib import Path
 
         from qtfl.experiments.estimate import check_budget, estimate_run
 
-        if not dry_run:
+        if out is not None and not dry_run:
             check_output_dir(Path(out))
         estimate = estimate_run(cfg)
         if dry_run:
             emit_estimate(estimate.as_dict(), as_json=as_json)
             return
         check_budget(estimate, max_hours=max_hours)
+    assert out is not None
     if engine != "inprocess":
         from qtfl.flower.run import FlowerOptions, run_with_engine
 

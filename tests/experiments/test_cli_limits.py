@@ -204,7 +204,7 @@ def test_dry_run_prints_the_cost_per_scenario_and_writes_nothing(
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(raw))
     out = tmp_path / "run"
-    assert run_cli(["run", str(cfg), "--out", str(out), "--dry-run", "--json"]) == 0
+    assert run_cli(["run", str(cfg), "--dry-run", "--json"]) == 0  # no --out needed
     est = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert not out.exists()
     assert set(est["scenarios"]) == {"plain", "tele"}
@@ -217,6 +217,8 @@ def test_dry_run_prints_the_cost_per_scenario_and_writes_nothing(
     assert run_cli(["run", str(cfg), "--out", str(out), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "Bell pairs" in text and "tele" in text and "e+" not in text
+    assert not out.exists()
+    refused(capsys, ["run", str(cfg)], "needs --out")
 
 
 def test_a_run_estimated_above_max_hours_is_refused_with_the_flag_to_raise_it(
