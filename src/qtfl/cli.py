@@ -228,20 +228,25 @@ def emit_estimate(estimate: Mapping[str, Any], *, as_json: bool) -> None:
     from qtfl.present import human_count, human_seconds
 
     table = Table(title="qtfl run --dry-run (estimate on this machine)")
-    for column in ("scenario", "rounds", "Bell pairs", "classical bits", "link time", "wall"):
-        table.add_column(
-            column, justify="left" if column == "scenario" else "right", overflow="fold"
-        )
+    table.add_column("scenario", no_wrap=True)
+    for column in ("Bell pairs", "classical bits", "link time", "wall"):
+        table.add_column(column, justify="right", no_wrap=True)
+    first: Mapping[str, Any] = {}
     for name, sc in estimate["scenarios"].items():
+        first = first or sc
         table.add_row(
             name,
-            human_count(sc["rounds"]),
             human_count(sc["bell_pairs"]),
             human_count(sc["classical_bits"]),
             human_seconds(sc["link_seconds"]),
             human_seconds(sc["wall_seconds"]),
         )
     _out.print(table)
+    if first:
+        _out.print(
+            f"{human_count(first['rounds'])} rounds of {human_count(first['clients_per_round'])} "
+            "clients per scenario"
+        )
     _out.print(
         f"total wall time ≈ {human_seconds(estimate['wall_seconds'])} (data loading "
         f"{human_seconds(estimate['setup_seconds'])}; calibrated in "
