@@ -180,6 +180,9 @@ def test_resume_from_an_empty_or_edited_checkpoint_is_an_error_not_aborted(
         (["security", "curve", "--trials", "1000000000"], "trials"),
         (["security", "curve", "--trials", "1000000", "--checks", "1000"], "checks x trials"),
         (["security", "attacks", "--trials", "1000000000"], "trials"),
+        (["attack", "membership", "--rounds", "1000000000"], "rounds"),
+        (["attack", "invert", "--local-steps", "1000000000"], "local_steps"),
+        (["bench", "fl", "--clients", "1000000000"], "clients"),
     ],
 )
 def test_size_options_of_other_commands_have_maxima(

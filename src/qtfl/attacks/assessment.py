@@ -226,10 +226,15 @@ def invert_assessment(
     torch.set_num_threads(1)
     require_choice("attack method", method, METHODS)
     require_int("batch", batch, low=1, high=64)
-    require_int("local_steps", local_steps, low=1)
-    require_range("lr", lr, low=0.0, low_open=True)
-    require_int("baseline_draws", baseline_draws, low=1)
-    k_clients = require_int("secure_aggregation_clients", secure_aggregation_clients, low=0)
+    require_int("local_steps", local_steps, low=1, high=10_000)
+    require_range("lr", lr, low=0.0, low_open=True, high=100.0)
+    require_int("baseline_draws", baseline_draws, low=1, high=1_000)
+    require_int("hidden", hidden, low=1, high=8_192)
+    if iterations is not None:
+        require_int("iterations", iterations, low=1, high=1_000_000)
+    k_clients = require_int(
+        "secure_aggregation_clients", secure_aggregation_clients, low=0, high=100_000
+    )
     rng = np.random.default_rng(require_int("seed", seed, low=0))
     data = load_dataset(dataset, root=root)
     net = build_model(

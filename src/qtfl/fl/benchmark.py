@@ -119,10 +119,10 @@ def benchmark_fl(
     seconds (``speedup_vs_loop_min`` its minimum), ``*_round_seconds`` the raw times, and
     ``load_before``/``load_after`` the machine's load averages (:mod:`qtfl.benchmarking`).
     """
-    require_int("clients", clients, low=1)
-    require_int("samples", samples, low=1)
-    require_int("rounds", rounds, low=1)
-    require_int("memory_clients", memory_clients, low=0)
+    require_int("clients", clients, low=1, high=100_000)
+    require_int("samples", samples, low=1, high=100_000)
+    require_int("rounds", rounds, low=1, high=10_000)
+    require_int("memory_clients", memory_clients, low=0, high=100_000)
     torch.set_num_threads(1)
     load_before = machine_load()
     ds, source = benchmark_data(clients * samples)
