@@ -6,15 +6,17 @@ line, no traceback, and nothing written where a run would write.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from qtfl.cli import main
-from qtfl.fl.checkpoint import load_checkpoint
+from qtfl.fl.checkpoint import load_checkpoint, save_checkpoint
 
 SMALL = {
     "seed": 3,
@@ -234,3 +236,30 @@ def test_a_run_estimated_above_max_hours_is_refused_with_the_flag_to_raise_it(
     assert "--max-hours" in err and "estimated at" in err
     assert not out.exists()
     refused(capsys, ["run", str(cfg), "--out", str(out), "--max-hours", "-1"], "--max-hours")
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        ({"rng_states": {}}, "does not fit this run"),
+        ({"rng_states": {"sampling": {"bit_generator": "nope"}}}, "does not fit this run"),
+        ({"global_params": np.zeros(3, np.float32)}, "parameters"),
+        ({"strategy_state": {"m": np.zeros(2, np.float32)}}, "does not fit this run"),
+        ({"metrics": ({"round": 1, "unknown": 2},)}, "does not fit this run"),
+    ],
+)
+def test_a_re_signed_checkpoint_that_does_not_fit_the_run_is_one_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    finished_run: tuple[Path, Path],
+    edit: dict,
+    match: str,
+) -> None:
+    # someone who re-computes the content hash still cannot make --resume crash
+    cfg = finished_run[0]
+    run = _copy(finished_run[1], tmp_path / "run")
+    (run / "summary.json").unlink()
+    ckpt = run / "checkpoints" / "plain.pt"
+    state, config_hash = load_checkpoint(ckpt)
+    save_checkpoint(ckpt, dataclasses.replace(state, **edit), config_hash=config_hash)
+    refused(capsys, ["run", str(cfg), "--out", str(run), "--resume"], match)

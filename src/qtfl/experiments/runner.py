@@ -313,6 +313,8 @@ def _run(
             continue
         try:
             sims[name].restore(state)
+        except InputError as exc:
+            raise InputError(f"checkpoint {ckpt_dir / name}.pt: {exc}") from None
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise InputError(
                 f"checkpoint {ckpt_dir / name}.pt does not fit this run ({type(exc).__name__}); "
