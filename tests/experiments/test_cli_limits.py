@@ -263,3 +263,26 @@ def test_a_re_signed_checkpoint_that_does_not_fit_the_run_is_one_error(
     state, config_hash = load_checkpoint(ckpt)
     save_checkpoint(ckpt, dataclasses.replace(state, **edit), config_hash=config_hash)
     refused(capsys, ["run", str(cfg), "--out", str(run), "--resume"], match)
+
+
+def test_resume_with_a_multi_seed_config_never_touches_another_finished_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], finished_run: tuple[Path, Path]
+) -> None:
+    run = _copy(finished_run[1], tmp_path / "run")
+    before = snapshot(run)
+    seeded = tmp_path / "seeded.yaml"
+    seeded.write_text(yaml.safe_dump({**SMALL, "seeds": [1, 2]}))
+    refused(capsys, ["run", str(seeded), "--out", str(run), "--resume"], "different configuration")
+    assert snapshot(run) == before
+
+
+def test_the_estimate_of_a_multi_seed_run_counts_every_seed() -> None:
+    from qtfl.experiments.config import parse_config
+    from qtfl.experiments.estimate import estimate_run
+
+    one = estimate_run(parse_config(SMALL))
+    three = estimate_run(parse_config({**SMALL, "seeds": [3, 4, 5]}))
+    assert (one.seeds, three.seeds) == (1, 3)
+    # plain channels: the bits sent do not depend on the seed, so exactly three times
+    bits = one.scenarios[0].classical_bits
+    assert bits > 0 and three.scenarios[0].classical_bits == 3 * bits

@@ -400,26 +400,7 @@ def resume_states(out: Path, *, config_json: str, digest: str) -> dict[str, Simu
     """
     if not _holds_files(out):
         return {}
-    other = (
-        f"--out {out} holds a run of a different configuration; --resume continues only "
-        "the same configuration: pass that one, or choose a new --out"
-    )
-    config_path, summary_path = out / "config.json", out / "summary.json"
-    if not config_path.is_file():
-        raise InputError(f"--out {out} holds files but no config.json: not a qtfl run to resume")
-    try:
-        theirs = config_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{config_path} is unreadable ({type(exc).__name__})") from None
-    if theirs != config_json:
-        raise InputError(other + " (config.json differs)")
-    if summary_path.is_file():
-        try:
-            finished = json.loads(summary_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise InputError(f"{summary_path} is damaged ({type(exc).__name__})") from None
-        if not isinstance(finished, dict) or finished.get("config_hash") != digest:
-            raise InputError(other + " (summary.json differs)")
+    refuse_other_run(out, config_json=config_json, digest=digest, require_config=True)
     saved: dict[str, SimulationState] = {}
     ckpt_dir = out / "checkpoints"
     for path in sorted(ckpt_dir.glob("*.pt")) if ckpt_dir.is_dir() else []:
@@ -431,6 +412,37 @@ def resume_states(out: Path, *, config_json: str, digest: str) -> dict[str, Simu
             )
         saved[path.stem] = state
     return saved
+
+
+def refuse_other_run(out: Path, *, config_json: str, digest: str, require_config: bool) -> None:
+    """Refuse to resume into ``out`` when its ``config.json`` or finished ``summary.json``
+    belongs to another configuration (``require_config``: a missing config.json is refused
+    too). Used for single runs and for the top level of a multi-seed run.
+
+    Raises:
+        InputError: naming ``out`` and which file differs; nothing is touched.
+    """
+    other = (
+        f"--out {out} holds a run of a different configuration; --resume continues only "
+        "the same configuration: pass that one, or choose a new --out"
+    )
+    config_path, summary_path = out / "config.json", out / "summary.json"
+    if config_path.is_file():
+        try:
+            theirs = config_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{config_path} is unreadable ({type(exc).__name__})") from None
+        if theirs != config_json:
+            raise InputError(other + " (config.json differs)")
+    elif require_config:
+        raise InputError(f"--out {out} holds files but no config.json: not a qtfl run to resume")
+    if summary_path.is_file():
+        try:
+            finished = json.loads(summary_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"{summary_path} is damaged ({type(exc).__name__})") from None
+        if not isinstance(finished, dict) or finished.get("config_hash") != digest:
+            raise InputError(other + " (summary.json differs)")
 
 
 def _regression(config: ExperimentConfig) -> bool:

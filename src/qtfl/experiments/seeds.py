@@ -151,6 +151,13 @@ def run_seeds(
             f"output directory {out} is not empty; pass --resume to continue that run "
             "or choose a new --out"
         )
+    if resume and out.is_dir():  # a finished run of another configuration stays untouched
+        from qtfl.experiments.runner import refuse_other_run
+
+        config_json = config.model_dump_json(indent=2) + "\n"
+        refuse_other_run(
+            out, config_json=config_json, digest=config.config_hash(), require_config=False
+        )
     summaries: dict[int, dict[str, Any]] = {}
     records: dict[int, dict[str, list[RoundMetrics]]] = {}
     for seed in config.seeds:
