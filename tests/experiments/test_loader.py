@@ -154,3 +154,19 @@ def test_missing_unreadable_and_binary_files_are_one_error(tmp_path: Path) -> No
     p.write_text("a: [1, 2\n")
     with pytest.raises(InputError, match=r"not valid YAML.*line"):
         load_yaml(p)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"channel": {"kind": "k" * 100_000}},
+        {"training": {"z" * 100_000: 1}},
+        {"scenarios": [{"name": "a", "uplink": {"kind": "plain", "q" * 100_000: 1}}]},
+        {"strategy": {"name": "fedavg", "params": {"p" * 100_000: "x"}}},
+        {"training": {f"unknown{i}": i for i in range(5_000)}},
+    ],
+)
+def test_long_keys_values_and_many_problems_give_a_short_message(raw: dict) -> None:
+    with pytest.raises(InputError) as info:
+        parse_config(raw)
+    assert len(str(info.value)) < 2_000, str(info.value)[:300]

@@ -635,12 +635,13 @@ def load_config(path: str | Path) -> ExperimentConfig:
 def format_validation_error(exc: ValidationError) -> str:
     """One line per pydantic error: ``field.path: problem (allowed ...)``."""
     lines = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
+    errors = exc.errors()
+    for err in errors[:MAX_REPORTED_ERRORS]:
+        loc = tuple(_short_part(p) for p in err["loc"])
         path = ".".join(str(p) for p in loc) or "configuration"
         if err["type"] == "union_tag_invalid":
-            got = (err.get("ctx") or {}).get("tag")
-            lines.append(f"{path}.kind: unknown channel kind {got!r}; allowed: " +
+            got = short_repr((err.get("ctx") or {}).get("tag"))
+            lines.append(f"{path}.kind: unknown channel kind {got}; allowed: " +
                          ", ".join(CHANNEL_KINDS))  # fmt: skip
             continue
         if err["type"] == "extra_forbidden" and len(loc) >= 2 and loc[-2] in CHANNEL_MODELS:
@@ -660,7 +661,20 @@ def format_validation_error(exc: ValidationError) -> str:
             lines.append(f"{path}: {msg}" if loc else msg)
         else:
             lines.append(f"{path}: {msg}, got {short_repr(err.get('input'))}")
+    if len(errors) > MAX_REPORTED_ERRORS:
+        lines.append(f"and {len(errors) - MAX_REPORTED_ERRORS:,} more problems")
     return "invalid configuration: " + "; ".join(lines)
+
+
+MAX_REPORTED_ERRORS = 10
+"""Most problems listed in one configuration error (the rest are counted)."""
+
+
+def _short_part(part: Any) -> Any:
+    """A field-path element as echoed in messages: long keys are cut to 40 characters."""
+    if isinstance(part, str) and len(part) > 40:
+        return part[:37] + "..."
+    return part
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
