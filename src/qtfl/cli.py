@@ -132,7 +132,8 @@ def run_command(
 
         if out is not None and not dry_run:
             check_output_dir(Path(out))
-        estimate = estimate_run(cfg)
+        # the run's own guard needs hours, not the seconds of the report page
+        estimate = estimate_run(cfg, include_report=dry_run)
         if dry_run:
             emit_estimate(estimate.as_dict(), as_json=as_json)
             return
@@ -249,7 +250,8 @@ def emit_estimate(estimate: Mapping[str, Any], *, as_json: bool) -> None:
         )
     _out.print(
         f"total wall time ≈ {human_seconds(estimate['wall_seconds'])} (data loading "
-        f"{human_seconds(estimate['setup_seconds'])}; calibrated in "
+        f"{human_seconds(estimate['setup_seconds'])}, report page "
+        f"{human_seconds(estimate['report_seconds'])}; calibrated in "
         f"{human_seconds(estimate['calibration_seconds'])})"
         + ("; the attacks section is not included" if estimate["attacks_not_estimated"] else "")
     )

@@ -19,8 +19,11 @@ times ``R`` (a round's link time is its slowest client, which does not grow with
 A configuration with ``seeds: [...]`` runs the whole experiment once per seed: it is
 calibrated on the first seed and every figure is multiplied by the number of seeds.
 
-What it leaves out: the privacy report of an ``attacks`` section (flagged in the result)
-and the final report page (about a second). Per-client work that varies between clients
+With ``include_report`` (the default; ``--dry-run`` uses it) the final report page is
+timed too: ``report.html`` and its CSV files are rendered from the sample rounds into a
+temporary directory (on a loaded 2-core machine this costs several seconds, a large part of
+a short run). What it leaves out: the privacy report of an ``attacks`` section (flagged in
+the result). Per-client work that varies between clients
 (data set sizes under a skewed partition, eavesdropped clients' retries) is represented
 by the sampled clients only; ``tests/experiments/test_estimate.py`` checks the estimate
 against a real run of a reduced quickstart within a factor of 2.
@@ -67,6 +70,7 @@ class RunEstimate:
 
     scenarios: tuple[ScenarioEstimate, ...]
     setup_seconds: float
+    report_seconds: float | None
     wall_seconds: float
     calibration_seconds: float
     attacks_not_estimated: bool
@@ -77,6 +81,7 @@ class RunEstimate:
         return {
             "wall_seconds": self.wall_seconds,
             "setup_seconds": self.setup_seconds,
+            "report_seconds": self.report_seconds,
             "calibration_seconds": self.calibration_seconds,
             "attacks_not_estimated": self.attacks_not_estimated,
             "seeds": self.seeds,
@@ -95,18 +100,26 @@ def evaluations(rounds: int, every: int) -> int:
     return rounds // every + (1 if rounds % every else 0)
 
 
-def estimate_run(config: ExperimentConfig, *, sample_clients: int = SAMPLE_CLIENTS) -> RunEstimate:
-    """Predict the cost of running ``config`` here by timing a sample of its work.
+def estimate_run(
+    config: ExperimentConfig,
+    *,
+    sample_clients: int = SAMPLE_CLIENTS,
+    include_report: bool = True,
+) -> RunEstimate:
+    """Predict the cost of running ``config`` here by timing a sample of its work
+    (``include_report``: also render the report page of the sample, see the module docstring).
 
     Raises:
         InputError: whatever the run itself would refuse (data, partition, model options).
     """
     torch.set_num_threads(1)
     with threadpool_limits(limits=1):
-        return _estimate(config, sample_clients=sample_clients)
+        return _estimate(config, sample_clients=sample_clients, include_report=include_report)
 
 
-def _estimate(config: ExperimentConfig, *, sample_clients: int) -> RunEstimate:
+def _estimate(
+    config: ExperimentConfig, *, sample_clients: int, include_report: bool
+) -> RunEstimate:
     from qtfl.experiments.runner import prepare_inputs
 
     t_start = time.perf_counter()
@@ -128,14 +141,18 @@ def _estimate(config: ExperimentConfig, *, sample_clients: int) -> RunEstimate:
     )
     rounds = config.training.rounds
     evals = evaluations(rounds, config.evaluation.every)
-    out = [
-        _times(_scenario(sample, inputs, sc, rounds=rounds, evals=evals, m=m, s=s), k)
-        for sc in sample.resolved_scenarios()
-    ]
-    total = k * setup + sum(e.wall_seconds for e in out)
+    out, histories = [], {}
+    for sc in sample.resolved_scenarios():
+        estimate, histories[sc.name] = _scenario(
+            sample, inputs, sc, rounds=rounds, evals=evals, m=m, s=s
+        )
+        out.append(_times(estimate, k))
+    report = _report_seconds(sample, histories) if include_report else None
+    total = k * setup + sum(e.wall_seconds for e in out) + k * (report or 0.0)
     return RunEstimate(
         scenarios=tuple(out),
         setup_seconds=k * setup,
+        report_seconds=None if report is None else k * report,
         wall_seconds=total,
         calibration_seconds=time.perf_counter() - t_start,
         attacks_not_estimated=config.attacks is not None,
@@ -165,7 +182,7 @@ def _scenario(
     evals: int,
     m: int,
     s: int,
-) -> ScenarioEstimate:
+) -> tuple[ScenarioEstimate, list[Any]]:
     from qtfl.experiments.runner import build_simulation
 
     t0 = time.perf_counter()
@@ -199,7 +216,26 @@ def _scenario(
         wall_seconds=float(wall),
         sample_clients=s,
         sample_round_seconds=float(t_round),
-    )
+    ), sim.history
+
+
+def _report_seconds(sample: ExperimentConfig, histories: dict[str, list[Any]]) -> float:
+    """Seconds to render ``report.html`` (and its CSV files) of the sample rounds."""
+    import json
+
+    from qtfl.experiments.metrics import metrics_jsonl
+    from qtfl.experiments.report import write_report
+    from qtfl.experiments.runner import build_summary
+    from qtfl.fl.checkpoint import atomic_write_text
+
+    t0 = time.perf_counter()
+    known = {sc.name: sc.rate_known for sc in sample.resolved_scenarios()}
+    summary = build_summary(sample, histories, known, {})
+    with tempfile.TemporaryDirectory() as tmp:
+        atomic_write_text(Path(tmp) / "metrics.jsonl", metrics_jsonl(histories, rate_known=known))
+        atomic_write_text(Path(tmp) / "summary.json", json.dumps(summary) + "\n")
+        write_report(tmp)
+    return time.perf_counter() - t0
 
 
 def check_budget(estimate: RunEstimate, *, max_hours: float) -> None:
