@@ -93,7 +93,7 @@ def test_workers_config_is_checked_and_leaves_the_hash_alone() -> None:
     for bad in (0, -2, "two", 1.5, True):
         with pytest.raises(InputError) as info:
             parse_config({**RAW, "training": {**RAW["training"], "workers": bad}})
-        assert "training.workers: must be a positive integer or 'auto'" in str(info.value)
+        assert "training.workers: must be an integer in 1..256 or 'auto'" in str(info.value)
 
 
 def test_cli_rejects_bad_workers_without_writing(
