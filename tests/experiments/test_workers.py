@@ -90,10 +90,12 @@ def test_workers_config_is_checked_and_leaves_the_hash_alone() -> None:
     two = parse_config({**RAW, "training": {**RAW["training"], "workers": 2}})
     assert two.training.workers == 2
     assert two.config_hash() == base.config_hash()  # a run resumes with any worker count
-    for bad in (0, -2, "two", 1.5, True):
+    for bad in (0, -2, "two", 1.5, 257):
         with pytest.raises(InputError) as info:
             parse_config({**RAW, "training": {**RAW["training"], "workers": bad}})
         assert "training.workers: must be an integer in 1..256 or 'auto'" in str(info.value)
+    with pytest.raises(InputError, match="workers takes numbers, got the boolean True"):
+        parse_config({**RAW, "training": {**RAW["training"], "workers": True}})
 
 
 def test_cli_rejects_bad_workers_without_writing(
