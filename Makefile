@@ -7,19 +7,24 @@ STAMP := $(VENV)/.installed
 OUT ?= runs/quickstart
 PYTEST_ARGS ?=
 
-.PHONY: run test lint setup data browser lock bench clean
+.PHONY: run test lint docs setup data browser lock bench clean
 
 # --resume: a second `make run` continues an interrupted run or, when it finished, rewrites
 # the same results (a changed quickstart.yaml is refused: pass OUT=runs/other or make clean).
 run: $(STAMP) data
 	$(VENV)/bin/qtfl run configs/quickstart.yaml --out $(OUT) --resume
 
-test: $(STAMP) data browser lint
+test: $(STAMP) data browser lint docs
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
+
+# The documentation site (docs/_build/html): warnings are errors, then every example runs.
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -b html -W --keep-going -q -d docs/_build/doctrees docs docs/_build/html
+	$(VENV)/bin/sphinx-build -b doctest -W --keep-going -q -d docs/_build/doctrees docs docs/_build/doctest
 
 setup: $(STAMP)
 
@@ -63,4 +68,4 @@ bench: $(STAMP)
 	$(VENV)/bin/qtfl bench qdataset --json
 
 clean:
-	rm -rf $(VENV) runs .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) runs .mypy_cache .ruff_cache .pytest_cache docs/_build docs/reference/api/generated
