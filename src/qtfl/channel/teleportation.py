@@ -117,6 +117,24 @@ class TeleportationChannel(Channel):
             for the (purified) pair's teleported bit error.
         max_retransmissions: FEC resend rounds for blocks that failed.
         secret: the key both ends of this link share (default: a fresh random one).
+
+    The channel contract: ``send(update, rng=...)`` returns a :class:`~qtfl.channel.base.Delivery`
+    with the received update, the ledger of what it cost, the verdict of the checks and what
+    a wiretap saw:
+
+    >>> import numpy as np
+    >>> from qtfl.channel.verified import LinkSpec, Verification
+    >>> from qtfl.quantum.noise import WernerPair
+    >>> link = LinkSpec(WernerPair(0.97), pair_rate_hz=1e6, latency_s=1e-4)
+    >>> channel = TeleportationChannel(link, bits=16, verification=Verification(), fec="auto")
+    >>> update = np.linspace(-1, 1, 100, dtype=np.float32)
+    >>> out = channel.send(update, rng=np.random.default_rng(0))
+    >>> out.verdict.accepted, out.tap.kind
+    (True, 'bell-measurement-bits')
+    >>> out.ledger.payload_bits, out.ledger.bell_pairs >= out.ledger.payload_bits
+    (1600, True)
+    >>> bool(np.abs(out.received - update).max() < 2 / (2**15 - 1))  # within one 16-bit step
+    True
     """
 
     name = "teleportation"

@@ -1,18 +1,18 @@
 """Data sets by name: ``load_dataset("digits")`` and the list of names it accepts.
 
-=================  ==========================================  ==========  =============
-name               source                                      train/test  image
-=================  ==========================================  ==========  =============
-``digits``         scikit-learn's bundled 8x8 digits (default)  1,437/360   1x8x8, /16
-``fashion-mnist``  IDX files: ``root``, the cache or Debian's   60k/10k     1x28x28, /255
+=================  ============================================  ==========  =============
+name               source                                        train/test  image
+=================  ============================================  ==========  =============
+``digits``         scikit-learn's bundled 8x8 digits (default)   1,437/360   1x8x8, /16
+``fashion-mnist``  IDX files: ``root``, the cache or Debian's     60k/10k     1x28x28, /255
                    ``dataset-fashion-mnist``
-``mnist``          IDX files: ``root`` or the cache             60k/10k     1x28x28, /255
-``cifar10``        python or binary batches: ``root``/cache     50k/10k     3x32x32, per-
-                                                                            channel z-score
-``digits-pca``     ``digits`` reduced to 8 principal components 1,437/360   1x1x8, z-score
-``qdataset``       generated QDataSet sets and a task           per task    1x1xF, z-score
+``mnist``          IDX files: ``root`` or the cache              60k/10k     1x28x28, /255
+``cifar10``        python or binary batches: ``root``/cache      50k/10k     3x32x32, per-
+                                                                             channel z-score
+``digits-pca``     ``digits`` reduced to 8 principal components  1,437/360   1x1x8, z-score
+``qdataset``       generated QDataSet sets and a task            per task    1x1xF, z-score
                    (:mod:`qtfl.data.qdataset_tasks`)
-=================  ==========================================  ==========  =============
+=================  ============================================  ==========  =============
 
 The cache is the directory ``qtfl data fetch NAME`` fills (:mod:`qtfl.data.sources`: ``--root``,
 else ``$QTFL_DATA``, else the per-user cache); :func:`dataset_status` says which data sets are

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from qtfl.errors import InputError, require_range
 
 _S = 1.0 / math.sqrt(2.0)
-#: Bell vectors in the order (Φ+, Ψ-, Ψ+, Φ-), computational basis |q0 q1>.
+#: Bell vectors in the order (Φ+, Ψ-, Ψ+, Φ-), computational basis ``|q0 q1>``.
 BELL_STATES: Final = np.array(
     [
         [_S, 0.0, 0.0, _S],  # Φ+
@@ -170,6 +170,15 @@ class WernerPair(BellDiagonalPair):
 
     Args:
         fidelity: ``F`` in ``[0.25, 1]`` (0.25 is the maximally mixed state).
+
+    Visibility ``V = (4F-1)/3``; a teleported or checked bit flips with ``2(1-F)/3``; CHSH
+    ``2√2·V``; average teleportation fidelity ``(2F+1)/3``:
+
+    >>> pair = WernerPair(0.97)
+    >>> round(pair.visibility, 6), round(pair.teleported_bit_error, 6), round(pair.qber, 6)
+    (0.96, 0.02, 0.02)
+    >>> round(pair.chsh, 4), round(pair.average_teleport_fidelity, 4)
+    (2.7153, 0.98)
 
     References: Werner, Phys. Rev. A 40, 4277 (1989).
     """
