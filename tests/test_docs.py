@@ -88,3 +88,22 @@ def test_readme_python_example_runs_and_prints_what_the_readme_says() -> None:
         exec(compile(blocks[0], "README.md", "exec"), {})
     # Assert
     assert out.getvalue().strip() == claimed.group(1)
+
+
+def _page_examples() -> list[tuple[str, str]]:
+    pages = sorted((ROOT / "docs").rglob("*.md"))
+    return [
+        (f"{page.relative_to(ROOT)}#{i}", block)
+        for page in pages
+        for i, block in enumerate(re.findall(r"```python\n(.*?)```", page.read_text("utf-8"), re.S))
+    ]
+
+
+@pytest.mark.parametrize(("where", "code"), _page_examples(), ids=lambda v: str(v)[:40])
+def test_python_examples_of_the_docs_pages_run(
+    where: str, code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: files an example writes land in a temporary directory
+    monkeypatch.chdir(tmp_path)
+    # Execute / Assert: the example runs without error
+    exec(compile(code, where, "exec"), {})

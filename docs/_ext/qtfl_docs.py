@@ -183,6 +183,8 @@ def _attribute_docstrings(model: type) -> dict[str, str]:
     the MRO, as pydantic's ``use_attribute_docstrings`` reads them."""
     found: dict[str, str] = {}
     for cls in reversed(model.__mro__):
+        if not cls.__module__.startswith("qtfl."):  # pydantic's and object's own bodies
+            continue
         try:
             source = textwrap.dedent(inspect.getsource(cls))
         except (OSError, TypeError):
