@@ -91,7 +91,8 @@ def test_readme_python_example_runs_and_prints_what_the_readme_says() -> None:
 
 
 def _page_examples() -> list[tuple[str, str]]:
-    pages = sorted((ROOT / "docs").rglob("*.md"))
+    """Python blocks of the site's own pages (guides may show snippets that need a run's files)."""
+    pages = sorted(p for p in (ROOT / "docs").rglob("*.md") if "guide" not in p.parts)
     return [
         (f"{page.relative_to(ROOT)}#{i}", block)
         for page in pages
@@ -107,3 +108,18 @@ def test_python_examples_of_the_docs_pages_run(
     monkeypatch.chdir(tmp_path)
     # Execute / Assert: the example runs without error
     exec(compile(code, where, "exec"), {})
+
+
+def test_readme_cli_table_lists_exactly_the_commands_of_the_app() -> None:
+    import typer
+
+    from qtfl.cli import app
+
+    # Prepare
+    commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## The command line", 1)[1].split("\n## ", 1)[0]
+    # Execute: the first word after `qtfl` in each row of the table
+    listed = set(re.findall(r"^\| `qtfl ([a-z-]+)", section, flags=re.M))
+    # Assert
+    assert listed == commands
