@@ -121,4 +121,34 @@ FIELD_NOTES: dict[str, str] = {
     "DPConfig.noise_multiplier": "Gaussian noise sigma, in units of C.",
     "DPConfig.placement": "``server``: once on the aggregate (central DP); ``client``: on "
     "every update (local DP).",
+    "PqcChannelConfig.kind": "Channel kind.",
+    "PqcChannelConfig.latency_s": "One-way latency in seconds.",
+    "PqcChannelConfig.bandwidth_bps": "Bandwidth in bits per second (null = unlimited).",
+    "ScenarioConfig.adversaries": "Malicious clients of this scenario (poisoning attacks).",
+    "ScenarioConfig.strategy": "This scenario's aggregation strategy (replaces the run-wide "
+    "one; e.g. a robust aggregator against adversaries).",
+    "PrivacyConfig.secure_aggregation_keys": "Where the masks' keys come from: ``pairwise`` "
+    "(the run's secrets) or ``quantum`` (SecAgg+ with keys distilled over relayed pairs).",
+    "PrivacyConfig.quantum_keys": "Settings of quantum-keyed secure aggregation.",
+    "AdversaryConfig.clients": "Client indices that are malicious.",
+    "AdversaryConfig.attack": "Poisoning attack: model (``sign-flip``, ``scaling``, "
+    "``gaussian``, ``alie``) or data (``label-flip``, ``backdoor``).",
+    "AdversaryConfig.scale": "Factor s of ``sign-flip`` and ``scaling``.",
+    "AdversaryConfig.sigma": "Standard deviation of the ``gaussian`` update.",
+    "AdversaryConfig.z": "Deviations z of ``alie`` (null = Baruch et al.'s z from the "
+    "number of clients and malicious clients in the round).",
+    "AdversaryConfig.target_label": "Label the ``backdoor`` trigger maps to.",
+    "AdversaryConfig.trigger_size": "Side in pixels of the ``backdoor`` trigger patch.",
+    "AdversaryConfig.poison_fraction": "Share of a malicious client's examples poisoned.",
+    "QuantumKeysConfig.link_fidelity": "Fidelity of each client's link to the server.",
+    "QuantumKeysConfig.dropout_tolerance": "Fraction of clients that may drop out while the "
+    "neighbour graph still recovers the sum.",
+    "QuantumKeysConfig.threshold": "Shamir threshold as a fraction of a client's neighbours.",
+    "QuantumKeysConfig.failure_probability": "Bound on the chance the neighbour graph fails.",
+    "QuantumKeysConfig.qber_tolerance": "QBER fixed before the run; above it a pairwise key "
+    "aborts.",
+    "QuantumKeysConfig.key_bits": "Secret bits per pairwise key.",
+    "QuantumKeysConfig.eps_sec": "Secrecy parameter of each key.",
+    "QuantumKeysConfig.relay": "The server relaying the pairs: ``honest`` (swaps) or "
+    "``measure`` (measures instead, caught by the clients' checks).",
 }
