@@ -53,7 +53,6 @@ napoleon_numpy_docstring = True
 # Cross-references to objects outside the documented modules (numpy, torch, stim, ...) cannot
 # resolve without intersphinx; they are not checked, every other warning is an error.
 nitpicky = False
-suppress_warnings = ["myst.header"]
 
 doctest_global_setup = """
 import numpy as np

@@ -1,7 +1,8 @@
 """Descriptions of configuration fields for the generated reference, keyed ``Model.field``.
 
 The code's own description wins: a ``Field(description=...)`` or a docstring under the field
-replaces the note here. A note for a field that no longer exists fails the docs build.
+replaces the note here. ``tests/test_docs.py`` fails for a field without any description
+and for a note whose field no longer exists.
 """
 
 FIELD_NOTES: dict[str, str] = {

@@ -464,17 +464,7 @@ def stale_notes() -> list[str]:
     return sorted(set(FIELD_NOTES) - known)
 
 
-def _check_notes(app: Any) -> None:
-    from sphinx.util import logging
-
-    for key in stale_notes():
-        logging.getLogger(__name__).warning(
-            "docs/_ext/field_notes.py describes %s, which the configuration no longer has", key
-        )
-
-
 def setup(app: Any) -> dict[str, Any]:
-    app.connect("builder-inited", _check_notes)
     app.add_directive("qtfl-config-reference", ConfigReference)
     app.add_directive("qtfl-cli-reference", CliReference)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
