@@ -101,7 +101,10 @@ def _page_examples() -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize(("where", "code"), _page_examples(), ids=lambda v: str(v)[:40])
+_EXAMPLES = _page_examples()
+
+
+@pytest.mark.parametrize(("where", "code"), _EXAMPLES, ids=[where for where, _ in _EXAMPLES])
 def test_python_examples_of_the_docs_pages_run(
     where: str, code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
