@@ -4,8 +4,8 @@ The quickstart digits job (MLP 64, 10 IID clients, FedAvg) for 4 rounds, once wi
 plaintext channels and once with uplinks teleported through Werner pairs of F = 0.95
 (16-bit basis encoding, checks, LDPC + CRC-32, resends): the FEC run must end within 1
 accuracy point of the plaintext run, every update delivered. (Raw teleportation at the same
-F lags early — 6 points after round 2 — but catches up by round 3 on this job; see the README
-finding and ``benchmarks/integrity_fl.py``; it is not asserted here.)
+F lags early — 6 points after round 2 — but catches up by round 3 on this job; see
+docs/results/fec.md and ``benchmarks/integrity_fl.py``; it is not asserted here.)
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 * digits MLP, 10 IID clients (configs/quickstart.yaml): >= 0.95 test accuracy within 30 rounds;
 * Fashion-MNIST MLP, 10 IID clients (configs/fashion-mnist-mlp.yaml): >= 0.85 within 50 rounds.
 
-Both run the engine round by round and stop at the target (the README reports the full runs).
+Both run the engine round by round and stop at the target (docs/results/federated-learning.md
+reports the full runs).
 Fixed seeds (the files' own), so each figure is reproducible, not a lucky draw.
 """
 

@@ -1,5 +1,5 @@
 """What the quickstart must show, on configs/quickstart.yaml itself (5 of its 30 rounds, three
-of its scenarios, to stay fast; the README reports the full run):
+of its scenarios, to stay fast; docs/results/quickstart.md reports the full run):
 
 * corrected teleportation ends within 1 accuracy point of classical plaintext;
 * the eavesdropped clients' updates are detected and rejected in every round while the

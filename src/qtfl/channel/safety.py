@@ -25,8 +25,8 @@ as ``p + (1-2p)·bit`` on average, so
           \approx \tfrac{4}{3}p(1-p)\max|x|^2 .
 
 Raw teleportation is a slight shrinkage plus zero-mean noise — harmful to any single
-update, but averaged away by FedAvg over clients and rounds (README, "Error correction and
-compression").
+update, but averaged away by FedAvg over clients and rounds (docs: concepts/fec.md and
+results/fec.md).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ its *group* (for QDataSet: its noise profile):
     more sets with the same controls, e.g. ``G_1q_XZ_N0 .. G_1q_XZ_N4``. With
     ``features="purity"`` the inputs are the purities alone (6 or 36 values): few enough
     for one encoding block of a small VQC, which does not learn from all 34 inputs at the
-    sizes we tried (README, Quantum data).
+    sizes we tried (docs: results/qdataset.md).
 
 Inputs are z-scored with the training split's mean and standard deviation and shaped
 ``(N, 1, 1, F)`` so the image models and the VQC take them as they are. The train/test split
