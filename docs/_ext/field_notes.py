@@ -8,6 +8,8 @@ and for a note whose field no longer exists.
 FIELD_NOTES: dict[str, str] = {
     "ExperimentConfig.seed": "The run seed; split into independent streams for client "
     "sampling, dropouts, batches, channels and the initial model.",
+    "ExperimentConfig.seeds": "Run the experiment once per seed (distinct) and summarise "
+    "means and 95% intervals over them; null = one run with ``seed``.",
     "ExperimentConfig.data": "The data set and its split among clients.",
     "ExperimentConfig.model": "The model every client trains.",
     "ExperimentConfig.training": "Rounds, client sampling and local training.",

@@ -135,6 +135,7 @@ _BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("multiple_of",
 
 def _constraints(info: Any) -> str:
     parts: list[str] = []
+    unit = "chars" if _type_name(info.annotation).startswith("str") else "items"
     for meta in info.metadata:
         for attr, symbol in _BOUNDS:
             value = getattr(meta, attr, None)
@@ -145,7 +146,7 @@ def _constraints(info: Any) -> str:
         for attr, label in (("min_length", "at least"), ("max_length", "at most")):
             value = getattr(meta, attr, None)
             if value is not None:
-                parts.append(f"{label} {value} {'items' if attr == 'min_length' else 'chars'}")
+                parts.append(f"{label} {value} {unit}")
         pattern = getattr(meta, "pattern", None)
         if pattern is not None:
             parts.append(f"matches {pattern}")
