@@ -77,6 +77,10 @@ FIELD_NOTES: dict[str, str] = {
     "QkdOtpChannelConfig.kind": "Channel kind.",
     "QkdOtpChannelConfig.sample_fraction": "Fraction of the sifted bits spent estimating the QBER.",
     "QkdOtpChannelConfig.max_blocks": "Key blocks tried before the delivery fails.",
+    "QkdOtpChannelConfig.reconciliation": "Error correction of the raw key: ``ldpc`` "
+    "(one syndrome per block) or ``cascade`` (interactive parities).",
+    "QkdOtpChannelConfig.qber_tolerance": "Tolerated QBER fixed before the run; a block whose "
+    "sample exceeds it aborts (null = the link's expected QBER plus a margin).",
     "ScenarioConfig.name": "Scenario name (letters, digits, ``_.-``).",
     "ScenarioConfig.channel": "This scenario's channel both ways (default: the top-level one).",
     "ScenarioConfig.uplink": "Client-to-server channel (default: ``channel``).",
