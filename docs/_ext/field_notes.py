@@ -106,7 +106,10 @@ FIELD_NOTES: dict[str, str] = {
     "QDataSetConfig.time_steps": "Piecewise-constant time steps.",
     "QDataSetConfig.seed": "Generation seed.",
     "QDataSetConfig.test_fraction": "Fraction held out for testing.",
-    "QDataSetConfig.features": "Classification inputs: ``all`` or ``purity``.",
+    "QDataSetConfig.evolution": "``faithful`` (the published generator's discretisation) or "
+    "``exact``.",
+    "QDataSetConfig.features": "Inputs: ``all``, ``purity`` (classification: the purities "
+    "alone) or ``pulses`` (characterisation: the pulse parameters alone).",
     "LinkConfig.preset": "A published link (see ``qtfl link --list``).",
     "LinkConfig.fidelity": "Werner pair fidelity given directly (excludes preset and fiber).",
     "LinkConfig.pair_rate_hz": "Pair rate of a link given by ``fidelity``.",

@@ -1,7 +1,7 @@
 """Where the paper's data sets come from, where they are cached, and fetching them.
 
 =================  ===========================================================  ==========
-data set           official source (files, published SHA-256 in :data:`SOURCES`)  size
+data set           official source (published SHA-256 in :data:`SOURCES`)       size
 =================  ===========================================================  ==========
 ``mnist``          torchvision's and TensorFlow's mirrors of LeCun's four IDX   11.6 MB
                    ``.gz`` files (the original site no longer serves them)
