@@ -279,7 +279,7 @@ def teleport_direct(
     noise_rng: np.random.Generator,
     secret_rng: np.random.Generator,
 ) -> TeleportResult:
-    """Teleport payload ``bits`` through untouched ``pair``s without a circuit (see module).
+    """Teleport payload ``bits`` through untouched pairs (state ``pair``) without a circuit.
 
     The Pauli frame's flips come from ``noise_rng`` (:func:`sample_flips`), the Bell bits of an
     all-zero payload from ``secret_rng``; the payload is XORed into ``m1`` as in
