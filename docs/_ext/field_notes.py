@@ -49,6 +49,8 @@ FIELD_NOTES: dict[str, str] = {
     "TrainingConfig.backend": "Local training backend; ``auto`` takes the first of ``bmm``, "
     "``vmap``, ``loop`` that fits the model.",
     "TrainingConfig.client_chunk": "Clients trained together in one batched step (memory bound).",
+    "TrainingConfig.workers": "Worker processes for the clients' uplink sends; ``auto`` = "
+    "the CPUs not already busy (at least 1). Results are bit-identical for any value.",
     "StrategyConfig.name": "Strategy: ``fedavg``, ``fedprox``, ``fedadam``, ``fedyogi``, "
     "``median``, ``trimmed-mean``, ``krum``, ``multi-krum``.",
     "StrategyConfig.params": "The strategy's parameters (``server_lr``, ``beta``, ``f``, ...).",
