@@ -113,6 +113,14 @@ def run_command(
     max_hours: float = typer.Option(
         12.0, "--max-hours", help="Refuse a new run whose estimated wall time exceeds this."
     ),
+    tls_dir: str | None = typer.Option(
+        None,
+        "--tls-dir",
+        help="flower-deploy: your ca.pem, server.pem, server.key (default: a per-run CA).",
+    ),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="flower-deploy: plain HTTP, no node keys (loopback tests only)."
+    ),
 ) -> None:
     """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""
     from qtfl.errors import InputError, require_range
@@ -141,11 +149,14 @@ def run_command(
     assert out is not None
     if engine != "inprocess":
         from qtfl.flower.run import FlowerOptions, run_with_engine
+        from qtfl.flower.trust import load_tls_dir
 
         options = FlowerOptions(
             num_supernodes=supernodes,
             superlink_port=superlink_port,
             attach=attach,
+            tls=None if tls_dir is None else load_tls_dir(tls_dir),
+            insecure=insecure,
             round_timeout_s=round_timeout,
         )
         summary = run_with_engine(
@@ -909,7 +920,7 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc.__cause__, EOFError):  # click turns EOFError into Abort
             _err.print("error: unexpected end of input", highlight=False)
             sys.exit(2)
-        _err.print("aborted")
+        _err.print("aborted; continue with --resume")
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

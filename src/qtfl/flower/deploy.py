@@ -1,75 +1,90 @@
-"""Flower's deployment runtime on loopback: a SuperLink, N SuperNodes and ``flwr run``.
+"""Flower's deployment runtime: a SuperLink, N SuperNodes and ``flwr run``, TLS and node keys.
 
 :class:`LocalFederation` starts (or attaches to) a SuperLink and starts ``num_supernodes``
-SuperNodes on 127.0.0.1, each with ``partition-id=i num-partitions=N`` in its node config;
-:func:`run_deployed` writes the Flower app's ``pyproject.toml`` by hand (``flwr new`` would
-fetch templates from the network), a Flower home with one SuperLink connection, submits the
-run with ``flwr run`` and waits for the ServerApp's result file.
+SuperNodes, each with ``partition-id=i num-partitions=N`` (plus any extra per-node entries)
+in its node config; :func:`run_deployed` writes the Flower app's ``pyproject.toml`` by hand
+(``flwr new`` would fetch templates from the network), a Flower home with one SuperLink
+connection, submits the run with ``flwr run`` and waits for the ServerApp's result file.
 
-Every process is started in its own session; on exit — normal, failure, or Ctrl-C
-(SIGINT/SIGTERM) — each started process and all its descendants (the ``flower-superexec``
-and app processes Flower spawns) get SIGTERM, then SIGKILL after ``stop_timeout_s``.
+Trust, by default:
+
+* **TLS.** Without user files a per-run CA and SuperLink certificate are generated
+  (:func:`qtfl.flower.trust.make_tls`, subject alternative names for ``host``); the
+  SuperLink serves HTTPS, SuperNodes and ``flwr`` verify it against the CA. ``insecure=True``
+  (``--insecure``) is plain HTTP and is meant for loopback experiments only.
+* **SuperNode authentication.** Every SuperNode gets its own P-384 key pair; the SuperLink
+  runs with ``--enable-supernode-auth`` (Fleet-API self-registration disabled) and each
+  public key is registered through its Control API (``flwr supernode register``) before the
+  node starts. The ServerApp is told the registered node ids (run config ``node-ids``) and
+  sends messages to those nodes only; a node with another key is refused at activation.
+* Generated private keys (server key, node keys) are mode 0600 in a 0700 directory and are
+  deleted when the federation stops; the CA key is never written.
+
+Every process is started in its own session and watched (:mod:`qtfl.flower.procs`); on
+exit — normal, failure, or SIGINT/SIGTERM — each started process, its descendants and any
+orphan a dead SuperNode left behind get SIGTERM, then SIGKILL after ``stop_timeout_s``.
 Telemetry and update checks are off (``FLWR_TELEMETRY_ENABLED=0``,
 ``FLWR_DISABLE_UPDATE_CHECK=1``) and the SuperLink never installs dependencies, so nothing
-is contacted but 127.0.0.1.
+is contacted but the SuperLink's address.
 
-TLS (optional): :class:`TlsFiles` gives the CA, certificate and key; the SuperLink serves
-with them and SuperNodes and ``flwr`` verify against the CA.
+Across machines (not run here): the SuperLink binds ``host``; SuperNodes elsewhere need the
+CA certificate, their private key, and their public key registered — the same three steps
+:meth:`LocalFederation.start` performs locally.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import psutil  # type: ignore[import-untyped]
-
 from qtfl.errors import InputError, require_int, require_range
+from qtfl.flower.procs import ProcessTracker, stop_processes
+from qtfl.flower.trust import NodeKey, TlsFiles, make_node_key, make_tls
+
+__all__ = ["HOST", "LocalFederation", "TlsFiles", "free_port", "run_deployed", "stop_processes"]
 
 HOST = "127.0.0.1"
 
 
-@dataclass(frozen=True)
-class TlsFiles:
-    """PEM files for TLS between SuperLink, SuperNodes and ``flwr``."""
-
-    ca_cert: Path
-    server_cert: Path
-    server_key: Path
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
+def free_port(host: str = HOST) -> int:
+    """A currently free TCP port on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
-def require_free_port(port: int, what: str) -> int:
+def require_free_port(port: int, what: str, host: str = HOST) -> int:
     """``port`` if nothing listens on it, else InputError naming it."""
     require_int(what, port, low=1, high=65535)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
-            s.bind((HOST, port))
+            s.bind((host, port))
         except OSError:
             raise InputError(
-                f"{what} {port} on {HOST} is already in use; choose another port"
+                f"{what} {port} on {host} is already in use; choose another port"
             ) from None
     return port
 
 
 def wait_for_port(
-    port: int, *, timeout_s: float, what: str, proc: subprocess.Popen[bytes] | None = None
+    port: int,
+    *,
+    timeout_s: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    host: str = HOST,
 ) -> None:
     """Block until something accepts on ``port``, else InputError after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
@@ -80,10 +95,10 @@ def wait_for_port(
             )
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.settimeout(0.5)
-            if s.connect_ex((HOST, port)) == 0:
+            if s.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.1)
-    raise InputError(f"{what} on {HOST}:{port} did not answer within {timeout_s:g} s")
+    raise InputError(f"{what} on {host}:{port} did not answer within {timeout_s:g} s")
 
 
 def flower_env() -> dict[str, str]:
@@ -95,40 +110,34 @@ def flower_env() -> dict[str, str]:
     return env
 
 
-def stop_processes(procs: list[subprocess.Popen[bytes]], *, timeout_s: float = 10.0) -> None:
-    """SIGTERM every process and its descendants, then SIGKILL what is left."""
-    tree: list[psutil.Process] = []
-    for p in procs:
-        try:
-            root = psutil.Process(p.pid)
-            tree.extend(root.children(recursive=True))
-            tree.append(root)
-        except psutil.NoSuchProcess:
-            continue
-    for proc in tree:
-        with suppress(psutil.NoSuchProcess):
-            proc.terminate()
-    _, alive = psutil.wait_procs(tree, timeout=timeout_s)
-    for proc in alive:
-        with suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=timeout_s)
-    for p in procs:
-        with suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=1)
+def check_transport(*, tls: TlsFiles | None, insecure: bool, attach: int | None) -> None:
+    """InputError unless the TLS options make sense together."""
+    if insecure and tls is not None:
+        raise InputError("--insecure and --tls-dir exclude each other; choose one")
+    if attach is not None and tls is None and not insecure:
+        raise InputError(
+            "--attach needs the SuperLink's CA: pass --tls-dir (with its ca.pem) "
+            "or --insecure for a plain-HTTP SuperLink"
+        )
 
 
 @dataclass
 class LocalFederation:
-    """A SuperLink (started or attached) and ``num_supernodes`` SuperNodes on loopback.
+    """A SuperLink (started or attached) and ``num_supernodes`` SuperNodes.
 
     Args:
-        workdir: where logs, the Flower home and the app go.
+        workdir: where logs, the Flower home, the app and generated credentials go.
         num_supernodes: SuperNodes to start (>= 1).
         superlink_port: the SuperLink's port; ``None`` picks a free one. A port in use is an
             InputError (unless ``attach`` is set).
-        attach: connect to an already running SuperLink on this port instead of starting one.
-        tls: serve TLS with these files (``None``: insecure HTTP on loopback).
+        attach: connect to an already running SuperLink on this port instead of starting one
+            (its CA must be given in ``tls``, or ``insecure`` set).
+        tls: TLS files to serve with (``None``: generate a per-run CA and certificate).
+        insecure: plain HTTP, no TLS and no node authentication (loopback experiments).
+        node_auth: SuperNode authentication with per-node keys (requires TLS).
+        host: address the SuperLink binds and every client dials.
+        extra_node_config: per SuperNode ``i``, entries added to its node config (e.g. the
+            path of that node's own secrets).
         start_timeout_s: how long the SuperLink may take to listen.
         stop_timeout_s: SIGTERM-to-SIGKILL grace.
         fleet_port: where SuperNodes connect (default: the SuperLink port; a test's
@@ -140,22 +149,45 @@ class LocalFederation:
     superlink_port: int | None = None
     attach: int | None = None
     tls: TlsFiles | None = None
+    insecure: bool = False
+    node_auth: bool = True
+    host: str = HOST
+    extra_node_config: tuple[Mapping[str, str], ...] = ()
     start_timeout_s: float = 30.0
     stop_timeout_s: float = 10.0
     fleet_port: int | None = None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     supernodes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    node_ids: list[int] = field(default_factory=list)
+    tracker: ProcessTracker = field(default_factory=ProcessTracker)
 
     def __post_init__(self) -> None:
         require_int("num_supernodes", self.num_supernodes, low=1)
         require_range("start_timeout_s", self.start_timeout_s, low=0.0, low_open=True)
+        check_transport(tls=self.tls, insecure=self.insecure, attach=self.attach)
+        if len(self.extra_node_config) not in (0, self.num_supernodes):
+            raise InputError(
+                f"extra_node_config has {len(self.extra_node_config)} entries; "
+                f"give one per SuperNode ({self.num_supernodes}) or none"
+            )
         self.workdir = Path(self.workdir).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._generated: list[Path] = []
 
     @property
     def port(self) -> int:
         assert self.superlink_port is not None
         return self.superlink_port
+
+    @property
+    def authenticated(self) -> bool:
+        """True when SuperNodes must prove a registered key."""
+        return self.node_auth and not self.insecure
+
+    @property
+    def credentials_dir(self) -> Path:
+        """Generated per-run credentials (0700; private keys removed on stop)."""
+        return self.workdir / "credentials"
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
         log = open(self.workdir / log_name, "wb")  # noqa: SIM115 - closed with the process
@@ -172,11 +204,13 @@ class LocalFederation:
         )
         log.close()
         self.procs.append(proc)
+        self.tracker.watch(proc)
         return proc
 
     def _tls_args(self, *, server: bool) -> list[str]:
-        if self.tls is None:
+        if self.insecure:
             return ["--insecure"]
+        assert self.tls is not None
         if server:
             return [
                 "--ssl-certfile",
@@ -189,47 +223,97 @@ class LocalFederation:
         return ["--root-certificates", str(self.tls.ca_cert)]
 
     def start(self) -> None:
-        """Start (or attach to) the SuperLink, then the SuperNodes."""
+        """Start (or attach to) the SuperLink, register node keys, start the SuperNodes."""
+        shutil.rmtree(self.credentials_dir, ignore_errors=True)  # a killed run's leftovers
+        if not self.insecure and self.tls is None:
+            self.tls = make_tls(self.credentials_dir / "tls", hosts=(self.host,))
+            self._generated.append(self.tls.server_key)
         if self.attach is not None:
             self.superlink_port = self.attach
-            wait_for_port(self.port, timeout_s=self.start_timeout_s, what="SuperLink to attach to")
+            wait_for_port(self.port, timeout_s=self.start_timeout_s,
+                          what="SuperLink to attach to", host=self.host)  # fmt: skip
         else:
             if self.superlink_port is None:
-                self.superlink_port = free_port()
-            require_free_port(self.port, "SuperLink port")
+                self.superlink_port = free_port(self.host)
+            require_free_port(self.port, "SuperLink port", self.host)
+            auth = ["--enable-supernode-auth"] if self.authenticated else []
             link = self._spawn(
                 [
                     "flower-superlink",
                     *self._tls_args(server=True),
+                    *auth,
+                    "--host",
+                    self.host,
                     "--port",
                     str(self.port),
                     "--disable-runtime-dependency-installation",
                 ],
                 "superlink.log",
             )
-            wait_for_port(self.port, timeout_s=self.start_timeout_s, what="SuperLink", proc=link)
+            wait_for_port(self.port, timeout_s=self.start_timeout_s, what="SuperLink",
+                          proc=link, host=self.host)  # fmt: skip
         fleet = self.fleet_port or self.port
         n = self.num_supernodes
+        keys = [self._register(i) for i in range(n)] if self.authenticated else []
         for i in range(n):
+            entries = {"partition-id": str(i), "num-partitions": str(n)}
+            if self.extra_node_config:
+                entries.update(self.extra_node_config[i])
+            auth = ["--auth-supernode-private-key", str(keys[i].private_key)] if keys else []
             node = self._spawn(
                 [
                     "flower-supernode",
                     *self._tls_args(server=False),
+                    *auth,
                     "--superlink",
-                    f"{HOST}:{fleet}",
+                    f"{self.host}:{fleet}",
                     "--port",
                     str(free_port()),
                     "--node-config",
-                    f"partition-id={i} num-partitions={n}",
+                    node_config_arg(entries),
                 ],
                 f"supernode-{i}.log",
             )
             self.supernodes.append(node)
 
+    def _register(self, i: int) -> NodeKey:
+        """A fresh key for SuperNode ``i``, its public half registered with the SuperLink."""
+        key = make_node_key(self.credentials_dir / "nodes", f"supernode-{i}")
+        self._generated.append(key.private_key)
+        env = flower_env()
+        env["FLWR_HOME"] = str(self.write_flower_home())
+        done = subprocess.run(
+            ["flwr", "supernode", "register", str(key.public_key), "qtfl-local",
+             "--name", f"qtfl-{i}", "--format", "json"],
+            env=env, cwd=self.workdir, capture_output=True, text=True,
+            timeout=self.start_timeout_s, start_new_session=True, check=False,
+        )  # fmt: skip
+        node_id = _json_field(done.stdout, "node-id")
+        if done.returncode != 0 or node_id is None:
+            raise InputError(
+                f"the SuperLink refused to register SuperNode {i}'s key: "
+                f"{(done.stdout + done.stderr).strip()[-400:]}"
+            )
+        self.node_ids.append(int(str(node_id)))
+        return key
+
     def stop(self) -> None:
-        """Stop every process this federation started (and their descendants)."""
-        stop_processes(self.procs, timeout_s=self.stop_timeout_s)
+        """Stop every process this federation started (their descendants and orphans too)."""
+        stop_processes(self.procs, timeout_s=self.stop_timeout_s, known=self.tracker.known())
         self.procs.clear()
+        self.tracker.close()
+        for path in self._generated:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self._generated.clear()
+
+    def reap_dead_supernodes(self) -> None:
+        """Stop what a SuperNode that died left behind (its superexec, its ClientApp)."""
+        for node in self.supernodes:
+            if node.poll() is not None:
+                orphans = self.tracker.descendants_of(node)
+                if orphans:
+                    stop_processes([], timeout_s=self.stop_timeout_s, known=orphans)
 
     @contextmanager
     def running(self) -> Iterator[LocalFederation]:
@@ -237,6 +321,8 @@ class LocalFederation:
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
         def interrupted(signum: int, frame: FrameType | None) -> None:
+            for s in previous:  # a second signal while stopping must not cut the cleanup
+                signal.signal(s, signal.SIG_IGN)
             self.stop()
             raise KeyboardInterrupt(f"stopped by signal {signum}")
 
@@ -267,14 +353,36 @@ class LocalFederation:
             'default = "qtfl-local"',
             "",
             "[superlink.qtfl-local]",
-            f'address = "{HOST}:{self.port}"',
+            f'address = "{self.host}:{self.port}"',
         ]
-        if self.tls is None:
+        if self.insecure:
             lines.append("insecure = true")
         else:
+            assert self.tls is not None
             lines.append(f'root-certificates = "{self.tls.ca_cert}"')
         (home / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         return home
+
+
+def node_config_arg(entries: Mapping[str, str]) -> str:
+    """Flower's ``--node-config`` text: integers bare, everything else a quoted TOML string."""
+    parts = []
+    for key, value in entries.items():
+        text = str(value)
+        parts.append(f"{key}={text}" if text.isdigit() else f"{key}={json.dumps(text)}")
+    return " ".join(parts)
+
+
+def _json_field(text: str, name: str) -> object | None:
+    """``name`` of the last JSON object printed in ``text`` (``flwr ... --format json``)."""
+    start = text.find("{")
+    while start >= 0:
+        with contextlib.suppress(ValueError):
+            value = json.loads(text[start : text.rindex("}") + 1])
+            if isinstance(value, dict) and name in value:
+                return value[name]
+        start = text.find("{", start + 1)
+    return None
 
 
 def _in_main_thread() -> bool:
@@ -306,29 +414,55 @@ serverapp = "qtfl.flower.apps:server_app"
 clientapp = "qtfl.flower.apps:client_app"
 
 [tool.flwr.app.config]
-job-file = "{job_file}"
+job-file = {job_file}
+checkpoint-file = {checkpoint_file}
+node-ids = {node_ids}
 """
 
 
-def write_app(directory: Path, job_file: Path) -> Path:
-    """The Flower app directory: a hand-written ``pyproject.toml`` naming qtfl's apps."""
+def write_app(
+    directory: Path,
+    job_file: Path,
+    *,
+    checkpoint_file: Path | None = None,
+    node_ids: list[int] | tuple[int, ...] = (),
+) -> Path:
+    """The Flower app directory: a hand-written ``pyproject.toml`` naming qtfl's apps.
+
+    Its run config carries the job file, the ServerApp's per-round checkpoint (``""``: none)
+    and the registered SuperNode ids in partition order (``""``: any connected node).
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "pyproject.toml").write_text(
-        APP_PYPROJECT.format(job_file=str(job_file).replace("\\", "/")), encoding="utf-8"
+    text = APP_PYPROJECT.format(
+        job_file=json.dumps(str(job_file).replace("\\", "/")),
+        checkpoint_file=json.dumps("" if checkpoint_file is None else str(checkpoint_file)),
+        node_ids=json.dumps(" ".join(str(i) for i in node_ids)),
     )
+    (directory / "pyproject.toml").write_text(text, encoding="utf-8")
     return directory
 
 
 def run_deployed(
-    federation: LocalFederation, *, job_file: Path, result_path: Path, timeout_s: float
+    federation: LocalFederation,
+    *,
+    job_file: Path,
+    result_path: Path,
+    timeout_s: float,
+    checkpoint_file: Path | None = None,
 ) -> None:
     """Submit the app, stream its logs to ``flwr-run-<scenario>.log``, wait for the result.
 
     ``flwr run --stream`` follows the run until it ends, so the ServerApp's own messages
     (a node that did not answer, a failure) land in that log; if the run ends without a
-    result, the end of the log is the error message.
+    result, the end of the log is the error message. ``checkpoint_file``: where the
+    ServerApp keeps its per-round checkpoint (and resumes from, if present).
     """
-    app = write_app(federation.workdir / f"app-{result_path.stem}", job_file)
+    app = write_app(
+        federation.workdir / f"app-{result_path.stem}",
+        job_file,
+        checkpoint_file=checkpoint_file,
+        node_ids=federation.node_ids,
+    )
     env = flower_env()
     env["FLWR_HOME"] = str(federation.write_flower_home())
     log_path = federation.workdir / f"flwr-run-{result_path.stem}.log"
@@ -343,6 +477,7 @@ def run_deployed(
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=federation.workdir,
+            start_new_session=True,  # a terminal's Ctrl-C reaches qtfl, which stops it
         )
     deadline = time.monotonic() + timeout_s
     try:
@@ -363,6 +498,7 @@ def run_deployed(
                 raise InputError(
                     f"the SuperLink exited (code {link.returncode}); logs in {federation.workdir}"
                 )
+            federation.reap_dead_supernodes()
             time.sleep(0.2)
         with contextlib.suppress(subprocess.TimeoutExpired):
             runner.wait(timeout=30)  # let the log stream catch up with the finished run

@@ -2,10 +2,18 @@
 
 The output directory gets what the in-process runner writes (``config.json``,
 ``metrics.jsonl``, ``summary.json``, ``models/<scenario>.pt``) plus ``flower/`` (the
-ServerApp's per-scenario results, and for deployed runs the process logs) and the run secret
-``run-secret.key`` (owner-only). While Flower runs, ``flower/secrets/`` holds one owner-only
-file per party (:func:`qtfl.flower.job.write_party_secrets`); it is removed when the run
-ends. Flower engines write no per-round checkpoints, so ``--resume`` is in-process only.
+ServerApp's per-scenario results, and for deployed runs the process logs),
+``checkpoints/<scenario>.pt``, which the ServerApp writes after every round, and the run
+secret ``run-secret.key`` (owner-only). While Flower runs, ``flower/secrets/`` holds one
+owner-only file per party (:func:`qtfl.flower.job.write_party_secrets`); it is removed when
+the run ends.
+
+``--resume`` continues an interrupted run: the configuration must equal the one in
+``config.json`` (and each checkpoint's hash), the run secret is read back from
+``run-secret.key``, finished scenarios are read back from their checkpoints, and the others
+continue on Flower from their last completed round. SIGINT and SIGTERM raise
+:class:`KeyboardInterrupt` (the CLI exits 130); every started process is stopped and
+``--out`` stays resumable.
 """
 
 from __future__ import annotations
@@ -14,20 +22,24 @@ import io
 import json
 import os
 import shutil
+import signal
 import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
 import torch
 
 from qtfl.errors import InputError, require_choice
-from qtfl.experiments.config import ExperimentConfig
-from qtfl.fl.checkpoint import atomic_write_bytes, atomic_write_text
+from qtfl.experiments.config import ExperimentConfig, parse_config
+from qtfl.fl.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint
 from qtfl.fl.client import load_flat
 from qtfl.fl.engine import RoundMetrics
-from qtfl.flower.deploy import LocalFederation, TlsFiles, run_deployed
+from qtfl.flower.deploy import HOST, LocalFederation, TlsFiles, check_transport, run_deployed
 from qtfl.flower.job import FlowerJob, build_node, write_party_secrets
 from qtfl.security.run_secret import SECRET_FILE, RunSecret
 
@@ -44,7 +56,11 @@ class FlowerOptions:
             client in simulation, two when deployed.
         superlink_port: deploy: the SuperLink's port (``None``: a free one).
         attach: deploy: use a SuperLink already listening on this port.
-        tls: deploy: TLS files (``None``: insecure loopback HTTP).
+        tls: deploy: the user's TLS files (``None``: a per-run CA and certificate).
+        insecure: deploy: plain HTTP without node authentication (loopback experiments).
+        node_auth: deploy: admit only SuperNodes whose per-node key qtfl registered.
+        host: deploy: the SuperLink's address.
+        extra_node_config: deploy: per SuperNode, extra node-config entries.
         round_timeout_s: wait this long for a round's replies.
         start_timeout_s: wait this long for the SuperLink and the SuperNodes.
         fleet_port: deploy: where SuperNodes connect if not the SuperLink port (a proxy).
@@ -54,9 +70,16 @@ class FlowerOptions:
     superlink_port: int | None = None
     attach: int | None = None
     tls: TlsFiles | None = None
+    insecure: bool = False
+    node_auth: bool = True
+    host: str = HOST
+    extra_node_config: tuple[Mapping[str, str], ...] = ()
     round_timeout_s: float = 300.0
     start_timeout_s: float = 60.0
     fleet_port: int | None = None
+
+    def __post_init__(self) -> None:
+        check_transport(tls=self.tls, insecure=self.insecure, attach=self.attach)
 
 
 def run_scenarios_on_flower(
@@ -67,11 +90,13 @@ def run_scenarios_on_flower(
     workdir: Path,
     options: FlowerOptions,
     secret: RunSecret | None = None,
+    checkpoints: Path | None = None,
 ) -> dict[str, tuple[list[RoundMetrics], np.ndarray]]:
     """Run scenarios on Flower (one deployment serves them all); records and final params.
 
     Each party receives only its own share of ``secret`` (fresh when ``None``) through an
-    owner-only file under ``workdir/secrets``, removed when the run ends.
+    owner-only file under ``workdir/secrets``, removed when the run ends. ``checkpoints``:
+    directory of the ServerApp's per-round ``<scenario>.pt`` (resumed from when present).
     """
     require_choice("engine", engine, FLOWER_ENGINES)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -118,16 +143,25 @@ def _run_jobs(
         build_node(job.to_json())  # config/channel errors surface here, before Flower starts
         _check_splittable(job, n_clients)
         jobs.append(job)
+        Path(job.result_path).unlink(missing_ok=True)  # an interrupted run's stale result
+
+    def ckpt(job: FlowerJob) -> Path | None:
+        return None if checkpoints is None else (checkpoints / f"{job.scenario}.pt").resolve()
+
     if engine == "flower-sim":
         for job in jobs:
-            _simulate(job, nodes)
-    else:
+            _simulate(job, nodes, checkpoint=ckpt(job))
+    elif jobs:
         fed = LocalFederation(
             workdir / "deploy",
             num_supernodes=nodes,
             superlink_port=options.superlink_port,
             attach=options.attach,
             tls=options.tls,
+            insecure=options.insecure,
+            node_auth=options.node_auth,
+            host=options.host,
+            extra_node_config=options.extra_node_config,
             start_timeout_s=options.start_timeout_s,
             fleet_port=options.fleet_port,
         )
@@ -137,7 +171,11 @@ def _run_jobs(
                 job_file = (workdir / f"{job.scenario}.job.json").resolve()
                 job_file.write_text(job.to_json(), encoding="utf-8")
                 run_deployed(
-                    fed, job_file=job_file, result_path=Path(job.result_path), timeout_s=timeout
+                    fed,
+                    job_file=job_file,
+                    result_path=Path(job.result_path),
+                    timeout_s=timeout,
+                    checkpoint_file=ckpt(job),
                 )
     out = {}
     for job in jobs:
@@ -158,7 +196,7 @@ def _check_splittable(job: FlowerJob, n_clients: int) -> None:
         uplink_ends(sim.uplink(k))
 
 
-def _simulate(job: FlowerJob, nodes: int) -> None:
+def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> None:
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
     from flwr.simulation import run_simulation
@@ -167,7 +205,7 @@ def _simulate(job: FlowerJob, nodes: int) -> None:
     from qtfl.flower.server import make_server_app
 
     run_simulation(
-        server_app=make_server_app(job),
+        server_app=make_server_app(job, checkpoint=checkpoint),
         client_app=make_client_app(lambda _ctx: job),
         num_supernodes=nodes,
         backend_config={
@@ -185,11 +223,17 @@ def run_on_flower(
     out_dir: str | Path,
     engine: str,
     options: FlowerOptions | None = None,
+    resume: bool = False,
     secret_file: str | Path | None = None,
 ) -> dict[str, Any]:
     """Every scenario of ``config`` on Flower, written like :func:`run_experiment`.
 
-    ``secret_file``: the run secret to use (as ``qtfl run --secret-file``), else a fresh one.
+    ``secret_file``: the run secret to use (as ``qtfl run --secret-file``), else a fresh one;
+    a resumed run uses the secret stored in ``--out``.
+
+    Raises:
+        InputError: ``--out`` holds results and ``resume`` is False; ``resume`` and ``--out``
+            holds no run of this configuration. Checked before anything is written.
     """
     from qtfl.experiments.metrics import metrics_jsonl
     from qtfl.experiments.runner import build_summary
@@ -199,18 +243,32 @@ def run_on_flower(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        raise InputError(f"output directory {out} is not empty; choose a new --out")
-    secret = RunSecret.generate() if secret_file is None else RunSecret.load(secret_file)
+    ckpt_dir = out / "checkpoints"
+    names = [sc.name for sc in config.resolved_scenarios()]
+    done: dict[str, tuple[list[RoundMetrics], np.ndarray]] = {}
+    if resume:
+        done = _check_resumable(config, out, names)
+    elif out.is_dir() and any(out.iterdir()):
+        raise InputError(
+            f"output directory {out} is not empty; pass --resume to continue that run "
+            "or choose a new --out"
+        )
+    from qtfl.experiments.runner import resolve_run_secret
+
+    secret, _ = resolve_run_secret(out, resume=resume, secret_file=secret_file)
     out.mkdir(parents=True, exist_ok=True)
     secret.save(out / SECRET_FILE)
     (out / "models").mkdir(exist_ok=True)
+    ckpt_dir.mkdir(exist_ok=True)
     atomic_write_text(out / "config.json", config.model_dump_json(indent=2) + "\n")
     history: dict[str, list[RoundMetrics]] = {}
-    names = [sc.name for sc in config.resolved_scenarios()]
-    results = run_scenarios_on_flower(
-        config, names, engine=engine, workdir=out / "flower", options=options, secret=secret
-    )
+    todo = [name for name in names if name not in done]
+    with interrupts_as_keyboard_interrupt():
+        results = run_scenarios_on_flower(
+            config, todo, engine=engine, workdir=out / "flower", options=options,
+            secret=secret, checkpoints=ckpt_dir,
+        )  # fmt: skip
+    results.update(done)
     for name in names:
         records, params = results[name]
         history[name] = records
@@ -227,6 +285,62 @@ def run_on_flower(
     summary = {"engine": engine, **build_summary(config, history, known, elapsed)}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _check_resumable(
+    config: ExperimentConfig, out: Path, names: list[str]
+) -> dict[str, tuple[list[RoundMetrics], np.ndarray]]:
+    """Refuse to resume anything but this configuration's run; return finished scenarios."""
+    saved = out / "config.json"
+    if not saved.is_file():
+        raise InputError(f"--resume: {out} holds no run to continue (no config.json)")
+    try:
+        theirs = parse_config(json.loads(saved.read_text(encoding="utf-8")))
+    except (ValueError, InputError):
+        raise InputError(f"--resume: {saved} is not a readable qtfl configuration") from None
+    digest = config.config_hash()
+    if theirs.config_hash() != digest:
+        raise InputError(
+            f"--resume: {out} holds a run of a different configuration; "
+            "resume with the original configuration or choose a new --out"
+        )
+    done = {}
+    for name in names:
+        path = out / "checkpoints" / f"{name}.pt"
+        if not path.is_file():
+            continue
+        state, their_hash = load_checkpoint(path)
+        if their_hash != digest:
+            raise InputError(
+                f"checkpoint {path} was written by a different configuration; "
+                "resume with the original configuration or choose a new --out"
+            )
+        if state.round >= config.training.rounds:
+            records = [RoundMetrics.from_dict(dict(m)) for m in state.metrics]
+            done[name] = (records, state.global_params)
+    return done
+
+
+@contextmanager
+def interrupts_as_keyboard_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM both raise :class:`KeyboardInterrupt` here (main thread only)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    for s in previous:
+        signal.signal(s, interrupted)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def scratch_dir() -> Path:
@@ -249,8 +363,7 @@ def run_with_engine(
         from qtfl.experiments.runner import run_experiment
 
         return run_experiment(config, out_dir=out_dir, resume=resume, secret_file=secret_file)
-    if resume:
-        raise InputError(f"--resume works with --engine inprocess only, got --engine {engine}")
     return run_on_flower(
-        config, out_dir=out_dir, engine=engine, options=options, secret_file=secret_file
-    )
+        config, out_dir=out_dir, engine=engine, options=options, resume=resume,
+        secret_file=secret_file,
+    )  # fmt: skip

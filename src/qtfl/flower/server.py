@@ -14,6 +14,15 @@ link secret for the secret parts (each end derives its half alone; the server ho
 secret, a client node only its clients' link keys); the in-process runner keys them the
 same way, so runs agree bit for bit. A
 client whose node does not answer within the round timeout (or fails) counts as dropped.
+
+Resume: with a checkpoint path the ServerApp saves the simulation's state
+(:func:`qtfl.fl.checkpoint.save_checkpoint`, tagged with the configuration hash) after every
+round, and when that file already exists it restores it first and runs only the remaining
+rounds, numbered on from the checkpoint. Every server-side random stream is in the
+checkpoint and the clients are stateless, so a resumed run equals an uninterrupted one.
+
+Deployed runs name the registered SuperNode ids in the run config (``node-ids``, partition
+order); the strategy then addresses those nodes only, whatever else connects.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricR
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy as FlowerStrategy
 
+from qtfl.errors import InputError
+from qtfl.fl.checkpoint import load_checkpoint, save_checkpoint
 from qtfl.fl.client import plan_batches
 from qtfl.fl.engine import (
     CLIENT_FIELDS,
@@ -39,7 +50,7 @@ from qtfl.fl.engine import (
     _record_client,
 )
 from qtfl.flower.ends import UplinkEnds, uplink_ends
-from qtfl.flower.job import FlowerJob, build_node
+from qtfl.flower.job import FlowerJob, build_simulation_for
 
 log = logging.getLogger("flwr")  # Flower streams its logger to `flwr run --stream`
 
@@ -47,12 +58,21 @@ log = logging.getLogger("flwr")  # Flower streams its logger to `flwr run --stre
 class ChannelStrategy(FlowerStrategy):
     """Flower strategy whose replies pass the uplink's receiving end before aggregation."""
 
-    def __init__(self, job: FlowerJob, sim: FederatedSimulation, nodes: dict[int, int]) -> None:
+    def __init__(
+        self,
+        job: FlowerJob,
+        sim: FederatedSimulation,
+        nodes: dict[int, int],
+        *,
+        checkpoint: Path | None = None,
+    ) -> None:
         self.job = job
         self.sim = sim
         self.nodes = nodes  # slot -> node id
         self.ends: dict[int, UplinkEnds] = {}
-        self.history: list[RoundMetrics] = []
+        self.history: list[RoundMetrics] = sim.history  # restored rounds included
+        self.checkpoint = checkpoint
+        self.round_offset = sim.round  # Flower counts from 1 again after a resume
         self._round: dict[str, Any] = {}
 
     def _ends(self, client: int) -> UplinkEnds:
@@ -64,6 +84,7 @@ class ChannelStrategy(FlowerStrategy):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         sim, job = self.sim, self.job
+        r = server_round + self.round_offset
         t0 = time.perf_counter()
         n = sim.num_clients
         m = max(1, min(n, round(sim.settings.fraction * n)))
@@ -103,9 +124,7 @@ class ChannelStrategy(FlowerStrategy):
                 if node is None or node not in online:
                     dropped[j] = True  # its node is gone: it cannot answer
                     continue
-                state, announce = self._ends(k).prepare(
-                    job.link_key(server_round, k), sim.layout.size
-                )
+                state, announce = self._ends(k).prepare(job.link_key(r, k), sim.layout.size)
                 states[k] = (j, state)
                 train = {
                     "start": starts[j],
@@ -118,7 +137,7 @@ class ChannelStrategy(FlowerStrategy):
                             {a: Array(np.ascontiguousarray(v)) for a, v in train.items()}
                         ),
                         "announce": ArrayRecord({a: Array(v) for a, v in announce.items()}),
-                        "qtfl": ConfigRecord({"client": int(k), "round": server_round}),
+                        "qtfl": ConfigRecord({"client": int(k), "round": r}),
                     }
                 )
                 messages.append(Message(content, dst_node_id=node, message_type="train"))
@@ -139,13 +158,14 @@ class ChannelStrategy(FlowerStrategy):
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         sim, st = self.sim, self._round
+        r = server_round + self.round_offset
         states: dict[int, tuple[int, object]] = st["states"]
         deliveries: dict[int, Any] = {}
         for reply in replies:
             if reply.has_error() or "wire" not in reply.content.array_records:
                 log.warning(
                     "round %d: a node failed: %s",
-                    server_round,
+                    r,
                     reply.error if reply.has_error() else "no wire",
                 )
                 continue
@@ -161,7 +181,7 @@ class ChannelStrategy(FlowerStrategy):
             log.warning(
                 "round %d: %d of %d clients did not answer within %g s (node gone or failed); "
                 "aggregating the other %d",
-                server_round, missing, len(states), self.job.round_timeout_s, answered,
+                r, missing, len(states), self.job.round_timeout_s, answered,
             )  # fmt: skip
         dropped = st["dropped"]
         aborted, detected, seconds = st["aborted"], st["detected"], st["seconds"]
@@ -181,7 +201,7 @@ class ChannelStrategy(FlowerStrategy):
         size = sim.layout.size
         updates = np.asarray(accepted, dtype=np.float32).reshape(len(accepted), size)
         record = sim.finish_round(
-            server_round,
+            r,
             updates,
             np.asarray(weights, dtype=np.float64),
             t0=st["t0"],
@@ -197,6 +217,8 @@ class ChannelStrategy(FlowerStrategy):
             clients=per_client,
         )
         self.history.append(record)
+        if self.checkpoint is not None:
+            save_checkpoint(self.checkpoint, sim.state(), config_hash=self.job.config.config_hash())
         metrics = MetricRecord({"aggregated": len(accepted), "aborted": aborted})
         return ArrayRecord({"params": Array(sim.global_params)}), metrics
 
@@ -214,21 +236,33 @@ class ChannelStrategy(FlowerStrategy):
         log.info("qtfl ChannelStrategy: scenario %s", self.job.scenario)
 
 
-def discover_nodes(grid: Grid, job: FlowerJob) -> dict[int, int]:
-    """Wait for ``job.num_nodes`` SuperNodes; slot ``i`` is the node whose ``partition-id`` is i.
+def discover_nodes(grid: Grid, job: FlowerJob, node_ids: tuple[int, ...] = ()) -> dict[int, int]:
+    """Wait for the SuperNodes; slot ``i`` serves clients ``k`` with ``k % num_nodes == i``.
 
-    Client ``k`` is served by slot ``k % num_nodes``. Each node holds only the link secrets
-    of the clients of its partition (:mod:`qtfl.flower.job`), so the server asks every node
-    its ``partition-id`` (a ``query`` message) rather than trusting the order of node ids.
+    With ``node_ids`` (registered ids, partition order) slot ``i`` is ``node_ids[i]`` and no
+    other node is ever addressed. Without, slot ``i`` is the node whose ``partition-id`` is
+    ``i``: each node holds only the link secrets of the clients of its partition
+    (:mod:`qtfl.flower.job`), so the server asks every node its ``partition-id`` (a ``query``
+    message) rather than trusting the order of node ids. Every train message names its client.
     """
     deadline = time.monotonic() + job.node_timeout_s
+    wanted = job.num_nodes
+    if node_ids and len(node_ids) < wanted:
+        raise InputError(f"{len(node_ids)} registered SuperNodes for {wanted} slots")
     while True:
-        ids = sorted(grid.get_node_ids())
-        if len(ids) >= job.num_nodes:
-            break
+        online = set(grid.get_node_ids())
+        if node_ids:
+            ready = [i for i in node_ids[:wanted] if i in online]
+            if len(ready) >= wanted:
+                return dict(enumerate(ready))
+        else:
+            ready = sorted(online)
+            if len(ready) >= wanted:
+                ids = ready
+                break
         if time.monotonic() > deadline:
             raise RuntimeError(
-                f"only {len(ids)} of {job.num_nodes} SuperNodes connected "
+                f"only {len(ready)} of {wanted} SuperNodes connected "
                 f"within {job.node_timeout_s:g} s"
             )
         time.sleep(0.2)
@@ -248,16 +282,43 @@ def discover_nodes(grid: Grid, job: FlowerJob) -> dict[int, int]:
     return slots
 
 
-def serve(grid: Grid, job: FlowerJob) -> list[RoundMetrics]:
-    """Run every round of ``job`` on ``grid`` and write the result next to ``job.result_path``."""
-    sim = build_node(job.to_json())
-    strategy = ChannelStrategy(job, sim, discover_nodes(grid, job))
-    strategy.start(
-        grid,
-        ArrayRecord({"params": Array(sim.global_params)}),
-        num_rounds=sim.settings.rounds,
-        timeout=job.round_timeout_s,
-    )
+def resume_from(sim: FederatedSimulation, job: FlowerJob, checkpoint: Path | None) -> None:
+    """Restore ``sim`` from ``checkpoint`` if it exists (refusing another configuration)."""
+    if checkpoint is None or not checkpoint.is_file():
+        return
+    state, their_hash = load_checkpoint(checkpoint)
+    if their_hash != job.config.config_hash():
+        raise InputError(
+            f"checkpoint {checkpoint} was written by a different configuration; "
+            "resume with the original configuration or choose a new --out"
+        )
+    sim.restore(state)
+
+
+def serve(
+    grid: Grid,
+    job: FlowerJob,
+    *,
+    checkpoint: Path | None = None,
+    node_ids: tuple[int, ...] = (),
+) -> list[RoundMetrics]:
+    """Run every round of ``job`` on ``grid`` and write the result next to ``job.result_path``.
+
+    ``checkpoint``: saved after every round; restored first if present (``--resume``).
+    ``node_ids``: the registered SuperNodes to address (see :func:`discover_nodes`).
+    """
+    sim = build_simulation_for(job)  # fresh: a cached one may have run rounds already
+    resume_from(sim, job, checkpoint)
+    remaining = sim.settings.rounds - sim.round
+    strategy = ChannelStrategy(job, sim, {}, checkpoint=checkpoint)
+    if remaining > 0:
+        strategy.nodes = discover_nodes(grid, job, node_ids)
+        strategy.start(
+            grid,
+            ArrayRecord({"params": Array(sim.global_params)}),
+            num_rounds=remaining,
+            timeout=job.round_timeout_s,
+        )
     out = Path(job.result_path)
     np.save(out.with_suffix(".npy"), sim.global_params)
     tmp = out.with_suffix(".tmp")
@@ -266,12 +327,27 @@ def serve(grid: Grid, job: FlowerJob) -> list[RoundMetrics]:
     return strategy.history
 
 
-def make_server_app(job: FlowerJob | None = None) -> ServerApp:
-    """The ServerApp; without ``job`` it reads the job from the run config (deployed runs)."""
+def make_server_app(job: FlowerJob | None = None, *, checkpoint: Path | None = None) -> ServerApp:
+    """The ServerApp; without ``job`` it reads job, checkpoint and node ids from the run config.
+
+    Deployed runs' run config: ``job-file``, ``checkpoint-file`` (``""``: none) and
+    ``node-ids`` (space-separated registered ids in partition order; ``""``: any node).
+    """
     app = ServerApp()
 
     @app.main()
     def _main(grid: Grid, context: Context) -> None:
-        serve(grid, job or FlowerJob.from_run_config(context.run_config))
+        if job is not None:
+            serve(grid, job, checkpoint=checkpoint)
+            return
+        config = context.run_config
+        path = str(config.get("checkpoint-file", "") or "")
+        ids = tuple(int(x) for x in str(config.get("node-ids", "") or "").split())
+        serve(
+            grid,
+            FlowerJob.from_run_config(config),
+            checkpoint=Path(path) if path else None,
+            node_ids=ids,
+        )
 
     return app

@@ -1,0 +1,144 @@
+"""The processes a Flower deployment starts, and stopping every one of them.
+
+Flower's daemons start children of their own: the SuperLink a ``flower-superexec``
+(detached into its own session), each SuperNode a ``flower-superexec`` that starts one
+ClientApp process per run. When a SuperNode dies abruptly (killed, out of memory) those
+children are re-parented to init and no longer appear among anyone's descendants: a plain
+"terminate the tree" misses them, and they outlive the run until they notice their parent
+is gone.
+
+:class:`ProcessTracker` therefore keeps every process it has ever seen below the roots it
+started (polled every ``interval_s``, remembered with its start time so a recycled pid is
+never mistaken for it), and every root runs in a session of its own, so a process spawned
+and orphaned between two polls is still found by its session id. :func:`stop_processes`
+sends SIGTERM to all of them, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+from collections.abc import Iterable
+from contextlib import suppress
+
+import psutil  # type: ignore[import-untyped]
+
+
+def _session_members(sessions: set[int]) -> list[psutil.Process]:
+    """Live processes whose session id is one of ``sessions``."""
+    found = []
+    for proc in psutil.process_iter():
+        with suppress(psutil.Error, OSError):
+            if os.getsid(proc.pid) in sessions:
+                found.append(proc)
+    return found
+
+
+def process_tree(procs: Iterable[subprocess.Popen[bytes]]) -> list[psutil.Process]:
+    """Every live process below (and including) ``procs``, plus their sessions' members.
+
+    Each root is expected to lead its own session (``start_new_session=True``).
+    """
+    tree: dict[int, psutil.Process] = {}
+    sessions: set[int] = set()
+    for p in procs:
+        try:
+            root = psutil.Process(p.pid)
+            sessions.add(p.pid)
+            for proc in [*root.children(recursive=True), root]:
+                tree[proc.pid] = proc
+        except psutil.NoSuchProcess:
+            sessions.add(p.pid)  # its session may outlive it
+    for proc in _session_members(sessions):
+        tree.setdefault(proc.pid, proc)
+    return list(tree.values())
+
+
+def stop_processes(
+    procs: list[subprocess.Popen[bytes]],
+    *,
+    timeout_s: float = 10.0,
+    known: Iterable[psutil.Process] = (),
+) -> None:
+    """SIGTERM ``procs``, their descendants, sessions and ``known`` processes; then SIGKILL.
+
+    ``known`` are processes seen earlier below these roots (a :class:`ProcessTracker`); a
+    ``psutil.Process`` checks its start time before signalling, so a recycled pid is safe.
+    """
+    tree = {p.pid: p for p in process_tree(procs)}
+    for proc in known:
+        with suppress(psutil.Error):
+            if proc.is_running():
+                tree.setdefault(proc.pid, proc)
+    everything = list(tree.values())
+    for proc in everything:
+        with suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(everything, timeout=timeout_s)
+    for proc in alive:
+        with suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=timeout_s)
+    for p in procs:
+        with suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=1)
+
+
+class ProcessTracker:
+    """Remembers every descendant of the watched roots, polled on a daemon thread."""
+
+    def __init__(self, *, interval_s: float = 0.5) -> None:
+        self.interval_s = interval_s
+        self.roots: list[subprocess.Popen[bytes]] = []
+        self.seen: dict[tuple[int, float], psutil.Process] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, proc: subprocess.Popen[bytes]) -> None:
+        """Track ``proc`` and its descendants from now on (starts the poller)."""
+        with self._lock:
+            self.roots.append(proc)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="qtfl-procs", daemon=True)
+            self._thread.start()
+        self.poll()
+
+    def poll(self) -> None:
+        """Record the current descendants of every root."""
+        with self._lock:
+            roots = list(self.roots)
+        for proc in process_tree(roots):
+            with suppress(psutil.Error):
+                key = (proc.pid, proc.create_time())
+                with self._lock:
+                    self.seen.setdefault(key, proc)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            with contextlib.suppress(Exception):  # a vanished process mid-scan: next poll
+                self.poll()
+
+    def known(self) -> list[psutil.Process]:
+        with self._lock:
+            return list(self.seen.values())
+
+    def descendants_of(self, root: subprocess.Popen[bytes]) -> list[psutil.Process]:
+        """Processes recorded in ``root``'s session (its descendants unless they left it)."""
+        found = []
+        for proc in self.known():
+            with suppress(psutil.Error, OSError):
+                if proc.is_running() and os.getsid(proc.pid) == root.pid:
+                    found.append(proc)
+        return found
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2 * self.interval_s + 1)
+            self._thread = None
+        with self._lock:
+            self.roots.clear()
+            self.seen.clear()
