@@ -159,9 +159,11 @@ def run_command(
             insecure=insecure,
             round_timeout_s=round_timeout,
         )
-        summary = run_with_engine(
-            cfg, out_dir=out, engine=engine, resume=resume, options=options, secret_file=secret_file
-        )
+        with _terminate_as_interrupt():
+            summary = run_with_engine(
+                cfg, out_dir=out, engine=engine, resume=resume, options=options,
+                secret_file=secret_file,
+            )  # fmt: skip
         if as_json:
             emit(summary, as_json=True)
         else:

@@ -9,8 +9,20 @@ that records every byte the SuperNodes send to the SuperLink:
   update's payload bits only by chance (1/2 within 4 sigma), and no update bytes at all;
 * afterwards no Flower process is left.
 
-A second deployment runs over TLS and loses a SuperNode mid-round; the round goes on with
-the other node.
+That capture deployment runs with ``insecure=True`` so the proxy can read the application
+bytes; every other deployment here uses the defaults: TLS under a per-run CA and SuperNode
+authentication with per-node keys.
+
+* Over TLS a SuperNode is killed mid-round (its root process only, so its superexec and
+  ClientApp are orphaned): the round goes on with the other node, and no orphan outlives
+  the run.
+* Two rogue SuperNodes that hold only the CA certificate join a running deployment: one
+  without a registered key is refused by the SuperLink; one that registered its own key
+  through Flower's open Control API is activated but never addressed. Neither receives a
+  message; the legitimate nodes serve every client.
+* ``qtfl run --engine flower-deploy`` interrupted by SIGINT after its first round exits 130
+  with "aborted; continue with --resume", leaves no process, and ``--resume`` finishes the
+  run equal to the in-process engine.
 """
 
 from __future__ import annotations
@@ -18,6 +30,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +47,7 @@ from qtfl.experiments.config import parse_config
 from qtfl.experiments.runner import build_simulation, prepare_inputs
 from qtfl.flower.deploy import LocalFederation, free_port
 from qtfl.flower.run import FlowerOptions, run_on_flower
+from qtfl.flower.trust import make_node_key
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.security.run_secret import SECRET_FILE, LinkSecret, RunSecret
 from tests.flower.certs import make_tls_files
@@ -57,21 +72,24 @@ class _StopTracker:
         self.pids: set[int] = set()
         self.real = flower_deploy.stop_processes
 
-    def __call__(self, procs: list[Any], *, timeout_s: float = 10.0) -> None:
+    def __call__(self, procs: list[Any], *, timeout_s: float = 10.0, known: Any = ()) -> None:
+        known = list(known)
         for p in procs:
             with contextlib.suppress(psutil.NoSuchProcess):
                 root = psutil.Process(p.pid)
                 self.pids |= {root.pid} | {c.pid for c in root.children(recursive=True)}
-        self.real(procs, timeout_s=timeout_s)
+        self.pids |= {p.pid for p in known}
+        self.real(procs, timeout_s=timeout_s, known=known)
 
     def alive(self) -> list[int]:
-        def running(pid: int) -> bool:
-            try:
-                return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-            except psutil.NoSuchProcess:
-                return False
+        return sorted(pid for pid in self.pids if _alive(pid))
 
-        return sorted(pid for pid in self.pids if running(pid))
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class _Recorder(Channel):
@@ -114,7 +132,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     flower_deploy.stop_processes = tracker  # type: ignore[assignment]
     try:
         options = FlowerOptions(num_supernodes=2, superlink_port=link_port, fleet_port=proxy.port,
-                                round_timeout_s=120, start_timeout_s=60)  # fmt: skip
+                                insecure=True, round_timeout_s=120, start_timeout_s=60)  # fmt: skip
         summary = run_on_flower(config, out_dir=out, engine="flower-deploy", options=options)
     finally:
         flower_run.run_deployed = real  # type: ignore[assignment]
@@ -208,7 +226,9 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None
 
 
 def test_attaching_to_a_superlink_that_does_not_answer_times_out(tmp_path: Path) -> None:
-    fed = LocalFederation(tmp_path, num_supernodes=1, attach=free_port(), start_timeout_s=1.0)
+    fed = LocalFederation(
+        tmp_path, num_supernodes=1, attach=free_port(), insecure=True, start_timeout_s=1.0
+    )
     with pytest.raises(InputError, match="did not answer within 1 s"), fed.running():
         pass
     assert fed.procs == []
@@ -271,6 +291,7 @@ def test_over_tls_a_supernode_killed_mid_round_leaves_the_round_to_the_others(
     monkeypatch.setattr(flower_deploy, "stop_processes", tracker)
     real = flower_run.run_deployed
     killed: list[int] = []
+    orphans: list[int] = []
 
     def kill_node_1_on_its_first_train_message(fed: LocalFederation) -> None:
         log = fed.workdir / "supernode-1.log"
@@ -278,10 +299,9 @@ def test_over_tls_a_supernode_killed_mid_round_leaves_the_round_to_the_others(
         while time.monotonic() < deadline:
             if log.is_file() and "Receiving: train message" in log.read_text(errors="replace"):
                 root = psutil.Process(fed.supernodes[1].pid)
-                for p in [*root.children(recursive=True), root]:
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        p.kill()
-                        killed.append(p.pid)
+                orphans.extend(c.pid for c in root.children(recursive=True))
+                root.kill()  # the root only: its superexec and ClientApp are orphaned
+                killed.append(root.pid)
                 return
             time.sleep(0.05)
 
@@ -305,11 +325,135 @@ def test_over_tls_a_supernode_killed_mid_round_leaves_the_round_to_the_others(
     finally:
         flower_run.run_deployed = real  # type: ignore[assignment]
     assert killed  # the node died while its round-1 message was being handled
+    assert orphans and not [p for p in orphans if _alive(p)]  # no orphan outlived the run
     line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert (line["answered"], line["dropped"], line["aggregated"]) == (1, 1, 1)
     assert summary["scenarios"]["default"]["final_accuracy"] is not None
     log = (tmp_path / "run" / "flower" / "deploy" / "superlink.log").read_text(errors="replace")
     assert "insecure" not in log.lower() and "https://127.0.0.1" in log
+    assert "authentication is disabled" not in log  # node keys were required
     streamed = (tmp_path / "run" / "flower" / "deploy" / "flwr-run-default.log").read_text()
     assert "1 of 2 clients did not answer" in streamed  # the ServerApp says what happened
     assert tracker.pids and tracker.alive() == []
+
+
+def _rogue(fed: LocalFederation, name: str, *extra: str) -> subprocess.Popen[bytes]:
+    """A SuperNode started by an outsider who holds the CA certificate and nothing else."""
+    assert fed.tls is not None
+    log = open(fed.workdir / f"{name}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        ["flower-supernode", "--root-certificates", str(fed.tls.ca_cert), *extra,
+         "--superlink", f"{fed.host}:{fed.port}", "--port", str(free_port()),
+         "--node-config", "partition-id=0 num-partitions=2", "--max-retries", "3"],
+        stdout=log, stderr=subprocess.STDOUT, env=flower_deploy.flower_env(),
+        cwd=fed.workdir, start_new_session=True,
+    )  # fmt: skip
+    log.close()
+    return proc
+
+
+def test_rogue_supernodes_holding_only_the_ca_are_refused_and_receive_no_message(
+    tmp_path: Path,
+) -> None:
+    # Prepare: a default deployment (TLS + node keys); once it runs, two outsiders join:
+    # "anonymous" with a key of its own that nobody registered, and "self-registered" which
+    # registered its own key through the SuperLink's Control API (open in Flower 1.41 to
+    # whoever reaches the port and trusts the CA) before starting.
+    config = parse_config({"seed": 9, "data": {"num_clients": 2}, "training": {"rounds": 2}})
+    real = flower_run.run_deployed
+    rogues: dict[str, subprocess.Popen[bytes]] = {}
+    registered: list[int] = []
+
+    def with_rogues(fed: LocalFederation, **kw: Any) -> None:
+        rogues["anonymous"] = _rogue(fed, "rogue-anonymous")
+        key = make_node_key(tmp_path / "rogue-keys", "rogue")
+        env = {**flower_deploy.flower_env(), "FLWR_HOME": str(fed.write_flower_home())}
+        done = subprocess.run(
+            ["flwr", "supernode", "register", str(key.public_key), "qtfl-local",
+             "--format", "json"],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        node_id = flower_deploy._json_field(done.stdout, "node-id")
+        assert node_id is not None, done.stdout + done.stderr
+        registered.append(int(str(node_id)))
+        rogues["self-registered"] = _rogue(
+            fed, "rogue-self-registered", "--auth-supernode-private-key", str(key.private_key)
+        )
+        real(fed, **kw)
+
+    flower_run.run_deployed = with_rogues  # type: ignore[assignment]
+    try:
+        options = FlowerOptions(num_supernodes=2, round_timeout_s=60, start_timeout_s=60)
+        run_on_flower(config, out_dir=tmp_path / "run", engine="flower-deploy", options=options)
+    finally:
+        flower_run.run_deployed = real  # type: ignore[assignment]
+        for proc in rogues.values():
+            flower_deploy.stop_processes([proc], timeout_s=5)
+    deploy = tmp_path / "run" / "flower" / "deploy"
+    link = (deploy / "superlink.log").read_text(errors="replace")
+    node_logs = [(deploy / f"supernode-{i}.log").read_text() for i in range(2)]
+    legit_ids = [int(re.findall(r"SuperNode ID: (\d+)", text)[0]) for text in node_logs]
+    # the SuperLink refused the anonymous node and admitted the self-registered one
+    assert '/v1/fleet/register-node HTTP/1.1" 412' in link  # self-registration disabled
+    activated = re.findall(r"Activated node_id=(\d+)", link)
+    assert sorted(map(int, activated)) == sorted([*registered, *legit_ids])
+    # neither rogue received a message; the legitimate nodes served both clients every round
+    for name in ("rogue-anonymous", "rogue-self-registered"):
+        assert "train message" not in (deploy / f"{name}.log").read_text(errors="replace")
+    for i in range(2):
+        assert "Receiving: train message" in (deploy / f"supernode-{i}.log").read_text()
+    assert f"Push replies from node_id={registered[0]}" not in link
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [(x["answered"], x["aggregated"]) for x in lines] == [(2, 2), (2, 2)]
+
+
+def test_sigint_on_flower_deploy_exits_130_and_resume_finishes_the_run(tmp_path: Path) -> None:
+    # Prepare: three rounds through the CLI; interrupt once round 1 is checkpointed
+    import os
+    import signal
+    import sys
+    import time
+
+    import yaml
+
+    from qtfl.fl.checkpoint import load_checkpoint
+
+    raw = {"seed": 12, "data": {"num_clients": 2}, "training": {"rounds": 3}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    ckpt = out / "checkpoints" / "default.pt"
+    cmd = [sys.executable, "-m", "qtfl.cli", "run", str(path), "--out", str(out),
+           "--engine", "flower-deploy", "--supernodes", "2", "--json"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 300
+    while not ckpt.is_file():
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.05)
+    started = {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+    # Execute
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    # Assert: 130, one line, nothing left running, --out resumable (no summary yet)
+    assert proc.returncode == 130
+    assert "aborted; continue with --resume" in err.decode() and "Traceback" not in err.decode()
+    time.sleep(0.5)
+    assert len(started) >= 5 and [p for p in started if _alive(p)] == []
+    reached = load_checkpoint(ckpt)[0].round
+    assert 1 <= reached < 3, "the run finished before the interrupt"
+    assert not (out / "summary.json").exists()
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    # the resumed run equals the in-process engine (which equals an uninterrupted Flower run)
+    config = parse_config(raw)
+    sim = build_simulation(config, prepare_inputs(config), config.resolved_scenarios()[0])
+    expected = [sim.run_round() for _ in range(3)]
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(x["round"], x["accuracy"], x["loss"]) for x in lines] == [
+        (r.round, r.accuracy, r.loss) for r in expected
+    ]
+    assert load_checkpoint(ckpt)[0].global_params.tobytes() == sim.global_params.tobytes()
+    summary = json.loads(resumed.stdout.decode().strip().splitlines()[-1])
+    assert summary["scenarios"]["default"]["final_accuracy"] == expected[-1].accuracy
