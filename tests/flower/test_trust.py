@@ -248,3 +248,26 @@ def test_resume_of_another_configuration_is_refused_before_anything_is_written(
         FlowerOptions(insecure=True, tls=make_tls(tmp_path / "tls"))
     assert sorted(p.name for p in out.rglob("*")) == before
     assert not (tmp_path / "empty").exists()
+
+
+def test_a_stoppable_grid_stops_waiting_for_replies_once_stopped() -> None:
+    # Prepare: a grid whose nodes never answer, and a 60 s round timeout
+    import threading
+
+    from qtfl.flower.interrupt import RunInterrupted, StoppableGrid
+
+    class Silent(InlineGrid):
+        def push_messages(self, messages: Any) -> list[str]:
+            return ["m1", "m2"]
+
+        def pull_messages(self, message_ids: Any) -> list[Any]:
+            return []
+
+    stop = threading.Event()
+    grid = StoppableGrid(Silent(make_client_app(lambda _ctx: None), 1), stop)  # type: ignore[arg-type]
+    threading.Timer(0.3, stop.set).start()
+    # Execute / Assert: raises within a second of the stop, not after the timeout
+    t0 = time.monotonic()
+    with pytest.raises(RunInterrupted):
+        grid.send_and_receive([], timeout=60.0)
+    assert time.monotonic() - t0 < 1.5

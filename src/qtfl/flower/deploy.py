@@ -254,7 +254,7 @@ class LocalFederation:
                           proc=link, host=self.host)  # fmt: skip
         fleet = self.fleet_port or self.port
         n = self.num_supernodes
-        keys = [self._register(i) for i in range(n)] if self.authenticated else []
+        keys = self._register_all(n) if self.authenticated else []
         for i in range(n):
             entries = {"partition-id": str(i), "num-partitions": str(n)}
             if self.extra_node_config:
@@ -276,26 +276,44 @@ class LocalFederation:
             )
             self.supernodes.append(node)
 
-    def _register(self, i: int) -> NodeKey:
-        """A fresh key for SuperNode ``i``, its public half registered with the SuperLink."""
-        key = make_node_key(self.credentials_dir / "nodes", f"supernode-{i}")
-        self._generated.append(key.private_key)
+    def _register_all(self, n: int) -> list[NodeKey]:
+        """Fresh keys for SuperNodes ``0..n-1``, their public halves registered (in parallel).
+
+        Fills :attr:`node_ids` in partition order. The ``flwr`` processes count as started
+        processes while they run, so an interrupt stops them too.
+        """
         env = flower_env()
         env["FLWR_HOME"] = str(self.write_flower_home())
-        done = subprocess.run(
-            ["flwr", "supernode", "register", str(key.public_key), "qtfl-local",
-             "--name", f"qtfl-{i}", "--format", "json"],
-            env=env, cwd=self.workdir, capture_output=True, text=True,
-            timeout=self.start_timeout_s, start_new_session=True, check=False,
-        )  # fmt: skip
-        node_id = _json_field(done.stdout, "node-id")
-        if done.returncode != 0 or node_id is None:
-            raise InputError(
-                f"the SuperLink refused to register SuperNode {i}'s key: "
-                f"{(done.stdout + done.stderr).strip()[-400:]}"
-            )
-        self.node_ids.append(int(str(node_id)))
-        return key
+        pending = []
+        for i in range(n):
+            key = make_node_key(self.credentials_dir / "nodes", f"supernode-{i}")
+            self._generated.append(key.private_key)
+            proc = subprocess.Popen(
+                ["flwr", "supernode", "register", str(key.public_key), "qtfl-local",
+                 "--name", f"qtfl-{i}", "--format", "json"],
+                env=env, cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+            self.procs.append(proc)
+            pending.append((i, key, proc))
+        keys = []
+        for i, key, proc in pending:
+            try:
+                raw, _ = proc.communicate(timeout=self.start_timeout_s)
+            except subprocess.TimeoutExpired:
+                raise InputError(
+                    f"registering SuperNode {i}'s key took over {self.start_timeout_s:g} s"
+                ) from None
+            self.procs.remove(proc)
+            text = raw.decode(errors="replace")
+            node_id = _json_field(text, "node-id")
+            if proc.returncode != 0 or node_id is None:
+                raise InputError(
+                    f"the SuperLink refused to register SuperNode {i}'s key: {text.strip()[-400:]}"
+                )
+            self.node_ids.append(int(str(node_id)))
+            keys.append(key)
+        return keys
 
     def stop(self) -> None:
         """Stop every process this federation started (their descendants and orphans too)."""

@@ -20,8 +20,8 @@ import contextlib
 import os
 import subprocess
 import threading
-from collections.abc import Iterable
-from contextlib import suppress
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 
 import psutil  # type: ignore[import-untyped]
 
@@ -142,3 +142,39 @@ class ProcessTracker:
         with self._lock:
             self.roots.clear()
             self.seen.clear()
+
+
+@contextmanager
+def descendants_stopped(*, interval_s: float = 0.5, timeout_s: float = 10.0) -> Iterator[None]:
+    """Stop, on exit, every process this process started meanwhile (polled while inside).
+
+    For runtimes started in-process (Ray, by Flower's simulation engine): their workers are
+    grandchildren that an orderly shutdown can orphan before they exit, so they are
+    recorded while they are still descendants and stopped at the end.
+    """
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    seen: dict[tuple[int, float], psutil.Process] = {}
+    done = threading.Event()
+
+    def poll() -> None:
+        for proc in me.children(recursive=True):
+            with suppress(psutil.Error):
+                if proc.pid not in before:
+                    seen.setdefault((proc.pid, proc.create_time()), proc)
+
+    def loop() -> None:
+        while not done.wait(interval_s):
+            with contextlib.suppress(Exception):
+                poll()
+
+    thread = threading.Thread(target=loop, name="qtfl-descendants", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=2 * interval_s + 1)
+        with contextlib.suppress(Exception):
+            poll()
+        stop_processes([], timeout_s=timeout_s, known=list(seen.values()))

@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from qtfl.fl.client import load_flat
 from qtfl.fl.engine import RoundMetrics
 from qtfl.flower.deploy import HOST, LocalFederation, TlsFiles, check_transport, run_deployed
 from qtfl.flower.job import FlowerJob, build_node, write_party_secrets
+from qtfl.flower.procs import descendants_stopped
 from qtfl.security.run_secret import SECRET_FILE, RunSecret
 
 ENGINES = ("inprocess", "flower-sim", "flower-deploy")
@@ -204,17 +206,59 @@ def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> 
     from qtfl.flower.client import make_client_app
     from qtfl.flower.server import make_server_app
 
-    run_simulation(
-        server_app=make_server_app(job, checkpoint=checkpoint),
-        client_app=make_client_app(lambda _ctx: job),
-        num_supernodes=nodes,
-        backend_config={
-            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-            "init_args": {"num_cpus": min(2, os.cpu_count() or 1), "num_gpus": 0},
-        },
-    )
+    stop = threading.Event()
+    with descendants_stopped():  # Ray's actor processes can outlive ray.shutdown()
+        try:
+            with _signals_kept_across_ray_init():
+                run_simulation(
+                    server_app=make_server_app(job, checkpoint=checkpoint, stop=stop),
+                    client_app=make_client_app(lambda _ctx: job),
+                    num_supernodes=nodes,
+                    backend_config={
+                        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                        "init_args": {"num_cpus": min(2, os.cpu_count() or 1), "num_gpus": 0},
+                    },
+                )
+        except BaseException:
+            stop.set()  # the ServerApp thread stops waiting for replies
+            import ray
+
+            ray.shutdown()  # Ray's workers and daemons, and any ray.get blocked on them
+            raise
     if not Path(job.result_path).is_file():
         raise InputError("the Flower simulation ended without a result; see its log above")
+
+
+@contextmanager
+def _signals_kept_across_ray_init() -> Iterator[None]:
+    """Re-install this process's SIGINT/SIGTERM handlers right after ``ray.init``.
+
+    Ray's core worker installs a native failure-signal handler for SIGTERM in the driver
+    (measured: SIGTERM then aborted the process, exit -6, instead of qtfl's clean 130);
+    Flower calls ``ray.init`` inside ``run_simulation``, so the call is wrapped here.
+    """
+    import ray
+
+    real_init = ray.init
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def init(*args: Any, **kwargs: Any) -> Any:
+        result = real_init(*args, **kwargs)
+        if _in_main_thread():
+            for s, handler in handlers.items():
+                if callable(handler):
+                    signal.signal(s, handler)
+        return result
+
+    ray.init = init
+    try:
+        yield
+    finally:
+        ray.init = real_init
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def run_on_flower(
@@ -324,8 +368,6 @@ def _check_resumable(
 @contextmanager
 def interrupts_as_keyboard_interrupt() -> Iterator[None]:
     """SIGINT and SIGTERM both raise :class:`KeyboardInterrupt` here (main thread only)."""
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield
         return

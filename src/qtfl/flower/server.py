@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,6 +51,7 @@ from qtfl.fl.engine import (
     _record_client,
 )
 from qtfl.flower.ends import UplinkEnds, uplink_ends
+from qtfl.flower.interrupt import StoppableGrid
 from qtfl.flower.job import FlowerJob, build_simulation_for
 
 log = logging.getLogger("flwr")  # Flower streams its logger to `flwr run --stream`
@@ -327,16 +329,24 @@ def serve(
     return strategy.history
 
 
-def make_server_app(job: FlowerJob | None = None, *, checkpoint: Path | None = None) -> ServerApp:
+def make_server_app(
+    job: FlowerJob | None = None,
+    *,
+    checkpoint: Path | None = None,
+    stop: threading.Event | None = None,
+) -> ServerApp:
     """The ServerApp; without ``job`` it reads job, checkpoint and node ids from the run config.
 
     Deployed runs' run config: ``job-file``, ``checkpoint-file`` (``""``: none) and
     ``node-ids`` (space-separated registered ids in partition order; ``""``: any node).
+    ``stop``: set it to end the ServerApp's waits at once (an interrupted simulation).
     """
     app = ServerApp()
 
     @app.main()
     def _main(grid: Grid, context: Context) -> None:
+        if stop is not None:
+            grid = StoppableGrid(grid, stop)
         if job is not None:
             serve(grid, job, checkpoint=checkpoint)
             return
