@@ -121,11 +121,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     proxy = CaptureProxy(link_port)
     real = flower_run.run_deployed
 
-    def labelled(
-        fed: LocalFederation, *, job_file: Path, result_path: Path, timeout_s: float
-    ) -> None:
+    def labelled(fed: LocalFederation, *, result_path: Path, **kw: Any) -> None:
         proxy.label = result_path.stem  # the scenario whose traffic follows
-        real(fed, job_file=job_file, result_path=result_path, timeout_s=timeout_s)
+        real(fed, result_path=result_path, **kw)
 
     tracker = _StopTracker()
     flower_run.run_deployed = labelled  # type: ignore[assignment]
