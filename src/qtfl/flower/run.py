@@ -116,7 +116,9 @@ def run_scenarios_on_flower(
         num_nodes=nodes,
     )
     try:
-        return _run_jobs(config, scenarios, engine, workdir, options, nodes, secrets_dir)
+        return _run_jobs(
+            config, scenarios, engine, workdir, options, nodes, secrets_dir, checkpoints
+        )
     finally:
         shutil.rmtree(secrets_dir, ignore_errors=True)
 
@@ -129,6 +131,7 @@ def _run_jobs(
     options: FlowerOptions,
     nodes: int,
     secrets_dir: Path,
+    checkpoints: Path | None,
 ) -> dict[str, tuple[list[RoundMetrics], np.ndarray]]:
     n_clients = config.data.num_clients
     jobs = []
