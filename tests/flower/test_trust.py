@@ -33,11 +33,12 @@ from qtfl.experiments.config import parse_config
 from qtfl.fl.checkpoint import load_checkpoint
 from qtfl.flower.client import make_client_app
 from qtfl.flower.deploy import LocalFederation, node_config_arg
-from qtfl.flower.job import FlowerJob
+from qtfl.flower.job import FlowerJob, write_party_secrets
 from qtfl.flower.procs import ProcessTracker, stop_processes
 from qtfl.flower.run import FlowerOptions, run_on_flower
 from qtfl.flower.server import serve
 from qtfl.flower.trust import load_tls_dir, make_node_key, make_tls
+from qtfl.security.run_secret import RunSecret
 from tests.flower.inline import InlineGrid
 
 
@@ -198,7 +199,14 @@ def test_resume_from_the_serverapp_checkpoint_equals_an_uninterrupted_run(
                            "link": {"fidelity": 0.97}, "bits": 16}}],
         }
     )  # fmt: skip
-    job = FlowerJob(config.model_dump_json(), "t", 2, str(tmp_path / "t.json"))
+    # one run secret for all three serves, read by each end from its own party file as in a
+    # real run (ends with unrelated secrets would disagree on every check and abort)
+    secrets = write_party_secrets(
+        tmp_path / "secrets", RunSecret.generate(), scenarios=["t"], num_clients=4, num_nodes=2
+    )
+    job = FlowerJob(
+        config.model_dump_json(), "t", 2, str(tmp_path / "t.json"), secrets_dir=str(secrets)
+    )
 
     def grid() -> InlineGrid:
         return InlineGrid(make_client_app(lambda _ctx: job), 2)
@@ -222,7 +230,8 @@ def test_resume_from_the_serverapp_checkpoint_equals_an_uninterrupted_run(
     second = grid()
     resumed = serve(second, job, checkpoint=ckpt)
     # Assert: only round 3 was sent; records and parameters equal the uninterrupted run
-    assert {int(str(m.content.config_records["qtfl"]["round"])) for m in second.sent} == {3}
+    trained = [m for m in second.sent if m.metadata.message_type == "train"]
+    assert {int(str(m.content.config_records["qtfl"]["round"])) for m in trained} == {3}
     clockless = [{**r.as_dict(), "wall_seconds": 0, "train_seconds": 0} for r in resumed]
     assert clockless == [{**r.as_dict(), "wall_seconds": 0, "train_seconds": 0} for r in reference]
     assert np.load(tmp_path / "t.npy").tobytes() == reference_params.tobytes()

@@ -302,9 +302,10 @@ def run_on_flower(
         )
     from qtfl.experiments.runner import resolve_run_secret
 
-    secret, _ = resolve_run_secret(out, resume=resume, secret_file=secret_file)
+    secret, fresh = resolve_run_secret(out, resume=resume, secret_file=secret_file)
     out.mkdir(parents=True, exist_ok=True)
-    secret.save(out / SECRET_FILE)
+    if fresh:
+        secret.save(out / SECRET_FILE)
     (out / "models").mkdir(exist_ok=True)
     ckpt_dir.mkdir(exist_ok=True)
     atomic_write_text(out / "config.json", config.model_dump_json(indent=2) + "\n")
