@@ -56,6 +56,10 @@ def test_accuracy_verdict_flips_with_the_numbers() -> None:
     assert "-10.3 points" in b.text
     assert c.verdict == INCONCLUSIVE
     assert accuracy_finding(keeps, "absent", claim="c").verdict == NOT_MEASURED
+    # one seed: a point, no interval, whatever the difference
+    one = {"seeds": [0], "scenarios": {"classical": scenario([0.9]), "q": scenario([0.5])}}
+    single = accuracy_finding(one, "q", claim="c")
+    assert single.verdict == INCONCLUSIVE and "one seed" in single.text
 
 
 def inv(psnr: float, *, base: float = 7.0, label: float = 1.0) -> dict[str, Any]:

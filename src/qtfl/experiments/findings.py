@@ -12,7 +12,8 @@ Thresholds (stated, keyword arguments with defaults):
 
 * accuracy: a scenario *hurts* accuracy when the 95% interval of its per-seed paired
   difference from the classical baseline lies wholly below ``-tolerance`` (1 point), and
-  *keeps* it when the interval lies wholly above ``-tolerance``; otherwise inconclusive;
+  *keeps* it when the interval lies wholly above ``-tolerance``; otherwise (or with a
+  single seed) inconclusive;
 * inversion: an attacker *sees* an update when its PSNR exceeds the random-code baseline
   by more than ``psnr_margin_db`` (3 dB);
 * link time: a round is *practical* when it lasts at most ``practical_round_s`` (60 s);
@@ -113,11 +114,14 @@ def accuracy_finding(
         return Finding(claim, NOT_MEASURED, f"Scenario {scenario} or {BASELINE} did not run.")
     m, lo, hi = diff
     sc = summary["scenarios"]
+    n = len(summary.get("seeds") or [0])
     where = (
         f"{scenario} ends at {_acc(sc[scenario]['final_accuracy'])} against "
-        f"{_acc(sc[BASELINE]['final_accuracy'])} for {BASELINE} (difference {_pp(m)}, 95% "
-        f"interval {_pp(lo)} to {_pp(hi)} over {len(summary.get('seeds') or [0])} seeds)"
+        f"{_acc(sc[BASELINE]['final_accuracy'])} for {BASELINE} (difference {_pp(m)}, "
+        + (f"95% interval {_pp(lo)} to {_pp(hi)} over {n} seeds)" if n > 1 else "one seed)")
     )
+    if n < 2:
+        return Finding(claim, INCONCLUSIVE, f"One seed gives no interval: {where}.")
     if hi < -tolerance:
         return Finding(claim, CUTS_AGAINST, f"It hurts accuracy: {where}.")
     if lo >= -tolerance:
