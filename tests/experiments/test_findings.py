@@ -117,13 +117,19 @@ def test_detection_verdicts_at_the_heaviest_and_lightest_fraction() -> None:
 
 
 def test_poisoning_and_overhead() -> None:
-    same = summary(classical=scenario([0.9]), **{"poison-classical": scenario([0.1]),
-                                                 "poison-teleport": scenario([0.1])})
-    helps = summary(classical=scenario([0.9]), **{"poison-classical": scenario([0.1]),
-                                                  "poison-teleport": scenario([0.8])})
-    a, b = poisoning_finding(same), poisoning_finding(helps)
+    honest = scenario([0.9, 0.9, 0.9])
+    same = summary(classical=honest, **{"poison-classical": scenario([0.1, 0.12, 0.11]),
+                                        "poison-teleport": scenario([0.1, 0.12, 0.11])})
+    helps = summary(classical=honest, **{"poison-classical": scenario([0.1, 0.12, 0.11]),
+                                         "poison-teleport": scenario([0.8, 0.81, 0.79])})
+    noisy = summary(classical=honest, **{"poison-classical": scenario([0.25, 0.20, 0.31]),
+                                         "poison-teleport": scenario([0.30, 0.28, 0.24])})
+    a, b, c = poisoning_finding(same), poisoning_finding(helps), poisoning_finding(noisy)
     assert a.verdict == CUTS_AGAINST and "does nothing against poisoning" in a.text
+    assert "difference 0 points" in a.text
     assert b.verdict == SUPPORTS and "80.0% over teleportation" in b.text
+    # a 2-point mean gain whose interval reaches below zero is no help
+    assert c.verdict == CUTS_AGAINST and "difference 2 points" in c.text
     cost = overhead_finding(summary(
         classical=scenario([0.9], classical_bits_total=1000),
         **{"teleport-fec": scenario([0.9], bell_pairs_total=1500, payload_qubits_total=1000,

@@ -79,7 +79,7 @@ class DetectionRow:
 
 def _pp(x: float) -> str:
     """A difference of accuracies in percentage points."""
-    text = human_number(100.0 * x)
+    text = human_number(0.0 if abs(x) < 1e-9 else 100.0 * x)
     return f"{text} point" if text in ("1", "-1") else f"{text} points"
 
 
@@ -243,21 +243,28 @@ def detection_findings(
 
 
 def poisoning_finding(summary: Mapping[str, Any], *, tolerance: float = 0.01) -> Finding:
-    """Does a teleported uplink change what poisoning does to the model?"""
+    """Does a teleported uplink change what poisoning does to the model? It helps only when
+    the 95% interval of the per-seed paired difference (teleported minus plaintext, both
+    poisoned) lies wholly above ``tolerance``."""
     claim = "Teleportation makes FL more robust"
     sc = summary["scenarios"]
-    if POISON_TELEPORT not in sc or POISON_CLASSICAL not in sc or BASELINE not in sc:
+    diff = accuracy_difference(summary, POISON_TELEPORT, baseline=POISON_CLASSICAL)
+    if diff is None or BASELINE not in sc:
         return Finding(claim, NOT_MEASURED, "The poisoning scenarios did not run.")
+    m, lo, hi = diff
     tele, plain, honest = (
         sc[POISON_TELEPORT]["final_accuracy"],
         sc[POISON_CLASSICAL]["final_accuracy"],
         sc[BASELINE]["final_accuracy"],
     )
+    n = len(summary.get("seeds") or [0])
+    spread = f"95% interval {_pp(lo)} to {_pp(hi)}" if n > 1 else "one seed"
     text = (
         f"with sign-flipping clients the model ends at {_acc(tele)} over teleportation and "
-        f"{_acc(plain)} over plaintext, against {_acc(honest)} without them"
+        f"{_acc(plain)} over plaintext (difference {_pp(m)}, {spread}), against "
+        f"{_acc(honest)} without them"
     )
-    if tele > plain + tolerance:
+    if lo > tolerance:
         return Finding(claim, SUPPORTS, f"Teleportation helps against poisoning: {text}.")
     return Finding(
         claim, CUTS_AGAINST,
