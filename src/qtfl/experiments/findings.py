@@ -17,6 +17,8 @@ Thresholds (stated, keyword arguments with defaults):
 * inversion: an attacker *sees* an update when its PSNR exceeds the random-code baseline
   by more than ``psnr_margin_db`` (3 dB);
 * link time: a round is *practical* when it lasts at most ``practical_round_s`` (60 s);
+* poisoning: teleportation *helps* only when the 95% interval of the paired difference
+  (teleported minus plaintext, both poisoned) lies wholly above ``tolerance`` (1 point);
 * detection: the checks *catch* an eavesdropper when at least ``detect_rate`` (90%) of its
   updates are rejected, with at most ``false_alarm_rate`` (5%) honest updates rejected.
 """
