@@ -74,7 +74,7 @@ def test_list_shows_every_preset_with_its_citation(capsys: pytest.CaptureFixture
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--preset", "nope"], "allowed: valivarthi2020"),
+        (["--preset", "nope"], "'nope' is not one of 'valivarthi2020'"),
         (["--distance-km", "-5"], "distance_km"),
         (["--distance-km", "5", "--attenuation-db-per-km", "-1"], "attenuation_db_per_km"),
         (["--distance-km", "5", "--source-rate-hz", "-1"], "source_rate_hz"),

@@ -23,8 +23,9 @@ def test_teleport_json_reports_resources_and_bit_error_rate(
 ) -> None:
     n = 200_000
     out = run_json(
-        capsys, "teleport", "--bits", str(n), "--fidelity", str(fidelity), "--seed", "7", "--json"
-    )
+        capsys, "teleport", "--payload-bits", str(n), "--fidelity", str(fidelity),
+        "--seed", "7", "--json",
+    )  # fmt: skip
     assert out["payload_qubits"] == n
     assert out["bell_pairs"] == n
     assert out["classical_bits"] == 2 * n
@@ -32,13 +33,14 @@ def test_teleport_json_reports_resources_and_bit_error_rate(
     p = 2 * (1 - fidelity) / 3
     assert abs(out["bit_error_rate"] - p) <= 4 * math.sqrt(p * (1 - p) / n)  # within 4 sigma
     again = run_json(
-        capsys, "teleport", "--bits", str(n), "--fidelity", str(fidelity), "--seed", "7", "--json"
-    )
+        capsys, "teleport", "--payload-bits", str(n), "--fidelity", str(fidelity),
+        "--seed", "7", "--json",
+    )  # fmt: skip
     assert again["bit_error_rate"] == out["bit_error_rate"]  # same seed, same run
 
 
 def test_teleport_table_output(capsys: pytest.CaptureFixture[str]) -> None:
-    main(["teleport", "--bits", "1000", "--fidelity", "0.8"])
+    main(["teleport", "--payload-bits", "1000", "--fidelity", "0.8"])
     text = capsys.readouterr().out
     for key in ("payload_qubits", "bell_pairs", "classical_bits", "bit_error_rate", "seconds"):
         assert key in text
@@ -47,8 +49,8 @@ def test_teleport_table_output(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--bits", "0"], "bits must be an integer in [1, 200000000], got 0"),
-        (["--bits", "-5"], "bits must be an integer in [1, 200000000], got -5"),
+        (["--payload-bits", "0"], "bits must be an integer in [1, 200000000], got 0"),
+        (["--payload-bits", "-5"], "bits must be an integer in [1, 200000000], got -5"),
         (["--fidelity", "1.2"], "fidelity must be in [0.25, 1], got 1.2"),
         (["--fidelity", "0.1"], "fidelity must be in [0.25, 1], got 0.1"),
     ],
@@ -82,7 +84,7 @@ def test_bench_teleport_json_contract(capsys: pytest.CaptureFixture[str]) -> Non
     # Small sizes: this checks the output contract, not the speed (that is the benchmark's job).
     out = run_json(
         capsys,
-        "bench", "teleport", "--bits", "100000", "--aer-shots", "300",
+        "bench", "teleport", "--payload-bits", "100000", "--aer-shots", "300",
         "--aer-fast-shots", "2000", "--repeats", "1", "--json",
     )  # fmt: skip
     for key in ("stim_rate_qubits_per_s", "aer_dynamic_rate_qubits_per_s",

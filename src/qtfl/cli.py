@@ -8,7 +8,7 @@ without a traceback.
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import signal
 import sys
@@ -21,14 +21,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from qtfl import registry
+from qtfl.channel.fec import FEC_CHOICES
 from qtfl.errors import InputError, QtflError
+from qtfl.network.presets import PRESETS
+from qtfl.present.console import configure_logging, print_result
 
 app = typer.Typer(
     name="qtfl",
     help="Federated learning over quantum teleportation: run, measure, benchmark.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 bench_app = typer.Typer(
     help="Performance benchmarks (figures, not pass/fail tests).", no_args_is_help=True
@@ -37,54 +41,78 @@ app.add_typer(bench_app, name="bench")
 
 _out = Console()
 _err = Console(stderr=True)
+log = logging.getLogger("qtfl.cli")
+
+
+def _choice(names: Any) -> click.Choice:
+    """A typed choice: ``-h`` and shell completion list ``names``."""
+    return click.Choice(list(names))
+
+
+_FILE = click.Path(dir_okay=False)
+_DIR = click.Path(file_okay=False)
+_FEC = _choice(FEC_CHOICES)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from qtfl import __version__
+
+        print(f"qtfl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: bool = typer.Option(
+        False, "-V", "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+    verbose: int = typer.Option(
+        0, "-v", "--verbose", count=True, help="More log lines on stderr (-v info, -vv debug)."
+    ),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Errors only on stderr."),
+) -> None:
+    """Federated learning over quantum teleportation: run, measure, benchmark."""
+    configure_logging(-1 if quiet else verbose)
 
 
 def emit(result: Mapping[str, Any], *, as_json: bool, title: str = "") -> None:
-    """Print ``result`` as one JSON object (``--json``) or as a two-column table."""
-    if as_json:
-        print(json.dumps(_jsonable(result), sort_keys=False))
-        return
-    table = Table(title=title or None, show_header=False)
-    table.add_column("quantity", style="bold")
-    table.add_column("value")
-    for key, value in result.items():
-        table.add_row(key, _pretty(value))
-    _out.print(table)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
-
-
-def _pretty(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_pretty(v)}" for k, v in value.items())
-    return str(value)
+    """Print ``result`` as one JSON object (``--json``) or as a table in human units."""
+    print_result(result, as_json=as_json, title=title, console=_out)
 
 
 @app.command("run")
 def run_command(
-    config: str = typer.Argument(..., help="Experiment configuration (YAML)."),
+    config: str = typer.Argument(
+        ...,
+        metavar="CONFIG",
+        click_type=_FILE,
+        help="Experiment file (YAML), or the name of a shipped one (see qtfl configs).",
+    ),
     out: str | None = typer.Option(
-        None, "--out", help="Output directory (must be empty or new; not needed with --dry-run)."
+        None,
+        "--out",
+        click_type=_DIR,
+        help="Output directory (must be empty or new; not needed with --dry-run).",
+    ),
+    overrides: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--set",
+        metavar="KEY.PATH=VALUE",
+        help="Override one config value (YAML scalar), e.g. --set training.rounds=5; repeatable.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run saved in --out."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     verbose: bool = typer.Option(
-        False, "--verbose", help="Also print every scenario's full summary before the table."
+        False,
+        "--verbose",
+        help="Also print every scenario's full summary before the table (as does qtfl -v run).",
     ),
     engine: str = typer.Option(
-        "inprocess", "--engine", help="inprocess, flower-sim or flower-deploy (loopback)."
+        "inprocess",
+        "--engine",
+        click_type=_choice(registry.ENGINES),
+        help="In-process engine, Flower simulation, or Flower deployed on loopback.",
     ),
     supernodes: int | None = typer.Option(
         None, "--supernodes", help="Flower engines: SuperNodes (default: 2 deployed, 1/client sim)."
@@ -125,10 +153,13 @@ def run_command(
     """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""
     from qtfl.errors import InputError, require_range
     from qtfl.experiments.config import load_config
+    from qtfl.experiments.examples import resolve_config
     from qtfl.experiments.runner import RichProgress, check_output_dir, run_experiment
     from qtfl.fl.parallel import parse_workers
 
-    cfg = load_config(config)
+    path = resolve_config(config)
+    log.info("configuration %s%s", path, f" with --set {' '.join(overrides)}" if overrides else "")
+    cfg = load_config(path, overrides=overrides)
     n_workers = None if workers is None else parse_workers(workers, engine=engine)
     require_range("--max-hours", max_hours, low=0.0, low_open=True)
     if out is None and not dry_run:
@@ -148,6 +179,9 @@ def run_command(
         check_budget(estimate, max_hours=max_hours)
     assert out is not None
     if engine != "inprocess":
+        from qtfl.extras import require_extra
+
+        require_extra("flower", purpose=f"--engine {engine}")
         from qtfl.flower.run import FlowerOptions, run_with_engine
         from qtfl.flower.trust import load_tls_dir
 
@@ -197,7 +231,7 @@ def _print_run(summary: Mapping[str, Any], *, out_dir: str, verbose: bool) -> No
 
     from qtfl.present.run_table import rich_run_table, run_epilogue, run_table, table_caption
 
-    if verbose:
+    if verbose or logging.getLogger("qtfl").isEnabledFor(logging.INFO):  # --verbose or qtfl -v
         for name, scenario in summary["scenarios"].items():
             emit(scenario, as_json=False, title=f"qtfl run — scenario {name}")
     table = run_table(summary)
@@ -237,7 +271,7 @@ class RunInterrupted(Exception):
 def emit_estimate(estimate: Mapping[str, Any], *, as_json: bool) -> None:
     """``qtfl run --dry-run``: one row per scenario (or the estimate as JSON)."""
     if as_json:
-        print(json.dumps(_jsonable(estimate)))
+        emit(estimate, as_json=True)
         return
     from qtfl.present import human_count, human_seconds
 
@@ -270,9 +304,25 @@ def emit_estimate(estimate: Mapping[str, Any], *, as_json: bool) -> None:
     )
 
 
+@app.command("configs")
+def configs_command(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """List the example experiment files shipped with qtfl (run one by name: qtfl run NAME)."""
+    from qtfl.experiments.examples import example_configs
+
+    shipped = {e.name: {"path": str(e.path), "about": e.summary} for e in example_configs()}
+    if as_json:
+        emit({"configs": shipped}, as_json=True)
+        return
+    emit({k: v["about"] for k, v in shipped.items()}, as_json=False, title="qtfl configs")
+
+
 @app.command("report")
 def report_command(
-    run_dir: str = typer.Argument(..., help="The --out directory of a finished qtfl run."),
+    run_dir: str = typer.Argument(
+        ..., click_type=_DIR, help="The --out directory of a finished qtfl run."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Re-render DIR/report.html from DIR/summary.json and DIR/metrics.jsonl."""
@@ -283,14 +333,18 @@ def report_command(
 
 @app.command("link")
 def link_command(
-    preset: str | None = typer.Option(None, "--preset", help="Published link (see --list)."),
+    preset: str | None = typer.Option(
+        None, "--preset", click_type=_choice(PRESETS), help="Published link (see --list)."
+    ),
     list_presets: bool = typer.Option(False, "--list", help="List the presets and exit."),
     distance_km: float | None = typer.Option(None, "--distance-km", help="Link length (km)."),
     attenuation_db_per_km: float | None = typer.Option(
         None, "--attenuation-db-per-km", help="Fiber loss (default 0.2 dB/km)."
     ),
     extra_loss_db: float | None = typer.Option(None, "--extra-loss-db", help="Fixed extra loss."),
-    source: str | None = typer.Option(None, "--source", help="Source placement: end | midpoint."),
+    source: str | None = typer.Option(
+        None, "--source", click_type=_choice(("end", "midpoint")), help="Source placement."
+    ),
     source_rate_hz: float | None = typer.Option(None, "--source-rate-hz", help="Pairs emitted/s."),
     source_fidelity: float | None = typer.Option(
         None, "--source-fidelity", help="Fidelity of the emitted pairs, in [0.25, 1]."
@@ -301,15 +355,24 @@ def link_command(
     model_params: int | None = typer.Option(
         None, "--model-params", help="Parameters per update (default: the quickstart model)."
     ),
-    bits_per_param: int = typer.Option(16, "--bits-per-param"),
+    bits_per_param: int = typer.Option(
+        16, "--bits", "--bits-per-param", help="Bits per value of the basis encoding."
+    ),
     check_fraction: float = typer.Option(0.1, "--check-fraction", help="Pairs sacrificed."),
     target_fidelity: float | None = typer.Option(
         None, "--target-fidelity", help="Purify pairs up to this fidelity."
     ),
-    protocol: str = typer.Option("dejmps", "--protocol", help="dejmps | bbpssw."),
-    max_rounds: int = typer.Option(10, "--max-rounds", help="Purification round limit."),
+    protocol: str = typer.Option(
+        "dejmps",
+        "--protocol",
+        click_type=_choice(registry.PURIFICATION_PROTOCOLS),
+        help="Purification protocol.",
+    ),
+    max_rounds: int = typer.Option(
+        registry.DEFAULT_MAX_PURIFICATION_ROUNDS, "--max-rounds", help="Purification round limit."
+    ),
     fec: str | None = typer.Option(
-        None, "--fec", help="FEC with CRC and resends: none | auto | ldpc-1/4 ... ldpc-9/10."
+        None, "--fec", click_type=_FEC, help="FEC with CRC and resends (auto: best code)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -347,45 +410,68 @@ def link_command(
 
 @app.command("teleport")
 def teleport_command(
-    bits: int = typer.Option(1_000_000, "--bits", help="Payload qubits N (random bits)."),
+    payload_bits: int = typer.Option(
+        1_000_000, "--payload-bits", help="Payload qubits N (random bits)."
+    ),
     fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity, in [0.25, 1]."),
     seed: int = typer.Option(0, "--seed", help="Seed of the payload and the sampler."),
     fec: str | None = typer.Option(
-        None, "--fec", help="FEC with CRC and resends: none | auto | ldpc-1/4 ... ldpc-9/10."
+        None, "--fec", click_type=_FEC, help="FEC with CRC and resends (auto: best code)."
     ),
-    eve: str = typer.Option("none", "--eve", help="none | tap | intercept-resend | mitm."),
-    eve_fraction: float = typer.Option(1.0, "--eve-fraction", help="Pairs attacked, in [0, 1]."),
-    eve_basis: str = typer.Option("random", "--eve-basis", help="z | x | random."),
+    eve: str = typer.Option(
+        "none",
+        "--eavesdropper",
+        "--eve",
+        click_type=_choice(registry.EAVESDROPPERS),
+        help="Eavesdropper on the pairs and the classical channel.",
+    ),
+    eve_fraction: float | None = typer.Option(
+        None,
+        "--eavesdropper-fraction",
+        "--eve-fraction",
+        help="Pairs attacked, in [0, 1] (intercept-resend, mitm; default 1).",
+    ),
+    eve_basis: str | None = typer.Option(
+        None,
+        "--eavesdropper-basis",
+        "--eve-basis",
+        click_type=_choice(registry.EAVESDROPPER_BASES),
+        help="Measurement basis (intercept-resend only; default random).",
+    ),
     check_fraction: float = typer.Option(0.1, "--check-fraction", help="Check pairs, in (0, 1)."),
     alpha: float = typer.Option(0.01, "--alpha", help="False-alarm probability, in (0, 1)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Teleport N random payload bits through Werner pairs (stim): resources and bit errors.
 
-    The security fields (detected ... eve_information_bits) come from a second run of the
-    same bits with check pairs first (verify, then teleport) and the chosen eavesdropper.
+    Without an eavesdropper, one run teleports the bits; the verification fields come from a
+    second run with check pairs first (verify, then teleport). With --eavesdropper, every
+    figure (bit error rate, verdict, leakage) comes from the one attacked, verified run.
     """
     if fec is not None:
         from qtfl.channel.integrity import teleport_fec_summary
 
-        result = teleport_fec_summary(bits=bits, fidelity=fidelity, fec=fec, seed=seed)
+        result = teleport_fec_summary(bits=payload_bits, fidelity=fidelity, fec=fec, seed=seed)
         emit(result, as_json=as_json, title="qtfl teleport --fec")
         return
-    from qtfl.channel.teleportation import teleport_security_summary
+    from qtfl.channel.teleportation import verified_transfer
+    from qtfl.present.teleport import teleport_figures
     from qtfl.quantum.benchmark import teleport_summary
 
-    summary = teleport_summary(bits=bits, fidelity=fidelity, seed=seed)
-    security = teleport_security_summary(
-        bits=bits,
+    transfer = verified_transfer(
+        bits=payload_bits,
         fidelity=fidelity,
         seed=seed,
-        eve=eve,
-        eve_fraction=eve_fraction,
-        eve_basis=eve_basis,
+        eavesdropper=eve,
+        eavesdropper_fraction=eve_fraction,
+        eavesdropper_basis=eve_basis,
         check_fraction=check_fraction,
         alpha=alpha,
     )
-    emit({**summary.as_dict(), **security}, as_json=as_json, title="qtfl teleport")
+    plain = None
+    if eve == "none":
+        plain = teleport_summary(bits=payload_bits, fidelity=fidelity, seed=seed)
+    emit(teleport_figures(plain, transfer), as_json=as_json, title="qtfl teleport")
 
 
 security_app = typer.Typer(
@@ -398,12 +484,36 @@ app.add_typer(security_app, name="security")
 @security_app.command("curve")
 def security_curve_command(
     fidelity: float = typer.Option(1.0, "--fidelity", help="Werner pair fidelity of the link."),
-    eve: str = typer.Option("intercept-resend", "--eve", help="intercept-resend | mitm."),
-    eve_basis: str = typer.Option("random", "--eve-basis", help="z | x | random."),
-    checks: str = typer.Option("1,2,4,8,16,32,64", "--checks", help="Check-pair counts k."),
-    fractions: str = typer.Option("0.1,0.25,0.5,1", "--fractions", help="Eve fractions f."),
+    eve: str = typer.Option(
+        "intercept-resend",
+        "--eavesdropper",
+        "--eve",
+        click_type=_choice(registry.LINK_EAVESDROPPERS),
+        help="Eavesdropper on the pairs.",
+    ),
+    eve_basis: str | None = typer.Option(
+        None,
+        "--eavesdropper-basis",
+        "--eve-basis",
+        click_type=_choice(registry.EAVESDROPPER_BASES),
+        help="Measurement basis (intercept-resend only; default random).",
+    ),
+    checks: str = typer.Option(
+        "1,2,4,8,16,32,64", "--check-counts", metavar="K,K,...", help="Check-pair counts k."
+    ),
+    fractions: str = typer.Option(
+        "0.1,0.25,0.5,1",
+        "--eavesdropper-fractions",
+        metavar="F,F,...",
+        help="Shares of pairs attacked f, each in [0, 1].",
+    ),
     alpha: float = typer.Option(0.01, "--alpha", help="False-alarm probability, in (0, 1)."),
-    method: str = typer.Option("exact", "--method", help="exact | hoeffding."),
+    method: str = typer.Option(
+        "exact",
+        "--threshold-method",
+        click_type=_choice(("exact", "hoeffding")),
+        help="QBER threshold: exact binomial tail or Hoeffding bound.",
+    ),
     trials: int = typer.Option(2000, "--trials", help="Simulated verifications per point."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -425,10 +535,15 @@ def security_curve_command(
     emit(result if as_json else curve_table(result), as_json=as_json, title="qtfl security curve")
 
 
-@security_app.command("attacks")
+@security_app.command("eavesdroppers")
 def security_attacks_command(
     fidelity: float = typer.Option(0.97, "--fidelity", help="Werner pair fidelity of the link."),
-    eve_fraction: float = typer.Option(1.0, "--eve-fraction", help="Pairs attacked, in [0, 1]."),
+    eve_fraction: float = typer.Option(
+        registry.DEFAULT_EAVESDROPPER_FRACTION,
+        "--eavesdropper-fraction",
+        "--eve-fraction",
+        help="Pairs attacked, in [0, 1].",
+    ),
     checks: int = typer.Option(100, "--checks", help="Check pairs per verification."),
     alpha: float = typer.Option(0.01, "--alpha", help="False-alarm probability, in (0, 1)."),
     trials: int = typer.Option(2000, "--trials", help="Simulated verifications per attacker."),
@@ -436,7 +551,7 @@ def security_attacks_command(
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Each attacker on one link: detection probability, payload errors, what Eve learns."""
+    """Each eavesdropper on one link: detection probability, payload errors, what Eve learns."""
     from qtfl.security.report import attack_rows, attack_table
 
     result = attack_table(
@@ -448,7 +563,14 @@ def security_attacks_command(
         payload_bits=payload_bits,
         seed=seed,
     )
-    emit(result if as_json else attack_rows(result), as_json=as_json, title="qtfl security attacks")
+    emit(
+        result if as_json else attack_rows(result),
+        as_json=as_json,
+        title="qtfl security eavesdroppers",
+    )
+
+
+security_app.command("attacks", hidden=True, deprecated=True)(security_attacks_command)
 
 
 @bench_app.command("security")
@@ -472,8 +594,12 @@ def bench_security_command(
 @app.command("integrity")
 def integrity_command(
     fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity, in [0.25, 1]."),
-    target: float = typer.Option(1e-6, "--target", help="Residual bit error rate, in (0, 0.5]."),
-    max_rounds: int = typer.Option(6, "--max-rounds", help="Purification round limit."),
+    target: float = typer.Option(
+        1e-6, "--target-bit-error-rate", help="Residual bit error rate, in (0, 0.5]."
+    ),
+    max_rounds: int = typer.Option(
+        registry.DEFAULT_MAX_PURIFICATION_ROUNDS, "--max-rounds", help="Purification round limit."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Cheapest of FEC, purification or both, in Bell pairs per delivered payload bit."""
@@ -542,7 +668,7 @@ def bench_channel_command(
 
 @bench_app.command("teleport")
 def bench_teleport_command(
-    bits: int = typer.Option(10_000_000, "--bits", help="Payload qubits N for stim."),
+    bits: int = typer.Option(10_000_000, "--payload-bits", help="Payload qubits N for stim."),
     aer_shots: int = typer.Option(20_000, "--aer-shots", help="Shots of Aer's dynamic circuit."),
     aer_fast_shots: int = typer.Option(
         200_000, "--aer-fast-shots", help="Shots of Aer's fastest (deferred, bulk) circuit."
@@ -617,10 +743,14 @@ def bench_fec_command(
 
 
 attack_app = typer.Typer(
-    help="Privacy attacks on what each attacker observes (inversion, membership).",
+    help="Privacy attacks: what an observer of an update or model recovers (not eavesdroppers: "
+    "those are qtfl security).",
     no_args_is_help=True,
 )
-app.add_typer(attack_app, name="attack")
+app.add_typer(attack_app, name="privacy")
+app.add_typer(attack_app, name="attack", hidden=True, deprecated=True)
+
+_IMAGE_MODELS = ("logreg", "mlp", "lenet", "convnet")
 
 
 def _dp_settings(sigma: float | None, clip: float, placement: str) -> Any:
@@ -631,36 +761,64 @@ def _dp_settings(sigma: float | None, clip: float, placement: str) -> Any:
     return DPSettings(clip_norm=clip, noise_multiplier=sigma, placement=placement)  # type: ignore[arg-type]
 
 
+def _dp_placement_option() -> Any:
+    return typer.Option(
+        registry.DEFAULT_DP_PLACEMENT,
+        "--dp-placement",
+        click_type=_choice(registry.DP_PLACEMENTS),
+        help="Where DP noise is added: server (central) or client (local).",
+    )
+
+
 @attack_app.command("invert")
 def attack_invert_command(
     dataset: str = typer.Option(
-        "digits", "--dataset", help="digits, fashion-mnist, mnist, cifar10."
+        "digits", "--dataset", click_type=_choice(registry.IMAGE_DATASETS), help="Data set."
     ),
-    model: str = typer.Option("mlp", "--model", help="logreg, mlp, lenet, convnet."),
-    channel: str = typer.Option("plain", "--channel", help="plain, aead or teleportation."),
+    model: str = typer.Option("mlp", "--model", click_type=_choice(_IMAGE_MODELS), help="Model."),
+    channel: str = typer.Option(
+        "plain",
+        "--channel",
+        click_type=_choice(("plain", "aead", "teleport")),
+        help="Channel kind the update travels on.",
+    ),
     attacker: str = typer.Option(
-        "tap", "--attacker", help="tap (wire eavesdropper), intercept-resend, server."
+        "tap",
+        "--observer",
+        "--attacker",
+        click_type=_choice(registry.OBSERVERS),
+        help="Who attacks: the curious server, a wire tap, or an intercept-resend eavesdropper.",
     ),
-    method: str = typer.Option("analytic", "--method", help="analytic, dlg, idlg or ig."),
+    method: str = typer.Option(
+        "analytic",
+        "--method",
+        click_type=_choice(registry.INVERSION_METHODS),
+        help="Inversion attack.",
+    ),
     batch: int = typer.Option(1, "--batch", help="Examples in the client's batch."),
     local_steps: int = typer.Option(1, "--local-steps", help="Local SGD steps (1: gradient)."),
     lr: float = typer.Option(0.1, "--lr", help="Client learning rate."),
     hidden: int = typer.Option(64, "--hidden", help="MLP hidden width."),
     dp_sigma: float | None = typer.Option(None, "--dp-sigma", help="DP noise multiplier."),
     dp_clip: float = typer.Option(1.0, "--dp-clip", help="DP clipping norm C."),
-    dp_placement: str = typer.Option("client", "--dp-placement", help="client or server."),
+    dp_placement: str = _dp_placement_option(),
     masked_clients: int = typer.Option(
-        0, "--secure-aggregation", help="Mask among this many clients (0: off)."
+        0, "--masked-clients", help="Secure aggregation: mask among this many clients (0: off)."
     ),
-    fidelity: float = typer.Option(0.95, "--fidelity", help="Werner fidelity (teleportation)."),
-    eve_fraction: float = typer.Option(0.003, "--eve-fraction", help="Intercepted pair share."),
-    fec: str = typer.Option("none", "--fec", help="Teleportation FEC: none, auto or a code."),
+    fidelity: float = typer.Option(0.95, "--fidelity", help="Werner fidelity (teleport)."),
+    eve_fraction: float = typer.Option(
+        registry.DEFAULT_EAVESDROPPER_FRACTION,
+        "--eavesdropper-fraction",
+        "--eve-fraction",
+        help="Pairs an intercept-resend observer measures, in [0, 1].",
+    ),
+    fec: str = typer.Option("none", "--fec", click_type=_FEC, help="Teleport FEC."),
     iterations: int | None = typer.Option(None, "--iterations", help="Attack iterations."),
-    root: str | None = typer.Option(None, "--root", help="Data set directory."),
+    root: str | None = typer.Option(None, "--root", click_type=_DIR, help="Data set directory."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Reconstruct a client's images from what --attacker sees on --channel (PSNR, SSIM...)."""
+    """Reconstruct a client's images from what --observer sees on --channel (PSNR, SSIM...)."""
     from qtfl.attacks.assessment import invert_assessment
 
     result = invert_assessment(
@@ -682,17 +840,28 @@ def attack_invert_command(
         root=root,
         seed=seed,
     )
-    emit(result, as_json=as_json, title="qtfl attack invert")
+    emit(result, as_json=as_json, title="qtfl privacy invert")
 
 
 @attack_app.command("membership")
 def attack_membership_command(
     dataset: str = typer.Option(
-        "digits", "--dataset", help="digits, fashion-mnist, mnist, cifar10."
+        "digits", "--dataset", click_type=_choice(registry.IMAGE_DATASETS), help="Data set."
     ),
-    model: str = typer.Option("mlp", "--model", help="logreg, mlp, lenet, convnet."),
-    target: str = typer.Option("global", "--target", help="global (model) or client (update)."),
-    attack: str = typer.Option("lira", "--attack", help="loss or lira."),
+    model: str = typer.Option("mlp", "--model", click_type=_choice(_IMAGE_MODELS), help="Model."),
+    target: str = typer.Option(
+        "global",
+        "--target",
+        click_type=_choice(registry.MEMBERSHIP_TARGETS),
+        help="Attack the global model or one client's update.",
+    ),
+    attack: str = typer.Option(
+        "lira",
+        "--method",
+        "--attack",
+        click_type=_choice(registry.MEMBERSHIP_ATTACKS),
+        help="Membership-inference attack.",
+    ),
     clients: int = typer.Option(10, "--clients", help="Number of clients."),
     train_examples: int = typer.Option(300, "--train-examples", help="Training examples used."),
     rounds: int = typer.Option(20, "--rounds", help="Federated rounds before the attack."),
@@ -701,9 +870,9 @@ def attack_membership_command(
     hidden: int = typer.Option(64, "--hidden", help="MLP hidden width."),
     dp_sigma: float | None = typer.Option(None, "--dp-sigma", help="DP noise multiplier."),
     dp_clip: float = typer.Option(1.0, "--dp-clip", help="DP clipping norm C."),
-    dp_placement: str = typer.Option("server", "--dp-placement", help="server or client."),
+    dp_placement: str = _dp_placement_option(),
     secure_aggregation: bool = typer.Option(False, "--secure-aggregation", help="Pairwise masks."),
-    root: str | None = typer.Option(None, "--root", help="Data set directory."),
+    root: str | None = typer.Option(None, "--root", click_type=_DIR, help="Data set directory."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -726,7 +895,7 @@ def attack_membership_command(
         root=root,
         seed=seed,
     )
-    emit(result, as_json=as_json, title="qtfl attack membership")
+    emit(result, as_json=as_json, title="qtfl privacy membership")
 
 
 qdataset_app = typer.Typer(
@@ -744,7 +913,7 @@ def qdataset_generate_command(
     examples: int = typer.Option(1000, "--examples", help="Examples (pulse sequences), >= 1."),
     realisations: int = typer.Option(100, "--realisations", help="Noise realisations K, >= 1."),
     seed: int = typer.Option(0, "--seed", help="Seed of everything random."),
-    out: str = typer.Option(..., "--out", help="Output file (.npz)."),
+    out: str = typer.Option(..., "--out", click_type=_FILE, help="Output file (.npz)."),
     time_steps: int = typer.Option(1024, "--time-steps", help="Piecewise-constant steps M."),
     keep_noise: bool = typer.Option(False, "--keep-noise", help="Also store the noise (large)."),
     evolution: str = typer.Option(

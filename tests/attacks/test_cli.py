@@ -15,14 +15,14 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> dict:  # type: ignor
 
 
 def test_attack_invert_json(capsys: pytest.CaptureFixture[str]) -> None:
-    out = _run(capsys, "attack", "invert", "--dataset", "digits", "--model", "mlp", "--json")
+    out = _run(capsys, "privacy", "invert", "--dataset", "digits", "--model", "mlp", "--json")
     for key in ("psnr_db", "ssim", "mse", "label_accuracy", "baseline_psnr_db"):
         assert key in out
     assert out["psnr_db"] >= 40.0
 
 
 def test_attack_membership_json(capsys: pytest.CaptureFixture[str]) -> None:
-    out = _run(capsys, "attack", "membership", "--target", "client", "--json")
+    out = _run(capsys, "privacy", "membership", "--target", "client", "--json")
     assert 0.0 <= out["auc"] <= 1.0 and 0.0 <= out["tpr_at_1pct_fpr"] <= 1.0
 
 
@@ -30,7 +30,7 @@ def test_unsupported_attack_exits_2_naming_the_requirement(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["attack", "invert", "--model", "convnet", "--method", "analytic"])
+        main(["privacy", "invert", "--model", "convnet", "--method", "analytic"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "fully connected first layer" in err and "Traceback" not in err

@@ -133,7 +133,7 @@ def test_cli_fec_flags_report_the_figures_and_refuse_weak_codes(
 
     from qtfl.cli import main
 
-    main(["teleport", "--bits", "20000", "--fidelity", "0.95", "--fec", "auto", "--json"])
+    main(["teleport", "--payload-bits", "20000", "--fidelity", "0.95", "--fec", "auto", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert out["fec"] == "ldpc-2/3"
     assert {"residual_bit_error_rate", "pairs_per_payload_bit"} <= set(out)
@@ -141,7 +141,7 @@ def test_cli_fec_flags_report_the_figures_and_refuse_weak_codes(
     out = json.loads(capsys.readouterr().out)
     assert {"residual_bit_error_rate", "pairs_per_payload_bit"} <= set(out)
     with pytest.raises(SystemExit) as stop:
-        main(["teleport", "--bits", "1000", "--fidelity", "0.9", "--fec", "ldpc-5/6"])
+        main(["teleport", "--payload-bits", "1000", "--fidelity", "0.9", "--fec", "ldpc-5/6"])
     assert stop.value.code == 2
     assert "use rate <= 0.5 (ldpc-1/2) or fec=auto" in capsys.readouterr().err.replace("\n", " ")
 

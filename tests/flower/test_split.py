@@ -40,8 +40,8 @@ def _split_send(channel: TeleportationChannel, update: np.ndarray, key: LinkKey)
 
 @pytest.mark.parametrize(
     ("fidelity", "eve", "fraction"),
-    [(1.0, "none", 1.0), (0.93, "none", 1.0), (0.97, "intercept-resend", 0.02),
-     (0.97, "intercept-resend", 1.0), (0.97, "tap", 1.0)],
+    [(1.0, "none", None), (0.93, "none", None), (0.97, "intercept-resend", 0.02),
+     (0.97, "intercept-resend", 1.0), (0.97, "tap", None)],
 )  # fmt: skip
 def test_split_reproduces_the_whole_channel_bit_for_bit(fidelity, eve, fraction) -> None:
     # Prepare: one update, one key, the same channel in both forms

@@ -19,9 +19,9 @@ def test_security_curve_json(capsys: pytest.CaptureFixture[str]) -> None:
         capsys,
         "security",
         "curve",
-        "--checks",
+        "--check-counts",
         "3,12",
-        "--fractions",
+        "--eavesdropper-fractions",
         "1",
         "--trials",
         "800",
@@ -37,7 +37,7 @@ def test_teleport_with_random_basis_eve_is_detected(capsys: pytest.CaptureFixtur
     out = run(
         capsys,
         "teleport",
-        "--bits",
+        "--payload-bits",
         "20000",
         "--fidelity",
         "1.0",
@@ -59,7 +59,7 @@ def test_teleport_with_tap_reports_leakage(capsys: pytest.CaptureFixture[str]) -
     out = run(
         capsys,
         "teleport",
-        "--bits",
+        "--payload-bits",
         "20000",
         "--fidelity",
         "0.99",
@@ -77,12 +77,17 @@ def test_teleport_with_tap_reports_leakage(capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["teleport", "--bits", "10", "--check-fraction", "0"], "check_fraction"),
-        (["teleport", "--bits", "10", "--alpha", "1"], "alpha"),
-        (["teleport", "--bits", "10", "--eve", "mitm", "--eve-fraction", "1.5"], "eve fraction"),
-        (["teleport", "--bits", "10", "--eve", "wiretap"], "eve"),
-        (["teleport", "--bits", "10", "--eve-basis", "y"], "eve basis"),
-        (["security", "curve", "--checks", "2.5"], "integers"),
+        (["teleport", "--payload-bits", "10", "--check-fraction", "0"], "check_fraction"),
+        (["teleport", "--payload-bits", "10", "--alpha", "1"], "alpha"),
+        (["teleport", "--payload-bits", "10", "--eve", "mitm", "--eve-fraction", "1.5"],
+         "eavesdropper fraction"),
+        (["teleport", "--payload-bits", "10", "--eve", "wiretap"], "'wiretap' is not one of"),
+        (["teleport", "--payload-bits", "10", "--eve-basis", "y"], "'y' is not one of"),
+        (["teleport", "--eavesdropper", "mitm", "--eavesdropper-basis", "z"],
+         "basis applies to intercept-resend only"),
+        (["teleport", "--eavesdropper", "tap", "--eavesdropper-fraction", "0.5"],
+         "fraction applies to intercept-resend and mitm only"),
+        (["security", "curve", "--check-counts", "2.5"], "integers"),
     ],
 )
 def test_bad_input_exits_2_with_one_message(

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from qtfl.channel.teleportation import teleport_security_summary
+from qtfl.channel.teleportation import verified_transfer
 from qtfl.errors import InputError
 from qtfl.security.curve import parse_numbers, security_curve
 
@@ -28,6 +28,7 @@ def test_security_curve_rows_match_the_closed_form_on_a_perfect_link() -> None:
         ({"check_counts": "0"}, "integers"),
         ({"check_counts": "a,b"}, "checks"),
         ({"fractions": "0.5,1.2"}, "eve fraction"),
+        ({"eve": "mitm", "eve_basis": "z"}, "basis applies to intercept-resend only"),
         ({"alpha": 1.0}, "alpha"),
         ({"eve": "tap"}, "eve"),
         ({"fidelity": 1.3}, "fidelity"),
@@ -43,18 +44,22 @@ def test_parse_numbers() -> None:
     assert parse_numbers("x", [0.5]) == [0.5]
 
 
-def test_teleport_security_summary_fields() -> None:
-    honest = teleport_security_summary(bits=20_000, fidelity=1.0, seed=0, eve="tap")
-    assert honest["payload_sent"] and not honest["detected"]
-    assert honest["payload_bit_errors"] == 0
-    assert abs(honest["eve_agreement"] - 0.5) <= 4 * math.sqrt(0.25 / 20_000)
-    caught = teleport_security_summary(
-        bits=20_000, fidelity=1.0, seed=0, eve="intercept-resend", eve_basis="z"
+def test_verified_transfer_fields() -> None:
+    honest = verified_transfer(bits=20_000, fidelity=1.0, seed=0, eavesdropper="tap")
+    assert honest.transfer.payload_sent and not honest.transfer.verdict.detected
+    assert honest.payload_bit_errors == 0 and honest.bit_error_rate == 0.0
+    leak = honest.transfer.leakage
+    assert leak is not None and abs(leak.agreement - 0.5) <= 4 * math.sqrt(0.25 / 20_000)
+    caught = verified_transfer(
+        bits=20_000, fidelity=1.0, seed=0, eavesdropper="intercept-resend", eavesdropper_basis="z"
     )
-    assert caught["detected"] and not caught["payload_sent"]
-    assert caught["payload_bit_errors"] is None and caught["eve_bits_correct"] is None
-    assert caught["qber_bound"] == 0.0 and caught["p_value"] == 0.0
+    assert caught.transfer.verdict.detected and not caught.transfer.payload_sent
+    assert caught.payload_bit_errors is None and caught.bit_error_rate is None
+    assert caught.transfer.leakage is None
+    assert caught.transfer.verdict.qber_bound == 0.0 and caught.transfer.verdict.p_value == 0.0
     with pytest.raises(InputError, match="check_fraction"):
-        teleport_security_summary(bits=10, fidelity=1.0, seed=0, check_fraction=1.0)
-    with pytest.raises(InputError, match="eve fraction"):
-        teleport_security_summary(bits=10, fidelity=1.0, seed=0, eve="mitm", eve_fraction=2.0)
+        verified_transfer(bits=10, fidelity=1.0, seed=0, check_fraction=1.0)
+    with pytest.raises(InputError, match="eavesdropper fraction"):
+        verified_transfer(
+            bits=10, fidelity=1.0, seed=0, eavesdropper="mitm", eavesdropper_fraction=2.0
+        )

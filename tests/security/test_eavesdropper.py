@@ -124,10 +124,12 @@ def test_plan_codes_follow_basis_choice() -> None:
 @pytest.mark.parametrize(
     ("kind", "kwargs", "words"),
     [
-        ("intercept-resend", {"fraction": 1.5}, "eve fraction"),
-        ("mitm", {"fraction": -0.1}, "eve fraction"),
-        ("intercept-resend", {"basis": "y"}, "eve basis"),
-        ("photon-splitting", {}, "eve"),
+        ("intercept-resend", {"fraction": 1.5}, "eavesdropper fraction"),
+        ("mitm", {"fraction": -0.1}, "eavesdropper fraction"),
+        ("intercept-resend", {"basis": "y"}, "eavesdropper basis"),
+        ("photon-splitting", {}, "eavesdropper"),
+        ("mitm", {"basis": "z"}, "basis applies to intercept-resend only"),
+        ("tap", {"fraction": 0.5}, "fraction applies to intercept-resend and mitm only"),
     ],
 )
 def test_bad_attacker_settings_raise_input_error(kind: str, kwargs: dict, words: str) -> None:

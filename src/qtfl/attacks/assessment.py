@@ -27,6 +27,7 @@ import numpy.typing as npt
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from qtfl import registry
 from qtfl.attacks.inversion import (
     METHODS,
     _params,
@@ -40,8 +41,9 @@ from qtfl.channel import Channel, Delivery
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.fl.privacy import DPFedAvg, DPSettings, RoundContext, SecureAggregation
 
-CHANNELS: tuple[str, ...] = ("plain", "aead", "teleportation")
-ATTACKER_KINDS: tuple[str, ...] = ("tap", "intercept-resend", "server")
+CHANNELS: tuple[str, ...] = ("plain", "aead", "teleport")
+"""Channel kinds (:data:`qtfl.registry.CHANNEL_KINDS`) an inversion experiment builds."""
+ATTACKER_KINDS: tuple[str, ...] = registry.OBSERVERS
 
 
 def build_channel(
@@ -66,12 +68,10 @@ def build_channel(
     from qtfl.quantum.noise import WernerPair
     from qtfl.security.eavesdropper import ClassicalTap, InterceptResend, NoEavesdropper
 
-    require_choice("channel", channel, CHANNELS)
-    require_choice("attacker", attacker, ATTACKER_KINDS)
-    if attacker == "intercept-resend" and channel != "teleportation":
-        raise InputError(
-            f"attacker 'intercept-resend' needs channel 'teleportation', got {channel!r}"
-        )
+    channel = require_choice("channel", registry.canonical_channel(channel), CHANNELS)
+    require_choice("observer", attacker, ATTACKER_KINDS)
+    if attacker == "intercept-resend" and channel != "teleport":
+        raise InputError(f"observer 'intercept-resend' needs channel 'teleport', got {channel!r}")
     if channel == "plain":
         return PlainChannel()
     if channel == "aead":

@@ -44,9 +44,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from qtfl import registry
 from qtfl.errors import InputError, require_choice, require_int, require_range
 
-METHODS: tuple[str, ...] = ("analytic", "dlg", "idlg", "ig")
+METHODS: tuple[str, ...] = registry.INVERSION_METHODS
 """Attack names :func:`invert` accepts."""
 
 Grads = dict[str, torch.Tensor]

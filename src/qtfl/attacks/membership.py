@@ -34,10 +34,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from qtfl import registry
 from qtfl.attacks.inversion import _params
 from qtfl.attacks.metrics import roc_auc, tpr_at_fpr
 
-ATTACKS: tuple[str, ...] = ("loss", "lira")
+ATTACKS: tuple[str, ...] = registry.MEMBERSHIP_ATTACKS
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from qtfl.fl.privacy import DPSettings
 VIEWS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("plaintext eavesdropper", "plain", "tap", {}),
     ("AEAD eavesdropper (ciphertext)", "aead", "tap", {}),
-    ("teleportation classical tap", "teleportation", "tap", {}),
-    ("teleportation intercept-resend 0.3% (Z)", "teleportation", "intercept-resend", {}),
+    ("teleportation classical tap", "teleport", "tap", {}),
+    ("teleportation intercept-resend 0.3% (Z)", "teleport", "intercept-resend", {}),
     ("curious server, plaintext", "plain", "server", {}),
-    ("curious server, teleportation F=0.95 raw", "teleportation", "server", {}),
-    ("curious server, teleportation F=0.95 + FEC", "teleportation", "server", {"fec": "auto"}),
+    ("curious server, teleportation F=0.95 raw", "teleport", "server", {}),
+    ("curious server, teleportation F=0.95 + FEC", "teleport", "server", {"fec": "auto"}),
     (
         "curious server, local DP sigma=1 (C=1)",
         "plain",

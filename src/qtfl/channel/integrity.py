@@ -35,6 +35,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
+from qtfl import registry
 from qtfl.channel.crc import CRC_BITS
 from qtfl.channel.fec import FEC_CODES, BitArray, FecCodec, LdpcCode, resolve_code
 from qtfl.channel.ldpc_decoder import warm_up as warm_up_decoder
@@ -103,7 +104,7 @@ def plan_integrity(
     *,
     target_bit_error_rate: float = 1e-6,
     protocol: Protocol = "dejmps",
-    max_rounds: int = 6,
+    max_rounds: int = registry.DEFAULT_MAX_PURIFICATION_ROUNDS,
     max_retransmissions: int = 8,
 ) -> IntegrityPlan:
     """The cheapest of {raw, purification, FEC, both} reaching ``target_bit_error_rate``.
@@ -240,7 +241,10 @@ def link_fec_summary(
 
 
 def plan_summary(
-    *, fidelity: float, target_bit_error_rate: float = 1e-6, max_rounds: int = 6
+    *,
+    fidelity: float,
+    target_bit_error_rate: float = 1e-6,
+    max_rounds: int = registry.DEFAULT_MAX_PURIFICATION_ROUNDS,
 ) -> dict[str, Any]:
     """The cheapest plan for Werner pairs of ``fidelity`` as a flat mapping, with every
     candidate as ``"method[+rounds]/code": pairs per payload bit`` (``None`` when it misses

@@ -29,8 +29,8 @@ the same received values and verdicts on untouched pairs and different wire bits
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -64,7 +64,8 @@ __all__ = [
     "TeleportSender",
     "TeleportationChannel",
     "Verification",
-    "teleport_security_summary",
+    "VerifiedTransfer",
+    "verified_transfer",
 ]
 
 
@@ -137,7 +138,7 @@ class TeleportationChannel(Channel):
     True
     """
 
-    name = "teleportation"
+    name = "teleport"
 
     def __init__(
         self,
@@ -235,46 +236,80 @@ class TeleportationChannel(Channel):
         return self.transmit(update, rng=rng).delivery
 
 
-def teleport_security_summary(
+@dataclass(frozen=True)
+class VerifiedTransfer:
+    """One verified transfer of ``payload`` random bits, with the eavesdropper that attacked
+    it: what ``qtfl teleport`` reports (:func:`qtfl.present.teleport.teleport_figures`).
+
+    ``payload_bit_errors`` is ``None`` when the verdict withheld the payload.
+    """
+
+    payload: npt.NDArray[np.uint8] = dataclasses.field(repr=False)
+    transfer: BitTransfer
+    eavesdropper: Eavesdropper
+    check_fraction: float
+    alpha: float
+    seconds: float
+    payload_bit_errors: int | None
+
+    @property
+    def payload_bits(self) -> int:
+        return int(self.payload.size)
+
+    @property
+    def bit_error_rate(self) -> float | None:
+        """Payload bit errors over payload bits of this run (``None``: payload withheld)."""
+        if self.payload_bit_errors is None:
+            return None
+        return self.payload_bit_errors / self.payload_bits
+
+
+def verified_transfer(
     *,
     bits: int,
     fidelity: float,
     seed: int,
-    eve: str = "none",
-    eve_fraction: float = 1.0,
-    eve_basis: str = "random",
+    eavesdropper: str = "none",
+    eavesdropper_fraction: float | None = None,
+    eavesdropper_basis: str | None = None,
     check_fraction: float = 0.1,
     alpha: float = 0.01,
     secret: LinkSecret | None = None,
-) -> dict[str, Any]:
-    """``bits`` random payload bits through Werner pairs with checks and an attacker.
+) -> VerifiedTransfer:
+    """``bits`` random payload bits through Werner pairs of ``fidelity``: check pairs first,
+    then teleport (:class:`~qtfl.channel.verified.VerifiedTeleport`), under ``eavesdropper``
+    (:func:`~qtfl.security.eavesdropper.make_eavesdropper`; its options are refused where
+    they do not apply). ``seconds`` is the wall time of the protocol run.
 
-    The figures ``qtfl teleport --eve ...`` adds: detection verdict, QBER estimate, bound and
-    p-value, whether the payload was sent, payload bit errors, and Eve's leakage. ``seed``
-    fixes the payload and the noise; the ends' secret choices come from ``secret`` (fresh
-    by default), so under an attack the figures are reproducible only with the same secret.
+    ``seed`` fixes the payload and the noise; the ends' secret choices come from ``secret``
+    (fresh by default), so under an attack the figures are reproducible only with the same
+    secret.
     """
-    n = require_int("bits", bits, low=1)
-    attacker = make_eavesdropper(eve, fraction=eve_fraction, basis=eve_basis)
+    n = require_int("bits", bits, low=1, high=200_000_000)
+    attacker = make_eavesdropper(
+        eavesdropper, fraction=eavesdropper_fraction, basis=eavesdropper_basis
+    )
     protocol = VerifiedTeleport(
         LinkSpec(WernerPair(fidelity)),
         verification=Verification(check_fraction=check_fraction, alpha=alpha),
         eavesdropper=attacker,
     )
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(require_int("seed", seed, low=0))
     payload = rng.integers(0, 2, n, dtype=np.uint8)
     link_secret = secret if secret is not None else LinkSecret()
+    start = time.perf_counter()
     t = protocol.run(payload, rng=rng, secret_rng=link_secret.for_transfer(rng))
+    seconds = time.perf_counter() - start
     errors = None
     if t.sample is not None:
         received = TeleportReceiver.correct(t.sample.raw, t.sample.bell_bits)
         errors = int(np.count_nonzero(received != payload))
-    return {
-        "eve": eve,
-        "eve_fraction": eve_fraction if eve in ("intercept-resend", "mitm") else 0.0,
-        "eve_basis": eve_basis if eve == "intercept-resend" else None,
-        "check_fraction": check_fraction,
-        "alpha": alpha,
-        **t.security_summary(),
-        "payload_bit_errors": errors,
-    }
+    return VerifiedTransfer(
+        payload=payload,
+        transfer=t,
+        eavesdropper=attacker,
+        check_fraction=check_fraction,
+        alpha=alpha,
+        seconds=seconds,
+        payload_bit_errors=errors,
+    )

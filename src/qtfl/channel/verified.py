@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -245,29 +245,6 @@ class BitTransfer:
     @property
     def payload_sent(self) -> bool:
         return self.sample is not None
-
-    def security_summary(self) -> dict[str, Any]:
-        """The detection and leakage figures ``qtfl teleport --eve ...`` prints.
-
-        ``protocol_*`` count the whole verified transfer (checks and retries included).
-        """
-        leak = self.leakage
-        return {
-            "detected": self.verdict.detected,
-            "reason": self.verdict.reason,
-            "qber": self.verdict.qber,
-            "qber_bound": self.verdict.qber_bound,
-            "p_value": self.verdict.p_value,
-            "attempts": self.verdict.attempts,
-            "payload_sent": self.payload_sent,
-            "eve_bits_correct": None if leak is None else leak.bits_correct,
-            "eve_agreement": None if leak is None else leak.agreement,
-            "eve_information_bits": None if leak is None else leak.information_bits,
-            "eve_information_bound_bits": None if leak is None else leak.bound_bits,
-            "protocol_bell_pairs": self.ledger.bell_pairs,
-            "protocol_check_pairs": self.ledger.check_pairs,
-            "protocol_classical_bits": self.ledger.classical_bits,
-        }
 
 
 class VerifiedTeleport:

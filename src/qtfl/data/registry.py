@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from qtfl import registry
 from qtfl.data.cifar import load_cifar10
 from qtfl.data.dataset import Dataset
 from qtfl.data.digits import load_digits
@@ -31,14 +32,7 @@ from qtfl.data.idx import load_fashion_mnist, load_mnist
 from qtfl.data.qdataset_tasks import QDataSetTask, load_digits_pca, load_qdataset_task
 from qtfl.errors import InputError, require_choice
 
-DATASETS: tuple[str, ...] = (
-    "digits",
-    "fashion-mnist",
-    "mnist",
-    "cifar10",
-    "digits-pca",
-    "qdataset",
-)
+DATASETS: tuple[str, ...] = registry.DATASETS
 """Names :func:`load_dataset` accepts."""
 
 

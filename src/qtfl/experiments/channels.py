@@ -39,8 +39,17 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from qtfl import registry
 from qtfl.channel import AeadChannel, Channel, Delivery, PlainChannel
 from qtfl.channel.fec import FEC_CHOICES
 from qtfl.channel.verified import LinkSpec, PairLink
@@ -52,7 +61,7 @@ from qtfl.quantum.noise import WernerPair
 from qtfl.security.eavesdropper import Eavesdropper
 from qtfl.security.run_secret import LinkSecret
 
-CHANNEL_KINDS = ("plain", "aead", "pqc", "teleport", "qkd-otp")
+CHANNEL_KINDS = registry.CHANNEL_KINDS
 _FIBER_KEYS = (
     "distance_km",
     "attenuation_db_per_km",
@@ -365,6 +374,8 @@ def _default_kind(raw: Any) -> Any:
     """A channel section without ``kind`` is ``plain`` (files written before other kinds)."""
     if isinstance(raw, dict) and "kind" not in raw:
         return {"kind": "plain", **raw}
+    if isinstance(raw, dict) and raw["kind"] in registry.CHANNEL_ALIASES:  # deprecated names
+        return {**raw, "kind": registry.CHANNEL_ALIASES[raw["kind"]]}
     return raw
 
 
@@ -389,17 +400,33 @@ CHANNEL_MODELS: dict[str, type[BaseModel]] = {
 
 
 class EavesdropperConfig(_Section):
-    """An attacker on the uplink pair distribution of some clients (``qtfl.security``)."""
+    """An eavesdropper on the uplink pair distribution of some clients (``qtfl.security``).
+
+    ``kind`` is one of :data:`qtfl.registry.EAVESDROPPERS` except ``none`` (``attack`` is
+    accepted as its former name); ``fraction`` (default 1) applies to ``intercept-resend``
+    and ``mitm``, ``basis`` (default ``random``) to ``intercept-resend`` only — an option
+    given to a kind it does not apply to is refused.
+    """
 
     clients: list[Annotated[int, Field(ge=0, le=100_000)]] = Field(min_length=1, max_length=100_000)
-    attack: Literal["tap", "intercept-resend", "mitm"]
-    fraction: float = Field(default=1.0, ge=0, le=1)
-    basis: Literal["z", "x", "random"] = "random"
+    kind: str = Field(validation_alias=AliasChoices("kind", "attack"))
+    fraction: float | None = Field(default=None, ge=0, le=1)
+    basis: Literal["z", "x", "random"] | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        return require_choice("eavesdropper", v, registry.EAVESDROPPERS[1:])
+
+    @model_validator(mode="after")
+    def _options_apply(self) -> EavesdropperConfig:
+        self.build()
+        return self
 
     def build(self) -> Eavesdropper:
         from qtfl.security.eavesdropper import make_eavesdropper
 
-        return make_eavesdropper(self.attack, fraction=self.fraction, basis=self.basis)
+        return make_eavesdropper(self.kind, fraction=self.fraction, basis=self.basis)
 
 
 def scenario_channel_seed(seed: int, name: str) -> int:

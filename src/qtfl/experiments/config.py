@@ -21,7 +21,7 @@ A configuration file is one mapping; every section is optional and has defaults:
       - {name: slow-uplink, uplink: {kind: plain, bandwidth_bps: 1.0e6}}
       - name: teleport-eve
         uplink: {kind: teleport, link: {preset: shen2023}, purify_to: 0.99, fec: auto}
-        eavesdroppers: [{clients: [0, 1], attack: intercept-resend, fraction: 1.0}]
+        eavesdroppers: [{clients: [0, 1], kind: intercept-resend, fraction: 1.0}]
       - {name: teleport-top10, uplink: {kind: teleport, link: {fidelity: 0.95}, fec: auto},
          compression: {kind: topk, ratio: 0.1}}
 
@@ -42,8 +42,9 @@ naming the field path (``training.fraction``) and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -616,8 +617,10 @@ def parse_config(raw: Mapping[str, Any]) -> ExperimentConfig:
         raise InputError("invalid configuration: nested too deeply") from None
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate a YAML configuration file (bounded: :mod:`qtfl.experiments.loader`).
+def load_config(path: str | Path, *, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read and validate a YAML configuration file (bounded: :mod:`qtfl.experiments.loader`),
+    after applying ``overrides`` (``key.path=value`` strings of ``qtfl run --set``; see
+    :func:`apply_overrides`).
 
     An empty file is an error, not the default job: a run never starts from a file that
     says nothing.
@@ -629,7 +632,94 @@ def load_config(path: str | Path) -> ExperimentConfig:
             f"configuration file {p} is empty; give at least one section (e.g. training: "
             "{rounds: 30}) — every omitted key takes its documented default"
         )
+    if overrides:
+        if not isinstance(raw, Mapping):
+            raise InputError(f"configuration file {p} must be a mapping of sections")
+        raw = apply_overrides(raw, overrides)
     return parse_config(raw)
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``raw`` with each ``key.path=value`` override set.
+
+    The value is parsed as one YAML scalar or flow collection (``30``, ``0.5``, ``true``,
+    ``null``, ``teleport``, ``{preset: shen2023}``, ``[0, 1]``) and validated with the rest
+    of the file by the configuration model. The key path walks mappings by key and lists by
+    index (``scenarios.1.uplink.fec=auto``); missing mappings are created.
+
+    >>> apply_overrides({"training": {"rounds": 30}}, ["training.rounds=2", "seed=7"])
+    {'training': {'rounds': 2}, 'seed': 7}
+
+    Raises:
+        InputError: no ``=``, an empty key, a key unknown to the configuration model, an
+            index outside a list, or a value that is not YAML.
+    """
+    out: dict[str, Any] = copy.deepcopy(dict(raw))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise InputError(f"--set {item!r}: expected key.path=value, e.g. training.rounds=5")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise InputError(f"--set {item!r}: the value is not valid YAML ({exc})") from None
+        _check_key_path(parts, item)
+        node: Any = out
+        for depth, part in enumerate(parts[:-1]):
+            node = _child(node, part, parts[: depth + 1], item)
+        last = parts[-1]
+        if isinstance(node, list):
+            node[_index(node, last, parts, item)] = value
+        else:
+            node[last] = value
+    return out
+
+
+def _child(node: Any, part: str, path: list[str], item: str) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, part, path, item)]
+    if not isinstance(node, dict):
+        raise InputError(f"--set {item!r}: {'.'.join(path[:-1])} is a value, not a section")
+    if node.get(part) is None:
+        node[part] = {}
+    return node[part]
+
+
+def _index(node: list[Any], part: str, path: list[str], item: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        where = ".".join(path[:-1]) or "configuration"
+        raise InputError(f"--set {item!r}: {where} is a list of {len(node)}; use an index "
+                         f"0..{len(node) - 1}")  # fmt: skip
+    return int(part)
+
+
+def _check_key_path(parts: list[str], item: str) -> None:
+    """Refuse a key the configuration model does not know, naming the allowed keys there.
+
+    Sections chosen by ``kind`` (channels) are checked when the whole file is validated.
+    """
+    model: type[BaseModel] | None = ExperimentConfig
+    for depth, part in enumerate(parts):
+        if model is None:
+            return
+        if part.isdigit():
+            continue
+        if part not in model.model_fields:
+            where = ".".join(parts[:depth]) or "the top level"
+            known = ", ".join(model.model_fields)
+            raise InputError(
+                f"--set {item!r}: unknown key {'.'.join(parts[: depth + 1])!r}; "
+                f"allowed keys at {where}: {known}"
+            )
+        annotation = model.model_fields[part].annotation
+        model = None if _is_channel_union(annotation) else _model_in(annotation)
+
+
+def _is_channel_union(annotation: Any) -> bool:
+    return sum(1 for a in get_args(annotation) if _model_in(a) is not None) > 1 or any(
+        _is_channel_union(a) for a in get_args(annotation)
+    )
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -680,6 +770,9 @@ def _short_part(part: Any) -> Any:
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = ExperimentConfig
     for part in loc:
+        if isinstance(part, str) and part in CHANNEL_MODELS:  # the union member pydantic tried
+            model = CHANNEL_MODELS[part]
+            continue
         if isinstance(part, int) or part not in model.model_fields:
             continue
         nested = _model_in(model.model_fields[part].annotation)

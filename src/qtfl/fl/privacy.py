@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.errors import InputError, require_choice, require_int, require_range
+from qtfl.extras import require_extra
 from qtfl.security.run_secret import LinkSecret
 
 FloatVector = npt.NDArray[np.float32]
@@ -103,6 +104,7 @@ def dp_epsilon(
     *, noise_multiplier: float, sample_rate: float, steps: int, delta: float = 1e-5
 ) -> float:
     """Epsilon of ``steps`` subsampled Gaussian mechanisms at ``delta`` (opacus RDP accountant)."""
+    require_extra("privacy", purpose="DP accounting (epsilon)")
     from opacus.accountants import RDPAccountant
 
     sigma = require_range("dp.noise_multiplier", noise_multiplier, low=0.0)

@@ -40,6 +40,7 @@ from qtfl.errors import InputError
 
 Arrays = dict[str, npt.NDArray[Any]]
 SPLIT_KINDS = ("plain", "aead", "teleport (without fec)")
+"""Channel kinds (:data:`qtfl.registry.CHANNEL_KINDS`) whose ends run on Flower."""
 
 
 class UplinkEnds(abc.ABC):

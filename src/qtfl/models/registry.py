@@ -13,12 +13,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from qtfl import registry
 from qtfl.errors import InputError, require_choice, require_int
 from qtfl.models.conv import CONVNET_MIN_SIDE, LENET_MIN_SIDE, convnet, lenet
 from qtfl.models.dense import logistic_regression, mlp
 from qtfl.models.vqc import MAX_QUBITS, vqc
 
-MODELS: tuple[str, ...] = ("logreg", "mlp", "lenet", "convnet", "vqc")
+MODELS: tuple[str, ...] = registry.MODELS
 """Names :func:`build_model` accepts."""
 
 _MIN_SIDE = {"lenet": LENET_MIN_SIDE, "convnet": CONVNET_MIN_SIDE}

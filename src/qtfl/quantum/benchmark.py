@@ -108,6 +108,9 @@ def benchmark_teleport(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Rates (payload qubits/s) of stim, Aer dynamic and Aer fastest; see the module notes."""
+    from qtfl.extras import require_extra
+
+    require_extra("qiskit", purpose="qtfl bench teleport (stim vs Qiskit Aer)")
     import qiskit_aer
     import stim
 

@@ -36,8 +36,11 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.errors import InputError, require_choice, require_int
+from qtfl.extras import require_extra
 from qtfl.quantum.noise import BellDiagonalPair, WernerPair
 from qtfl.quantum.teleport import TeleportResult, as_payload_bits
+
+require_extra("qiskit", purpose="the Qiskit reference simulation")
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit

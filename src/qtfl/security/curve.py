@@ -133,7 +133,7 @@ def security_curve(
     *,
     fidelity: float = 1.0,
     eve: str = "intercept-resend",
-    eve_basis: str = "random",
+    eve_basis: str | None = None,
     check_counts: str | Sequence[float] = "1,2,4,8,16,32,64",
     fractions: str | Sequence[float] = "0.1,0.25,0.5,1",
     alpha: float = 0.01,
@@ -144,7 +144,9 @@ def security_curve(
     """The ``qtfl security curve`` result: settings plus one row per ``(k, f)`` point."""
     pair = WernerPair(fidelity)
     require_choice("eve", eve, ("intercept-resend", "mitm"))
-    require_choice("eve basis", eve_basis, EVE_BASES)
+    if eve_basis is not None:
+        require_choice("eavesdropper basis", eve_basis, EVE_BASES)
+    make_eavesdropper(eve, fraction=1.0, basis=eve_basis)  # refuses a basis for mitm
     require_choice("detection method", method, METHODS)
     ks = []
     for k in parse_numbers("checks", check_counts):
@@ -171,7 +173,7 @@ def security_curve(
         fidelity=pair.fidelity,
         link_qber=pair.qber,
         eve=eve,
-        eve_basis=eve_basis if eve == "intercept-resend" else None,
+        eve_basis=(eve_basis or "random") if eve == "intercept-resend" else None,
         alpha=alpha,
         method=method,
         trials=trials,

@@ -47,7 +47,8 @@ import numpy as np
 import numpy.typing as npt
 import stim
 
-from qtfl.errors import require_choice, require_range
+from qtfl import registry
+from qtfl.errors import InputError, require_choice, require_range
 from qtfl.quantum.noise import BellDiagonalPair
 from qtfl.quantum.teleport import compile_teleporter
 
@@ -57,7 +58,7 @@ NONE: Final = 0
 INTERCEPT_Z: Final = 1
 INTERCEPT_X: Final = 2
 MITM: Final = 3
-EVE_BASES: Final = ("z", "x", "random")
+EVE_BASES: Final = registry.EAVESDROPPER_BASES
 
 
 # --------------------------------------------------------------------------- attackers
@@ -168,21 +169,43 @@ class EntanglingMitm(Eavesdropper):
         return 0.5
 
 
-EVE_KINDS: Final = ("none", "tap", "intercept-resend", "mitm")
+EVE_KINDS: Final = registry.EAVESDROPPERS
 
 
-def make_eavesdropper(kind: str, *, fraction: float = 1.0, basis: str = "random") -> Eavesdropper:
-    """Build an attacker from its CLI/config name (one of :data:`EVE_KINDS`)."""
-    require_choice("eve", kind, EVE_KINDS)
-    require_range("eve fraction", fraction, low=0.0, high=1.0)
-    require_choice("eve basis", basis, EVE_BASES)
+def make_eavesdropper(
+    kind: str, *, fraction: float | None = None, basis: str | None = None
+) -> Eavesdropper:
+    """Build an eavesdropper from its registry name (one of :data:`EVE_KINDS`).
+
+    ``fraction`` (default 1) is the share of pairs attacked, for ``intercept-resend`` and
+    ``mitm``; ``basis`` (default ``random``) is the measurement basis of ``intercept-resend``.
+    An option given to a kind it does not apply to is refused, not silently ignored.
+    """
+    require_choice("eavesdropper", kind, EVE_KINDS)
+    if fraction is not None and kind not in registry.LINK_EAVESDROPPERS:
+        raise InputError(
+            f"eavesdropper fraction applies to {' and '.join(registry.LINK_EAVESDROPPERS)} "
+            f"only, not to {kind!r}"
+        )
+    if basis is not None and kind != "intercept-resend":
+        raise InputError(
+            f"eavesdropper basis applies to intercept-resend only; {kind!r} measures no basis "
+            "(mitm holds the client's half coherently)"
+        )
+    share = require_range(
+        "eavesdropper fraction",
+        registry.DEFAULT_EAVESDROPPER_FRACTION if fraction is None else fraction,
+        low=0.0,
+        high=1.0,
+    )
     if kind == "none":
         return NoEavesdropper()
     if kind == "tap":
         return ClassicalTap()
     if kind == "intercept-resend":
-        return InterceptResend(fraction=fraction, basis=basis)  # type: ignore[arg-type]
-    return EntanglingMitm(fraction=fraction)
+        chosen = require_choice("eavesdropper basis", basis or "random", EVE_BASES)
+        return InterceptResend(fraction=share, basis=chosen)  # type: ignore[arg-type]
+    return EntanglingMitm(fraction=share)
 
 
 # --------------------------------------------------------------------------- sampling

@@ -1,0 +1,150 @@
+"""One registry of the names a user types: channel kinds, eavesdroppers, privacy attacks,
+strategies, models, data sets, engines.
+
+Every entry point — the experiment file (:mod:`qtfl.experiments.config`), the command line
+(:mod:`qtfl.cli`), the library factories (:func:`qtfl.models.build_model`,
+:func:`qtfl.data.load_dataset`, :func:`qtfl.fl.strategies.make_strategy`,
+:func:`qtfl.security.eavesdropper.make_eavesdropper`, :func:`qtfl.attacks.assessment.
+build_channel`) and the Flower engine — takes its names from here, so one concept has one
+name everywhere. This module imports nothing heavy: the command line builds its typed
+choices from it before any torch or stim import.
+
+Two families of attackers, named so they cannot be confused:
+
+* **eavesdroppers** (:data:`EAVESDROPPERS`) attack the quantum link: they hold or measure
+  Bell pairs and tap the classical channel (``qtfl security ...``; ``eavesdroppers:`` in a
+  scenario; ``--eavesdropper`` on the command line);
+* **privacy attacks** (:data:`PRIVACY_ATTACKS`) reconstruct training data from what an
+  observer (:data:`OBSERVERS`) sees of an update or model (``qtfl privacy ...``;
+  ``attacks:`` in an experiment file).
+
+>>> "teleport" in CHANNEL_KINDS
+True
+>>> canonical_channel("teleportation")
+'teleport'
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from qtfl.errors import require_choice
+
+CHANNEL_KINDS: Final[tuple[str, ...]] = ("plain", "aead", "pqc", "teleport", "qkd-otp")
+"""Channel kinds: classical plaintext, AES-256-GCM, post-quantum hybrid key exchange + AES-GCM,
+verify-then-teleport, BBM92 key + one-time pad (``kind:`` of a channel section,
+``--channel`` of ``qtfl privacy invert``)."""
+
+CHANNEL_ALIASES: Final[dict[str, str]] = {"teleportation": "teleport"}
+"""Former names still accepted on input (deprecated); outputs always use the canonical name."""
+
+EAVESDROPPERS: Final[tuple[str, ...]] = ("none", "tap", "intercept-resend", "mitm")
+"""Eavesdroppers on a quantum link (:mod:`qtfl.security.eavesdropper`)."""
+
+LINK_EAVESDROPPERS: Final[tuple[str, ...]] = ("intercept-resend", "mitm")
+"""Eavesdroppers that touch the pairs (and so can be caught by check pairs)."""
+
+EAVESDROPPER_BASES: Final[tuple[str, ...]] = ("z", "x", "random")
+"""Measurement basis of an intercept-resend eavesdropper."""
+
+OBSERVERS: Final[tuple[str, ...]] = ("server", "tap", "intercept-resend")
+"""Who runs a privacy attack on one client's update: the curious server (decoded update), a
+classical wire tap, or an intercept-resend eavesdropper on the pairs (plus the tap)."""
+
+INVERSION_METHODS: Final[tuple[str, ...]] = ("analytic", "dlg", "idlg", "ig")
+"""Gradient-inversion attacks (:mod:`qtfl.attacks.inversion`)."""
+
+MEMBERSHIP_ATTACKS: Final[tuple[str, ...]] = ("loss", "lira")
+"""Membership-inference attacks (:mod:`qtfl.attacks.membership`)."""
+
+MEMBERSHIP_TARGETS: Final[tuple[str, ...]] = ("global", "client")
+"""What a membership attack queries: the global model or one client's update."""
+
+PRIVACY_ATTACKS: Final[dict[str, tuple[str, ...]]] = {
+    "inversion": INVERSION_METHODS,
+    "membership": MEMBERSHIP_ATTACKS,
+}
+"""Privacy attacks by family (``qtfl privacy invert`` / ``qtfl privacy membership``)."""
+
+STRATEGIES: Final[tuple[str, ...]] = (
+    "fedavg",
+    "fedprox",
+    "fedadam",
+    "fedyogi",
+    "median",
+    "trimmed-mean",
+    "krum",
+    "multi-krum",
+)
+"""Aggregation strategies (:func:`qtfl.fl.strategies.make_strategy`)."""
+
+MODELS: Final[tuple[str, ...]] = ("logreg", "mlp", "lenet", "convnet", "vqc")
+"""Models (:func:`qtfl.models.build_model`)."""
+
+DATASETS: Final[tuple[str, ...]] = (
+    "digits",
+    "fashion-mnist",
+    "mnist",
+    "cifar10",
+    "digits-pca",
+    "qdataset",
+)
+"""Data sets (:func:`qtfl.data.load_dataset`)."""
+
+IMAGE_DATASETS: Final[tuple[str, ...]] = ("digits", "fashion-mnist", "mnist", "cifar10")
+"""Data sets of images (what a gradient-inversion attack reconstructs)."""
+
+DP_PLACEMENTS: Final[tuple[str, ...]] = ("server", "client")
+"""Where DP-FedAvg adds its noise: after aggregation (central) or on each client (local)."""
+
+DEFAULT_DP_PLACEMENT: Final = "server"
+"""The one default placement (experiment file and every command)."""
+
+ENGINES: Final[tuple[str, ...]] = ("inprocess", "flower-sim", "flower-deploy")
+"""Engines of ``qtfl run``: the in-process engine, Flower's simulation, Flower deployed."""
+
+PURIFICATION_PROTOCOLS: Final[tuple[str, ...]] = ("dejmps", "bbpssw")
+"""Entanglement purification protocols (:mod:`qtfl.quantum.purification`)."""
+
+DEFAULT_MAX_PURIFICATION_ROUNDS: Final = 10
+"""The one default of ``--max-rounds`` (purification round limit) across commands."""
+
+DEFAULT_EAVESDROPPER_FRACTION: Final = 1.0
+"""The one default share of pairs an eavesdropper attacks (config and every command)."""
+
+COMPRESSIONS: Final[tuple[str, ...]] = ("none", "quantize", "topk", "sign")
+"""Update compression kinds (``compression.kind``)."""
+
+
+def canonical_channel(name: str) -> str:
+    """The canonical channel kind of ``name`` (accepts the deprecated aliases).
+
+    Raises:
+        InputError: ``name`` is no channel kind; the message lists :data:`CHANNEL_KINDS`.
+    """
+    return require_choice("channel kind", CHANNEL_ALIASES.get(name, name), CHANNEL_KINDS)
+
+
+__all__ = [
+    "CHANNEL_ALIASES",
+    "CHANNEL_KINDS",
+    "COMPRESSIONS",
+    "DATASETS",
+    "DEFAULT_DP_PLACEMENT",
+    "DEFAULT_EAVESDROPPER_FRACTION",
+    "DEFAULT_MAX_PURIFICATION_ROUNDS",
+    "DP_PLACEMENTS",
+    "EAVESDROPPERS",
+    "EAVESDROPPER_BASES",
+    "ENGINES",
+    "IMAGE_DATASETS",
+    "INVERSION_METHODS",
+    "LINK_EAVESDROPPERS",
+    "MEMBERSHIP_ATTACKS",
+    "MEMBERSHIP_TARGETS",
+    "MODELS",
+    "OBSERVERS",
+    "PRIVACY_ATTACKS",
+    "STRATEGIES",
+    "canonical_channel",
+]
