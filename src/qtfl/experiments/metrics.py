@@ -219,7 +219,7 @@ def metrics_jsonl(
         json.dumps(
             {
                 "scenario": name,
-                **r.as_dict(),
+                **_record(r, rate_known=known.get(name, True)),
                 "figures": round_figures(r, rate_known=known.get(name, True)),
             },
             sort_keys=False,
@@ -231,8 +231,27 @@ def metrics_jsonl(
     return "".join(line + "\n" for line in lines)
 
 
+_LINK_TIME_KEYS = ("link_seconds", "link_seconds_total")
+
+
+def _record(record: RoundMetrics, *, rate_known: bool) -> dict[str, Any]:
+    """The record's fields; link times ``None`` (JSON null) when the link rate is unknown,
+    as in ``summary.json`` — never a 0.0 that reads as "instant"."""
+    raw = record.as_dict()
+    if rate_known:
+        return raw
+    for key in _LINK_TIME_KEYS:
+        if key in raw:
+            raw[key] = None
+    for side in ("uplink", "downlink"):
+        if isinstance(raw.get(side), dict) and "link_seconds" in raw[side]:
+            raw[side] = {**raw[side], "link_seconds": None}
+    return raw
+
+
 def read_metrics(text: str) -> dict[str, list[RoundMetrics]]:
-    """Parse ``metrics.jsonl`` back into records per scenario (order kept)."""
+    """Parse ``metrics.jsonl`` back into records per scenario (order kept); an unknown link
+    time (null) is restored as the record's uncounted 0.0."""
     out: dict[str, list[RoundMetrics]] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -241,5 +260,11 @@ def read_metrics(text: str) -> dict[str, list[RoundMetrics]]:
         name = raw.pop("scenario")
         raw.pop("figures", None)
         raw.pop("seeds", None)  # a multi-seed run's mean rows say how many seeds
+        for key in _LINK_TIME_KEYS:
+            if key in raw and raw[key] is None:
+                raw[key] = 0.0
+        for side in ("uplink", "downlink"):
+            if isinstance(raw.get(side), dict) and raw[side].get("link_seconds", 0.0) is None:
+                raw[side] = {**raw[side], "link_seconds": 0.0}
         out.setdefault(name, []).append(RoundMetrics.from_dict(raw))
     return out
