@@ -72,8 +72,9 @@ def test_no_choice_or_path_is_plain_text() -> None:
 
 
 def test_set_overrides_are_typed_and_validated() -> None:
-    raw = apply_overrides({}, ["training.rounds=2", "training.lr=0.05", "data.name=digits",
-                               "evaluation.target_accuracy=null", "channel={kind: aead}"])  # fmt: skip
+    sets = ["training.rounds=2", "training.lr=0.05", "data.name=digits",
+            "evaluation.target_accuracy=null", "channel={kind: aead}"]  # fmt: skip
+    raw = apply_overrides({}, sets)
     assert raw == {
         "training": {"rounds": 2, "lr": 0.05},
         "data": {"name": "digits"},
@@ -117,14 +118,14 @@ def test_shipped_configs_are_listed_and_runnable_by_name(
     main(["configs", "--json"])
     listed = json.loads(capsys.readouterr().out)["configs"]
     assert set(listed) == set(names)
-    with pytest.raises(InputError, match="shipped: .*quickstart"):
+    with pytest.raises(InputError, match=r"shipped: .*quickstart"):
         resolve_config("no-such-config")
 
 
 def test_typo_inside_link_lists_the_link_keys() -> None:
     # Prepare: a teleport uplink whose link has a misspelt key
-    raw = {"scenarios": [{"name": "t", "uplink": {"kind": "teleport",
-                                                  "link": {"fidelity": 0.95, "fidelty": 1}}}]}  # fmt: skip
+    uplink = {"kind": "teleport", "link": {"fidelity": 0.95, "fidelty": 1}}
+    raw = {"scenarios": [{"name": "t", "uplink": uplink}]}
     # Execute
     with pytest.raises(InputError) as err:
         parse_config(raw)
@@ -142,7 +143,8 @@ def test_eavesdropper_option_that_does_not_apply_is_refused() -> None:
     with pytest.raises(InputError, match="basis applies to intercept-resend only"):
         parse_config({**base, "scenarios": [{**base["scenarios"][0], "eavesdroppers": [mitm]}]})
     old_key = {"clients": [0], "attack": "intercept-resend", "basis": "x"}  # former key name
-    cfg = parse_config({**base, "scenarios": [{**base["scenarios"][0], "eavesdroppers": [old_key]}]})
+    scenario = {**base["scenarios"][0], "eavesdroppers": [old_key]}
+    cfg = parse_config({**base, "scenarios": [scenario]})
     assert cfg.resolved_scenarios()[0].eavesdroppers[0].kind == "intercept-resend"
 
 
