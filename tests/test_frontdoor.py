@@ -179,3 +179,23 @@ def test_teleport_json_with_an_eavesdropper_reports_one_run(
     assert out["bit_error_rate"] == out["payload_bit_errors"] / 20_000
     assert out["bit_error_rate"] > 0  # X-basis measurements flip Z payload bits; F = 1 cannot
     assert out["bell_pairs"] == out["protocol_bell_pairs"] > 20_000  # checks included
+
+
+def test_missing_extra_names_the_pip_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Prepare: pretend Flower is not installed
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "flwr" else real(name, *a)
+    )
+    # Execute
+    code = _exit_code(["run", "quickstart", "--out", str(tmp_path / "o"),
+                       "--engine", "flower-sim"])  # fmt: skip
+    # Assert: one line (rich must not eat the [flower] brackets), exit 2, no traceback
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "flwr is not installed" in err and "pip install 'qtfl[flower]'" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

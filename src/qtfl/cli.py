@@ -19,6 +19,7 @@ from typing import Any
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from qtfl import registry
@@ -1116,7 +1117,7 @@ def main(argv: list[str] | None = None) -> None:
         _err.print("aborted; continue with --resume", highlight=False)
         sys.exit(130)
     except QtflError as exc:
-        _err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, EOFError):  # click turns EOFError into Abort

@@ -43,8 +43,9 @@ def require_extra(extra: str, *, purpose: str = "") -> None:
     missing = [m for m in EXTRAS[extra] if importlib.util.find_spec(m) is None]
     if missing:
         need = f" for {purpose}" if purpose else ""
+        verb = "is" if len(missing) == 1 else "are"
         raise MissingExtraError(
-            f"{', '.join(missing)} is not installed{need}; install it with "
+            f"{' and '.join(missing)} {verb} not installed{need}; install it with "
             f"pip install 'qtfl[{extra}]'"
         )
 
