@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from qtfl.attacks.assessment import invert_assessment
-from qtfl.attacks.report import channel_rows, dp_rows, markdown_table, membership_rows
+from qtfl.attacks.tables import channel_rows, dp_rows, membership_rows
+from qtfl.present.privacy import markdown_table
 
 PARTS = ("channels", "batch", "cnn", "dp", "membership")
 

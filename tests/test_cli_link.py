@@ -7,8 +7,8 @@ import json
 import pytest
 
 from qtfl.cli import main
+from qtfl.network.cost import evaluate_link
 from qtfl.network.presets import PRESETS
-from qtfl.network.report import evaluate_link
 
 KEYS = (
     "eta",

@@ -378,7 +378,8 @@ def link_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Bell pairs over a link: fidelity, rate, latency, PLOB bound, cost of one update."""
-    from qtfl.network.report import evaluate_link, preset_listing
+    from qtfl.network.cost import evaluate_link
+    from qtfl.present.links import preset_listing
 
     if list_presets:
         emit(preset_listing(), as_json=as_json, title="qtfl link presets")
@@ -520,7 +521,8 @@ def security_curve_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Detection probability vs check pairs and Eve fraction: binomial prediction and stim."""
-    from qtfl.security.curve import curve_table, security_curve
+    from qtfl.present.security import curve_rows
+    from qtfl.security.curve import security_curve
 
     result = security_curve(
         fidelity=fidelity,
@@ -533,7 +535,11 @@ def security_curve_command(
         trials=trials,
         seed=seed,
     )
-    emit(result if as_json else curve_table(result), as_json=as_json, title="qtfl security curve")
+    emit(
+        result.as_dict() if as_json else curve_rows(result),
+        as_json=as_json,
+        title="qtfl security curve",
+    )
 
 
 @security_app.command("eavesdroppers")
@@ -553,9 +559,10 @@ def security_attacks_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Each eavesdropper on one link: detection probability, payload errors, what Eve learns."""
-    from qtfl.security.report import attack_rows, attack_table
+    from qtfl.present.security import eavesdropper_rows
+    from qtfl.security.comparison import compare_eavesdroppers
 
-    result = attack_table(
+    result = compare_eavesdroppers(
         fidelity=fidelity,
         fraction=eve_fraction,
         n_checks=checks,
@@ -565,7 +572,7 @@ def security_attacks_command(
         seed=seed,
     )
     emit(
-        result if as_json else attack_rows(result),
+        result.as_dict() if as_json else eavesdropper_rows(result),
         as_json=as_json,
         title="qtfl security eavesdroppers",
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from qtfl.attacks.report import privacy_section_html
 from qtfl.attacks.run_privacy import assess_simulation, privacy_tables
 from qtfl.channel import PlainChannel
 from qtfl.data import load_dataset
@@ -14,6 +13,7 @@ from qtfl.fl.engine import FederatedSimulation, SimulationSettings
 from qtfl.fl.privacy import make_postprocessors
 from qtfl.fl.strategies import FedAvg
 from qtfl.models.registry import build_model
+from qtfl.present.privacy import privacy_section_html
 
 
 def _sim(model: str, *, masked: bool, rounds: int = 2, n: int = 200) -> FederatedSimulation:

@@ -109,7 +109,7 @@ def test_teleport_with_fec_delivers_every_bit_through_stim() -> None:
 
 def test_link_fec_summary_scales_the_link_cost_by_the_code() -> None:
     from qtfl.channel.integrity import link_fec_summary
-    from qtfl.network.report import evaluate_link
+    from qtfl.network.cost import evaluate_link
 
     report = evaluate_link(preset="valivarthi2020")
     per_qubit = report.pairs_per_update / report.payload_qubits

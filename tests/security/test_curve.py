@@ -12,7 +12,7 @@ from qtfl.security.curve import parse_numbers, security_curve
 
 
 def test_security_curve_rows_match_the_closed_form_on_a_perfect_link() -> None:
-    out = security_curve(check_counts="2,8", fractions="0.5,1", trials=1500, seed=3)
+    out = security_curve(check_counts="2,8", fractions="0.5,1", trials=1500, seed=3).as_dict()
     assert out["eve"] == "intercept-resend" and out["link_qber"] == 0.0
     assert len(out["points"]) == 4
     for p in out["points"]:

@@ -23,9 +23,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from qtfl.errors import InputError
-
-FloatVector = npt.NDArray[np.float32]
+from qtfl.updates import FloatVector, validate_update
 
 
 @dataclass(frozen=True)
@@ -144,26 +142,6 @@ class Delivery:
     def delivered(self) -> bool:
         """True when the receiving end holds an update to aggregate."""
         return self.verdict.accepted
-
-
-def validate_update(update: npt.ArrayLike) -> FloatVector:
-    """Return ``update`` as a 1-D float32 array, or raise :class:`InputError`.
-
-    A model update is a non-empty 1-D vector of finite real numbers; NaN or infinity would
-    poison every encoder (the fixed-point scale, the amplitude norm) and the aggregate.
-    """
-    arr = np.asarray(update)
-    if arr.ndim != 1:
-        raise InputError(f"update must be a 1-D vector, got shape {arr.shape}")
-    if arr.size == 0:
-        raise InputError("update must have at least one value, got an empty vector")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise InputError(f"update must hold real numbers, got dtype {arr.dtype}")
-    out = arr.astype(np.float32, copy=False)
-    if not np.isfinite(out).all():
-        bad = int(np.count_nonzero(~np.isfinite(out)))
-        raise InputError(f"update must be finite; {bad} of {out.size} values are NaN or infinite")
-    return out
 
 
 class Channel(abc.ABC):

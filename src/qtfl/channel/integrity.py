@@ -41,7 +41,7 @@ from qtfl.channel.fec import FEC_CODES, BitArray, FecCodec, LdpcCode, resolve_co
 from qtfl.channel.ldpc_decoder import warm_up as warm_up_decoder
 from qtfl.channel.retransmission import deliver_with_retransmission
 from qtfl.errors import InputError, require_choice, require_int, require_range
-from qtfl.network.report import LinkReport
+from qtfl.network.cost import LinkReport
 from qtfl.quantum.noise import BellDiagonalPair, WernerPair
 from qtfl.quantum.purification import PROTOCOLS, Protocol, purify
 

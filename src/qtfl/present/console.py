@@ -8,7 +8,7 @@ errors go to stderr, so ``qtfl ... --json | jq`` always reads clean JSON.
 >>> human_value("link_seconds", 5.2e6)
 '60.2 d'
 >>> human_value("bit_error_rate", 0.0333333)
-'0.0333'
+'0.03333'
 """
 
 from __future__ import annotations

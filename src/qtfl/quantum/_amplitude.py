@@ -69,7 +69,6 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from qtfl.channel.base import validate_update
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.quantum._flip import (
     FlipProbability,
@@ -78,6 +77,7 @@ from qtfl.quantum._flip import (
     flip_vector,
     inverse_flip_matrices,
 )
+from qtfl.updates import validate_update
 
 
 @dataclass(frozen=True, eq=False)

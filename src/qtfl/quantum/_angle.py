@@ -37,9 +37,9 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from qtfl.channel.base import validate_update
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.quantum._flip import FlipProbability, flip_vector
+from qtfl.updates import validate_update
 
 
 @dataclass(frozen=True, eq=False)

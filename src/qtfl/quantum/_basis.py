@@ -45,9 +45,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from qtfl.channel.base import FloatVector, validate_update
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.quantum._flip import FlipProbability, flip_vector
+from qtfl.updates import FloatVector, validate_update
 
 _F32_MAX = float(np.finfo(np.float32).max)
 _CHUNK = 1 << 18  # values per vectorised block (a multiple of 8: blocks end on whole bytes)

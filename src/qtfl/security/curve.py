@@ -110,9 +110,23 @@ def detection_curve(
     return points
 
 
-def curve_as_dict(points: Sequence[CurvePoint], **settings: Any) -> dict[str, Any]:
-    """JSON-ready form for the CLI: the settings and one row per grid point."""
-    return {**settings, "points": [asdict(p) for p in points]}
+@dataclass(frozen=True)
+class DetectionCurve:
+    """The result of :func:`security_curve`: its settings and one point per ``(k, f)``."""
+
+    fidelity: float
+    link_qber: float
+    eve: str
+    eve_basis: str | None
+    alpha: float
+    method: str
+    trials: int
+    seed: int
+    points: tuple[CurvePoint, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the settings and one mapping per grid point."""
+        return asdict(self) | {"points": [asdict(p) for p in self.points]}
 
 
 def parse_numbers(name: str, text: str | Sequence[float]) -> list[float]:
@@ -140,8 +154,8 @@ def security_curve(
     method: str = "exact",
     trials: int = 2000,
     seed: int = 0,
-) -> dict[str, Any]:
-    """The ``qtfl security curve`` result: settings plus one row per ``(k, f)`` point."""
+) -> DetectionCurve:
+    """The ``qtfl security curve`` result: settings plus one point per ``(k, f)``."""
     pair = WernerPair(fidelity)
     require_choice("eve", eve, ("intercept-resend", "mitm"))
     if eve_basis is not None:
@@ -168,8 +182,7 @@ def security_curve(
         trials=require_int("trials", trials, low=1),
         rng=np.random.default_rng(seed),
     )
-    return curve_as_dict(
-        points,
+    return DetectionCurve(
         fidelity=pair.fidelity,
         link_qber=pair.qber,
         eve=eve,
@@ -178,15 +191,5 @@ def security_curve(
         method=method,
         trials=trials,
         seed=seed,
+        points=tuple(points),
     )
-
-
-def curve_table(result: dict[str, Any]) -> dict[str, Any]:
-    """Flatten :func:`security_curve`'s result into two-column rows for the CLI table."""
-    rows = {k: v for k, v in result.items() if k != "points"}
-    for p in result["points"]:
-        key = f"k={p['n_checks']} f={p['eve_fraction']:g}"
-        rows[key] = (
-            f"predicted {p['predicted']:.4f}  simulated {p['simulated']:.4f} ± {p['stderr']:.4f}"
-        )
-    return rows

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 
 from qtfl.errors import InputError
-from qtfl.network.link import FiberLink
-from qtfl.network.presets import PRESETS
-from qtfl.network.report import (
+from qtfl.network.cost import (
     MLP_100K_PARAMS,
     QUICKSTART_MODEL_PARAMS,
     evaluate_link,
     link_report,
     update_cost,
-    update_cost_table,
 )
+from qtfl.network.link import FiberLink
+from qtfl.network.presets import PRESETS
+from qtfl.present.links import update_cost_table
 from qtfl.quantum.noise import WernerPair
 from qtfl.quantum.purification import purify_until
 

@@ -1,4 +1,4 @@
-"""One table answering the security question for a link: each attacker, measured.
+"""Each eavesdropper on one link, measured: the security question for a link in one result.
 
 For every attacker (classical tap; intercept-resend in Z, X and random bases; entangling
 MITM) attacking a fraction ``f`` of the pairs of a Werner link, and for the honest link:
@@ -15,6 +15,7 @@ MITM) attacking a fraction ``f`` of the pairs of a Werner link, and for the hone
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,40 @@ from qtfl.security.eavesdropper import (
 from qtfl.security.leakage import information_from_agreement
 
 
-def attack_table(
+@dataclass(frozen=True)
+class EavesdropperRow:
+    """One eavesdropper on the link (fields as in the module docstring)."""
+
+    check_error_rate: float
+    detect_predicted: float
+    detect_simulated: float
+    payload_bit_error: float
+    eve_agreement: float | None
+    eve_information_per_bit: float | None
+    eve_known_fraction: float
+
+
+@dataclass(frozen=True)
+class EavesdropperComparison:
+    """Every eavesdropper of :func:`compare_eavesdroppers` on one link, by name."""
+
+    fidelity: float
+    link_qber: float
+    eve_fraction: float
+    n_checks: int
+    qber_bound: float
+    alpha: float
+    trials: int
+    payload_bits: int
+    rows: dict[str, EavesdropperRow]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the settings, then ``attackers``: one mapping per eavesdropper."""
+        out = {k: v for k, v in asdict(self).items() if k != "rows"}
+        return out | {"attackers": {name: asdict(r) for name, r in self.rows.items()}}
+
+
+def compare_eavesdroppers(
     *,
     fidelity: float = 0.97,
     fraction: float = 1.0,
@@ -45,8 +79,8 @@ def attack_table(
     trials: int = 2000,
     payload_bits: int = 100_000,
     seed: int = 0,
-) -> dict[str, Any]:
-    """The per-attacker table described in the module docstring."""
+) -> EavesdropperComparison:
+    """Every eavesdropper on a Werner link of ``fidelity`` (see the module docstring)."""
     pair = WernerPair(fidelity)
     f = require_range("eve fraction", fraction, low=0.0, high=1.0)
     k = require_int("n_checks", n_checks, low=1, high=MAX_TRIALS)
@@ -64,46 +98,33 @@ def attack_table(
     }
     rng = np.random.default_rng(seed)
     bits = rng.integers(0, 2, n, dtype=np.uint8)
-    rows = {}
+    rows: dict[str, EavesdropperRow] = {}
     for name, eve in attackers.items():
         codes = eve.plan(n, rng=rng)
         tele = sample_teleport(pair, bits, codes, rng=rng)
         received = tele.raw ^ tele.bell_bits[:, 1]
         agreement = float(np.mean(tele.eve_guess == bits)) if eve.taps_classical else None
-        rows[name] = {
-            "check_error_rate": eve.check_error_rate(pair),
-            "detect_predicted": detection_probability(k, eve.check_error_rate(pair), test=test),
-            "detect_simulated": simulate_abort_rate(
+        rows[name] = EavesdropperRow(
+            check_error_rate=eve.check_error_rate(pair),
+            detect_predicted=detection_probability(k, eve.check_error_rate(pair), test=test),
+            detect_simulated=simulate_abort_rate(
                 pair, eve, n_checks=k, trials=t, test=test, rng=rng
             ),
-            "payload_bit_error": float(np.mean(received != bits)),
-            "eve_agreement": agreement,
-            "eve_information_per_bit": None
+            payload_bit_error=float(np.mean(received != bits)),
+            eve_agreement=agreement,
+            eve_information_per_bit=None
             if agreement is None
             else information_from_agreement(agreement),
-            "eve_known_fraction": float(np.mean((codes == INTERCEPT_Z) | (codes == MITM))),
-        }
-    return {
-        "fidelity": pair.fidelity,
-        "link_qber": pair.qber,
-        "eve_fraction": f,
-        "n_checks": k,
-        "qber_bound": test.qber_bound(k),
-        "alpha": alpha,
-        "trials": t,
-        "payload_bits": n,
-        "attackers": rows,
-    }
-
-
-def attack_rows(result: dict[str, Any]) -> dict[str, Any]:
-    """Flatten :func:`attack_table`'s result into two-column rows for the CLI table."""
-    rows = {k: v for k, v in result.items() if k != "attackers"}
-    for name, r in result["attackers"].items():
-        eve = "-" if r["eve_agreement"] is None else f"{r['eve_agreement']:.4f}"
-        rows[name] = (
-            f"detect {r['detect_predicted']:.4f} (simulated {r['detect_simulated']:.4f})  "
-            f"payload errors {r['payload_bit_error']:.4f}  Eve agrees {eve}  "
-            f"knows {r['eve_known_fraction']:.1%}"
+            eve_known_fraction=float(np.mean((codes == INTERCEPT_Z) | (codes == MITM))),
         )
-    return rows
+    return EavesdropperComparison(
+        fidelity=pair.fidelity,
+        link_qber=pair.qber,
+        eve_fraction=f,
+        n_checks=k,
+        qber_bound=test.qber_bound(k),
+        alpha=alpha,
+        trials=t,
+        payload_bits=n,
+        rows=rows,
+    )

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from qtfl.security.report import attack_table
+from qtfl.security.comparison import compare_eavesdroppers
 
 
 def close(x: float, p: float, n: int) -> bool:
@@ -15,7 +15,9 @@ def close(x: float, p: float, n: int) -> bool:
 
 def test_attack_table_rows_match_closed_forms() -> None:
     f, n, trials = 0.2, 20_000, 1000
-    out = attack_table(fidelity=0.97, fraction=f, n_checks=60, trials=trials, payload_bits=n)
+    out = compare_eavesdroppers(
+        fidelity=0.97, fraction=f, n_checks=60, trials=trials, payload_bits=n
+    ).as_dict()
     rows, q = out["attackers"], out["link_qber"]
     for name, r in rows.items():
         assert close(r["detect_simulated"], r["detect_predicted"], trials), name
