@@ -199,3 +199,24 @@ def test_missing_extra_names_the_pip_extra(
     assert code == 2
     assert "flwr is not installed" in err and "pip install 'qtfl[flower]'" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["teleport", "qkd-otp"])
+def test_sign_compression_spends_one_qubit_per_value(kind: str) -> None:
+    # Prepare: a perfect link, sign compression, no error feedback memory to consider
+    import numpy as np
+
+    from qtfl.fl.compression import sign_compress
+
+    uplink = {"kind": kind, "link": {"fidelity": 1.0}, "bits": 16}
+    cfg = parse_config({"data": {"num_clients": 1}, "scenarios": [
+        {"name": "s", "uplink": uplink, "compression": {"kind": "sign"}}]})  # fmt: skip
+    # 4,000 values: BBM92 blocks under ~2,000 key bits end key-too-short (finite-key terms)
+    update = np.random.default_rng(0).normal(0, 0.1, 4000).astype(np.float32)
+    up, _ = cfg.resolved_scenarios()[0].build_channels(1, seed=0)
+    # Execute
+    delivery = up[0].send(update, rng=np.random.default_rng(1))
+    # Assert: 4,000 payload bits, not 64,000; the server gets the signSGD vector exactly
+    assert delivery.ledger.payload_bits == 4000
+    assert delivery.received is not None
+    np.testing.assert_array_equal(delivery.received, sign_compress(update))

@@ -143,9 +143,9 @@ def test_a_million_values_round_trip() -> None:
         assert (err <= payload.scale / 2 + np.spacing(np.abs(y)) / 2).all()
 
 
-@pytest.mark.parametrize("bad", [1, 33, 0, -4])
-def test_bits_outside_2_to_32_is_one_clear_error(bad: int) -> None:
-    with pytest.raises(InputError, match=rf"bits must be an integer in \[2, 32\], got {bad}"):
+@pytest.mark.parametrize("bad", [33, 0, -4])
+def test_bits_outside_1_to_32_is_one_clear_error(bad: int) -> None:
+    with pytest.raises(InputError, match=rf"bits must be an integer in \[1, 32\], got {bad}"):
         BasisEncoding(bits=bad)
     with pytest.raises(InputError, match=r"bits must be an integer, got 8.0"):
         BasisEncoding(bits=8.0)  # type: ignore[arg-type]
@@ -207,3 +207,16 @@ def test_copies_for_precision_is_the_smallest_odd_count_and_bounds_the_rms_error
     per_rep = sq_err.mean(axis=1)
     one_sided = per_rep.mean() - 4.0 * per_rep.std(ddof=1) / np.sqrt(reps)
     assert one_sided <= eps**2
+
+
+def test_one_bit_is_the_sign_code() -> None:
+    # Prepare: values of both signs and a zero (sign(0) = +1, as in signSGD)
+    x = np.array([0.5, -0.25, 0.0, -1.0, 2.0], np.float32)
+    enc = BasisEncoding(bits=1)
+    # Execute
+    payload = enc.encode(x)
+    # Assert: one bit per value, 1 where negative; decoded +-max|x|
+    np.testing.assert_array_equal(payload.bit_array(), [0, 1, 0, 1, 0])
+    np.testing.assert_array_equal(enc.decode_integers(payload), [1, -1, 1, -1, 1])
+    np.testing.assert_array_equal(enc.decode(payload), np.float32([2, -2, 2, -2, 2]))
+    assert enc.payload_qubits(5) == 5 and payload.scale == 2.0

@@ -453,9 +453,14 @@ class Scenario:
         from qtfl.security.run_secret import link_secret
 
         attackers = {k: e for e in self.eavesdroppers for k in e.clients}
+        uplink = self.uplink
+        if self.compression.kind == "sign" and getattr(uplink, "bits", None) is not None:
+            # sign values are +-s: the basis encoding's 1-bit sign code carries them exactly,
+            # one qubit per value (not the uplink's fixed-point ``bits``)
+            uplink = uplink.model_copy(update={"bits": 1})
         up = [
             build_channel(
-                self.uplink,
+                uplink,
                 k,
                 secret=link_secret(secrets, self.name, 0, k),
                 eavesdropper=attackers[k].build() if k in attackers else None,

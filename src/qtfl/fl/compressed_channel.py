@@ -10,7 +10,8 @@ What travels:
 
 * dense steps (quantise, sign, none): the reconstructed vector goes through the inner
   channel (for ``quantize`` with a basis-encoded inner channel of the same ``b`` the values
-  sit exactly on its grid, so the inner encoding adds no error);
+  sit exactly on its grid, so the inner encoding adds no error; for ``sign`` a scenario
+  builds its quantum uplink with the 1-bit sign code, so each value costs one qubit);
 * top-k: only the ``k`` kept values go through the inner channel; their positions
   (``k·ceil(log2 n)`` bits) go over the authenticated classical channel and are added to
   the Ledger's ``classical_bits``. The receiver scatters the values back into a dense vector.

@@ -87,8 +87,9 @@ class BasisPayload:
 
     @property
     def scale(self) -> float:
-        """Quantisation step ``s = max_abs / (2^(b-1) - 1)`` (0 for an all-zero update)."""
-        return self.max_abs / (2 ** (self.bits_per_value - 1) - 1)
+        """Quantisation step ``s = max_abs / (2^(b-1) - 1)`` (0 for an all-zero update; the
+        1-bit sign code: ``max_abs``, the magnitude of every value)."""
+        return self.max_abs / max(1, 2 ** (self.bits_per_value - 1) - 1)
 
     def bit_array(self) -> npt.NDArray[np.uint8]:
         """The payload as ``n_bits`` 0/1 ``uint8`` values, value-major, MSB first."""
@@ -118,8 +119,12 @@ class BasisPayload:
 class BasisEncoding:
     """b-bit two's-complement fixed point with a per-tensor scale; one qubit per bit.
 
+    ``b = 1`` is the sign code of 1-bit compression (signSGD): bit 0 decodes to ``+max|x|``,
+    bit 1 to ``-max|x|`` (``sign(0) = +1``), so a vector of values ``±s`` travels exactly in
+    one qubit per value.
+
     Args:
-        bits: ``b`` in ``[2, 32]``.
+        bits: ``b`` in ``[1, 32]``.
     """
 
     bits: int = 16
@@ -127,12 +132,12 @@ class BasisEncoding:
     header_bits: ClassVar[int] = 32
 
     def __post_init__(self) -> None:
-        require_int("bits", self.bits, low=2, high=32)
+        require_int("bits", self.bits, low=1, high=32)
 
     @property
     def max_code(self) -> int:
-        """Largest code magnitude the encoder emits: ``2^(b-1) - 1``."""
-        return 2 ** (self.bits - 1) - 1
+        """Largest code magnitude the encoder emits: ``2^(b-1) - 1`` (the sign code: 1)."""
+        return 1 if self.bits == 1 else 2 ** (self.bits - 1) - 1
 
     def payload_qubits(self, n_values: int) -> int:
         """Qubits per copy: one per bit, ``n_values * b``."""
@@ -143,6 +148,9 @@ class BasisEncoding:
         x = validate_update(update)
         max_abs = float(np.max(np.abs(x)))
         b, m = self.bits, self.max_code
+        if b == 1:  # the sign code: one bit per value, 1 where negative
+            packed = np.packbits((x < 0).astype(np.uint8))
+            return BasisPayload(packed=packed, n_values=x.size, bits_per_value=1, max_abs=max_abs)
         out = np.empty((x.size * b + 7) // 8, np.uint8)
         for start in range(0, x.size, _CHUNK):
             block = x[start : start + _CHUNK].astype(np.float64)
@@ -155,9 +163,11 @@ class BasisEncoding:
         return BasisPayload(packed=out, n_values=x.size, bits_per_value=b, max_abs=max_abs)
 
     def decode_integers(self, payload: BasisPayload) -> npt.NDArray[np.int64]:
-        """The signed codes ``k_i`` in ``[-2^(b-1), 2^(b-1) - 1]``."""
+        """The signed codes ``k_i`` in ``[-2^(b-1), 2^(b-1) - 1]`` (the sign code: ``±1``)."""
         self._check(payload)
         b, n = self.bits, payload.n_values
+        if b == 1:  # the sign code: +1 or -1
+            return 1 - 2 * np.unpackbits(payload.packed, count=n).astype(np.int64)
         codes = np.empty(n, np.int64)
         for start in range(0, n, _CHUNK):
             stop = min(n, start + _CHUNK)
