@@ -12,6 +12,7 @@ from qtfl import registry
 from qtfl.attacks.assessment import CHANNELS as INVERSION_CHANNELS
 from qtfl.attacks.inversion import METHODS
 from qtfl.attacks.membership import ATTACKS
+from qtfl.channel.fec import FEC_CHOICES
 from qtfl.cli import main
 from qtfl.data import DATASETS
 from qtfl.errors import InputError
@@ -19,6 +20,7 @@ from qtfl.experiments.channels import CHANNEL_MODELS
 from qtfl.experiments.config import parse_config
 from qtfl.fl.strategies import STRATEGIES
 from qtfl.models import MODELS
+from qtfl.network.presets import PRESETS
 from qtfl.security.eavesdropper import EVE_KINDS
 
 # a link every quantum kind can use: fidelity 0.99 (QBER 0.67%, a BBM92 key exists)
@@ -47,6 +49,8 @@ def test_implementations_offer_exactly_the_registry_names() -> None:
     assert tuple(CHANNEL_MODELS) == registry.CHANNEL_KINDS
     assert set(INVERSION_CHANNELS) <= set(registry.CHANNEL_KINDS)
     assert set(_SECTIONS) == set(registry.CHANNEL_KINDS)
+    assert FEC_CHOICES == registry.FEC_CHOICES
+    assert tuple(PRESETS) == registry.LINK_PRESETS
 
 
 @pytest.mark.parametrize("kind", registry.CHANNEL_KINDS)

@@ -23,9 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from qtfl import registry
-from qtfl.channel.fec import FEC_CHOICES
 from qtfl.errors import InputError, QtflError
-from qtfl.network.presets import PRESETS
 from qtfl.present.console import configure_logging, print_result
 
 app = typer.Typer(
@@ -52,7 +50,7 @@ def _choice(names: Any) -> click.Choice:
 
 _FILE = click.Path(dir_okay=False)
 _DIR = click.Path(file_okay=False)
-_FEC = _choice(FEC_CHOICES)
+_FEC = _choice(registry.FEC_CHOICES)
 
 
 def _version(value: bool) -> None:
@@ -335,7 +333,10 @@ def report_command(
 @app.command("link")
 def link_command(
     preset: str | None = typer.Option(
-        None, "--preset", click_type=_choice(PRESETS), help="Published link (see --list)."
+        None,
+        "--preset",
+        click_type=_choice(registry.LINK_PRESETS),
+        help="Published link (see --list).",
     ),
     list_presets: bool = typer.Option(False, "--list", help="List the presets and exit."),
     distance_km: float | None = typer.Option(None, "--distance-km", help="Link length (km)."),

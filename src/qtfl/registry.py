@@ -115,6 +115,32 @@ DEFAULT_EAVESDROPPER_FRACTION: Final = 1.0
 COMPRESSIONS: Final[tuple[str, ...]] = ("none", "quantize", "topk", "sign")
 """Update compression kinds (``compression.kind``)."""
 
+FEC_CHOICES: Final[tuple[str, ...]] = (
+    "none",
+    "auto",
+    "ldpc-1/4",
+    "ldpc-1/3",
+    "ldpc-1/2",
+    "ldpc-3/5",
+    "ldpc-2/3",
+    "ldpc-3/4",
+    "ldpc-5/6",
+    "ldpc-9/10",
+)
+"""Payload FEC: none, the best code for the link (auto), or an LDPC code by rate
+(:mod:`qtfl.channel.fec`)."""
+
+LINK_PRESETS: Final[tuple[str, ...]] = (
+    "valivarthi2020",
+    "shen2023",
+    "sun2016",
+    "ren2017",
+    "borowska2026",
+    "borowska2026-traffic",
+    "thomas2024",
+)
+"""Published links (:data:`qtfl.network.presets.PRESETS`; ``qtfl link --list``)."""
+
 
 def canonical_channel(name: str) -> str:
     """The canonical channel kind of ``name`` (accepts the deprecated aliases).
@@ -137,9 +163,11 @@ __all__ = [
     "EAVESDROPPERS",
     "EAVESDROPPER_BASES",
     "ENGINES",
+    "FEC_CHOICES",
     "IMAGE_DATASETS",
     "INVERSION_METHODS",
     "LINK_EAVESDROPPERS",
+    "LINK_PRESETS",
     "MEMBERSHIP_ATTACKS",
     "MEMBERSHIP_TARGETS",
     "MODELS",

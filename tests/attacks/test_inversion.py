@@ -63,7 +63,7 @@ def test_analytic_needs_a_fully_connected_first_layer(digits) -> None:  # type: 
 def test_teleportation_tap_is_no_better_than_noise() -> None:
     # mean over 8 seeds: the tap's PSNR within 1 dB of the same attack on uniform codes
     runs = [
-        invert_assessment(channel="teleportation", attacker="tap", seed=s, baseline_draws=2)
+        invert_assessment(channel="teleport", attacker="tap", seed=s, baseline_draws=2)
         for s in range(8)
     ]
     psnr = np.mean([r["psnr_db"] for r in runs])
@@ -77,7 +77,7 @@ def test_teleportation_tap_labels_are_at_chance(digits) -> None:  # type: ignore
     net = build_model("mlp", input_shape=(1, 8, 8), num_classes=10, hidden=64, seed=0)
     p = _params(net, None)
     rng = np.random.default_rng(5)
-    wire = build_channel("teleportation", attacker="tap", rng=rng)
+    wire = build_channel("teleport", attacker="tap", rng=rng)
     n, hits = 80, 0
     for i in range(n):
         x = torch.from_numpy(digits.x_train[i : i + 1]).double()
@@ -97,7 +97,7 @@ def test_intercept_resend_below_threshold_and_aead_learn_nothing() -> None:
     # Eve intercepts 0.3% of the pairs in Z: the checks usually miss her (a retry on fresh
     # pairs follows an abort); whenever the payload went through, what she holds is noise
     runs = [
-        invert_assessment(channel="teleportation", attacker="intercept-resend", seed=s)
+        invert_assessment(channel="teleport", attacker="intercept-resend", seed=s)
         for s in range(6)
     ]
     seen = [r for r in runs if r["attacker_has_payload"]]
@@ -109,7 +109,7 @@ def test_intercept_resend_below_threshold_and_aead_learn_nothing() -> None:
 
 def test_curious_server_succeeds_unless_dp_or_masking() -> None:
     plain = invert_assessment(attacker="server")
-    ideal_teleport = invert_assessment(channel="teleportation", attacker="server", fidelity=1.0)
+    ideal_teleport = invert_assessment(channel="teleport", attacker="server", fidelity=1.0)
     assert plain["psnr_db"] >= 40.0 and ideal_teleport["psnr_db"] >= 40.0
     dp = invert_assessment(
         attacker="server", dp=DPSettings(clip_norm=1.0, noise_multiplier=1.0, placement="client")
