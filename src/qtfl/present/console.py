@@ -42,7 +42,7 @@ def jsonable(value: Any) -> Any:
 
 
 def human_value(key: str, value: Any) -> str:
-    """One value for people: seconds and bytes in their units (by the key's suffix), other
+    """One value for people: seconds and bytes in their units (by the key's name), other
     numbers with :func:`~qtfl.present.units.human_number`, mappings as ``k=v`` pairs."""
     if value is None:
         return UNKNOWN
@@ -52,7 +52,7 @@ def human_value(key: str, value: Any) -> str:
         number = value.item() if hasattr(value, "item") else value
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             return str(number)
-        if key.endswith(("_s", "seconds")):
+        if key.endswith("_s") or "seconds" in key:
             return human_seconds(number)
         if key.endswith("_bytes"):
             return human_bytes(number)
