@@ -1,6 +1,6 @@
 """One gradient-inversion experiment end to end: client update -> channel -> attacker -> metrics.
 
-:func:`invert_assessment` is the library behind ``qtfl attack invert``:
+:func:`invert_assessment` is the library behind ``qtfl privacy invert``:
 
 1. draw ``batch`` training examples of one client and compute its update from the
    broadcast model: ``local_steps`` full-batch SGD steps of rate ``lr``

@@ -1,6 +1,6 @@
 """One membership-inference experiment end to end: federated training, then the attack.
 
-:func:`membership_assessment` is the library behind ``qtfl attack membership``. It trains a
+:func:`membership_assessment` is the library behind ``qtfl privacy membership``. It trains a
 federation with :class:`~qtfl.fl.engine.FederatedSimulation` on ``train_examples`` training
 examples (few, so the model can memorise them) with the chosen defences as engine
 post-processors, then attacks
