@@ -69,6 +69,9 @@ def test_no_choice_or_path_is_plain_text() -> None:
     eve = next(p for p in teleport.params if p.name == "eve")
     assert isinstance(eve.type, click.Choice)
     assert tuple(eve.type.choices) == registry.EAVESDROPPERS
+    # shell completion offers the registry names
+    completions = eve.type.shell_complete(click.Context(teleport), eve, "inter")
+    assert [c.value for c in completions] == ["intercept-resend"]
 
 
 def test_set_overrides_are_typed_and_validated() -> None:
