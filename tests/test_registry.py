@@ -50,6 +50,7 @@ def test_implementations_offer_exactly_the_registry_names() -> None:
     assert set(INVERSION_CHANNELS) <= set(registry.CHANNEL_KINDS)
     assert set(_SECTIONS) == set(registry.CHANNEL_KINDS)
     assert FEC_CHOICES == registry.FEC_CHOICES
+    assert registry.PRIVACY_ATTACKS["inversion"] == METHODS
     assert tuple(PRESETS) == registry.LINK_PRESETS
 
 

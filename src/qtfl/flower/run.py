@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from qtfl import registry
 from qtfl.errors import InputError, require_choice
 from qtfl.experiments.config import ExperimentConfig, parse_config
 from qtfl.fl.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint
@@ -45,7 +46,7 @@ from qtfl.flower.job import FlowerJob, build_node, write_party_secrets
 from qtfl.flower.procs import descendants_stopped
 from qtfl.security.run_secret import SECRET_FILE, RunSecret
 
-ENGINES = ("inprocess", "flower-sim", "flower-deploy")
+ENGINES = registry.ENGINES
 FLOWER_ENGINES = ENGINES[1:]
 
 
