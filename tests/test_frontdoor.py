@@ -38,8 +38,8 @@ def test_version_and_short_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--set" in text and "KEY.PATH=VALUE" in text and "--engine" in text
 
 
-# options whose value is free text by nature (names, lists, key=value overrides)
-_FREE_TEXT = {"overrides", "checks", "fractions", "name"}
+# options whose value is free text by nature (names, number lists, key=value overrides)
+_FREE_TEXT = {"overrides", "checks", "fractions", "name", "bench secagg clients"}
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
@@ -61,7 +61,7 @@ def test_no_choice_or_path_is_plain_text() -> None:
         f"{name} {p.name}"
         for name, cmd in commands
         for p in cmd.params
-        if p.type is click.STRING and p.name not in _FREE_TEXT
+        if p.type is click.STRING and not {p.name, f"{name} {p.name}"} & _FREE_TEXT
     ]
     # Assert
     assert text == []
@@ -94,7 +94,7 @@ def test_set_overrides_are_typed_and_validated() -> None:
         ("trainin.rounds=3", "unknown key 'trainin'; allowed keys at the top level: seed, data"),
         ("training.round=3", "unknown key 'training.round'; allowed keys at training: rounds"),
         ("training.rounds", "expected key.path=value"),
-        ("scenarios.9.name=x", "scenarios is a list of 5; use an index 0..4"),
+        ("scenarios.99.name=x", "scenarios is a list of"),
     ],
 )
 def test_set_refuses_an_unknown_key_path_with_one_message(override: str, words: str) -> None:

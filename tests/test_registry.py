@@ -12,6 +12,7 @@ from qtfl import registry
 from qtfl.attacks.assessment import CHANNELS as INVERSION_CHANNELS
 from qtfl.attacks.inversion import METHODS
 from qtfl.attacks.membership import ATTACKS
+from qtfl.attacks.poisoning import POISONING_ATTACKS
 from qtfl.channel.fec import FEC_CHOICES
 from qtfl.cli import main
 from qtfl.data import DATASETS
@@ -27,6 +28,7 @@ from qtfl.security.eavesdropper import EVE_KINDS
 _SECTIONS = {
     "plain": {"kind": "plain"},
     "aead": {"kind": "aead"},
+    "pqc": {"kind": "pqc"},
     "teleport": {"kind": "teleport", "link": {"fidelity": 0.99}, "bits": 8},
     "qkd-otp": {"kind": "qkd-otp", "link": {"fidelity": 0.99}, "bits": 8},
 }
@@ -50,6 +52,7 @@ def test_implementations_offer_exactly_the_registry_names() -> None:
     assert set(INVERSION_CHANNELS) <= set(registry.CHANNEL_KINDS)
     assert set(_SECTIONS) == set(registry.CHANNEL_KINDS)
     assert FEC_CHOICES == registry.FEC_CHOICES
+    assert POISONING_ATTACKS == registry.POISONING_ATTACKS
     assert registry.PRIVACY_ATTACKS["inversion"] == METHODS
     assert tuple(PRESETS) == registry.LINK_PRESETS
 
@@ -65,7 +68,7 @@ def test_deprecated_channel_alias_is_read_as_the_canonical_name() -> None:
     cfg = parse_config({**_TINY, "channel": {**_SECTIONS["teleport"], "kind": "teleportation"}})
     assert cfg.channel.kind == "teleport"
     assert registry.canonical_channel("teleportation") == "teleport"
-    with pytest.raises(InputError, match="allowed: plain, aead, teleport, qkd-otp"):
+    with pytest.raises(InputError, match="allowed: plain, aead, pqc, teleport, qkd-otp"):
         registry.canonical_channel("quantum")
 
 

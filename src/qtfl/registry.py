@@ -9,14 +9,16 @@ build_channel`) and the Flower engine — takes its names from here, so one conc
 name everywhere. This module imports nothing heavy: the command line builds its typed
 choices from it before any torch or stim import.
 
-Two families of attackers, named so they cannot be confused:
+Three families of attackers, named so they cannot be confused:
 
 * **eavesdroppers** (:data:`EAVESDROPPERS`) attack the quantum link: they hold or measure
   Bell pairs and tap the classical channel (``qtfl security ...``; ``eavesdroppers:`` in a
   scenario; ``--eavesdropper`` on the command line);
 * **privacy attacks** (:data:`PRIVACY_ATTACKS`) reconstruct training data from what an
   observer (:data:`OBSERVERS`) sees of an update or model (``qtfl privacy ...``;
-  ``attacks:`` in an experiment file).
+  ``attacks:`` in an experiment file);
+* **poisoning attacks** (:data:`POISONING_ATTACKS`) are malicious clients corrupting the model
+  (``adversaries:`` in a scenario).
 
 >>> "teleport" in CHANNEL_KINDS
 True
@@ -66,6 +68,17 @@ PRIVACY_ATTACKS: Final[dict[str, tuple[str, ...]]] = {
 }
 """Privacy attacks by family (``qtfl privacy invert`` / ``qtfl privacy membership``)."""
 
+POISONING_ATTACKS: Final[tuple[str, ...]] = (
+    "sign-flip",
+    "scaling",
+    "gaussian",
+    "alie",
+    "label-flip",
+    "backdoor",
+)
+"""Attacks of malicious clients on the model (``adversaries: [{attack: ...}]`` of a scenario;
+:mod:`qtfl.attacks.poisoning`): model poisoning, then data poisoning."""
+
 STRATEGIES: Final[tuple[str, ...]] = (
     "fedavg",
     "fedprox",
@@ -75,6 +88,7 @@ STRATEGIES: Final[tuple[str, ...]] = (
     "trimmed-mean",
     "krum",
     "multi-krum",
+    "norm-bounding",
 )
 """Aggregation strategies (:func:`qtfl.fl.strategies.make_strategy`)."""
 
@@ -172,6 +186,7 @@ __all__ = [
     "MEMBERSHIP_TARGETS",
     "MODELS",
     "OBSERVERS",
+    "POISONING_ATTACKS",
     "PRIVACY_ATTACKS",
     "STRATEGIES",
     "canonical_channel",
