@@ -91,7 +91,7 @@ def test_set_overrides_are_typed_and_validated() -> None:
 @pytest.mark.parametrize(
     ("override", "words"),
     [
-        ("trainin.rounds=3", "unknown key 'trainin'; allowed keys at the top level: seed, data"),
+        ("trainin.rounds=3", "unknown key 'trainin'; allowed keys at the top level: seed, "),
         ("training.round=3", "unknown key 'training.round'; allowed keys at training: rounds"),
         ("training.rounds", "expected key.path=value"),
         ("scenarios.99.name=x", "scenarios is a list of"),

@@ -16,6 +16,8 @@ from qtfl.attacks.poisoning import POISONING_ATTACKS
 from qtfl.channel.fec import FEC_CHOICES
 from qtfl.cli import main
 from qtfl.data import DATASETS
+from qtfl.data._qdataset_evolution import EVOLUTION_MODES
+from qtfl.data.sources import FETCHABLE
 from qtfl.errors import InputError
 from qtfl.experiments.channels import CHANNEL_MODELS
 from qtfl.experiments.config import parse_config
@@ -53,6 +55,8 @@ def test_implementations_offer_exactly_the_registry_names() -> None:
     assert set(_SECTIONS) == set(registry.CHANNEL_KINDS)
     assert FEC_CHOICES == registry.FEC_CHOICES
     assert POISONING_ATTACKS == registry.POISONING_ATTACKS
+    assert FETCHABLE == registry.FETCHABLE_DATASETS
+    assert EVOLUTION_MODES == registry.QDATASET_EVOLUTIONS
     assert registry.PRIVACY_ATTACKS["inversion"] == METHODS
     assert tuple(PRESETS) == registry.LINK_PRESETS
 

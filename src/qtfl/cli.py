@@ -928,6 +928,7 @@ def qdataset_generate_command(
     evolution: str = typer.Option(
         "faithful",
         "--evolution",
+        click_type=_choice(registry.QDATASET_EVOLUTIONS),
         help="faithful (the published generator's stepwise interaction picture, first "
         "order) or exact (exact step propagators, second order).",
     ),
@@ -985,9 +986,14 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("fetch")
 def data_fetch_command(
-    name: str = typer.Argument(..., help="mnist, fashion-mnist or cifar10."),
+    name: str = typer.Argument(
+        ..., click_type=_choice(registry.FETCHABLE_DATASETS), help="Data set to download."
+    ),
     root: str | None = typer.Option(
-        None, "--root", help="Data directory (default: $QTFL_DATA, else the user cache)."
+        None,
+        "--root",
+        click_type=_DIR,
+        help="Data directory (default: $QTFL_DATA, else the user cache).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -1030,7 +1036,10 @@ def data_fetch_command(
 @data_app.command("list")
 def data_list_command(
     root: str | None = typer.Option(
-        None, "--root", help="Data directory (default: $QTFL_DATA, else the user cache)."
+        None,
+        "--root",
+        click_type=_DIR,
+        help="Data directory (default: $QTFL_DATA, else the user cache).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:

@@ -105,6 +105,12 @@ DATASETS: Final[tuple[str, ...]] = (
 )
 """Data sets (:func:`qtfl.data.load_dataset`)."""
 
+FETCHABLE_DATASETS: Final[tuple[str, ...]] = ("mnist", "fashion-mnist", "cifar10")
+"""Data sets ``qtfl data fetch`` downloads (:data:`qtfl.data.sources.FETCHABLE`)."""
+
+QDATASET_EVOLUTIONS: Final[tuple[str, ...]] = ("faithful", "exact")
+"""QDataSet propagator discretisations (``qtfl qdataset generate --evolution``)."""
+
 IMAGE_DATASETS: Final[tuple[str, ...]] = ("digits", "fashion-mnist", "mnist", "cifar10")
 """Data sets of images (what a gradient-inversion attack reconstructs)."""
 
@@ -178,6 +184,7 @@ __all__ = [
     "EAVESDROPPER_BASES",
     "ENGINES",
     "FEC_CHOICES",
+    "FETCHABLE_DATASETS",
     "IMAGE_DATASETS",
     "INVERSION_METHODS",
     "LINK_EAVESDROPPERS",
@@ -188,6 +195,7 @@ __all__ = [
     "OBSERVERS",
     "POISONING_ATTACKS",
     "PRIVACY_ATTACKS",
+    "QDATASET_EVOLUTIONS",
     "STRATEGIES",
     "canonical_channel",
 ]

@@ -202,7 +202,8 @@ def test_unknown_or_missing_data_sets_name_what_to_do(tmp_path: Path, capsys) ->
     with pytest.raises(SystemExit) as exc:
         main(["data", "fetch", "imagenet", "--root", str(tmp_path)])
     assert exc.value.code == 2
-    assert "allowed: mnist, fashion-mnist, cifar10" in " ".join(capsys.readouterr().err.split())
+    err = " ".join(capsys.readouterr().err.split())  # a typed choice: click lists the names
+    assert "'imagenet' is not one of 'mnist', 'fashion-mnist', 'cifar10'" in err
 
 
 def test_cli_fetch_and_list_in_json(
