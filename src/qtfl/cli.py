@@ -716,14 +716,20 @@ def bench_network_command(
 
 @bench_app.command("secagg")
 def bench_secagg_command(
-    clients: str = typer.Option("100,300,1000", "--clients", help="Cohort sizes, comma-separated."),
+    clients: str = typer.Option(
+        "100,300,1000",
+        "--cohort-sizes",
+        "--clients",
+        metavar="N,N,...",
+        help="Cohort sizes (clients per round), comma-separated.",
+    ),
     dropout: float = typer.Option(0.3, "--dropout", help="Fraction of clients that drop."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Quantum-keyed secure aggregation: cost per round as the cohort grows."""
     from qtfl.fl.secagg_benchmark import benchmark_secagg
 
-    sizes = _int_list("--clients", clients)
+    sizes = _int_list("--cohort-sizes", clients)
     emit(benchmark_secagg(clients=sizes, dropout=dropout), as_json=as_json,
          title="qtfl bench secagg")  # fmt: skip
 
