@@ -38,8 +38,10 @@ def test_version_and_short_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--set" in text and "KEY.PATH=VALUE" in text and "--engine" in text
 
 
-# options whose value is free text by nature (names, number lists, key=value overrides)
-_FREE_TEXT = {"overrides", "checks", "fractions", "name", "bench secagg clients"}
+# options whose value is free text by nature (names of a file's scenarios or of QDataSet sets,
+# number lists, key=value overrides, "N or auto")
+_FREE_TEXT = {"overrides", "checks", "fractions", "name", "bench secagg clients", "workers",
+              "bench channel scenario", "bench channel baseline"}  # fmt: skip
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
@@ -216,7 +218,7 @@ def test_sign_compression_spends_one_qubit_per_value(kind: str) -> None:
         {"name": "s", "uplink": uplink, "compression": {"kind": "sign"}}]})  # fmt: skip
     # 4,000 values: BBM92 blocks under ~2,000 key bits end key-too-short (finite-key terms)
     update = np.random.default_rng(0).normal(0, 0.1, 4000).astype(np.float32)
-    up, _ = cfg.resolved_scenarios()[0].build_channels(1, seed=0)
+    up, _ = cfg.resolved_scenarios()[0].build_channels(1)
     # Execute
     delivery = up[0].send(update, rng=np.random.default_rng(1))
     # Assert: 4,000 payload bits, not 64,000; the server gets the signSGD vector exactly

@@ -64,7 +64,7 @@ def test_implementations_offer_exactly_the_registry_names() -> None:
 @pytest.mark.parametrize("kind", registry.CHANNEL_KINDS)
 def test_config_builds_a_channel_named_like_its_kind(kind: str) -> None:
     cfg = parse_config({**_TINY, "channel": _SECTIONS[kind]})
-    channel = cfg.resolved_scenarios()[0].uplink.build(0, seed=0)
+    channel = cfg.resolved_scenarios()[0].uplink.build(0)
     assert channel.name == kind
 
 
@@ -119,7 +119,7 @@ def test_flower_check_speaks_registry_names(kind: str) -> None:
     pytest.importorskip("flwr")
     from qtfl.flower.ends import SPLIT_KINDS, uplink_ends
 
-    channel = parse_config({**_TINY, "channel": _SECTIONS[kind]}).channel.build(0, seed=0)
+    channel = parse_config({**_TINY, "channel": _SECTIONS[kind]}).channel.build(0)
     supported = {k.split()[0] for k in SPLIT_KINDS}
     assert supported <= set(registry.CHANNEL_KINDS)
     if kind in supported:

@@ -126,7 +126,10 @@ def run_command(
         300.0, "--round-timeout", help="Flower engines: seconds to wait for a round's replies."
     ),
     secret_file: str | None = typer.Option(
-        None, "--secret-file", help="Run secret (64 hex digits, mode 600) to repeat a run."
+        None,
+        "--secret-file",
+        click_type=_FILE,
+        help="Run secret (64 hex digits, mode 600) to repeat a run.",
     ),
     workers: str | None = typer.Option(
         None,
@@ -646,7 +649,10 @@ def bench_fl_command(
 @bench_app.command("channel")
 def bench_channel_command(
     config: str = typer.Option(
-        "configs/quickstart.yaml", "--config", help="Experiment file holding both scenarios."
+        "configs/quickstart.yaml",
+        "--config",
+        click_type=_FILE,
+        help="Experiment file holding both scenarios.",
     ),
     scenario: str = typer.Option("teleport-corrected", "--scenario", help="Scenario timed (A)."),
     baseline: str = typer.Option("classical", "--baseline", help="Scenario compared with (B)."),
