@@ -4,9 +4,9 @@ a Flower run without the extra names ``pip install 'qtfl[flower]'``.
 
 Cost: one venv and one pip install of the core (torch's CPU wheel from the local wheel
 directory or the index; the constraints pin it to 2.13.0, so no CUDA build is fetched):
-measured 7.0 min on a loaded 2-core machine (4.4 min of it the install), most of it
-unpacking torch. Runs under ``make test`` (markers ``integration`` and ``packaging``;
-``-m 'not packaging'`` skips it locally).
+measured 3.2 and 7.0 min on a loaded 2-core machine (the install 4.4 min in the slower
+run), most of it unpacking torch. Runs under ``make test`` (markers ``integration`` and
+``packaging``; ``-m 'not packaging'`` skips it locally).
 """
 
 from __future__ import annotations
