@@ -126,9 +126,12 @@ FIELD_NOTES: dict[str, str] = {
     "LinkConfig.heralded": "Pairs are heralded (memories wait for the herald).",
     "LinkConfig.memory_t2_s": "Quantum memory dephasing time T2.",
     "EavesdropperConfig.clients": "Client indices whose uplink pairs are attacked.",
-    "EavesdropperConfig.attack": "Attack: ``tap``, ``intercept-resend`` or ``mitm``.",
-    "EavesdropperConfig.fraction": "Fraction of the pairs attacked.",
-    "EavesdropperConfig.basis": "Measurement basis of intercept-resend.",
+    "EavesdropperConfig.kind": "Eavesdropper: ``tap``, ``intercept-resend`` or ``mitm`` "
+    "(``attack`` still reads as this key).",
+    "EavesdropperConfig.fraction": "Fraction of the pairs attacked (``intercept-resend``, "
+    "``mitm``; default 1; refused for ``tap``).",
+    "EavesdropperConfig.basis": "Measurement basis of intercept-resend (default ``random``; "
+    "refused for the other kinds).",
     "DPConfig.clip_norm": "L2 clip norm C of every update.",
     "DPConfig.noise_multiplier": "Gaussian noise sigma, in units of C.",
     "DPConfig.placement": "``server``: once on the aggregate (central DP); ``client``: on "

@@ -769,7 +769,6 @@ attack_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(attack_app, name="privacy")
-app.add_typer(attack_app, name="attack", hidden=True, deprecated=True)
 
 _IMAGE_MODELS = ("logreg", "mlp", "lenet", "convnet")
 

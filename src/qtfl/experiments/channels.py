@@ -409,9 +409,19 @@ class EavesdropperConfig(_Section):
     """
 
     clients: list[Annotated[int, Field(ge=0, le=100_000)]] = Field(min_length=1, max_length=100_000)
-    kind: str = Field(validation_alias=AliasChoices("kind", "attack"))
-    fraction: float | None = Field(default=None, ge=0, le=1)
-    basis: Literal["z", "x", "random"] | None = None
+    kind: str = Field(
+        validation_alias=AliasChoices("kind", "attack"),
+        description="Eavesdropper: tap, intercept-resend or mitm (formerly the key 'attack').",
+    )
+    fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of pairs attacked (intercept-resend, mitm); default 1.",
+    )
+    basis: Literal["z", "x", "random"] | None = Field(
+        default=None, description="Measurement basis (intercept-resend only); default random."
+    )
 
     @field_validator("kind")
     @classmethod
