@@ -48,8 +48,16 @@ def _choice(names: Any) -> click.Choice:
     return click.Choice(list(names))
 
 
-_FILE = click.Path(dir_okay=False)
-_DIR = click.Path(file_okay=False)
+class _PathType(click.Path):
+    """A path typed for help (FILE / DIRECTORY) and shell completion; the library checks it,
+    so a bad path is one ``error:`` line naming what is wrong, as for every other input."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value
+
+
+_FILE = _PathType(dir_okay=False)
+_DIR = _PathType(file_okay=False)
 _FEC = _choice(registry.FEC_CHOICES)
 
 

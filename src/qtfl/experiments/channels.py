@@ -374,7 +374,8 @@ def _default_kind(raw: Any) -> Any:
     """A channel section without ``kind`` is ``plain`` (files written before other kinds)."""
     if isinstance(raw, dict) and "kind" not in raw:
         return {"kind": "plain", **raw}
-    if isinstance(raw, dict) and raw["kind"] in registry.CHANNEL_ALIASES:  # deprecated names
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    if isinstance(kind, str) and kind in registry.CHANNEL_ALIASES:  # deprecated names
         return {**raw, "kind": registry.CHANNEL_ALIASES[raw["kind"]]}
     return raw
 
