@@ -154,6 +154,7 @@ def run_command(
     tls_dir: str | None = typer.Option(
         None,
         "--tls-dir",
+        click_type=_DIR,
         help="flower-deploy: your ca.pem, server.pem, server.key (default: a per-run CA).",
     ),
     insecure: bool = typer.Option(
@@ -1120,14 +1121,18 @@ app.add_typer(reproduce_app, name="reproduce")
 
 @reproduce_app.command("paper")
 def reproduce_paper_command(
-    out: str = typer.Option(..., "--out", help="Output directory (new or empty)."),
+    out: str = typer.Option(
+        ..., "--out", click_type=_DIR, help="Output directory (new or empty)."
+    ),
     quick: bool = typer.Option(False, "--quick", help="Digits only, fewer rounds and seeds."),
     resume: bool = typer.Option(False, "--resume", help="Continue a reproduction in --out."),
     dataset: list[str] | None = typer.Option(  # noqa: B008 (typer reads the default)
         None, "--dataset", help="Only these data sets (repeatable; default: all)."
     ),
     preset: str = typer.Option("shen2023", "--preset", help="Link preset with a published rate."),
-    configs: str | None = typer.Option(None, "--configs", help="Folder of the paper configs."),
+    configs: str | None = typer.Option(
+        None, "--configs", click_type=_DIR, help="Folder of the paper configs."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Khan 2024 Section 5: every data set x channel over seeds, report in --out/report.html."""
