@@ -3,7 +3,7 @@
 >>> from qtfl.experiments import load_config, resolve_config
 >>> config = load_config(resolve_config("quickstart"), overrides=["training.rounds=1"])
 >>> config.training.rounds, [s.name for s in config.resolved_scenarios()][:2]
-(1, ['classical', 'teleport-corrected'])
+(1, ['classical', 'pqc'])
 """
 
 from qtfl.experiments.config import (

@@ -58,6 +58,34 @@ class UplinkEnds(abc.ABC):
     def receive(self, wire: Arrays, state: object) -> Delivery:
         """Server: the Delivery the receiving end makes of the wire arrays."""
 
+    def decode(self, wire: Arrays, state: object, *, n_values: int) -> Delivery:
+        """Server: :meth:`receive` on arrays a client sent, which may be hostile.
+
+        A reply that is not what this channel's sending end produces — missing or extra
+        arrays, wrong dtypes or lengths, values that do not decode, an update of the wrong
+        size — is a rejected delivery (``malformed-reply``), never an exception in the server.
+        """
+        try:
+            if any(not isinstance(v, np.ndarray) for v in wire.values()):
+                raise InputError("not arrays")
+            if sum(int(v.nbytes) for v in wire.values()) > MAX_REPLY_BYTES:
+                raise InputError("reply too large")
+            delivery = self.receive(wire, state)
+        except (InputError, ValueError, KeyError, IndexError, TypeError, OverflowError):
+            return _malformed()
+        if delivery.received is not None and delivery.received.shape != (n_values,):
+            return _malformed()
+        return delivery
+
+
+#: Largest reply a server decodes: far above any honest one (a 100M-parameter model's
+#: plaintext is 400 MB), a bound on what a hostile client can make the server hold.
+MAX_REPLY_BYTES = 1 << 30
+
+
+def _malformed() -> Delivery:
+    return Delivery(None, Ledger(), Verdict.abort("malformed-reply"), Tap(kind="malformed"))
+
 
 class PlainEnds(UplinkEnds):
     def __init__(self, channel: PlainChannel) -> None:
@@ -159,6 +187,11 @@ def _pack_list(name: str, parts: tuple[npt.NDArray[np.uint8], ...]) -> Arrays:
 
 
 def _unpack_list(name: str, arrays: Arrays) -> tuple[npt.NDArray[np.uint8], ...]:
-    sizes = arrays[f"{name}_sizes"].astype(np.int64)
-    flat = np.unpackbits(arrays[name], count=int(sizes.sum()))
+    raw_sizes, packed = arrays[f"{name}_sizes"], arrays[name]
+    if raw_sizes.dtype != np.int64 or packed.dtype != np.uint8 or raw_sizes.ndim != 1:
+        raise InputError(f"{name}: expected uint8 bits and int64 sizes")
+    sizes = raw_sizes
+    if np.any(sizes < 0) or int(sizes.sum()) > 8 * packed.size:
+        raise InputError(f"{name}: sizes do not fit the bits sent")  # no allocation bombs
+    flat = np.unpackbits(packed, count=int(sizes.sum()))
     return tuple(np.split(flat, np.cumsum(sizes)[:-1])) if sizes.size else ()

@@ -171,12 +171,17 @@ class ChannelStrategy(FlowerStrategy):
                     reply.error if reply.has_error() else "no wire",
                 )
                 continue
-            k = int(str(reply.content.config_records["qtfl"]["client"]))
-            if k not in states:
+            try:  # a hostile node may send anything: unreadable replies count as no answer
+                k = int(str(reply.content.config_records["qtfl"]["client"]))
+                wire = {a: v.numpy() for a, v in reply.content.array_records["wire"].items()}
+            except (KeyError, ValueError, TypeError) as exc:
+                log.warning("round %d: an unreadable reply was ignored (%s)", r, type(exc).__name__)
                 continue
-            wire = {a: v.numpy() for a, v in reply.content.array_records["wire"].items()}
+            if k not in states or k in (c for c, _ in deliveries.values()):
+                continue  # not asked this round, or a second reply for the same client
             j, state = states[k]
-            deliveries[j] = (k, self._ends(k).receive(wire, state))
+            ends = self._ends(k)
+            deliveries[j] = (k, ends.decode(wire, state, n_values=sim.layout.size))
         answered = len(deliveries)
         missing = len(states) - answered
         if missing:

@@ -1,0 +1,101 @@
+"""Hostile Flower replies: whatever a malicious client node sends as its wire arrays, the
+server's receiving end makes a rejected delivery of it (``malformed-reply``, or the
+channel's own rejection such as a failed AES-GCM tag), never an exception in the server.
+
+Each example starts from an honest reply of one channel kind (plain, AEAD, teleportation)
+and mutates it: arrays dropped, added, truncated, extended, retyped, reshaped, bytes
+flipped, values replaced with NaN or huge numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qtfl.channel import AeadChannel, PlainChannel
+from qtfl.channel.split import LinkKey
+from qtfl.channel.teleportation import TeleportationChannel
+from qtfl.channel.verified import LinkSpec
+from qtfl.flower.ends import uplink_ends
+from qtfl.quantum.noise import WernerPair
+
+N = 40
+UPDATE = np.random.default_rng(0).normal(0, 0.05, N).astype(np.float32)
+KEY = LinkKey(seed=1, scenario="fuzz", round=1, client=0)
+CHANNELS = {
+    "plain": PlainChannel(),
+    "aead": AeadChannel(key=bytes(range(32))),
+    "teleport": TeleportationChannel(LinkSpec(WernerPair(1.0)), bits=8),
+}
+
+
+def _honest(kind: str) -> tuple[Any, dict[str, np.ndarray], object]:
+    ends = uplink_ends(CHANNELS[kind])
+    state, announced = ends.prepare(KEY, N)
+    return ends, ends.send(UPDATE, KEY, announced), state
+
+
+def _mutate(wire: dict[str, np.ndarray], data: st.DataObject) -> dict[str, np.ndarray]:
+    out = {k: v.copy() for k, v in wire.items()}
+    for _ in range(data.draw(st.integers(1, 3))):
+        op = data.draw(st.sampled_from(
+            ["drop", "add", "truncate", "extend", "retype", "reshape", "flip", "nan", "huge"]
+        ))  # fmt: skip
+        names = sorted(out)
+        name = data.draw(st.sampled_from(names)) if names else None
+        if op == "add" or name is None:
+            out[data.draw(st.text(min_size=1, max_size=8))] = np.frombuffer(
+                data.draw(st.binary(max_size=64)), np.uint8
+            )
+        elif op == "drop":
+            del out[name]
+        elif op == "truncate":
+            out[name] = out[name][: data.draw(st.integers(0, max(0, out[name].size - 1)))]
+        elif op == "extend":
+            out[name] = np.concatenate([out[name].ravel(), out[name].ravel()[:7]])
+        elif op == "retype":
+            dtype = data.draw(st.sampled_from([np.float64, np.int8, np.int64, np.uint16]))
+            out[name] = out[name].astype(dtype)
+        elif op == "reshape" and out[name].size % 2 == 0 and out[name].size:
+            out[name] = out[name].reshape(2, -1)
+        elif op == "flip" and out[name].size:
+            raw = bytearray(out[name].tobytes())
+            raw[data.draw(st.integers(0, len(raw) - 1))] ^= data.draw(st.integers(1, 255))
+            out[name] = np.frombuffer(bytes(raw), out[name].dtype).reshape(out[name].shape)
+        elif op == "nan":
+            out[name] = np.full(out[name].shape, np.nan, np.float32)
+        elif op == "huge":
+            out[name] = np.full(max(1, out[name].size), 2**62, np.int64)
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(sorted(CHANNELS)), data=st.data())
+def test_mutated_replies_are_rejected_deliveries_never_exceptions(
+    kind: str, data: st.DataObject
+) -> None:
+    ends, wire, state = _honest(kind)
+    hostile = _mutate(wire, data)
+    delivery = ends.decode(hostile, state, n_values=N)
+    if delivery.delivered:  # a mutation may leave a valid reply: then it decodes to N values
+        assert delivery.received is not None and delivery.received.shape == (N,)
+        assert np.isfinite(delivery.received).all()
+    else:
+        assert delivery.verdict.reason != "ok"
+
+
+def test_honest_replies_decode_and_wrong_sizes_are_rejected() -> None:
+    for kind in CHANNELS:
+        ends, wire, state = _honest(kind)
+        good = ends.decode(wire, state, n_values=N)
+        assert good.delivered, kind
+        np.testing.assert_allclose(good.received, UPDATE, atol=0.05 / 2**6)
+        assert ends.decode(wire, state, n_values=N + 1).verdict.reason == "malformed-reply"
+    ends, wire, state = _honest("plain")
+    assert ends.decode({}, state, n_values=N).verdict.reason == "malformed-reply"
+    assert ends.decode({"plaintext": "x"}, state, n_values=N).verdict.reason == (  # type: ignore[dict-item]
+        "malformed-reply"
+    )
