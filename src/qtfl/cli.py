@@ -498,7 +498,7 @@ app.add_typer(security_app, name="security")
 
 @security_app.command("curve")
 def security_curve_command(
-    fidelity: float = typer.Option(1.0, "--fidelity", help="Werner pair fidelity of the link."),
+    fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity of the link."),
     eve: str = typer.Option(
         "intercept-resend",
         "--eavesdropper",
@@ -557,7 +557,7 @@ def security_curve_command(
 
 @security_app.command("eavesdroppers")
 def security_attacks_command(
-    fidelity: float = typer.Option(0.97, "--fidelity", help="Werner pair fidelity of the link."),
+    fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity of the link."),
     eve_fraction: float = typer.Option(
         registry.DEFAULT_EAVESDROPPER_FRACTION,
         "--eavesdropper-fraction",
@@ -598,7 +598,7 @@ security_app.command("attacks", hidden=True, deprecated=True)(security_attacks_c
 def bench_security_command(
     params: int = typer.Option(100_000, "--params", help="Update size (float32 values)."),
     bits: int = typer.Option(16, "--bits", help="Bits per value of the basis encoding."),
-    fidelity: float = typer.Option(0.97, "--fidelity", help="Werner pair fidelity."),
+    fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity."),
     pair_rate_hz: float = typer.Option(1e6, "--pair-rate-hz", help="Heralded pairs per second."),
     repeats: int = typer.Option(3, "--repeats", help="Timed sends per channel (best kept)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

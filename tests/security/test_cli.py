@@ -19,6 +19,8 @@ def test_security_curve_json(capsys: pytest.CaptureFixture[str]) -> None:
         capsys,
         "security",
         "curve",
+        "--fidelity",
+        "1.0",  # a perfect link: any check error is Eve's, so detection is 1 - (3/4)^n
         "--check-counts",
         "3,12",
         "--eavesdropper-fractions",
