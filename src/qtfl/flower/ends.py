@@ -20,6 +20,7 @@ are refused with one message naming the supported kinds.
 from __future__ import annotations
 
 import abc
+import math
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,10 @@ class UplinkEnds(abc.ABC):
             delivery = self.receive(wire, state)
         except (InputError, ValueError, KeyError, IndexError, TypeError, OverflowError):
             return _malformed()
-        if delivery.received is not None and delivery.received.shape != (n_values,):
+        received = delivery.received
+        if received is not None and (
+            received.shape != (n_values,) or not np.isfinite(received).all()
+        ):  # e.g. a NaN or infinite fixed-point header: it would poison the aggregate
             return _malformed()
         return delivery
 
@@ -153,11 +157,17 @@ class TeleportEnds(UplinkEnds):
         bell = None
         if "bell_bits" in wire:
             bell = np.unpackbits(wire["bell_bits"], count=2 * n).reshape(n, 2)
+        header, count = wire["header"], wire["n_values"]
+        if header.shape != (1,) or count.shape != (1,):
+            raise InputError("header and n_values must be single values")
+        max_abs = float(header[0])
+        if not (math.isfinite(max_abs) and max_abs >= 0.0):  # an encoder's scale never is
+            raise InputError(f"header max_abs must be finite and >= 0, got {max_abs}")
         message = SenderMessage(
             announced=_unpack_list("client_checks", wire),
             bell_bits=bell,
-            max_abs=float(wire["header"][0]),
-            n_values=int(wire["n_values"][0]),
+            max_abs=max_abs,
+            n_values=int(count[0]),
         )
         return self.receiver.receive(message, state)
 
