@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import shutil
 import signal
@@ -225,6 +226,9 @@ def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> 
                 )
         except BaseException:
             stop.set()  # the ServerApp thread stops waiting for replies
+            # Flower's worker threads log the tracebacks of the Ray actors this interrupt
+            # kills ("ActorDiedError"); the user asked for the stop, so they are noise
+            logging.getLogger("flwr").setLevel(logging.CRITICAL + 1)
             import ray
 
             ray.shutdown()  # Ray's workers and daemons, and any ray.get blocked on them
