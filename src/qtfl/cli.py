@@ -423,6 +423,24 @@ def link_command(
     emit(report.as_dict(), as_json=as_json, title="qtfl link")
 
 
+def _eavesdropper_option(default: str, choices: tuple[str, ...], help: str) -> Any:
+    return typer.Option(default, "--eavesdropper", "--eve", click_type=_choice(choices), help=help)
+
+
+def _eavesdropper_basis_option() -> Any:
+    return typer.Option(
+        None,
+        "--eavesdropper-basis",
+        "--eve-basis",
+        click_type=_choice(registry.EAVESDROPPER_BASES),
+        help="Measurement basis (intercept-resend only; default random).",
+    )
+
+
+def _eavesdropper_fraction_option(default: float | None, help: str) -> Any:
+    return typer.Option(default, "--eavesdropper-fraction", "--eve-fraction", help=help)
+
+
 @app.command("teleport")
 def teleport_command(
     payload_bits: int = typer.Option(
@@ -433,26 +451,13 @@ def teleport_command(
     fec: str | None = typer.Option(
         None, "--fec", click_type=_FEC, help="FEC with CRC and resends (auto: best code)."
     ),
-    eve: str = typer.Option(
-        "none",
-        "--eavesdropper",
-        "--eve",
-        click_type=_choice(registry.EAVESDROPPERS),
-        help="Eavesdropper on the pairs and the classical channel.",
+    eve: str = _eavesdropper_option(
+        "none", registry.EAVESDROPPERS, "Eavesdropper on the pairs and the classical channel."
     ),
-    eve_fraction: float | None = typer.Option(
-        None,
-        "--eavesdropper-fraction",
-        "--eve-fraction",
-        help="Pairs attacked, in [0, 1] (intercept-resend, mitm; default 1).",
+    eve_fraction: float | None = _eavesdropper_fraction_option(
+        None, "Pairs attacked, in [0, 1] (intercept-resend, mitm; default 1)."
     ),
-    eve_basis: str | None = typer.Option(
-        None,
-        "--eavesdropper-basis",
-        "--eve-basis",
-        click_type=_choice(registry.EAVESDROPPER_BASES),
-        help="Measurement basis (intercept-resend only; default random).",
-    ),
+    eve_basis: str | None = _eavesdropper_basis_option(),
     check_fraction: float = typer.Option(0.1, "--check-fraction", help="Check pairs, in (0, 1)."),
     alpha: float = typer.Option(0.01, "--alpha", help="False-alarm probability, in (0, 1)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -499,20 +504,10 @@ app.add_typer(security_app, name="security")
 @security_app.command("curve")
 def security_curve_command(
     fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity of the link."),
-    eve: str = typer.Option(
-        "intercept-resend",
-        "--eavesdropper",
-        "--eve",
-        click_type=_choice(registry.LINK_EAVESDROPPERS),
-        help="Eavesdropper on the pairs.",
+    eve: str = _eavesdropper_option(
+        "intercept-resend", registry.LINK_EAVESDROPPERS, "Eavesdropper on the pairs."
     ),
-    eve_basis: str | None = typer.Option(
-        None,
-        "--eavesdropper-basis",
-        "--eve-basis",
-        click_type=_choice(registry.EAVESDROPPER_BASES),
-        help="Measurement basis (intercept-resend only; default random).",
-    ),
+    eve_basis: str | None = _eavesdropper_basis_option(),
     checks: str = typer.Option(
         "1,2,4,8,16,32,64", "--check-counts", metavar="K,K,...", help="Check-pair counts k."
     ),
@@ -558,11 +553,8 @@ def security_curve_command(
 @security_app.command("eavesdroppers")
 def security_attacks_command(
     fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity of the link."),
-    eve_fraction: float = typer.Option(
-        registry.DEFAULT_EAVESDROPPER_FRACTION,
-        "--eavesdropper-fraction",
-        "--eve-fraction",
-        help="Pairs attacked, in [0, 1].",
+    eve_fraction: float = _eavesdropper_fraction_option(
+        registry.DEFAULT_EAVESDROPPER_FRACTION, "Pairs attacked, in [0, 1]."
     ),
     checks: int = typer.Option(100, "--checks", help="Check pairs per verification."),
     alpha: float = typer.Option(0.01, "--alpha", help="False-alarm probability, in (0, 1)."),
@@ -835,11 +827,9 @@ def attack_invert_command(
         0, "--masked-clients", help="Secure aggregation: mask among this many clients (0: off)."
     ),
     fidelity: float = typer.Option(0.95, "--fidelity", help="Werner fidelity (teleport)."),
-    eve_fraction: float = typer.Option(
+    eve_fraction: float = _eavesdropper_fraction_option(
         registry.DEFAULT_EAVESDROPPER_FRACTION,
-        "--eavesdropper-fraction",
-        "--eve-fraction",
-        help="Pairs an intercept-resend observer measures, in [0, 1].",
+        "Pairs an intercept-resend observer measures, in [0, 1].",
     ),
     fec: str = typer.Option("none", "--fec", click_type=_FEC, help="Teleport FEC."),
     iterations: int | None = typer.Option(None, "--iterations", help="Attack iterations."),
@@ -1121,9 +1111,7 @@ app.add_typer(reproduce_app, name="reproduce")
 
 @reproduce_app.command("paper")
 def reproduce_paper_command(
-    out: str = typer.Option(
-        ..., "--out", click_type=_DIR, help="Output directory (new or empty)."
-    ),
+    out: str = typer.Option(..., "--out", click_type=_DIR, help="Output directory (new or empty)."),
     quick: bool = typer.Option(False, "--quick", help="Digits only, fewer rounds and seeds."),
     resume: bool = typer.Option(False, "--resume", help="Continue a reproduction in --out."),
     dataset: list[str] | None = typer.Option(  # noqa: B008 (typer reads the default)
