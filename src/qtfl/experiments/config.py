@@ -51,9 +51,19 @@ from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from qtfl.channel import Channel
+from qtfl.channel.verified import PairLink
 from qtfl.data import DATASETS
 from qtfl.data.qdataset_tasks import QDataSetTask
 from qtfl.errors import InputError, require_choice, short_repr
@@ -65,6 +75,7 @@ from qtfl.experiments.channels import (
     PlainChannelConfig,
 )
 from qtfl.experiments.loader import load_yaml, refuse_bool_numbers
+from qtfl.experiments.network_config import NetworkConfig, PinnedLink, check_sizes, merge_network
 from qtfl.fl.compressed_channel import CompressedChannel
 from qtfl.fl.compression import CompressionConfig
 from qtfl.fl.partition import PARTITION_SCHEMES
@@ -80,6 +91,18 @@ class _Section(BaseModel):
     @classmethod
     def _numbers_are_not_booleans(cls, raw: Any) -> Any:
         return refuse_bool_numbers(cls, raw)
+
+
+class _WithNetwork(_Section):
+    """A section with an optional ``network`` (its last field); absent, it is left out of
+    dumps and hashes (files without it keep their configuration hash)."""
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_network(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if isinstance(out, dict) and out.get("network", 0) is None:
+            del out["network"]
+        return out
 
 
 MAX_ROUNDS = 100_000
@@ -396,7 +419,7 @@ class AdversaryConfig(_Section):
         )
 
 
-class ScenarioConfig(_Section):
+class ScenarioConfig(_WithNetwork):
     """One named comparison arm: the same run with its own channels and attackers.
 
     ``eavesdroppers`` attack the *uplink* pair distribution of the clients they name (the
@@ -413,6 +436,10 @@ class ScenarioConfig(_Section):
     compression: CompressionSection | None = None
     adversaries: list[AdversaryConfig] = Field(default_factory=list, max_length=MAX_CLIENTS)
     strategy: StrategyConfig | None = None
+    network: NetworkConfig | None = Field(
+        default=None,
+        description="This scenario's network; its keys replace the top level's.",
+    )
 
 
 @dataclass(frozen=True)
@@ -427,6 +454,7 @@ class Scenario:
     compression: CompressionSection = field(default_factory=lambda: CompressionSection())
     adversaries: tuple[AdversaryConfig, ...] = ()
     strategy: StrategyConfig | None = None
+    network: NetworkConfig | None = None
 
     def malicious_clients(self) -> list[int]:
         """Clients that poison, ascending."""
@@ -441,35 +469,50 @@ class Scenario:
         """Clients whose uplink is attacked, ascending."""
         return sorted(k for e in self.eavesdroppers for k in e.clients)
 
-    def build_channels(
-        self, num_clients: int, *, secrets: SecretSource | None = None
-    ) -> tuple[list[Channel], list[Channel]]:
-        """Per-client ``(uplinks, downlinks)``; attacked clients get their eavesdropper.
-
-        Each link's key comes from ``secrets`` (the run secret, or one node's share; fresh
-        random keys when ``None``): :func:`~qtfl.security.run_secret.link_secret`.
-        """
+    def build_uplink(
+        self, k: int, *, secrets: SecretSource | None = None, link: PairLink | None = None
+    ) -> Channel:
+        """Client ``k``'s uplink (its eavesdropper, compression); ``link``: its own link
+        instead of the section's (``network.clients``, a round's dephased pairs)."""
         from qtfl.experiments.channels import build_channel
         from qtfl.security.run_secret import link_secret
 
-        attackers = {k: e for e in self.eavesdroppers for k in e.clients}
+        attacker = next((e for e in self.eavesdroppers if k in e.clients), None)
         uplink = self.uplink
         if self.compression.kind == "sign" and getattr(uplink, "bits", None) is not None:
             # sign values are +-s: the basis encoding's 1-bit sign code carries them exactly,
             # one qubit per value (not the uplink's fixed-point ``bits``)
             uplink = uplink.model_copy(update={"bits": 1})
-        up = [
-            build_channel(
-                uplink,
-                k,
-                secret=link_secret(secrets, self.name, 0, k),
-                eavesdropper=attackers[k].build() if k in attackers else None,
-            )
-            for k in range(num_clients)
-        ]
+        if link is not None:
+            uplink = uplink.model_copy(update={"link": PinnedLink(link)})
+        channel = build_channel(
+            uplink,
+            k,
+            secret=link_secret(secrets, self.name, 0, k),
+            eavesdropper=None if attacker is None else attacker.build(),
+        )
         if self.compression.kind != "none":
-            step = self.compression.build()
-            up = [CompressedChannel(ch, config=step) for ch in up]
+            channel = CompressedChannel(channel, config=self.compression.build())
+        return channel
+
+    def build_channels(
+        self,
+        num_clients: int,
+        *,
+        secrets: SecretSource | None = None,
+        uplink_links: Sequence[PairLink] | None = None,
+    ) -> tuple[list[Channel], list[Channel]]:
+        """Per-client ``(uplinks, downlinks)``; attacked clients get their eavesdropper.
+
+        Each link's key comes from ``secrets`` (the run secret, or one node's share; fresh
+        random keys when ``None``): :func:`~qtfl.security.run_secret.link_secret`.
+        ``uplink_links``: each client's own uplink link (``network.clients``).
+        """
+        from qtfl.experiments.channels import build_channel
+        from qtfl.security.run_secret import link_secret
+
+        links = [None] * num_clients if uplink_links is None else uplink_links
+        up = [self.build_uplink(k, secrets=secrets, link=links[k]) for k in range(num_clients)]
         down = [
             build_channel(self.downlink, k, secret=link_secret(secrets, self.name, 1, k))
             for k in range(num_clients)
@@ -477,7 +520,7 @@ class Scenario:
         return up, down
 
 
-class ExperimentConfig(_Section):
+class ExperimentConfig(_WithNetwork):
     """A whole experiment (see the module docstring for the file format)."""
 
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
@@ -496,6 +539,11 @@ class ExperimentConfig(_Section):
     privacy: PrivacyConfig = PrivacyConfig()
     compression: CompressionSection = CompressionSection()
     attacks: AttacksConfig | None = None
+    network: NetworkConfig | None = Field(
+        default=None,
+        description="A link per client and the server's quantum channels "
+        "(qtfl.experiments.network_config); a scenario may override it.",
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -539,6 +587,22 @@ class ExperimentConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _network_fits(self) -> ExperimentConfig:
+        n = self.data.num_clients
+        if self.network is not None:
+            check_sizes(self.network, n, "network")
+        for i, own in enumerate(self.scenarios or []):
+            if own.network is not None:
+                check_sizes(own.network, n, f"scenarios.{i}.network")
+        for sc in self.resolved_scenarios():
+            if sc.network is not None and not sc.uplink.quantum:
+                raise ValueError(
+                    f"network: scenario {sc.name!r} has a {sc.uplink.kind!r} uplink; per-client "
+                    "links and the quantum server need a teleport (or qkd-otp) uplink"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _adversaries_fit(self) -> ExperimentConfig:
         n = self.data.num_clients
         for i, sc in enumerate(self.resolved_scenarios()):
@@ -578,6 +642,7 @@ class ExperimentConfig(_Section):
                     self.channel,
                     privacy=self.privacy,
                     compression=self.compression,
+                    network=self.network,
                 )
             ]
         out = []
@@ -596,6 +661,7 @@ class ExperimentConfig(_Section):
                     compression=compression,
                     adversaries=tuple(s.adversaries),
                     strategy=s.strategy,
+                    network=merge_network(self.network, s.network),
                 )
             )
         return out

@@ -20,6 +20,11 @@ Definitions (the paper's Section 5 metrics, per scenario):
 * **link time** — clients talk in parallel, so a round lasts as long as its slowest client's
   downlink + uplink; ``link_seconds_total`` sums that over rounds. A scenario whose quantum
   link has no published rate has unknown link time: ``null``, never 0;
+* **the quantum server** (scenarios with ``network.server`` only) — ``round_makespan_seconds``
+  (mean over rounds of the uplink timeline's makespan), ``network_seconds_total`` (the sum of
+  the rounds' link time: slowest downlink + makespan), ``stragglers_total`` (updates that
+  arrived after the deadline and were not aggregated), ``mean_utilisation`` and the server's
+  ``channels`` and ``policy`` (:func:`network_summary`);
 * **privacy** — ``detections`` (deliveries flagged as eavesdropping), ``rejected_updates``
   (uplink deliveries not aggregated), split into ``rejected_by_checks`` (the QBER test
   aborted: eavesdropper or a link too noisy to trust), ``rejected_by_safety_net`` (the FEC
@@ -156,6 +161,24 @@ def summarize(
         "uplink": ledger_total(records, "uplink"),
         "downlink": ledger_total(records, "downlink"),
         **undetected_information(records),
+        **network_summary(records),
+    }
+
+
+def network_summary(records: Sequence[RoundMetrics]) -> dict[str, Any]:
+    """The quantum server's figures of a scenario; empty without a scheduled round."""
+    rounds = [(r, r.network) for r in records if r.network is not None]
+    if not rounds:
+        return {}
+    makespans = [float(n["makespan_seconds"]) for _, n in rounds]
+    last = rounds[-1][1]
+    return {
+        "round_makespan_seconds": sum(makespans) / len(makespans),
+        "network_seconds_total": float(sum(r.link_seconds for r, _ in rounds)),
+        "stragglers_total": int(sum(n["stragglers"] for _, n in rounds)),
+        "mean_utilisation": sum(float(n["utilisation"]) for _, n in rounds) / len(rounds),
+        "channels": last["channels"],
+        "policy": last["policy"],
     }
 
 

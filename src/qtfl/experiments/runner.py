@@ -130,7 +130,27 @@ def build_simulation(
     processes (:mod:`qtfl.fl.parallel`); the results are the same without it.
     """
     ds = inputs.dataset
-    uplinks, downlinks = scenario.build_channels(config.data.num_clients, secrets=secrets)
+    links, memory_t2_s = None, None
+    if scenario.network is not None:
+        from qtfl.experiments.network_config import client_links
+
+        link_section = getattr(scenario.uplink, "link", None)
+        assert link_section is not None  # a quantum uplink (ExperimentConfig checks it)
+        links, memory_t2_s = client_links(
+            link_section, scenario.network, config.data.num_clients, seed=config.seed
+        )
+    try:
+        uplinks, downlinks = scenario.build_channels(
+            config.data.num_clients, secrets=secrets, uplink_links=links
+        )
+    except InputError as exc:
+        if links is None:
+            raise
+        worst = min(range(len(links)), key=lambda k: links[k].pair.fidelity)
+        raise InputError(
+            f"scenario {scenario.name!r}, network.clients: {exc} (the worst link: client "
+            f"{worst}, pair fidelity {links[worst].pair.fidelity:.4f})"
+        ) from None
     x_train, y_train = ds.x_train, ds.y_train
     client_indices: Sequence[npt.NDArray[np.int64]] = inputs.partition.indices
     adversaries = [a.build() for a in scenario.adversaries]
@@ -174,6 +194,18 @@ def build_simulation(
         layers=config.model.layers,
         seed=model_seed(config.seed),
     )
+    timeline = None
+    if scenario.network is not None and scenario.network.server is not None:
+        from qtfl.experiments.network_config import build_server_timeline
+
+        assert links is not None and memory_t2_s is not None
+        timeline = build_server_timeline(
+            scenario,
+            links,
+            memory_t2_s,
+            secrets=secrets,
+            num_values=sum(p.numel() for p in model.parameters()),
+        )
     return FederatedSimulation(
         model=model,
         x_train=x_train,
@@ -210,6 +242,7 @@ def build_simulation(
         ).rng(),
         postprocessors=postprocessors,
         channel_pool=channel_pool,
+        network=timeline,
     )
 
 

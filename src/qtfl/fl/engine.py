@@ -40,7 +40,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -74,6 +74,7 @@ STREAMS: tuple[str, ...] = (
     "downlink",
     "model",
     "privacy",
+    "network",
 )
 BACKENDS: tuple[str, ...] = ("auto", "bmm", "vmap", "loop")
 CHANNEL_STREAMS: tuple[str, ...] = ("uplink", "downlink")
@@ -99,6 +100,32 @@ CLIENT_FIELDS: tuple[str, ...] = (
 ChannelSource = Channel | Sequence[Channel] | Callable[[int], Channel]
 
 
+class RoundSchedule(Protocol):
+    """One round's schedule of the server's finite resources (see :class:`RoundScheduler`)."""
+
+    def uplink(self, client: int) -> Channel:
+        """The client's uplink Channel for this round."""
+
+    def late(self, client: int) -> bool:
+        """Whether the client's update arrives after the round's deadline (not aggregated)."""
+
+    def client_fields(self, client: int) -> dict[str, Any]:
+        """Per-client columns of the round's record (``link_seconds`` replaces the ledger's)."""
+
+    def round_fields(self) -> dict[str, Any]:
+        """The round's ``network`` record; ``makespan_seconds`` is the uplink's link time."""
+
+
+class RoundScheduler(Protocol):
+    """Schedules each round's answering clients on shared resources (the engine's only hook
+    for them; :class:`qtfl.experiments.network_round.ServerTimeline` is the quantum server's)."""
+
+    def schedule(
+        self, clients: npt.NDArray[np.int64], *, rng: np.random.Generator
+    ) -> RoundSchedule:
+        """The round of ``clients`` (ascending ids), drawing from the ``"network"`` stream."""
+
+
 def seed_streams(seed: int) -> dict[str, np.random.SeedSequence]:
     """Independent seed sequences for every named stream of :data:`STREAMS`."""
     children = np.random.SeedSequence(require_int("seed", seed, low=0)).spawn(len(STREAMS))
@@ -122,7 +149,10 @@ class RoundMetrics:
     eavesdropping; ``aggregated`` updates entered the strategy. ``wall_seconds`` is the
     round's computer time, ``train_seconds`` the part spent in local training. ``clients``
     holds the uplink deliveries column-wise (:data:`CLIENT_FIELDS`: client id, verdict and
-    ledger per delivery, in the order sent).
+    ledger per delivery, in the order sent). ``network`` (only with a :class:`RoundScheduler`)
+    is the schedule's round record: ``makespan_seconds``, ``stragglers``, ``utilisation``...;
+    then ``clients`` also holds the schedule's per-client columns and ``link_seconds`` is the
+    slowest downlink plus the makespan.
     """
 
     round: int
@@ -141,10 +171,14 @@ class RoundMetrics:
     wall_seconds: float = 0.0
     train_seconds: float = 0.0
     clients: dict[str, list[Any]] = field(default_factory=dict)
+    network: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain mapping for JSON."""
-        return dataclasses.asdict(self)
+        """Plain mapping for JSON (``network`` only when the round was scheduled)."""
+        raw = dataclasses.asdict(self)
+        if raw["network"] is None:
+            del raw["network"]
+        return raw
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RoundMetrics:
@@ -220,6 +254,19 @@ def _record_client(columns: dict[str, list[Any]], client: int, delivery: Deliver
         columns[name].append(getattr(led, name))
 
 
+def _record_schedule(columns: dict[str, list[Any]], fields: dict[str, Any]) -> float:
+    """Append a scheduled client's columns; its ``link_seconds`` replaces the ledger's.
+
+    Returns that link time (queueing excluded: from its first pair to its delivery).
+    """
+    for name, value in fields.items():
+        if name == "link_seconds":
+            columns[name][-1] = value
+        else:
+            columns.setdefault(name, []).append(value)
+    return float(fields["link_seconds"])
+
+
 def _as_factory(source: ChannelSource, num_clients: int, what: str) -> Callable[[int], Channel]:
     if isinstance(source, Channel):
         return lambda _k: source
@@ -260,6 +307,10 @@ class FederatedSimulation:
             parallel`); used only with ``uplink_rng`` (keyed streams) and only once sending
             is slow enough (its ``min_batch_seconds``). Results are bit-identical
             with or without it, for any number of workers. The caller owns (closes) it.
+        network: schedules each round's answering (sampled, not dropped) clients on the
+            server's finite resources (:class:`RoundScheduler`); the schedule supplies their
+            uplink Channels for the round, and clients it marks late are stragglers: counted,
+            not aggregated. Draws from its own ``"network"`` stream (created only when given).
     """
 
     def __init__(
@@ -281,8 +332,10 @@ class FederatedSimulation:
         uplink_rng: Callable[[int, int], np.random.Generator] | None = None,
         postprocessors: Sequence[Postprocessor] = (),
         channel_pool: ChannelPool | None = None,
+        network: RoundScheduler | None = None,
     ) -> None:
         self.model = model
+        self.network = network
         self.channel_pool = channel_pool
         self._parallel_uplinks = False
         self.postprocessors = list(postprocessors)
@@ -322,7 +375,9 @@ class FederatedSimulation:
         self.rngs = {
             name: np.random.Generator(np.random.PCG64(ss))
             for name, ss in streams.items()
-            if name != "model" and (name != "privacy" or self.postprocessors)
+            if name != "model"
+            and (name != "privacy" or self.postprocessors)
+            and (name != "network" or network is not None)
         }
         self.uplink_rng = uplink_rng
         self.round = 0
@@ -342,6 +397,11 @@ class FederatedSimulation:
         m = max(1, min(n, round(self.settings.fraction * n)))
         sampled = np.sort(self.rngs["sampling"].choice(n, size=m, replace=False))
         dropped = self.rngs["dropout"].random(m) < self.settings.dropout_probability
+        plan = None
+        if self.network is not None and not dropped.all():
+            plan = self.network.schedule(sampled[~dropped], rng=self.rngs["network"])
+        down_seconds = np.zeros(m)
+        stragglers = 0
 
         totals = {"uplink": _LedgerSum(), "downlink": _LedgerSum()}
         client_seconds = np.zeros(m)
@@ -363,6 +423,7 @@ class FederatedSimulation:
                 )
                 totals["downlink"].add(d.ledger)
                 client_seconds[j] += d.ledger.link_seconds
+                down_seconds[j] = d.ledger.link_seconds
                 if not d.verdict.accepted:
                     aborted += 1
                     detected += int(d.verdict.detected)
@@ -389,16 +450,21 @@ class FederatedSimulation:
                         delta, client=k, weight=weight, context=context
                     )
                 rng = self.rngs["uplink"] if keyed is None else keyed(r, k)
-                jobs.append((self.uplink(k), delta, rng))
+                jobs.append((self.uplink(k) if plan is None else plan.uplink(k), delta, rng))
                 client_weights.append(weight)
             sent = self._send_uplinks(jobs, keyed=keyed is not None)
             for j, k, weight, d in zip(
                 trainers, clients.tolist(), client_weights, sent, strict=True
             ):
                 totals["uplink"].add(d.ledger)
-                client_seconds[j] += d.ledger.link_seconds
                 _record_client(per_client, k, d)
-                if d.verdict.accepted:
+                if plan is None:
+                    client_seconds[j] += d.ledger.link_seconds
+                else:
+                    client_seconds[j] += _record_schedule(per_client, plan.client_fields(k))
+                if d.verdict.accepted and plan is not None and plan.late(k):
+                    stragglers += 1  # arrived after the deadline: counted, not aggregated
+                elif d.verdict.accepted:
                     accepted[n_acc] = d.received
                     weights[n_acc] = weight
                     senders[n_acc] = k
@@ -427,6 +493,13 @@ class FederatedSimulation:
             client_seconds=client_seconds,
             train_seconds=train_seconds,
             clients=per_client,
+            network=None
+            if plan is None
+            else {
+                **plan.round_fields(),
+                "late_updates": stragglers,
+                "downlink_seconds": float(down_seconds.max(initial=0.0)),
+            },
         )
         self.history.append(record)
         return record
@@ -448,12 +521,15 @@ class FederatedSimulation:
         client_seconds: npt.NDArray[np.float64],
         train_seconds: float,
         clients: dict[str, list[Any]],
+        network: dict[str, Any] | None = None,
     ) -> RoundMetrics:
         """Close round ``r``: aggregate ``updates``, evaluate when due, and build its record.
 
         Shared by :meth:`run_round` and the Flower server strategy, so both engines step the
         model, decide when to evaluate and fill :class:`RoundMetrics` the same way. ``t0`` is
         the round's ``time.perf_counter()`` start; the caller keeps the record in its history.
+        ``network``: the schedule's round record; the round's link time is then its
+        ``downlink_seconds`` plus ``makespan_seconds`` (downlink first, then the uplink queue).
         """
         self.global_params = self.strategy.step(self.global_params, updates, weights).astype(
             np.float32, copy=False
@@ -474,11 +550,16 @@ class FederatedSimulation:
             aggregated=aggregated,
             uplink=totals["uplink"].as_dict(),
             downlink=totals["downlink"].as_dict(),
-            link_seconds=float(client_seconds.max(initial=0.0)),
+            link_seconds=(
+                float(client_seconds.max(initial=0.0))
+                if network is None
+                else network["downlink_seconds"] + network["makespan_seconds"]
+            ),
             link_seconds_total=float(client_seconds.sum()),
             wall_seconds=time.perf_counter() - t0,
             train_seconds=train_seconds,
             clients=clients,
+            network=network,
         )
 
     def _send_uplinks(self, jobs: list[SendJob], *, keyed: bool) -> list[Delivery]:

@@ -297,6 +297,12 @@ def run_on_flower(
         raise InputError(f"--out {out} exists and is not a directory")
     ckpt_dir = out / "checkpoints"
     names = [sc.name for sc in config.resolved_scenarios()]
+    served = [sc.name for sc in config.resolved_scenarios() if sc.network is not None]
+    if served:
+        raise InputError(
+            f"scenario {served[0]!r} has a network section (per-client links, the quantum "
+            "server's timeline); the Flower engines do not run it yet: use --engine inprocess"
+        )
     done: dict[str, tuple[list[RoundMetrics], np.ndarray]] = {}
     if resume:
         done = _check_resumable(config, out, names)
