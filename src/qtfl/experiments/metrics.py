@@ -23,8 +23,9 @@ Definitions (the paper's Section 5 metrics, per scenario):
 * **the quantum server** (scenarios with ``network.server`` only) — ``round_makespan_seconds``
   (mean over rounds of the uplink timeline's makespan), ``network_seconds_total`` (the sum of
   the rounds' link time: slowest downlink + makespan), ``stragglers_total`` (updates that
-  arrived after the deadline and were not aggregated), ``mean_utilisation`` and the server's
-  ``channels`` and ``policy`` (:func:`network_summary`);
+  arrived after the deadline and were not aggregated), ``mean_utilisation``,
+  ``mean_delivery_seconds`` (over clients and rounds: what a scheduling policy shortens)
+  and the server's ``channels`` and ``policy`` (:func:`network_summary`);
 * **privacy** — ``detections`` (deliveries flagged as eavesdropping), ``rejected_updates``
   (uplink deliveries not aggregated), split into ``rejected_by_checks`` (the QBER test
   aborted: eavesdropper or a link too noisy to trust), ``rejected_by_safety_net`` (the FEC
@@ -172,11 +173,13 @@ def network_summary(records: Sequence[RoundMetrics]) -> dict[str, Any]:
         return {}
     makespans = [float(n["makespan_seconds"]) for _, n in rounds]
     last = rounds[-1][1]
+    delivered = [float(t) for r, _ in rounds for t in r.clients.get("delivered_at_seconds", [])]
     return {
         "round_makespan_seconds": sum(makespans) / len(makespans),
         "network_seconds_total": float(sum(r.link_seconds for r, _ in rounds)),
         "stragglers_total": int(sum(n["stragglers"] for _, n in rounds)),
         "mean_utilisation": sum(float(n["utilisation"]) for _, n in rounds) / len(rounds),
+        "mean_delivery_seconds": (sum(delivered) / len(delivered)) if delivered else None,
         "channels": last["channels"],
         "policy": last["policy"],
     }

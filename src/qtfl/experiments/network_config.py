@@ -155,8 +155,7 @@ class ClientLinksConfig(_Section):
             value = getattr(self, key)
             if isinstance(value, list) and len(value) > MAX_NETWORK_CLIENTS:
                 raise InputError(
-                    f"network.clients.{key}: at most {MAX_NETWORK_CLIENTS} values, "
-                    f"got {len(value)}"
+                    f"network.clients.{key}: at most {MAX_NETWORK_CLIENTS} values, got {len(value)}"
                 )
             if key != "preset" and _strings(value):
                 raise InputError(f"network.clients.{key}: numbers only, got {_strings(value)!r}")
