@@ -710,15 +710,40 @@ def bench_teleport_command(
 
 @bench_app.command("network")
 def bench_network_command(
-    clients: int = typer.Option(1_000_000, "--clients", help="Clients in the speed test."),
-    repeats: int = typer.Option(3, "--repeats", help="Timed runs per channel count."),
+    mode: str = typer.Option(
+        "timeline",
+        "--mode",
+        click_type=_choice(("timeline", "round")),
+        help="timeline: events per second and makespan against K; round: one full round "
+        "of a 1000-client run (train, teleport, timeline).",
+    ),
+    clients: int | None = typer.Option(
+        None, "--clients", help="Clients (default 1,000,000 for timeline, 1,000 for round)."
+    ),
+    channels: int = typer.Option(8, "--channels", help="Server channels K (round mode)."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed runs per channel count or rounds."),
+    workers: str = typer.Option(
+        "1", "--workers", help="Uplink worker processes in round mode (a number or auto)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Round timeline: events per second, and makespan against the server's channels."""
+    """Round timeline speed and makespan against K, or the 1000-client round's seconds."""
+    if mode == "round":
+        from qtfl.experiments.network_benchmark import benchmark_network_round
+
+        count: Any = "auto" if workers == "auto" else _int_list("--workers", workers)[0]
+        result = benchmark_network_round(
+            clients=1_000 if clients is None else clients,
+            channels=channels,
+            repeats=repeats,
+            workers=count,
+        )
+        emit(result, as_json=as_json, title="qtfl bench network --mode round")
+        return
     from qtfl.network.timeline_benchmark import benchmark_timeline
 
-    emit(benchmark_timeline(clients=clients, repeats=repeats), as_json=as_json,
-         title="qtfl bench network")  # fmt: skip
+    emit(benchmark_timeline(clients=1_000_000 if clients is None else clients, repeats=repeats),
+         as_json=as_json, title="qtfl bench network")  # fmt: skip
 
 
 @bench_app.command("secagg")

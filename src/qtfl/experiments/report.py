@@ -397,15 +397,56 @@ class ReportData:
         self.points = round_points(records, rate_known=known)
         self.qber = qber_points(records, eavesdropped=eaves)
         self.splits = pair_splits(self.table)
+        self.summary = summary
+        self.records = records
 
     def csv_files(self) -> dict[str, str]:
         """``report-data/`` file name -> CSV text."""
-        return csv_files(
+        from qtfl.experiments import network_plots as net
+
+        files = csv_files(
             points=self.points,
             qber=self.qber,
             splits=self.splits,
             summary=summary_rows(self.table),
         )
+        for name, rows in (
+            (net.ROUNDS_CSV, net.network_rows(self.records)),
+            (net.TIMELINE_CSV, net.timeline_rows(self.records)),
+        ):
+            if rows:
+                files[name] = net.to_csv(rows)
+        return files
+
+
+def _network_figures(data: ReportData, label: str) -> list[str]:
+    """The network figures (empty without a scenario that has ``network.server``)."""
+    from qtfl.experiments import network_plots as net
+
+    return [
+        _figure(
+            net.timeline_plot(data.records),
+            fig_id="network-timeline", alt="one round's timeline on the server's channels",
+            caption="One round on the server's channels: each client's wait for a free channel "
+            "(grey), the time its Bell pairs were heralded (blue; red for a straggler past the "
+            "deadline, not aggregated) and its delivery (dot).",
+            csv=net.TIMELINE_CSV,
+        ),
+        _figure(
+            net.makespan_plot(data.summary),
+            fig_id="network-makespan", alt="round makespan against the server's channels",
+            caption="Mean round makespan (the last delivery of the round's uplinks) against "
+            "the server's entanglement-generation channels K, per scheduling policy.",
+            csv=net.ROUNDS_CSV,
+        ),
+        _figure(
+            net.network_time_plot(data.records, names=data.names),
+            fig_id="network-time", alt=f"{label} against simulated network time",
+            caption=f"Test {label} against the simulated network time elapsed: per round the "
+            "slowest downlink plus the uplink makespan, summed.",
+            csv=net.ROUNDS_CSV,
+        ),
+    ]  # fmt: skip
 
 
 def render_report(summary: Mapping[str, Any], records: Mapping[str, Sequence[RoundMetrics]]) -> str:
@@ -454,6 +495,7 @@ def _render(summary: Mapping[str, Any], data: ReportData, *, bands: str | None =
             csv="qber.csv",
         ),
     ]  # fmt: skip
+    figures += _network_figures(data, label)
     if bands:
         figures.insert(0, bands)
     bullets = "".join(f"<li>{_esc(line)}</li>" for line in headlines(table))
