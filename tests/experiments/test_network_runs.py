@@ -299,3 +299,27 @@ def test_a_restored_simulation_continues_the_same_timeline() -> None:
     assert got.network == expected.network
     for name in ("wait_seconds", "delivered_at_seconds", "fidelity_used", "qber"):
         assert got.clients[name] == expected.clients[name]
+
+
+def test_per_client_links_without_a_server_set_each_uplink() -> None:
+    # Prepare: per-client source fidelities by list, no server (no timeline)
+    fidelities = [0.99, 0.97, 0.95, 0.93]
+    raw = _raw(
+        {"clients": {"source_fidelity": fidelities, "distance_km": 10.0}},
+        link={"distance_km": 0.0, "source_rate_hz": 1e7},
+    )
+    # Execute
+    sim = _sim(raw)
+    record = sim.run_round()
+    # Assert: each uplink holds its own Werner pair; no timeline fields are recorded
+    got = [sim.uplink(k).link.pair.fidelity for k in range(4)]  # type: ignore[attr-defined]
+    np.testing.assert_allclose(got, fidelities, rtol=1e-12)
+    assert record.network is None and "wait_seconds" not in record.clients
+
+
+def test_flower_engines_refuse_a_network_section(tmp_path: Any) -> None:
+    from qtfl.flower.run import run_on_flower
+
+    config = parse_config(_raw({"server": {"channels": 2}}))
+    with pytest.raises(InputError, match="inprocess"):
+        run_on_flower(config, out_dir=tmp_path / "o", engine="flower-sim")
