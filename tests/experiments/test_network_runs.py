@@ -323,3 +323,16 @@ def test_flower_engines_refuse_a_network_section(tmp_path: Any) -> None:
     config = parse_config(_raw({"server": {"channels": 2}}))
     with pytest.raises(InputError, match="inprocess"):
         run_on_flower(config, out_dir=tmp_path / "o", engine="flower-sim")
+
+
+def test_top_level_network_serves_quantum_uplinks_and_a_classical_baseline_ignores_it() -> None:
+    # Prepare: the network at the top level, a teleport scenario and a plain one
+    raw = _raw({})
+    del raw["scenarios"][0]["network"]
+    raw["network"] = {"server": {"channels": 2}}
+    raw["scenarios"].append({"name": "classical", "uplink": {"kind": "plain"}})
+    # Execute
+    resolved = {sc.name: sc for sc in parse_config(raw).resolved_scenarios()}
+    # Assert
+    assert resolved["net"].network is not None and resolved["net"].network.server is not None
+    assert resolved["classical"].network is None

@@ -661,7 +661,9 @@ class ExperimentConfig(_WithNetwork):
                     compression=compression,
                     adversaries=tuple(s.adversaries),
                     strategy=s.strategy,
-                    network=merge_network(self.network, s.network),
+                    # the top-level network serves the quantum uplinks (a classical baseline
+                    # beside them ignores it); a scenario's own section needs one
+                    network=merge_network(self.network if up.quantum else None, s.network),
                 )
             )
         return out

@@ -1,6 +1,7 @@
 """The ``network:`` section of an experiment file: a link per client and the quantum server.
 
-At the top level (every scenario) or in a scenario (its keys replace the top level's)::
+At the top level (every scenario with a quantum uplink; a classical baseline beside them
+ignores it) or in a scenario (its keys replace the top level's)::
 
     network:
       clients:                     # per-client values of the uplink's link keys
