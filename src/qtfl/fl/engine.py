@@ -19,7 +19,10 @@ One round of :class:`FederatedSimulation`:
 
 The engine never looks at what kind of channel it holds. Link time: a client's downlink and
 uplink are sequential, clients run in parallel, so a round's ``link_seconds`` is the maximum
-over clients of (downlink + uplink) seconds; ``link_seconds_total`` is the sum.
+over clients of (downlink + uplink) seconds; ``link_seconds_total`` is the sum. With a
+``network`` scheduler (:class:`RoundScheduler`) the server serves the uplinks on finite
+resources instead: the round's ``link_seconds`` is the slowest downlink plus the schedule's
+makespan.
 
 Randomness: one integer seed is split with :class:`numpy.random.SeedSequence` into
 independent streams (:data:`STREAMS`): client sampling, dropouts, batch shuffling, uplink and
