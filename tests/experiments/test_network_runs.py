@@ -336,3 +336,12 @@ def test_top_level_network_serves_quantum_uplinks_and_a_classical_baseline_ignor
     # Assert
     assert resolved["net"].network is not None and resolved["net"].network.server is not None
     assert resolved["classical"].network is None
+
+
+def test_config_policies_are_the_timeline_policies() -> None:
+    from typing import get_args
+
+    from qtfl.experiments.network_config import ServerConfig
+    from qtfl.network.timeline import POLICIES
+
+    assert get_args(ServerConfig.model_fields["policy"].annotation) == POLICIES
