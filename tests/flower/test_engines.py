@@ -15,6 +15,7 @@ import pytest
 
 import qtfl.flower.ends as ends_module
 from qtfl.channel import Channel
+from qtfl.channel.qkd import QkdOtpChannel
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.channel.verified import LinkSpec
 from qtfl.errors import InputError
@@ -196,11 +197,16 @@ def test_a_node_that_stops_answering_drops_its_clients_and_the_round_goes_on(
 
 @pytest.mark.parametrize(
     "channel",
-    [TeleportationChannel(LinkSpec(WernerPair(0.97)), bits=8, fec="auto")],
+    [QkdOtpChannel(LinkSpec(WernerPair(0.97)), bits=8)],
 )
 def test_a_channel_that_cannot_be_split_is_refused_by_name(channel: Channel) -> None:
     with pytest.raises(InputError, match=r"cannot run on Flower.*Supported: plain, aead"):
         uplink_ends(channel)
+
+
+def test_teleport_with_fec_is_no_longer_refused() -> None:
+    channel = TeleportationChannel(LinkSpec(WernerPair(0.97)), bits=8, fec="auto")
+    assert uplink_ends(channel).multi_step
 
 
 def test_aead_uplink_decrypts_on_the_server_and_matches_in_process(tmp_path: Path) -> None:

@@ -218,20 +218,89 @@ class SplitSender:
         """Compare checks with the receiver's announcements; teleport on the first pass."""
         header = self.encoding.encode(validate_update(update))
         bits = header.bit_array()
-        if bits.size != half.n_bits or len(peer_announced) != len(half.checks):
+        announced, bell = teleport_bits(self.protocol, half, bits, peer_announced)
+        return SenderMessage(announced, bell, header.max_abs, header.n_values)
+
+
+def teleport_bits(
+    protocol: VerifiedTeleport, half: SenderHalf, bits: Bits, peer_announced: Sequence[Bits]
+) -> tuple[tuple[Bits, ...], Bits | None]:
+    """The sender's side of one transfer of 0/1 ``bits``: its check outcomes per attempt
+    (up to the first that passes the test on both ends' outcomes) and, if one passed, the
+    ``(n, 2)`` Bell bits ``frame ⊕ (0, x)`` (``None`` otherwise)."""
+    if bits.size != half.n_bits or len(peer_announced) != len(half.checks):
+        raise InputError(
+            f"link records are for {half.n_bits} bits and {len(half.checks)} attempts, "
+            f"got an update of {bits.size} bits and {len(peer_announced)} announcements"
+        )
+    announced: list[Bits] = []
+    for own, theirs in zip(half.checks, peer_announced, strict=True):
+        announced.append(own.outcomes)
+        _, reason = protocol.judge(own.bases, own.outcomes ^ theirs)
+        if reason == "ok" and half.bell_frame is not None:
+            bell = half.bell_frame.copy()
+            bell[:, 1] ^= bits
+            return tuple(announced), bell
+    return tuple(announced), None
+
+
+@dataclass(frozen=True)
+class BitsReceived:
+    """The receiver's side of one transfer of bits: corrected bits (``None`` on abort), the
+    link's cost without any header, the verdict and the wire tap."""
+
+    bits: Bits | None
+    ledger: Ledger
+    verdict: Verdict
+    tap: Tap
+
+
+def receive_bits(
+    protocol: VerifiedTeleport,
+    half: ReceiverHalf,
+    announced: Sequence[Bits],
+    bell_bits: Bits | None,
+    *,
+    header_bits: int = 0,
+) -> BitsReceived:
+    """Re-run the test on the sender's announcements and correct the raw outcomes with its
+    Bell bits; the ledger is the one :meth:`VerifiedTeleport.run` counts (same order of sums)."""
+    n = half.n_bits
+    tries = len(announced)
+    if not 1 <= tries <= len(half.checks):
+        raise InputError(f"sender announced {tries} attempts, the link ran {len(half.checks)}")
+    ledger = Ledger(payload_bits=n)
+    for cost in half.attempt_ledgers[:tries]:
+        ledger += cost
+    result, reason = None, "ok"
+    for own, theirs in zip(half.checks, announced, strict=False):
+        if theirs.shape != own.outcomes.shape:
             raise InputError(
-                f"link records are for {half.n_bits} bits and {len(half.checks)} attempts, "
-                f"got an update of {bits.size} bits and {len(peer_announced)} announcements"
+                f"announced {theirs.size} check outcomes, expected {own.outcomes.size}"
             )
-        announced: list[Bits] = []
-        for own, theirs in zip(half.checks, peer_announced, strict=True):
-            announced.append(own.outcomes)
-            _, reason = self.protocol.judge(own.bases, own.outcomes ^ theirs)
-            if reason == "ok" and half.bell_frame is not None:
-                bell = half.bell_frame.copy()
-                bell[:, 1] ^= bits
-                return SenderMessage(tuple(announced), bell, header.max_abs, header.n_values)
-        return SenderMessage(tuple(announced), None, header.max_abs, header.n_values)
+        result, reason = protocol.judge(own.bases, own.outcomes ^ theirs)
+        if reason == "ok":
+            break
+    assert result is not None
+    evidence = {"qber": result.qber, "qber_bound": result.qber_bound}
+    if reason != "ok" or bell_bits is None or half.raw is None:
+        if reason == "ok":
+            reason = "announcement-mismatch"
+        verdict = Verdict.abort(
+            reason, detected=True, **evidence, p_value=result.p_value, attempts=tries
+        )
+        return BitsReceived(None, ledger, verdict, Tap(kind="check-announcements"))
+    bell = np.asarray(bell_bits, dtype=np.uint8)
+    if bell.shape != (n, 2):
+        raise InputError(f"bell_bits must have shape ({n}, 2), got {bell.shape}")
+    ledger += Ledger(
+        payload_qubits=n,
+        classical_bits=2 * n + header_bits,
+        link_seconds=float(protocol.link.latency_s),
+    )
+    verdict = Verdict.ok(**evidence, p_value=result.p_value, attempts=tries)
+    tap = Tap(kind="bell-measurement-bits", observed=np.packbits(bell.reshape(-1)))
+    return BitsReceived(half.raw ^ bell[:, 1], ledger, verdict, tap)
 
 
 class SplitReceiver:
@@ -249,39 +318,20 @@ class SplitReceiver:
     def receive(self, message: SenderMessage, half: ReceiverHalf) -> Delivery:
         """Re-run the test on the announcements, correct, decode; abort if none passed."""
         n = half.n_bits
-        tries = len(message.announced)
-        if not 1 <= tries <= len(half.checks):
-            raise InputError(f"sender announced {tries} attempts, the link ran {len(half.checks)}")
-        ledger = Ledger(payload_bits=n) + sum(half.attempt_ledgers[:tries], Ledger())
-        result, reason = None, "ok"
-        for own, theirs in zip(half.checks, message.announced, strict=False):
-            result, reason = self.protocol.judge(own.bases, own.outcomes ^ theirs)
-            if reason == "ok":
-                break
-        assert result is not None
-        evidence = {"qber": result.qber, "qber_bound": result.qber_bound}
-        if reason != "ok" or message.bell_bits is None or half.raw is None:
-            if reason == "ok":
-                reason = "announcement-mismatch"
-            verdict = Verdict.abort(
-                reason, detected=True, **evidence, p_value=result.p_value, attempts=tries
-            )
-            return Delivery(None, ledger, verdict, Tap(kind="check-announcements"))
-        bell = np.asarray(message.bell_bits, dtype=np.uint8)
-        if bell.shape != (n, 2):
-            raise InputError(f"bell_bits must have shape ({n}, 2), got {bell.shape}")
         header = BasisPayload(
             packed=np.zeros((n + 7) // 8, np.uint8),
             n_values=message.n_values,
             bits_per_value=self.encoding.bits,
             max_abs=message.max_abs,
         )
-        ledger += Ledger(
-            payload_qubits=n,
-            classical_bits=2 * n + header.header_bits,
-            link_seconds=float(self.protocol.link.latency_s),
+        out = receive_bits(
+            self.protocol,
+            half,
+            message.announced,
+            message.bell_bits,
+            header_bits=header.header_bits,
         )
-        received: FloatVector = self.encoding.decode(header.with_bits(half.raw ^ bell[:, 1]))
-        verdict = Verdict.ok(**evidence, p_value=result.p_value, attempts=tries)
-        tap = Tap(kind="bell-measurement-bits", observed=np.packbits(bell.reshape(-1)))
-        return Delivery(received, ledger, verdict, tap)
+        if out.bits is None:
+            return Delivery(None, out.ledger, out.verdict, out.tap)
+        received: FloatVector = self.encoding.decode(header.with_bits(out.bits))
+        return Delivery(received, out.ledger, out.verdict, out.tap)

@@ -7,6 +7,10 @@ trains with the same function the in-process engine picks (:mod:`qtfl.fl.batched
 wrapped around every handler, replaces that update with what the uplink's sending end puts
 on the wire (:mod:`qtfl.flower.ends`) before the reply leaves the node.
 
+A ``train.uplink`` message is a further request of the uplink's receiving end within the
+round (teleportation with FEC asks again for the blocks that failed): the node answers it
+from the update it kept when it first replied (:mod:`qtfl.flower.exchange`).
+
 A ``query`` message asks the node for its ``partition-id``.
 """
 
@@ -22,6 +26,7 @@ from flwr.clientapp import ClientApp
 from qtfl.fl.batched_mlp import train_batched_mlp
 from qtfl.fl.client import BatchPlan, train_loop, train_vmap
 from qtfl.flower.ends import uplink_ends
+from qtfl.flower.exchange import answer_request, keep_update
 from qtfl.flower.job import FlowerJob, build_node, node_partition, node_party
 
 JobSource = Callable[[Context], FlowerJob]
@@ -45,7 +50,10 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
         sim = build_node(job.to_json(), node_party(context.node_config))
         delta = reply.content.array_records["update"]["delta"].numpy()
         announced = {k: v.numpy() for k, v in msg.content.array_records["announce"].items()}
-        wire = uplink_ends(sim.uplink(client)).send(delta, job.link_key(round_, client), announced)
+        ends = uplink_ends(sim.uplink(client))
+        wire = ends.send(delta, job.link_key(round_, client), announced)
+        if ends.multi_step:  # the receiving end may ask again within the round
+            keep_update(context, client, round_, delta)
         content = RecordDict(
             {
                 "wire": ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in wire.items()}),
@@ -81,6 +89,15 @@ def make_client_app(job_of: JobSource = job_from_context) -> ClientApp:
     @app.train()
     def _train(msg: Message, context: Context) -> Message:
         return train(msg, context, job_of(context))
+
+    @app.train("uplink")
+    def _uplink(msg: Message, context: Context) -> Message:
+        job = job_of(context)
+        sim = build_node(job.to_json(), node_party(context.node_config))
+        round_ = int(str(msg.content.config_records["qtfl"]["round"]))
+        return answer_request(
+            msg, context, lambda k: (uplink_ends(sim.uplink(k)), job.link_key(round_, k))
+        )
 
     @app.query()
     def _query(msg: Message, context: Context) -> Message:

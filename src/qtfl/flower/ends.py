@@ -13,7 +13,13 @@ Flower message exchange.
 3. ``receive`` (server, in the strategy wrapper): the receiving end turns the wire arrays
    into a :class:`~qtfl.channel.Delivery` (accepted or aborted) before aggregation.
 
-Only these arrays cross Flower's wire. Channels that cannot be split this way (FEC, QKD-OTP)
+Some channels need more than one exchange: teleportation with FEC asks the client again for
+the blocks that failed (:mod:`qtfl.channel.split_fec`). Their :meth:`UplinkEnds.step` returns
+a :class:`FollowUp` (the request arrays) instead of a Delivery; the client answers it with
+:meth:`UplinkEnds.answer` from the update it kept on its node, and the server steps again
+until a Delivery comes out (:mod:`qtfl.flower.exchange`).
+
+Only these arrays cross Flower's wire. Channels that cannot be split this way (QKD-OTP)
 are refused with one message naming the supported kinds.
 """
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import abc
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,16 +43,27 @@ from qtfl.channel.split import (
     receiver_half,
     sender_half,
 )
+from qtfl.channel.split_fec import FecReceiver, ResendRequest, sender_pass
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.errors import InputError
 
 Arrays = dict[str, npt.NDArray[Any]]
-SPLIT_KINDS = ("plain", "aead", "teleport (without fec)")
+SPLIT_KINDS = ("plain", "aead", "teleport (fec, purify_to and eavesdroppers included)")
 """Channel kinds (:data:`qtfl.registry.CHANNEL_KINDS`) whose ends run on Flower."""
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The server's further request to a client within one transfer (arrays to send)."""
+
+    request: Arrays
 
 
 class UplinkEnds(abc.ABC):
     """The three steps of one uplink transfer split between server and client."""
+
+    #: True when a transfer may need further exchanges (the client keeps its update).
+    multi_step: bool = False
 
     def prepare(self, key: LinkKey, n_values: int) -> tuple[object, Arrays]:
         """Server: private state for :meth:`receive` and the public announcements."""
@@ -80,6 +98,22 @@ class UplinkEnds(abc.ABC):
         ):  # e.g. a NaN or infinite fixed-point header: it would poison the aggregate
             return _malformed()
         return delivery
+
+    def step(self, wire: Arrays, state: object, *, n_values: int) -> Delivery | FollowUp:
+        """Server: a reply (first or further) becomes a Delivery or a further request.
+
+        Hostile replies are rejected deliveries as in :meth:`decode`.
+        """
+        return self.decode(wire, state, n_values=n_values)
+
+    def answer(self, update: npt.NDArray[np.float32], key: LinkKey, request: Arrays) -> Arrays:
+        """Client: the wire arrays answering a further request (multi-step ends only)."""
+        raise InputError(f"{type(self).__name__} takes no further requests")
+
+    def abandon(self, state: object) -> Delivery:
+        """Server: the rejected Delivery of a client that did not answer a further request
+        (``no-answer-to-request``; the ledger holds what the transfer already used)."""
+        return Delivery(None, Ledger(), Verdict.abort("no-answer-to-request"), Tap(kind="none"))
 
 
 #: Largest reply a server decodes: far above any honest one (a 100M-parameter model's
@@ -172,6 +206,114 @@ class TeleportEnds(UplinkEnds):
         return self.receiver.receive(message, state)
 
 
+class FecTeleportEnds(UplinkEnds):
+    """Teleportation with FEC and selective resends (:mod:`qtfl.channel.split_fec`)."""
+
+    multi_step = True
+
+    def __init__(self, channel: TeleportationChannel) -> None:
+        assert channel.codec is not None
+        self.protocol = channel.protocol
+        self.codec = channel.codec
+        self.encoding = channel.encoding
+        self.secret = channel.secret
+        self.max_retransmissions = channel.max_retransmissions
+
+    def prepare(self, key: LinkKey, n_values: int) -> tuple[object, Arrays]:
+        rx = FecReceiver.start(
+            self.protocol, self.codec, self.encoding, n_values=n_values, key=key,
+            secret=self.secret, max_retransmissions=self.max_retransmissions,
+        )  # fmt: skip
+        return rx, _pack_list("server_checks", rx.announce())
+
+    def _pass(
+        self,
+        update: npt.NDArray[np.float32],
+        key: LinkKey,
+        announced: Arrays,
+        blocks: npt.NDArray[np.int64] | None,
+        earlier: tuple[int, ...],
+    ) -> Arrays:
+        bits = self.encoding.encode(update).bit_array()
+        if blocks is None:
+            blocks = np.arange(self.codec.layout(bits.size).blocks, dtype=np.int64)
+        checks, bell = sender_pass(
+            self.protocol, self.codec, bits, blocks=blocks, earlier_sizes=earlier, key=key,
+            secret=self.secret, peer_announced=_unpack_list("server_checks", announced),
+        )  # fmt: skip
+        out = _pack_list("client_checks", checks)
+        if bell is not None:
+            out["bell_bits"] = np.packbits(bell.reshape(-1))
+        return out
+
+    def send(self, update: npt.NDArray[np.float32], key: LinkKey, announced: Arrays) -> Arrays:
+        out = self._pass(update, key, announced, None, ())
+        header = self.encoding.encode(update)
+        out["header"] = np.array([header.max_abs], dtype=np.float32)
+        out["n_values"] = np.array([header.n_values], dtype=np.int64)
+        return out
+
+    def answer(self, update: npt.NDArray[np.float32], key: LinkKey, request: Arrays) -> Arrays:
+        sizes = request["pass_sizes"]
+        if sizes.dtype != np.int64 or sizes.ndim != 1 or sizes.size < 2:
+            raise InputError("pass_sizes must be at least two int64 sizes")
+        if sizes.size > self.max_retransmissions + 1:
+            raise InputError(f"more than {self.max_retransmissions} resends requested")
+        earlier = tuple(int(x) for x in sizes[:-1])
+        out = self._pass(update, key, request, request["blocks"], earlier)
+        return out
+
+    def receive(self, wire: Arrays, state: object) -> Delivery:
+        raise InputError("use step(): a FEC transfer may take several passes")
+
+    def abandon(self, state: object) -> Delivery:
+        assert isinstance(state, FecReceiver)
+        spent = sum(state.ledgers, Ledger())
+        verdict = Verdict.abort("no-answer-to-request")
+        return Delivery(None, spent, verdict, Tap(kind="none"))
+
+    def step(self, wire: Arrays, state: object, *, n_values: int) -> Delivery | FollowUp:
+        assert isinstance(state, FecReceiver)
+        try:
+            if any(not isinstance(v, np.ndarray) for v in wire.values()):
+                raise InputError("not arrays")
+            if sum(int(v.nbytes) for v in wire.values()) > MAX_REPLY_BYTES:
+                raise InputError("reply too large")
+            out = self._take(wire, state, n_values=n_values)
+        except (InputError, ValueError, KeyError, IndexError, TypeError, OverflowError):
+            return _malformed()
+        if isinstance(out, ResendRequest):
+            request = _pack_list("server_checks", out.announced)
+            request["blocks"] = out.blocks
+            request["pass_sizes"] = np.array(out.sizes, np.int64)
+            return FollowUp(request)
+        received = out.received
+        if received is not None and (
+            received.shape != (n_values,) or not np.isfinite(received).all()
+        ):
+            return _malformed()
+        return out
+
+    def _take(self, wire: Arrays, rx: FecReceiver, *, n_values: int) -> Delivery | ResendRequest:
+        if rx.header is None:  # pass 1 carries the header
+            header, count = wire["header"], wire["n_values"]
+            if header.shape != (1,) or count.shape != (1,):
+                raise InputError("header and n_values must be single values")
+            max_abs = float(header[0])
+            if not (math.isfinite(max_abs) and max_abs >= 0.0):
+                raise InputError(f"header max_abs must be finite and >= 0, got {max_abs}")
+            if int(count[0]) != n_values:
+                raise InputError(f"n_values {int(count[0])}, expected {n_values}")
+            rx.set_header(max_abs=max_abs, n_values=n_values)
+        n = rx.half.n_bits
+        bell = None
+        if "bell_bits" in wire:
+            if wire["bell_bits"].dtype != np.uint8 or wire["bell_bits"].size != -(-2 * n // 8):
+                raise InputError(f"bell_bits must be {2 * n} packed bits")
+            bell = np.unpackbits(wire["bell_bits"], count=2 * n).reshape(n, 2)
+        return rx.take(_unpack_list("client_checks", wire), bell)
+
+
 def uplink_ends(channel: Channel) -> UplinkEnds:
     """The split form of ``channel``, or InputError naming the kinds that can be split."""
     from qtfl.experiments.channels import UnavailableChannel
@@ -182,8 +324,8 @@ def uplink_ends(channel: Channel) -> UplinkEnds:
         return PlainEnds(channel)
     if isinstance(channel, AeadChannel):
         return AeadEnds(channel)
-    if isinstance(channel, TeleportationChannel) and channel.codec is None:
-        return TeleportEnds(channel)
+    if isinstance(channel, TeleportationChannel):
+        return TeleportEnds(channel) if channel.codec is None else FecTeleportEnds(channel)
     raise InputError(
         f"uplink channel {channel.name!r} cannot run on Flower; its ends cannot yet be "
         f"split between client and server. Supported: {', '.join(SPLIT_KINDS)}"

@@ -51,6 +51,7 @@ from qtfl.fl.engine import (
     _record_client,
 )
 from qtfl.flower.ends import UplinkEnds, uplink_ends
+from qtfl.flower.exchange import Transfer, finish_exchanges
 from qtfl.flower.interrupt import StoppableGrid
 from qtfl.flower.job import FlowerJob, build_simulation_for
 
@@ -76,6 +77,7 @@ class ChannelStrategy(FlowerStrategy):
         self.checkpoint = checkpoint
         self.round_offset = sim.round  # Flower counts from 1 again after a resume
         self._round: dict[str, Any] = {}
+        self._grid: Grid | None = None  # kept for further uplink exchanges within a round
 
     def _ends(self, client: int) -> UplinkEnds:
         if client not in self.ends:
@@ -86,6 +88,7 @@ class ChannelStrategy(FlowerStrategy):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         sim, job = self.sim, self.job
+        self._grid = grid
         r = server_round + self.round_offset
         t0 = time.perf_counter()
         n = sim.num_clients
@@ -162,7 +165,7 @@ class ChannelStrategy(FlowerStrategy):
         sim, st = self.sim, self._round
         r = server_round + self.round_offset
         states: dict[int, tuple[int, object]] = st["states"]
-        deliveries: dict[int, Any] = {}
+        transfers: dict[int, Transfer] = {}
         for reply in replies:
             if reply.has_error() or "wire" not in reply.content.array_records:
                 log.warning(
@@ -177,11 +180,18 @@ class ChannelStrategy(FlowerStrategy):
             except (KeyError, ValueError, TypeError) as exc:
                 log.warning("round %d: an unreadable reply was ignored (%s)", r, type(exc).__name__)
                 continue
-            if k not in states or k in (c for c, _ in deliveries.values()):
+            if k not in states or k in (t.client for t in transfers.values()):
                 continue  # not asked this round, or a second reply for the same client
             j, state = states[k]
             ends = self._ends(k)
-            deliveries[j] = (k, ends.decode(wire, state, n_values=sim.layout.size))
+            outcome = ends.step(wire, state, n_values=sim.layout.size)
+            node = self.nodes[k % self.job.num_nodes]
+            transfers[j] = Transfer(k, node, ends, state, outcome)
+        assert self._grid is not None
+        deliveries = finish_exchanges(
+            self._grid, transfers, round_=r, n_values=sim.layout.size,
+            timeout_s=self.job.round_timeout_s,
+        )  # fmt: skip
         answered = len(deliveries)
         missing = len(states) - answered
         if missing:
