@@ -7,6 +7,8 @@ that records every byte the SuperNodes send to the SuperLink:
   client's update as raw float32 bytes;
 * the teleportation scenario's wire carries Bell bits that are uniform and agree with the
   update's payload bits only by chance (1/2 within 4 sigma), and no update bytes at all;
+  with FEC the same holds for the Bell bits of the LDPC codeword bits (systematic: the
+  payload bits are among them);
 * afterwards no Flower process is left.
 
 That capture deployment runs with ``insecure=True`` so the proxy can read the application
@@ -42,6 +44,7 @@ import pytest
 import qtfl.flower.deploy as flower_deploy
 import qtfl.flower.run as flower_run
 from qtfl.channel import Channel
+from qtfl.channel.fec import FecCodec
 from qtfl.errors import InputError
 from qtfl.experiments.config import parse_config
 from qtfl.experiments.runner import build_simulation, prepare_inputs
@@ -49,6 +52,7 @@ from qtfl.flower.deploy import LocalFederation, free_port
 from qtfl.flower.run import FlowerOptions, run_on_flower
 from qtfl.flower.trust import make_node_key
 from qtfl.quantum.encoding import BasisEncoding
+from qtfl.quantum.noise import WernerPair
 from qtfl.security.run_secret import SECRET_FILE, LinkSecret, RunSecret
 from tests.flower.certs import make_tls_files
 from tests.flower.proxy import CaptureProxy
@@ -61,8 +65,10 @@ CONFIG = {
     "scenarios": [
         {"name": "plain", "channel": {"kind": "plain"}},
         {"name": "teleport", "uplink": {"kind": "teleport", "link": {"fidelity": 0.99}}},
+        {"name": "teleport-fec", "uplink": {"kind": "teleport", "link": {"fidelity": 0.99},
+                                            "fec": "auto"}},
     ],
-}
+}  # fmt: skip
 
 
 class _StopTracker:
@@ -185,6 +191,30 @@ def test_teleport_wire_carries_no_information_about_the_update(deployed: dict) -
         for payload in payloads:  # m1 = frame xor payload: agreement only by chance
             assert abs(float((bits[:, 1] == payload).mean()) - 0.5) < tol
             assert abs(float((bits[:, 0] == payload).mean()) - 0.5) < tol
+
+
+def test_teleport_fec_wire_carries_no_information_about_the_codewords(deployed: dict) -> None:
+    wire = bytes(deployed["proxy"].upstream["teleport-fec"])
+    for u in deployed["updates"]:
+        assert u.tobytes()[:64] not in wire
+    lines = [json.loads(x) for x in (deployed["out"] / "metrics.jsonl").read_text().splitlines()]
+    assert all(x["aggregated"] == 2 for x in lines if x["scenario"] == "teleport-fec")
+    # the codeword bits each client teleported in round 1 (same start model: same updates)
+    codec = FecCodec.for_link("auto", bit_error_rate=WernerPair(0.99).teleported_bit_error)
+    assert codec is not None
+    words = []
+    for u in deployed["updates"][:2]:
+        codewords, layout = codec.encode(BasisEncoding(bits=16).encode(u).bit_array())
+        words.append(layout.to_channel(codewords))
+    n = words[0].size
+    bell = [a for a in _npy_arrays(wire) if a.dtype == np.uint8 and a.size == -(-2 * n // 8)]
+    assert len(bell) >= 4  # two clients, two rounds (resends would add smaller arrays)
+    tol = 4 * 0.5 / np.sqrt(n)
+    for packed in bell:
+        bits = np.unpackbits(packed, count=2 * n).reshape(n, 2)
+        assert abs(bits.mean() - 0.5) < tol
+        for x in words:  # m1 = frame xor codeword bit: agreement only by chance
+            assert abs(float((bits[:, 1] == x).mean()) - 0.5) < tol
 
 
 def test_no_secret_reaches_a_file_a_log_or_the_wire(deployed: dict) -> None:

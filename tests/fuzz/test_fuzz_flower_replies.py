@@ -2,9 +2,10 @@
 server's receiving end makes a rejected delivery of it (``malformed-reply``, or the
 channel's own rejection such as a failed AES-GCM tag), never an exception in the server.
 
-Each example starts from an honest reply of one channel kind (plain, AEAD, teleportation)
-and mutates it: arrays dropped, added, truncated, extended, retyped, reshaped, bytes
-flipped, values replaced with NaN or huge numbers.
+Each example starts from an honest reply of one channel kind (plain, AEAD, teleportation,
+teleportation with FEC — its first reply, and its answer to a resend request on a link whose
+bit errors exceed what the code's decoder assumes) and mutates it: arrays dropped, added,
+truncated, extended, retyped, reshaped, bytes flipped, values replaced with NaN or huge numbers.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qtfl.channel import AeadChannel, PlainChannel
+from qtfl.channel.fec import FecCodec
 from qtfl.channel.split import LinkKey
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.channel.verified import LinkSpec
-from qtfl.flower.ends import uplink_ends
+from qtfl.flower.ends import FollowUp, uplink_ends
 from qtfl.quantum.noise import WernerPair
 
 N = 40
@@ -29,13 +31,25 @@ CHANNELS = {
     "plain": PlainChannel(),
     "aead": AeadChannel(key=bytes(range(32))),
     "teleport": TeleportationChannel(LinkSpec(WernerPair(1.0)), bits=8),
+    "teleport-fec": TeleportationChannel(LinkSpec(WernerPair(0.999)), bits=8, fec="auto"),
+    "teleport-fec-resend": TeleportationChannel(
+        LinkSpec(WernerPair(0.9)), bits=8, fec="ldpc-1/2", max_retransmissions=2
+    ),
 }
+# the resend channel's decoder assumes a bit error of 0.0005, its link has 0.067: pass 1
+# fails and the server asks again (the reply mutated is the answer to that request)
+CHANNELS["teleport-fec-resend"].codec = FecCodec("ldpc-9/10", bit_error_rate=0.0005)
 
 
 def _honest(kind: str) -> tuple[Any, dict[str, np.ndarray], object]:
     ends = uplink_ends(CHANNELS[kind])
     state, announced = ends.prepare(KEY, N)
-    return ends, ends.send(UPDATE, KEY, announced), state
+    wire = ends.send(UPDATE, KEY, announced)
+    if kind.endswith("-resend"):
+        request = ends.step(wire, state, n_values=N)
+        assert isinstance(request, FollowUp)
+        wire = ends.answer(UPDATE, KEY, request.request)
+    return ends, wire, state
 
 
 def _mutate(wire: dict[str, np.ndarray], data: st.DataObject) -> dict[str, np.ndarray]:
@@ -85,7 +99,10 @@ def test_mutated_replies_are_rejected_deliveries_never_exceptions(
 ) -> None:
     ends, wire, state = _honest(kind)
     hostile = _mutate(wire, data)
-    delivery = ends.decode(hostile, state, n_values=N)
+    delivery = ends.step(hostile, state, n_values=N)
+    if isinstance(delivery, FollowUp):  # a valid answer may ask for another resend
+        assert kind.endswith("-resend")
+        return
     if delivery.delivered:  # a mutation may leave a valid reply: then it decodes to N values
         assert delivery.received is not None and delivery.received.shape == (N,)
         assert np.isfinite(delivery.received).all()
@@ -95,11 +112,22 @@ def test_mutated_replies_are_rejected_deliveries_never_exceptions(
 
 def test_honest_replies_decode_and_wrong_sizes_are_rejected() -> None:
     for kind in CHANNELS:
+        if kind.endswith("-resend"):
+            continue  # its honest answer is checked below
         ends, wire, state = _honest(kind)
-        good = ends.decode(wire, state, n_values=N)
-        assert good.delivered, kind
+        good = ends.step(wire, state, n_values=N)
+        assert not isinstance(good, FollowUp) and good.delivered, kind
         np.testing.assert_allclose(good.received, UPDATE, atol=0.05 / 2**6)
-        assert ends.decode(wire, state, n_values=N + 1).verdict.reason == "malformed-reply"
+        _, wire, state = _honest(kind)
+        bad = ends.step(wire, state, n_values=N + 1)
+        assert not isinstance(bad, FollowUp) and bad.verdict.reason == "malformed-reply"
+    ends, wire, state = _honest("teleport-fec-resend")
+    out = ends.step(wire, state, n_values=N)  # the answer to resend 1 fails again
+    assert isinstance(out, FollowUp)
+    out = ends.step(ends.answer(UPDATE, KEY, out.request), state, n_values=N)
+    # two resends spent, the block still fails its CRC: the safety net rejects the update
+    assert not isinstance(out, FollowUp)
+    assert out.verdict.reason == "safety-net-flagged" and out.ledger.retransmissions == 2
     ends, wire, state = _honest("teleport")
     for header in (np.nan, np.inf, -np.inf, -1.0):  # found by the fuzzer: NaN was aggregated
         bad = {**wire, "header": np.array([header], np.float32)}
