@@ -23,7 +23,7 @@ generator of the transfer (``LinkKey.rng()``) and, per pass, the secret generato
 process per message on Flower, replays the earlier passes from their sizes (which the
 request names) and keeps only the last one's half. Same key, same secret, same pass sizes:
 the same samples as in process, so the split equals :meth:`TeleportationChannel.send` bit for
-bit (received values, ledger, verdict; tests/channel/test_split_fec.py).
+bit (received values, ledger, verdict; tests/flower/test_channels.py).
 
 What crosses the wire, per pass: the sender's check outcomes, ``2`` Bell bits per codeword
 bit (uniform whatever the payload), and once the 32-bit header; from the receiver its check
