@@ -109,3 +109,34 @@ def _without_eve(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         clients = {k: v for k, v in row["clients"].items() if k != "eve_information_bits"}
         out.append({**row, "clients": clients})
     return out
+
+
+@pytest.mark.parametrize("eve", [None, 1.0, 0.05])
+def test_qkd_otp_on_flower_equals_in_process(tmp_path: Path, eve: float | None) -> None:
+    # Prepare: BBM92 over F = 0.97 pairs; optionally intercept-resend on client 1's pairs
+    uplink = {"kind": "qkd-otp", "link": {"fidelity": 0.97}, "bits": 8}
+    extra: dict[str, Any] = {}
+    if eve is not None:
+        extra["eavesdroppers"] = [
+            {"clients": [1], "kind": "intercept-resend", "fraction": eve, "basis": "random"}
+        ]
+    config = parse_config(
+        {"seed": 5, "data": {"num_clients": 3}, "model": {"name": "mlp", "hidden": 8},
+         "training": {"rounds": 2, "local_epochs": 1},
+         "scenarios": [{"name": "qkd", "uplink": uplink, **extra}]}
+    )  # fmt: skip
+    expected, params = _inprocess(config, "qkd")
+    # Execute
+    got, grid = _flower(config, "qkd", tmp_path)
+    # Assert: accuracy, ledgers, verdicts equal; the exchange took further messages
+    assert _without_eve(_rows(got)) == _without_eve(_rows(expected))
+    np.testing.assert_array_equal(np.load(tmp_path / "qkd.npy"), params)
+    assert any(m.metadata.message_type == REQUEST_TYPE for m in grid.sent)
+    if eve == 1.0:  # a full attack: rejected and detected every round, as in process
+        assert all(r.detected == 1 and r.aggregated == 2 for r in got)
+    # Nothing but announcements, syndromes, CRCs, hashes and ciphertext came from clients
+    allowed = {"a_bases", "a_sample", "syndromes", "crcs", "hash", "ciphertext", "header",
+               "n_values"}  # fmt: skip
+    for reply in grid.replies:
+        if "wire" in reply.content.array_records:
+            assert set(reply.content.array_records["wire"].keys()) <= allowed

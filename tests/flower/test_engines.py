@@ -15,7 +15,8 @@ import pytest
 
 import qtfl.flower.ends as ends_module
 from qtfl.channel import Channel
-from qtfl.channel.qkd import QkdOtpChannel
+from qtfl.channel.pqc import PqcChannel
+from qtfl.channel.qkd import QkdOtpChannel, QkdSettings
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.channel.verified import LinkSpec
 from qtfl.errors import InputError
@@ -197,16 +198,28 @@ def test_a_node_that_stops_answering_drops_its_clients_and_the_round_goes_on(
 
 @pytest.mark.parametrize(
     "channel",
-    [QkdOtpChannel(LinkSpec(WernerPair(0.97)), bits=8)],
+    [PqcChannel()],
 )
 def test_a_channel_that_cannot_be_split_is_refused_by_name(channel: Channel) -> None:
     with pytest.raises(InputError, match=r"cannot run on Flower.*Supported: plain, aead"):
         uplink_ends(channel)
 
 
-def test_teleport_with_fec_is_no_longer_refused() -> None:
-    channel = TeleportationChannel(LinkSpec(WernerPair(0.97)), bits=8, fec="auto")
+@pytest.mark.parametrize(
+    "channel",
+    [TeleportationChannel(LinkSpec(WernerPair(0.97)), bits=8, fec="auto"),
+     QkdOtpChannel(LinkSpec(WernerPair(0.97)), bits=8)],
+)  # fmt: skip
+def test_fec_and_qkd_otp_are_no_longer_refused(channel: Channel) -> None:
     assert uplink_ends(channel).multi_step
+
+
+def test_qkd_otp_with_cascade_is_refused_naming_ldpc() -> None:
+    channel = QkdOtpChannel(
+        LinkSpec(WernerPair(0.97)), bits=8, settings=QkdSettings(reconciliation="cascade")
+    )
+    with pytest.raises(InputError, match=r"cascade.*use reconciliation 'ldpc'"):
+        uplink_ends(channel)
 
 
 def test_aead_uplink_decrypts_on_the_server_and_matches_in_process(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ channel's own rejection such as a failed AES-GCM tag), never an exception in the
 
 Each example starts from an honest reply of one channel kind (plain, AEAD, teleportation,
 teleportation with FEC — its first reply, and its answer to a resend request on a link whose
-bit errors exceed what the code's decoder assumes) and mutates it: arrays dropped, added,
+bit errors exceed what the code's decoder assumes —, QKD-OTP's announcements and syndromes,
+and its closing answer with hash and ciphertext) and mutates it: arrays dropped, added,
 truncated, extended, retyped, reshaped, bytes flipped, values replaced with NaN or huge numbers.
 """
 
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from qtfl.channel import AeadChannel, PlainChannel
 from qtfl.channel.fec import FecCodec
+from qtfl.channel.qkd import QkdOtpChannel
 from qtfl.channel.split import LinkKey
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.channel.verified import LinkSpec
@@ -36,6 +38,8 @@ CHANNELS = {
         LinkSpec(WernerPair(0.9)), bits=8, fec="ldpc-1/2", max_retransmissions=2
     ),
 }
+CHANNELS["qkd-otp"] = QkdOtpChannel(LinkSpec(WernerPair(0.98)), bits=8)
+CHANNELS["qkd-otp-closing"] = CHANNELS["qkd-otp"]  # its answer to the kept-blocks request
 # the resend channel's decoder assumes a bit error of 0.0005, its link has 0.067: pass 1
 # fails and the server asks again (the reply mutated is the answer to that request)
 CHANNELS["teleport-fec-resend"].codec = FecCodec("ldpc-9/10", bit_error_rate=0.0005)
@@ -45,7 +49,7 @@ def _honest(kind: str) -> tuple[Any, dict[str, np.ndarray], object]:
     ends = uplink_ends(CHANNELS[kind])
     state, announced = ends.prepare(KEY, N)
     wire = ends.send(UPDATE, KEY, announced)
-    if kind.endswith("-resend"):
+    if kind.endswith(("-resend", "-closing")):
         request = ends.step(wire, state, n_values=N)
         assert isinstance(request, FollowUp)
         wire = ends.answer(UPDATE, KEY, request.request)
@@ -100,8 +104,8 @@ def test_mutated_replies_are_rejected_deliveries_never_exceptions(
     ends, wire, state = _honest(kind)
     hostile = _mutate(wire, data)
     delivery = ends.step(hostile, state, n_values=N)
-    if isinstance(delivery, FollowUp):  # a valid answer may ask for another resend
-        assert kind.endswith("-resend")
+    if isinstance(delivery, FollowUp):  # a valid answer may lead to a further request
+        assert kind.endswith("-resend") or kind.startswith("qkd")
         return
     if delivery.delivered:  # a mutation may leave a valid reply: then it decodes to N values
         assert delivery.received is not None and delivery.received.shape == (N,)
@@ -116,8 +120,12 @@ def test_honest_replies_decode_and_wrong_sizes_are_rejected() -> None:
             continue  # its honest answer is checked below
         ends, wire, state = _honest(kind)
         good = ends.step(wire, state, n_values=N)
+        while isinstance(good, FollowUp) and kind.startswith("qkd"):  # finish the dialogue
+            good = ends.step(ends.answer(UPDATE, KEY, good.request), state, n_values=N)
         assert not isinstance(good, FollowUp) and good.delivered, kind
         np.testing.assert_allclose(good.received, UPDATE, atol=0.05 / 2**6)
+        if kind.startswith("qkd"):
+            continue  # n_values is checked with the ciphertext, in the last answer
         _, wire, state = _honest(kind)
         bad = ends.step(wire, state, n_values=N + 1)
         assert not isinstance(bad, FollowUp) and bad.verdict.reason == "malformed-reply"

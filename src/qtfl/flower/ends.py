@@ -19,8 +19,9 @@ a :class:`FollowUp` (the request arrays) instead of a Delivery; the client answe
 :meth:`UplinkEnds.answer` from the update it kept on its node, and the server steps again
 until a Delivery comes out (:mod:`qtfl.flower.exchange`).
 
-Only these arrays cross Flower's wire. Channels that cannot be split this way (QKD-OTP)
-are refused with one message naming the supported kinds.
+QKD-OTP is a dialogue too (:mod:`qtfl.flower.qkd_ends`). Only these arrays cross Flower's
+wire. Channels that cannot be split (``pqc``) are refused with one message naming the
+supported kinds.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.channel import AeadChannel, Channel, Delivery, Ledger, PlainChannel, Tap, Verdict
+from qtfl.channel.qkd import QkdOtpChannel
 from qtfl.channel.split import (
     LinkKey,
     ReceiverHalf,
@@ -48,7 +50,12 @@ from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.errors import InputError
 
 Arrays = dict[str, npt.NDArray[Any]]
-SPLIT_KINDS = ("plain", "aead", "teleport (fec, purify_to and eavesdroppers included)")
+SPLIT_KINDS = (
+    "plain",
+    "aead",
+    "teleport (fec, purify_to and eavesdroppers included)",
+    "qkd-otp (ldpc reconciliation)",
+)
 """Channel kinds (:data:`qtfl.registry.CHANNEL_KINDS`) whose ends run on Flower."""
 
 
@@ -326,6 +333,10 @@ def uplink_ends(channel: Channel) -> UplinkEnds:
         return AeadEnds(channel)
     if isinstance(channel, TeleportationChannel):
         return TeleportEnds(channel) if channel.codec is None else FecTeleportEnds(channel)
+    if isinstance(channel, QkdOtpChannel):
+        from qtfl.flower.qkd_ends import QkdOtpEnds  # it builds on this module
+
+        return QkdOtpEnds(channel)
     raise InputError(
         f"uplink channel {channel.name!r} cannot run on Flower; its ends cannot yet be "
         f"split between client and server. Supported: {', '.join(SPLIT_KINDS)}"

@@ -1,0 +1,281 @@
+"""QKD-OTP split into its two ends: BBM92 post-processing as messages between client and server.
+
+In one process :class:`~qtfl.channel.qkd.QkdOtpChannel` distils a key block by block and pads
+the update with it. Split, the client is Alice and the server Bob; per key block:
+
+1. **link** (:func:`draw_block`): the pairs of the block, both ends' bases and outcomes on
+   the sifted pairs, the estimation sample's positions and the distribution cost — one joint
+   sample from the transfer's secret generator (link secret + ``LinkKey``) that each end
+   draws alone and keeps only its half of (:class:`AliceHalf`, :class:`BobHalf`);
+2. **server → client** (:class:`BobAnnouncement`): Bob's bases and his sample values;
+3. **client → server** (:class:`AliceAnswer`): Alice's bases and sample values, and — if her
+   own estimate of the QBER is within ``Q_tol`` — one LDPC syndrome and CRC-32 per 4000-bit
+   block of her key string (:func:`alice_syndromes`);
+4. **server**: sifts with the announced bases, estimates the QBER, decodes the syndromes
+   against its own string (:func:`bob_decode`, the decoder of
+   :func:`~qtfl.security.qkd.ldpc_reconcile` call for call) and sends the flags of the
+   blocks it keeps;
+5. **client** (:class:`AliceClosing`): a ``⌈log2(1/ε_cor)⌉``-bit verification hash of its kept
+   string, and — once the key covers the payload — the ciphertext ``bits ⊕ key`` and the
+   32-bit header;
+6. **server**: compares the hash with its own, privacy-amplifies (Toeplitz, seed drawn from
+   the shared generator: public) and decrypts.
+
+Each end re-checks what the other announced against its half of the link sample (the sift
+must be the one the link measured): an inconsistent announcement is an error, which the
+server's wrapper turns into a rejected delivery. The verification hash is the first
+``t`` bits of SHA-256 of the kept string (in process the two strings are compared directly;
+a collision has probability ``2^-t``, at most ``ε_cor``). Reconciliation ``cascade`` is not
+split (interactive parities, many round trips).
+
+The ledger, verdict and decoded update equal :meth:`QkdOtpChannel.send` for the same
+``LinkKey`` noise generator and link secret (tests/flower/test_qkd_split.py): the same
+generator calls in the same order, the same sums.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from qtfl.channel.base import Ledger
+from qtfl.channel.crc import CRC_BITS, crc32_bits
+from qtfl.channel.fec import LdpcCode, select_code
+from qtfl.channel.ldpc_decoder import decode_syndromes, redecode_with_sum_product
+from qtfl.channel.qkd import QkdOtpChannel
+from qtfl.channel.verified import distribution_cost
+from qtfl.errors import InputError
+from qtfl.security.eavesdropper import sample_checks
+from qtfl.security.qkd import (
+    finite_key_length,
+    reconciliation_qber,
+    toeplitz_hash_many,
+    verification_hash_bits,
+    within_tolerance,
+)
+
+Bits = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class _JointBlock:
+    """The joint sample of one key block; a node never keeps this object."""
+
+    a_bases: Bits
+    b_bases: Bits
+    sift: npt.NDArray[np.int64]
+    alice: Bits
+    bob: Bits
+    sample: npt.NDArray[np.int64]
+    cost: Ledger
+    ends_rng: np.random.Generator
+
+
+@dataclass(frozen=True)
+class AliceHalf:
+    """The client's records of one block: its bases and outcomes on the sifted pairs, the
+    public sample positions and the shared generator (public seeds)."""
+
+    bases: Bits
+    sift: npt.NDArray[np.int64]
+    outcomes: Bits
+    sample: npt.NDArray[np.int64]
+    ends_rng: np.random.Generator
+
+
+@dataclass(frozen=True)
+class BobHalf:
+    """The server's records of one block, and the block's cost (pairs, messages, time)."""
+
+    bases: Bits
+    sift: npt.NDArray[np.int64]
+    outcomes: Bits
+    sample: npt.NDArray[np.int64]
+    cost: Ledger
+    ends_rng: np.random.Generator
+
+
+def draw_block(channel: QkdOtpChannel, n_pairs: int, rng: np.random.Generator) -> _JointBlock:
+    """Draw one block's pairs as :meth:`QkdOtpChannel._block` does (same calls, same order)."""
+    s, lat = channel.settings, float(channel.link.latency_s)
+    eve_rng, ends_rng = rng.spawn(2)
+    attack = channel.eavesdropper.plan(n_pairs, rng=eve_rng)
+    a_bases = ends_rng.integers(0, 2, n_pairs, dtype=np.uint8)
+    b_bases = ends_rng.integers(0, 2, n_pairs, dtype=np.uint8)
+    sift = np.flatnonzero(a_bases == b_bases)
+    m = int(sift.size)
+    meas = sample_checks(channel.link.pair, a_bases[sift], attack[sift], rng=ends_rng)
+    k = max(1, math.ceil(s.sample_fraction * m))
+    sample = ends_rng.choice(m, size=k, replace=False)
+    extra, tries, seconds = distribution_cost(channel.link, n_pairs, rng=ends_rng)
+    cost = Ledger(
+        bell_pairs=n_pairs + extra,
+        check_pairs=k,
+        purification_pairs=extra,
+        classical_bits=2 * n_pairs
+        + k * max(1, math.ceil(math.log2(max(m, 2))))
+        + 2 * k
+        + 2 * tries,
+        link_seconds=seconds + 2 * lat,
+    )
+    return _JointBlock(a_bases, b_bases, sift, meas.client, meas.server, sample, cost, ends_rng)
+
+
+def alice_half(joint: _JointBlock) -> AliceHalf:
+    return AliceHalf(joint.a_bases, joint.sift, joint.alice, joint.sample, joint.ends_rng)
+
+
+def bob_half(joint: _JointBlock) -> BobHalf:
+    return BobHalf(joint.b_bases, joint.sift, joint.bob, joint.sample, joint.cost, joint.ends_rng)
+
+
+def check_sift(own_bases: Bits, sift: npt.NDArray[np.int64], their_bases: Bits) -> None:
+    """The announced bases must sift the pairs the link measured (InputError otherwise)."""
+    theirs = np.asarray(their_bases)
+    if theirs.shape != own_bases.shape or theirs.dtype != np.uint8:
+        raise InputError(f"announced bases must be {own_bases.size} uint8 values")
+    if not np.array_equal(np.flatnonzero(own_bases == theirs), sift):
+        raise InputError("the announced bases do not sift the pairs the link measured")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The parameter estimation of one block, public to both ends."""
+
+    errors: int
+    sample_size: int
+    sifted: int
+
+    @property
+    def qber(self) -> float:
+        return self.errors / self.sample_size
+
+    @property
+    def key_length(self) -> int:
+        """Sifted bits left for the key after the sample."""
+        return self.sifted - self.sample_size
+
+    def outcome(self, qber_tolerance: float) -> str:
+        """``ok``, ``key-too-short`` (nothing left for a key) or ``qber-above-tolerance``."""
+        if not within_tolerance(self.errors, self.sample_size, qber_tolerance) or (
+            self.key_length < 1
+        ):
+            return "key-too-short" if self.key_length < 1 else "qber-above-tolerance"
+        return "ok"
+
+    def code(self) -> LdpcCode | None:
+        """The LDPC code for this sample (``None``: no code suits its QBER bound)."""
+        q = min(reconciliation_qber(self.errors, self.sample_size), 0.5)
+        try:
+            return select_code(max(q, 1e-4))
+        except InputError:
+            return None
+
+    def design_qber(self) -> float:
+        return max(min(reconciliation_qber(self.errors, self.sample_size), 0.5), 1e-4)
+
+
+def estimate(own: Bits, sample: npt.NDArray[np.int64], their_values: Bits) -> Estimate:
+    """Compare own sample values with the other end's announced ones."""
+    theirs = np.asarray(their_values)
+    if theirs.shape != sample.shape or theirs.dtype != np.uint8:
+        raise InputError(f"announced sample values must be {sample.size} uint8 bits")
+    errors = int(np.count_nonzero(own[sample] != theirs))
+    return Estimate(errors, int(sample.size), int(own.size))
+
+
+def key_string(outcomes: Bits, sample: npt.NDArray[np.int64]) -> Bits:
+    """The sifted outcomes outside the estimation sample, in order."""
+    in_key = np.ones(outcomes.size, bool)
+    in_key[sample] = False
+    out: Bits = outcomes[np.flatnonzero(in_key)]
+    return out
+
+
+def _padded(bits: Bits, code: LdpcCode) -> Bits:
+    blocks = -(-bits.size // code.n)
+    out = np.zeros((blocks, code.n), np.uint8)
+    out.reshape(-1)[: bits.size] = bits
+    return out
+
+
+def alice_syndromes(raw: Bits, code: LdpcCode) -> tuple[Bits, Bits]:
+    """Alice's reconciliation message: syndrome and CRC-32 of every block of her string."""
+    a = _padded(raw, code)
+    return code.tanner_graph.syndrome(a), crc32_bits(a)
+
+
+@dataclass(frozen=True)
+class BobDecoded:
+    """Bob's reconciliation result: his corrected string, which bits both keep, the blocks'
+    flags he announces, and the figures of the exchange."""
+
+    corrected: Bits
+    kept: npt.NDArray[np.bool_]
+    block_flags: npt.NDArray[np.bool_]
+    leaked_bits: int
+    sent_bits: int
+
+
+def bob_decode(
+    raw: Bits, syndromes: Bits, crcs: Bits, code: LdpcCode, *, qber: float, eps_cor: float
+) -> BobDecoded:
+    """Decode Alice's syndromes against Bob's string (as :func:`ldpc_reconcile` does)."""
+    n = raw.size
+    b = _padded(raw, code)
+    graph = code.tanner_graph
+    blocks = b.shape[0]
+    syn_alice = np.asarray(syndromes)
+    if syn_alice.shape != (blocks, code.n - code.k) or syn_alice.dtype != np.uint8:
+        raise InputError(f"syndromes must be {blocks} x {code.n - code.k} bits")
+    crc_alice = np.asarray(crcs)
+    if crc_alice.shape != (blocks, CRC_BITS) or crc_alice.dtype != np.uint8:
+        raise InputError(f"CRCs must be {blocks} x {CRC_BITS} bits")
+    syn = syn_alice ^ graph.syndrome(b)
+    out = decode_syndromes(graph, syn, bit_error_rate=qber, threads=1)
+    crc_ok = (crc32_bits(b ^ out.errors) == crc_alice).all(axis=1)
+    retry = out.converged & ~crc_ok & (out.sum_product_iterations == 0)
+    if retry.any():
+        out = redecode_with_sum_product(graph, syn, out, retry, bit_error_rate=qber, threads=1)
+        crc_ok = (crc32_bits(b ^ out.errors) == crc_alice).all(axis=1)
+    flags = out.converged & crc_ok
+    fixed = (b ^ out.errors).reshape(-1)[:n]
+    kept = np.repeat(flags, code.n)[:n]
+    leaked = blocks * (code.n - code.k + CRC_BITS) + verification_hash_bits(eps_cor)
+    return BobDecoded(fixed, kept, flags, leaked, leaked + blocks)
+
+
+def kept_mask(flags: npt.ArrayLike, code: LdpcCode, n: int) -> npt.NDArray[np.bool_]:
+    """Per key bit: True in the blocks Bob kept."""
+    f = np.asarray(flags)
+    if f.shape != (-(-n // code.n),) or f.dtype != np.bool_:
+        raise InputError(f"block flags must be {-(-n // code.n)} booleans")
+    out: npt.NDArray[np.bool_] = np.repeat(f, code.n)[:n]
+    return out
+
+
+def verification_hash(bits: Bits, t: int) -> Bits:
+    """The first ``t`` bits of SHA-256 of the 0/1 string (its length included)."""
+    digest = hashlib.sha256(bits.size.to_bytes(8, "little") + np.packbits(bits).tobytes())
+    return np.unpackbits(np.frombuffer(digest.digest(), np.uint8))[: min(t, 256)]
+
+
+def amplify(
+    channel: QkdOtpChannel, kept: Bits, *, leaked_bits: int, sample_size: int,
+    ends_rng: np.random.Generator,
+) -> tuple[Bits, int]:  # fmt: skip
+    """Privacy amplification of a verified kept string: ``(key, seed bits sent)``; an empty
+    key (and no seed drawn) when the finite-key length is 0."""
+    s = channel.settings
+    ell = finite_key_length(
+        n_key=int(kept.size), n_sample=sample_size, qber_tolerance=channel.qber_tolerance,
+        leak_ec=leaked_bits, eps_sec=s.eps_sec, eps_cor=s.eps_cor,
+    )  # fmt: skip
+    if ell == 0:
+        return np.zeros(0, np.uint8), 0
+    seed = ends_rng.integers(0, 2, int(kept.size) + ell - 1, dtype=np.uint8)
+    return toeplitz_hash_many([kept], seed, ell)[0], int(seed.size)
