@@ -140,3 +140,51 @@ def test_qkd_otp_on_flower_equals_in_process(tmp_path: Path, eve: float | None) 
     for reply in grid.replies:
         if "wire" in reply.content.array_records:
             assert set(reply.content.array_records["wire"].keys()) <= allowed
+
+
+@pytest.mark.parametrize("kind", ["fec", "qkd-otp"])
+def test_the_wire_tells_an_outsider_nothing_about_the_update(kind: str) -> None:
+    # Prepare: one update of 2,000 values, 8 bits each; an outsider holds every wire array
+    # (and the seed: the LinkKey is public) but not the link secret
+    from qtfl.channel.qkd import QkdOtpChannel
+    from qtfl.channel.split import LinkKey
+    from qtfl.channel.teleportation import TeleportationChannel
+    from qtfl.channel.verified import LinkSpec
+    from qtfl.flower.ends import FollowUp, uplink_ends
+    from qtfl.quantum.noise import WernerPair
+
+    link = LinkSpec(WernerPair(0.97))
+    channel = (
+        TeleportationChannel(link, bits=8, fec="auto")
+        if kind == "fec"
+        else QkdOtpChannel(link, bits=8)
+    )
+    update = np.random.default_rng(9).normal(0, 0.1, 2000).astype(np.float32)
+    key = LinkKey(seed=1, scenario="outsider", round=1, client=0)
+    ends = uplink_ends(channel)
+    # Execute: the whole dialogue, recording what the client sent
+    state, announced = ends.prepare(key, update.size)
+    sent = [ends.send(update, key, announced)]
+    out = ends.step(sent[-1], state, n_values=update.size)
+    while isinstance(out, FollowUp):
+        sent.append(ends.answer(update, key, out.request))
+        out = ends.step(sent[-1], state, n_values=update.size)
+    # Assert: delivered; the payload-carrying array agrees with the payload bits by chance
+    assert out.delivered
+    payload = channel.encoding.encode(update).bit_array()
+    n = payload.size
+    tol = 4 * 0.5 / np.sqrt(n)
+    if kind == "fec":  # the Bell bits m1 of the codeword bits (payload bits among them)
+        assert isinstance(channel, TeleportationChannel) and channel.codec is not None
+        codewords, layout = channel.codec.encode(payload)
+        payload = layout.to_channel(codewords)
+        n = payload.size
+        tol = 4 * 0.5 / np.sqrt(n)
+        bell = np.unpackbits(sent[0]["bell_bits"], count=2 * n).reshape(n, 2)
+        observed = bell[:, 1]
+        assert abs(float(bell.mean()) - 0.5) < tol
+    else:
+        observed = np.unpackbits(next(w for w in sent if "ciphertext" in w)["ciphertext"])[:n]
+    assert abs(float((observed == payload).mean()) - 0.5) < tol
+    wire = b"".join(v.tobytes() for w in sent for v in w.values())
+    assert update.tobytes()[:64] not in wire

@@ -9,6 +9,8 @@ that records every byte the SuperNodes send to the SuperLink:
   update's payload bits only by chance (1/2 within 4 sigma), and no update bytes at all;
   with FEC the same holds for the Bell bits of the LDPC codeword bits (systematic: the
   payload bits are among them);
+* the QKD-OTP scenario's wire carries announcements, syndromes, CRCs, hashes and a
+  ciphertext that agrees with the update's payload bits only by chance, and no update bytes;
 * afterwards no Flower process is left.
 
 That capture deployment runs with ``insecure=True`` so the proxy can read the application
@@ -67,6 +69,7 @@ CONFIG = {
         {"name": "teleport", "uplink": {"kind": "teleport", "link": {"fidelity": 0.99}}},
         {"name": "teleport-fec", "uplink": {"kind": "teleport", "link": {"fidelity": 0.99},
                                             "fec": "auto"}},
+        {"name": "qkd-otp", "uplink": {"kind": "qkd-otp", "link": {"fidelity": 0.99}}},
     ],
 }  # fmt: skip
 
@@ -215,6 +218,26 @@ def test_teleport_fec_wire_carries_no_information_about_the_codewords(deployed: 
         assert abs(bits.mean() - 0.5) < tol
         for x in words:  # m1 = frame xor codeword bit: agreement only by chance
             assert abs(float((bits[:, 1] == x).mean()) - 0.5) < tol
+
+
+def test_qkd_otp_wire_carries_ciphertext_that_agrees_with_the_update_by_chance(
+    deployed: dict,
+) -> None:
+    wire = bytes(deployed["proxy"].upstream["qkd-otp"])
+    for u in deployed["updates"]:
+        assert u.tobytes()[:64] not in wire
+    lines = [json.loads(x) for x in (deployed["out"] / "metrics.jsonl").read_text().splitlines()]
+    rounds = [x for x in lines if x["scenario"] == "qkd-otp"]
+    assert rounds and all(x["aggregated"] == 2 for x in rounds)
+    payloads = [BasisEncoding(bits=16).encode(u).bit_array() for u in deployed["updates"][:2]]
+    n = payloads[0].size
+    cipher = [a for a in _npy_arrays(wire) if a.dtype == np.uint8 and a.size == -(-n // 8)]
+    assert len(cipher) >= 4  # two clients, two rounds
+    tol = 4 * 0.5 / np.sqrt(n)
+    for packed in cipher:
+        bits = np.unpackbits(packed, count=n)
+        for payload in payloads:  # one-time padded: agreement only by chance
+            assert abs(float((bits == payload).mean()) - 0.5) < tol
 
 
 def test_no_secret_reaches_a_file_a_log_or_the_wire(deployed: dict) -> None:

@@ -1,11 +1,11 @@
-"""configs/paper.yaml's FEC and purified teleportation scenarios on Flower's Ray simulation.
+"""configs/paper.yaml's FEC, purified and QKD-OTP scenarios on Flower's Ray simulation.
 
-The paper's scenarios ``teleport-f95`` (FEC auto) and ``teleport-f95-purified`` (DEJMPS to
-0.995, then FEC), shrunk to keep the test fast — digits instead of Fashion-MNIST, 2 clients,
-2 rounds, a 16-unit hidden layer — through ``qtfl run --engine flower-sim`` and the in-process
-engine: every round's accuracy, loss, uplink ledger and verdict counts are equal. Each CLI run
-has its own fresh run secret; with no eavesdropper the figures depend on the seed only.
-(``qkd-otp-f95`` still cannot run on Flower: refused, see qtfl.flower.ends.)
+The paper's scenarios ``teleport-f95`` (FEC auto), ``teleport-f95-purified`` (DEJMPS to
+0.995, then FEC) and ``qkd-otp-f95`` (BBM92 key, one-time pad), shrunk to keep the test
+fast — digits instead of Fashion-MNIST, 2 clients, 2 rounds, a 16-unit hidden layer —
+through ``qtfl run --engine flower-sim`` and the in-process engine: every round's accuracy,
+loss, uplink ledger and verdict counts are equal. Each CLI run has its own fresh run secret;
+with no eavesdropper the figures depend on the seed only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from qtfl.cli import main
 
 pytestmark = pytest.mark.integration
 PAPER = Path(__file__).resolve().parents[2] / "configs" / "paper.yaml"
-SCENARIOS = ("teleport-f95", "teleport-f95-purified")
+SCENARIOS = ("teleport-f95", "teleport-f95-purified", "qkd-otp-f95")
 COMPARED = ("scenario", "round", "accuracy", "loss", "sampled", "aborted", "detected",
             "aggregated", "uplink")  # fmt: skip
 
@@ -42,7 +42,7 @@ def _metrics(out: Path) -> list[dict]:
     return [{k: x[k] for k in COMPARED} for x in lines]
 
 
-def test_paper_fec_and_purified_scenarios_on_flower_sim_equal_in_process(
+def test_paper_fec_purified_and_qkd_scenarios_on_flower_sim_equal_in_process(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Prepare
