@@ -188,3 +188,27 @@ def test_the_wire_tells_an_outsider_nothing_about_the_update(kind: str) -> None:
     assert abs(float((observed == payload).mean()) - 0.5) < tol
     wire = b"".join(v.tobytes() for w in sent for v in w.values())
     assert update.tobytes()[:64] not in wire
+
+
+def test_a_client_that_does_not_answer_a_request_is_a_rejected_delivery(tmp_path: Path) -> None:
+    # Prepare: QKD-OTP always takes further requests; node 1001 answers train messages only
+    config = parse_config(
+        {"seed": 5, "data": {"num_clients": 3}, "model": {"name": "mlp", "hidden": 8},
+         "training": {"rounds": 1, "local_epochs": 1},
+         "scenarios": [{"name": "qkd", "uplink": {"kind": "qkd-otp",
+                                                  "link": {"fidelity": 0.97}, "bits": 8}}]}
+    )  # fmt: skip
+
+    def dead(node: int, msg: Any) -> bool:
+        return node == 1001 and msg.metadata.message_type == REQUEST_TYPE
+
+    # Execute
+    got, _ = _flower(config, "qkd", tmp_path, dead=dead)
+    # Assert: client 1 (node slot 1) rejected for not answering, its pairs still counted;
+    # clients 0 and 2 aggregated
+    (record,) = got
+    clients = record.clients
+    i = clients["client"].index(1)
+    assert clients["reason"][i] == "no-answer-to-request" and not clients["detected"][i]
+    assert clients["bell_pairs"][i] > 0
+    assert (record.answered, record.aborted, record.aggregated) == (3, 1, 2)

@@ -4,8 +4,9 @@ The paper's scenarios ``teleport-f95`` (FEC auto), ``teleport-f95-purified`` (DE
 0.995, then FEC) and ``qkd-otp-f95`` (BBM92 key, one-time pad), shrunk to keep the test
 fast — digits instead of Fashion-MNIST, 2 clients, 2 rounds, a 16-unit hidden layer —
 through ``qtfl run --engine flower-sim`` and the in-process engine: every round's accuracy,
-loss, uplink ledger and verdict counts are equal. Each CLI run has its own fresh run secret;
-with no eavesdropper the figures depend on the seed only.
+loss, uplink ledger and verdict counts are equal. Both runs use one run secret
+(``--secret-file``): QKD-OTP draws its key blocks from the link secret, so its ledger
+depends on it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from qtfl.cli import main
+from qtfl.security.run_secret import RunSecret
 
 pytestmark = pytest.mark.integration
 PAPER = Path(__file__).resolve().parents[2] / "configs" / "paper.yaml"
@@ -47,9 +49,12 @@ def test_paper_fec_purified_and_qkd_scenarios_on_flower_sim_equal_in_process(
 ) -> None:
     # Prepare
     config = _shrunk(tmp_path)
+    secret = tmp_path / "run.secret"
+    RunSecret.generate().save(secret)
+    common = ["--secret-file", str(secret), "--json"]
     # Execute
-    main(["run", str(config), "--out", str(tmp_path / "sim"), "--engine", "flower-sim", "--json"])
-    main(["run", str(config), "--out", str(tmp_path / "local"), "--json"])
+    main(["run", str(config), "--out", str(tmp_path / "sim"), "--engine", "flower-sim", *common])
+    main(["run", str(config), "--out", str(tmp_path / "local"), *common])
     capsys.readouterr()
     # Assert: both scenarios, both rounds, every compared figure equal (floats exactly)
     got, want = _metrics(tmp_path / "sim"), _metrics(tmp_path / "local")

@@ -158,6 +158,8 @@ class QkdOtpEnds(UplinkEnds):
     def abandon(self, state: object) -> Delivery:
         assert isinstance(state, BobState)
         ledger = Ledger(payload_bits=state.n_bits) + state.ledger
+        if state.half is not None and state.done is None:  # the open block's pairs are spent
+            ledger += state.cost
         return Delivery(None, ledger, Verdict.abort("no-answer-to-request"), Tap(kind="none"))
 
     def step(self, wire: Arrays, state: object, *, n_values: int) -> Delivery | FollowUp:
