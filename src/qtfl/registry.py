@@ -40,6 +40,16 @@ verify-then-teleport, BBM92 key + one-time pad (``kind:`` of a channel section,
 CHANNEL_ALIASES: Final[dict[str, str]] = {"teleportation": "teleport"}
 """Former names still accepted on input (deprecated); outputs always use the canonical name."""
 
+ENCODINGS: Final[tuple[str, ...]] = ("basis", "angle", "amplitude", "float32")
+"""How a teleport channel puts update values on qubits (``encoding:`` of a teleport section,
+:data:`qtfl.quantum.encoding.ENCODINGS`): b-bit fixed point, one qubit per value read out from
+``shots`` copies, ``ceil(log2 d) + 1`` qubits per copy of the whole update, and the exact
+IEEE-754 bits of each float32."""
+
+QEC_CODES: Final[tuple[str, ...]] = ("none", "bit-flip", "phase-flip", "shor", "five-qubit")
+"""Quantum error-correcting codes protecting each teleported payload qubit (``qec:`` of a
+teleport section; :data:`qtfl.quantum.qec.CODES`)."""
+
 EAVESDROPPERS: Final[tuple[str, ...]] = ("none", "tap", "intercept-resend", "mitm")
 """Eavesdroppers on a quantum link (:mod:`qtfl.security.eavesdropper`)."""
 

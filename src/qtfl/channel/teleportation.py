@@ -35,8 +35,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from qtfl import registry
 from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger, Verdict
 from qtfl.channel.fec import FecCodec
+from qtfl.channel.qubit_payload import (
+    FramedTeleport,
+    amplitude_counts,
+    angle_counts,
+    logical_pair,
+    readout_flips,
+)
 from qtfl.channel.retransmission import deliver_with_retransmission
 from qtfl.channel.safety import screen_values
 from qtfl.channel.verified import (
@@ -47,14 +55,33 @@ from qtfl.channel.verified import (
     Verification,
     VerifiedTeleport,
 )
-from qtfl.errors import require_int, require_range
-from qtfl.quantum.encoding import BasisEncoding, BasisPayload
+from qtfl.errors import InputError, require_choice, require_int, require_range
+from qtfl.quantum.encoding import (
+    AmplitudeEncoding,
+    AngleEncoding,
+    BasisEncoding,
+    BasisPayload,
+    Float32Encoding,
+    readout_flip_probabilities,
+)
 from qtfl.quantum.noise import WernerPair
 from qtfl.quantum.purification import purify_until
-from qtfl.security.eavesdropper import Eavesdropper, make_eavesdropper
+from qtfl.quantum.qec import get_code
+from qtfl.security.eavesdropper import (
+    ClassicalTap,
+    Eavesdropper,
+    NoEavesdropper,
+    make_eavesdropper,
+)
 from qtfl.security.run_secret import LinkSecret
 
 Bits = npt.NDArray[np.uint8]
+BitEncoding = BasisEncoding | Float32Encoding
+AnalogEncoding = AngleEncoding | AmplitudeEncoding
+ANALOG_ENCODINGS: tuple[str, ...] = ("angle", "amplitude")
+"""Encodings whose payload is a quantum state read out statistically (no bits to FEC)."""
+DEFAULT_SHOTS = 1024
+"""Copies per readout of an analog encoding when ``shots`` is not given."""
 
 __all__ = [
     "LinkSpec",
@@ -72,7 +99,7 @@ __all__ = [
 class TeleportSender:
     """The client end: encodes the update and produces the Bell-measurement bits."""
 
-    def __init__(self, encoding: BasisEncoding) -> None:
+    def __init__(self, encoding: BitEncoding) -> None:
         self.encoding = encoding
 
     def encode(self, update: FloatVector) -> BasisPayload:
@@ -82,7 +109,7 @@ class TeleportSender:
 class TeleportReceiver:
     """The server end: applies the corrections ``X^{m1} Z^{m0}`` and decodes."""
 
-    def __init__(self, encoding: BasisEncoding) -> None:
+    def __init__(self, encoding: BitEncoding) -> None:
         self.encoding = encoding
 
     @staticmethod
@@ -111,6 +138,18 @@ class TeleportationChannel(Channel):
         link: anything with ``pair``, ``pair_rate_hz``, ``latency_s`` (:class:`LinkSpec`, a
             compiled ``FiberLink``).
         bits: fixed-point bits per value of the basis encoding.
+        encoding: ``basis`` (``bits``-bit fixed point, one qubit per bit), ``float32`` (the
+            IEEE-754 bits, 32 qubits per value, exact), ``angle`` (one qubit per value) or
+            ``amplitude`` (``ceil(log2 d) + 1`` qubits for the whole update), the last two
+            read out from ``shots`` copies (:mod:`qtfl.quantum.encoding`,
+            :mod:`qtfl.channel.qubit_payload`); one of :data:`qtfl.registry.ENCODINGS`.
+        shots: copies per readout of ``angle``/``amplitude`` (default 1024); refused for the
+            bit encodings.
+        qec: ``none`` or a code of :data:`qtfl.registry.QEC_CODES`: each payload qubit is
+            encoded in ``code.n`` physical qubits, each teleported through its own pair, and
+            decoded by syndrome lookup (:mod:`qtfl.quantum.qec`); the Ledger counts the
+            physical pairs. Combines with ``fec`` (FEC over the decoded logical bits, the
+            code chosen for the logical bit error) and ``purify_to`` (pairs purified first).
         verification: the check-pair test (:class:`Verification`).
         eavesdropper: the attacker on this link (default: none).
         purify_to: purify the pairs (DEJMPS) up to this fidelity first (default: no).
@@ -145,6 +184,9 @@ class TeleportationChannel(Channel):
         link: PairLink,
         *,
         bits: int = 16,
+        encoding: str = "basis",
+        shots: int | None = None,
+        qec: str = "none",
         verification: Verification | None = None,
         eavesdropper: Eavesdropper | None = None,
         purify_to: float | None = None,
@@ -153,15 +195,51 @@ class TeleportationChannel(Channel):
         secret: LinkSecret | None = None,
     ) -> None:
         self.secret = secret if secret is not None else LinkSecret()
+        name = require_choice("encoding", encoding, registry.ENCODINGS)
+        self.analog = name in ANALOG_ENCODINGS
+        if shots is not None and not self.analog:
+            raise InputError(
+                f"shots applies to the angle and amplitude encodings (copies read out), not "
+                f"to {name!r}, which sends each bit once"
+            )
+        self.code = None if require_choice("qec", qec, registry.QEC_CODES) == "none" else (
+            get_code(qec)
+        )
+        if self.analog and fec != "none":
+            raise InputError(
+                f"fec protects bits, but the {name} encoding teleports quantum states read out "
+                "statistically; protect them with qec (bit-flip, phase-flip, shor, "
+                "five-qubit), or use encoding basis with fec"
+            )
+        attacker = eavesdropper or NoEavesdropper()
+        if (self.analog or self.code is not None) and not isinstance(
+            attacker, NoEavesdropper | ClassicalTap
+        ):
+            what = f"the {name} encoding" if self.analog else f"qec {qec!r}"
+            raise InputError(
+                f"an eavesdropper on the pairs ({attacker.name}) is modelled for basis-encoded "
+                f"bits without qec only; what it learns from {what} is not: use encoding "
+                "basis and qec none on attacked links (a classical 'tap' is accepted)"
+            )
         if purify_to is not None:
             target = require_range("purify_to", purify_to, low=0.25, high=1.0)
             link = PurifiedLink(link, purify_until(link.pair, target_fidelity=target))
-        self.protocol = VerifiedTeleport(link, verification=verification, eavesdropper=eavesdropper)
-        self.codec = FecCodec.for_link(fec, bit_error_rate=min(0.5, link.pair.teleported_bit_error))
+        protocol = FramedTeleport if (self.analog or self.code is not None) else VerifiedTeleport
+        self.protocol = protocol(link, verification=verification, eavesdropper=eavesdropper)
+        self.logical = logical_pair(link.pair, self.code)
+        self.codec = FecCodec.for_link(
+            fec, bit_error_rate=min(0.5, self.logical.teleported_bit_error)
+        )
         self.max_retransmissions = require_int("max_retransmissions", max_retransmissions, low=0)
-        self.encoding = BasisEncoding(bits=bits)
-        self.sender = TeleportSender(self.encoding)
-        self.receiver = TeleportReceiver(self.encoding)
+        copies = DEFAULT_SHOTS if shots is None else shots
+        bit_encoding: BitEncoding = Float32Encoding() if name == "float32" else BasisEncoding(bits)
+        self.encoding: BitEncoding | AnalogEncoding = bit_encoding
+        if name == "angle":
+            self.encoding = AngleEncoding(shots=copies)
+        elif name == "amplitude":
+            self.encoding = AmplitudeEncoding(shots=copies)
+        self.sender = TeleportSender(bit_encoding)
+        self.receiver = TeleportReceiver(bit_encoding)
 
     @property
     def link(self) -> PairLink:
@@ -171,20 +249,98 @@ class TeleportationChannel(Channel):
     def eavesdropper(self) -> Eavesdropper:
         return self.protocol.eavesdropper
 
+    def payload_qubits(self, n_values: int) -> int:
+        """Teleported (physical) payload qubits per update of ``n_values`` values, before
+        checks, purification, FEC parity and resends: ``copies x qubits per copy x code.n``."""
+        per_copy = self.encoding.payload_qubits(n_values)
+        copies = self.encoding.shots if isinstance(self.encoding, AnalogEncoding) else 1
+        return per_copy * copies * (1 if self.code is None else self.code.n)
+
+    def readout_variance(self, update: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Per-value variance the library states for an analog encoding's delivered values
+        (:meth:`AngleEncoding.variance`, :meth:`AmplitudeEncoding.variance`) at this link's
+        (logical, after ``qec``) readout flips; each delivered value is unbiased."""
+        enc = self.encoding
+        if isinstance(enc, AngleEncoding):
+            payload = enc.encode(update)
+            return enc.variance(payload, flip_probability=self.logical.teleported_bit_error)
+        if isinstance(enc, AmplitudeEncoding):
+            amp = enc.encode(update)
+            return enc.variance(amp, flip_probability=self._amplitude_flips(amp.register_qubits))
+        raise InputError(f"the {enc.name} encoding is not statistical: it has no readout variance")
+
+    def _amplitude_flips(self, register_qubits: int) -> npt.NDArray[np.float64]:
+        return readout_flip_probabilities(
+            self.logical.pauli_probabilities, register_qubits=register_qubits
+        )
+
     def transmit(self, update: FloatVector, *, rng: np.random.Generator) -> TeleportReport:
         """Run the whole protocol and keep the simulation-side evidence."""
+        if self.analog:
+            return self._transmit_analog(update, rng=rng)
         header = self.sender.encode(update)
         bits = header.bit_array()
         if self.codec is not None:
             return self._transmit_fec(header, bits, rng=rng)
+        t, corrected = self._teleport_bits(bits, rng, header_bits=header.header_bits)
+        verdict, received = t.verdict, None
+        if corrected is not None:
+            values = self.receiver.decode(header, corrected)
+            if isinstance(self.encoding, Float32Encoding) and self.encoding.flagged(
+                values, max_abs=header.max_abs
+            ).any():
+                verdict = _flagged(verdict)
+            else:
+                received = values
+        delivery = Delivery(received=received, ledger=t.ledger, verdict=verdict, tap=t.tap)
+        return TeleportReport(delivery=delivery, payload_bits=bits, transfer=t)
+
+    def _teleport_bits(
+        self, bits: Bits, rng: np.random.Generator, *, header_bits: int = 0
+    ) -> tuple[BitTransfer, Bits | None]:
+        """One verified transfer of ``bits``: the transfer and the corrected bits (``None``
+        when it aborted). With ``qec`` each bit is a logical qubit of ``code.n`` pairs."""
         secret_rng = self.secret.for_transfer(rng)
-        t = self.protocol.run(bits, rng=rng, secret_rng=secret_rng, header_bits=header.header_bits)
+        if self.code is None:
+            t = self.protocol.run(bits, rng=rng, secret_rng=secret_rng, header_bits=header_bits)
+            if t.sample is None:
+                return t, None
+            return t, self.receiver.correct(t.sample.raw, t.sample.bell_bits)
+        physical = np.zeros(bits.size * self.code.n, np.uint8)
+        t = self.protocol.run(physical, rng=rng, secret_rng=secret_rng, header_bits=header_bits)
+        t = dataclasses.replace(t, ledger=dataclasses.replace(t.ledger, payload_bits=bits.size))
+        if t.sample is None:
+            return t, None
+        z_flips, _ = readout_flips(t.sample, self.code)
+        out: Bits = bits ^ z_flips
+        return t, out
+
+    def _transmit_analog(self, update: FloatVector, *, rng: np.random.Generator) -> TeleportReport:
+        """Angle/amplitude: verify and teleport every copy's qubits, sample the readout."""
+        enc = self.encoding
+        assert isinstance(enc, AnalogEncoding)
+        physical = np.zeros(self.payload_qubits(update.size), np.uint8)
+        secret_rng = self.secret.for_transfer(rng)
+        t = self.protocol.run(physical, rng=rng, secret_rng=secret_rng, header_bits=enc.header_bits)
+        ledger = dataclasses.replace(t.ledger, payload_bits=0)
         received = None
         if t.sample is not None:
-            corrected = self.receiver.correct(t.sample.raw, t.sample.bell_bits)
-            received = self.receiver.decode(header, corrected)
-        delivery = Delivery(received=received, ledger=t.ledger, verdict=t.verdict, tap=t.tap)
-        return TeleportReport(delivery=delivery, payload_bits=bits, transfer=t)
+            z_flips, x_flips = readout_flips(t.sample, self.code)
+            if isinstance(enc, AngleEncoding):
+                angles = enc.encode(update)
+                counts = angle_counts(enc, angles, z_flips, rng=rng)
+                q = self.logical.teleported_bit_error
+                values = enc.readout(counts, scale=angles.scale, flip_probability=q)
+            else:
+                amp = enc.encode(update)
+                counts = amplitude_counts(enc, amp, z_flips, x_flips, rng=rng)
+                flips = self._amplitude_flips(amp.register_qubits)
+                values = enc.readout(
+                    counts, norm=amp.norm, n_values=amp.n_values, flip_probability=flips
+                )
+            received = values.astype(np.float32)
+        delivery = Delivery(received=received, ledger=ledger, verdict=t.verdict, tap=t.tap)
+        return TeleportReport(delivery=delivery, payload_bits=physical, transfer=t)
 
     def _transmit_fec(
         self, header: BasisPayload, bits: Bits, *, rng: np.random.Generator
@@ -194,11 +350,9 @@ class TeleportationChannel(Channel):
         transfers: list[BitTransfer] = []
 
         def send(x: Bits, g: np.random.Generator) -> Bits | None:
-            t = self.protocol.run(x, rng=g, secret_rng=self.secret.for_transfer(g))
+            t, corrected = self._teleport_bits(x, g)
             transfers.append(t)
-            if t.sample is None:
-                return None
-            return self.receiver.correct(t.sample.raw, t.sample.bell_bits)
+            return corrected
 
         out = deliver_with_retransmission(
             self.codec, bits, send, rng=rng, max_retransmissions=self.max_retransmissions
@@ -218,13 +372,10 @@ class TeleportationChannel(Channel):
                 values,
                 max_abs=header.max_abs,
                 failed_bit_mask=out.failed_bit_mask(),
-                bits_per_value=self.encoding.bits,
+                bits_per_value=header.bits_per_value,
             )
-            if screening.count:
-                verdict = Verdict.abort(
-                    "safety-net-flagged", qber=verdict.qber, qber_bound=verdict.qber_bound,
-                    p_value=verdict.p_value, attempts=verdict.attempts,
-                )  # fmt: skip
+            if screening.count or not np.isfinite(values).all():
+                verdict = _flagged(verdict)
             else:
                 received = values
         learned = [t.leakage.information_bits for t in transfers if t.leakage is not None]
@@ -234,6 +385,14 @@ class TeleportationChannel(Channel):
 
     def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:
         return self.transmit(update, rng=rng).delivery
+
+
+def _flagged(verdict: Verdict) -> Verdict:
+    """The checks' verdict turned into a safety-net rejection (values out of range)."""
+    return Verdict.abort(
+        "safety-net-flagged", qber=verdict.qber, qber_bound=verdict.qber_bound,
+        p_value=verdict.p_value, attempts=verdict.attempts,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

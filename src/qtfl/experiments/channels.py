@@ -8,7 +8,11 @@ A scenario's ``uplink``/``downlink``/``channel`` is one of
 * ``{kind: pqc, latency_s, bandwidth_bps}`` — hybrid X25519 + ML-KEM-768 key exchange per
   update feeding AES-256-GCM (:class:`~qtfl.channel.pqc.PqcChannel`), keys from the OS CSPRNG;
 * ``{kind: teleport, link, bits, check_fraction, alpha, max_retries, purify_to, fec,
-  max_retransmissions}`` — :class:`~qtfl.channel.teleportation.TeleportationChannel`;
+  max_retransmissions, encoding, shots, qec}`` —
+  :class:`~qtfl.channel.teleportation.TeleportationChannel`; ``encoding`` (``basis``,
+  ``float32``, ``angle``, ``amplitude``), ``shots`` and ``qec`` left at their defaults are
+  omitted from the configuration's canonical form, so files written before them keep their
+  :meth:`~qtfl.experiments.config.ExperimentConfig.config_hash`;
 * ``{kind: qkd-otp, link, bits, sample_fraction, max_blocks, purify_to, reconciliation
   (ldpc | cascade), qber_tolerance}`` —
   :class:`~qtfl.channel.qkd.QkdOtpChannel`.
@@ -266,7 +270,7 @@ class _QuantumChannelBase(ChannelConfigBase):
 
 
 class TeleportChannelConfig(_QuantumChannelBase):
-    """Verify-then-teleport with optional purification and FEC."""
+    """Verify-then-teleport with optional purification, FEC and QEC, in any encoding."""
 
     kind: Literal["teleport"]
     check_fraction: float = Field(default=0.1, gt=0, lt=1)
@@ -274,12 +278,49 @@ class TeleportChannelConfig(_QuantumChannelBase):
     max_retries: int = Field(default=2, ge=0, le=100)
     fec: str = "none"
     max_retransmissions: int = Field(default=8, ge=0, le=1000)
+    encoding: str = Field(
+        default="basis",
+        exclude_if=lambda v: v == "basis",
+        description=(
+            "How values go on qubits: basis (bits-bit fixed point, a qubit per bit), float32 "
+            "(the exact IEEE-754 bits, 32 qubits per value: a teleported downlink equal to "
+            "plaintext at F = 1), angle (a qubit per value) or amplitude (ceil(log2 d) + 1 "
+            "qubits for d values); angle and amplitude are read out from 'shots' copies."
+        ),
+    )
+    shots: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        exclude_if=lambda v: v is None,
+        description="Copies per readout of the angle/amplitude encodings (default 1024).",
+    )
+    qec: str = Field(
+        default="none",
+        exclude_if=lambda v: v == "none",
+        description=(
+            "Quantum code protecting each payload qubit: none, bit-flip, phase-flip, shor or "
+            "five-qubit; the ledger counts every physical pair. Combines with fec (FEC over "
+            "the decoded bits) and purify_to."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
-    def _known_fec(cls, raw: Any) -> Any:
-        if isinstance(raw, dict) and "fec" in raw:
-            require_choice("fec", raw["fec"], FEC_CHOICES)
+    def _known_names(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            if "fec" in raw:
+                require_choice("fec", raw["fec"], FEC_CHOICES)
+            if "encoding" in raw:
+                require_choice("encoding", raw["encoding"], registry.ENCODINGS)
+            if "qec" in raw:
+                require_choice("qec", raw["qec"], registry.QEC_CODES)
+            if "bits" in raw and raw.get("encoding", "basis") != "basis":
+                raise InputError(
+                    f"teleport: 'bits' sets the basis encoding's fixed point; the "
+                    f"{raw['encoding']} encoding does not take it (float32 sends 32 bits per "
+                    "value; angle/amplitude take 'shots')"
+                )
         return raw
 
     def build(
@@ -294,6 +335,9 @@ class TeleportChannelConfig(_QuantumChannelBase):
         return TeleportationChannel(
             self.link.build(),
             bits=self.bits,
+            encoding=self.encoding,
+            shots=self.shots,
+            qec=self.qec,
             verification=Verification(
                 check_fraction=self.check_fraction, alpha=self.alpha, max_retries=self.max_retries
             ),

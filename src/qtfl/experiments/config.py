@@ -81,6 +81,7 @@ from qtfl.fl.compression import CompressionConfig
 from qtfl.fl.partition import PARTITION_SCHEMES
 from qtfl.fl.strategies import make_strategy
 from qtfl.models import MODELS
+from qtfl.registry import LINK_EAVESDROPPERS
 from qtfl.security.run_secret import SecretSource
 
 
@@ -583,6 +584,16 @@ class ExperimentConfig(_WithNetwork):
                 raise ValueError(
                     f"{where}: eavesdroppers attack the uplink's Bell pairs, but scenario "
                     f"{sc.name!r} has a {sc.uplink.kind!r} uplink; use kind teleport or qkd-otp"
+                )
+            protected = getattr(sc.uplink, "qec", "none") != "none"
+            analog = getattr(sc.uplink, "encoding", "basis") in ("angle", "amplitude")
+            on_pairs = [e.kind for e in sc.eavesdroppers if e.kind in LINK_EAVESDROPPERS]
+            if on_pairs and (protected or analog):
+                raise ValueError(
+                    f"{where}: a {on_pairs[0]!r} eavesdropper is modelled for basis-encoded "
+                    f"bits without qec only, but scenario {sc.name!r} teleports with encoding "
+                    f"{getattr(sc.uplink, 'encoding', 'basis')!r} and qec "
+                    f"{getattr(sc.uplink, 'qec', 'none')!r}; attack a basis uplink or use 'tap'"
                 )
         return self
 

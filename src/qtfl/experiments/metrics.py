@@ -185,6 +185,32 @@ def network_summary(records: Sequence[RoundMetrics]) -> dict[str, Any]:
     }
 
 
+def cost_per_parameter(
+    records: Sequence[RoundMetrics], *, parameters: int | None
+) -> dict[str, dict[str, float] | None]:
+    """What one model parameter cost per transfer, uplink and downlink: the direction's
+    ledger totals divided by ``parameters x transfers`` (uplink transfers: the clients that
+    answered; downlink: the clients sampled). Fields: ``bell_pairs``, ``payload_qubits``,
+    ``classical_bits`` per parameter; ``None`` for a direction with no transfer or when the
+    model size is unknown. With an encoding's closed form (e.g. ``32`` qubits per value for
+    float32, ``shots`` for angle, times ``code.n`` with qec) ``payload_qubits`` checks it."""
+    sends = {
+        "uplink": sum(r.answered for r in records),
+        "downlink": sum(r.sampled for r in records),
+    }
+    out: dict[str, dict[str, float] | None] = {}
+    for direction, n in sends.items():
+        if not parameters or not n:
+            out[direction] = None
+            continue
+        total = ledger_total(records, direction)
+        out[direction] = {
+            name: total[name] / (n * parameters)
+            for name in ("bell_pairs", "payload_qubits", "classical_bits")
+        }
+    return out
+
+
 def undetected_information(records: Sequence[RoundMetrics]) -> dict[str, Any]:
     """What eavesdroppers learned from updates the server accepted (so went undetected).
 

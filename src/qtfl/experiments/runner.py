@@ -56,7 +56,7 @@ from qtfl.data.qdataset_tasks import partition_by_group
 from qtfl.errors import InputError
 from qtfl.experiments.channels import scenario_channel_seed
 from qtfl.experiments.config import ExperimentConfig, Scenario
-from qtfl.experiments.metrics import metrics_jsonl, summarize, timing
+from qtfl.experiments.metrics import cost_per_parameter, metrics_jsonl, summarize, timing
 from qtfl.fl.checkpoint import (
     SimulationState,
     atomic_write_bytes,
@@ -382,7 +382,8 @@ def _run(
         atomic_write_bytes(out / "models" / f"{sc.name}.pt", buf.getvalue())
 
     atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
-    summary = build_summary(config, history, known, elapsed)
+    size = next((int(sim.global_params.size) for sim in sims.values()), None)
+    summary = build_summary(config, history, known, elapsed, parameters=size)
     for sc in scenarios:
         for post in sims[sc.name].postprocessors:
             report = getattr(post, "summary", None)
@@ -547,8 +548,15 @@ def build_summary(
     history: dict[str, list[RoundMetrics]],
     rate_known: dict[str, bool],
     elapsed: dict[str, float],
+    *,
+    parameters: int | None = None,
 ) -> dict[str, Any]:
-    """``summary.json``: run facts, per-scenario summaries, and wall-clock ``timing`` apart."""
+    """``summary.json``: run facts, per-scenario summaries, and wall-clock ``timing`` apart.
+
+    ``parameters`` (the model size) gives each scenario its ``cost_per_parameter``
+    (:func:`~qtfl.experiments.metrics.cost_per_parameter`; ``None`` entries without it);
+    ``uplink_encoding``/``downlink_encoding`` and ``..._qec`` name a teleport channel's
+    encoding and code (``None`` for other kinds)."""
     target = config.evaluation.target_accuracy
     described = {sc.name: sc for sc in config.resolved_scenarios()}
     return {
@@ -563,6 +571,11 @@ def build_summary(
             name: {
                 "uplink_kind": described[name].uplink.kind,
                 "downlink_kind": described[name].downlink.kind,
+                "uplink_encoding": getattr(described[name].uplink, "encoding", None),
+                "downlink_encoding": getattr(described[name].downlink, "encoding", None),
+                "uplink_qec": getattr(described[name].uplink, "qec", None),
+                "downlink_qec": getattr(described[name].downlink, "qec", None),
+                "cost_per_parameter": cost_per_parameter(recs, parameters=parameters),
                 "eavesdropped_clients": described[name].eavesdropped_clients(),
                 "strategy": (described[name].strategy or config.strategy).name,
                 **summarize(recs, target=target, rate_known=rate_known[name]),

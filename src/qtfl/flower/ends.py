@@ -48,6 +48,7 @@ from qtfl.channel.split import (
 from qtfl.channel.split_fec import FecReceiver, ResendRequest, sender_pass
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.errors import InputError
+from qtfl.quantum.encoding import BasisEncoding
 
 Arrays = dict[str, npt.NDArray[Any]]
 SPLIT_KINDS = (
@@ -172,8 +173,16 @@ class TeleportEnds(UplinkEnds):
     """Verify-then-teleport with each node holding only its half (:mod:`qtfl.channel.split`)."""
 
     def __init__(self, channel: TeleportationChannel) -> None:
-        self.sender = SplitSender(channel.protocol, channel.encoding)
-        self.receiver = SplitReceiver(channel.protocol, channel.encoding)
+        encoding = channel.encoding
+        if not isinstance(encoding, BasisEncoding) or channel.code is not None:
+            raise InputError(
+                f"a Flower run splits teleportation of basis-encoded bits without qec only; "
+                f"this uplink uses encoding {encoding.name!r} and qec "
+                f"{'none' if channel.code is None else channel.code.name!r}: run it with the "
+                "in-process engine, or use encoding basis and qec none"
+            )
+        self.sender = SplitSender(channel.protocol, encoding)
+        self.receiver = SplitReceiver(channel.protocol, encoding)
         self.secret = channel.secret
 
     def prepare(self, key: LinkKey, n_values: int) -> tuple[object, Arrays]:

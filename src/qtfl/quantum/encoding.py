@@ -7,6 +7,8 @@ basis (b bit)  ``d * b``                   float32 ``max|x|``       1 noise-free
                                                                     odd m, majority vote, with flips
 angle          ``d``                       float32 ``r = max|x|``   ``r^2 / (eps^2 (1-2q)^2)``
 amplitude      ``ceil(log2 d) + 1``        float64 ``||x||``        ``max_i Var_1(x_i) / eps^2``
+float32        ``32 d``                    float32 ``max|x|``       1 noise-free (exact); with
+                                                                    flips use FEC
 =============  ==========================  ======================  ===============================
 
 Every encoding follows the :class:`Encoding` protocol (``name``, ``header_bits``,
@@ -39,6 +41,7 @@ from qtfl.quantum._amplitude import (
 from qtfl.quantum._angle import AngleEncoding, AnglePayload
 from qtfl.quantum._basis import BasisEncoding, BasisPayload
 from qtfl.quantum._flip import FlipProbability
+from qtfl.quantum._float32 import Float32Encoding
 
 
 @runtime_checkable
@@ -66,11 +69,15 @@ class Encoding(Protocol):
         ...
 
 
-ENCODINGS: Final[Mapping[str, type[BasisEncoding | AngleEncoding | AmplitudeEncoding]]] = {
+ENCODINGS: Final[
+    Mapping[str, type[BasisEncoding | AngleEncoding | AmplitudeEncoding | Float32Encoding]]
+] = {
     "basis": BasisEncoding,
     "angle": AngleEncoding,
     "amplitude": AmplitudeEncoding,
+    "float32": Float32Encoding,
 }
+"""Every encoding by name, in the order of :data:`qtfl.registry.ENCODINGS`."""
 
 
 def make_encoding(name: str, **options: Any) -> Encoding:
@@ -96,6 +103,7 @@ __all__ = [
     "BasisPayload",
     "Encoding",
     "FlipProbability",
+    "Float32Encoding",
     "make_encoding",
     "readout_flip_probabilities",
 ]

@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 import stim
 
+from qtfl import registry
 from qtfl.errors import InputError, require_choice, require_int, require_range
 
 NoiseModel = Literal["x", "z", "depolarizing"]
@@ -272,3 +273,56 @@ def teleport_logical_error(code: StabilizerCode | str, *, fidelity: float) -> fl
             "noise is depolarizing: use 'shor' or 'five-qubit'"
         )
     return exact_logical_error(code, noise="depolarizing", p=1.0 - f)
+
+
+QEC_CHOICES: Final[tuple[str, ...]] = registry.QEC_CODES
+"""Names a teleport channel's ``qec`` option accepts: no code, or one of :data:`CODES`."""
+
+_PAULI_INDEX: Final = np.array([[0, 3], [1, 2]], np.int64)  # [x, z] -> (I, X, Y, Z) index
+
+
+def logical_pauli_channel(
+    code: StabilizerCode | str, pauli_probabilities: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    r"""The logical Pauli channel ``(p_I, p_X, p_Y, p_Z)`` of ``code`` after lookup decoding
+    when every data qubit suffers the Pauli channel ``pauli_probabilities`` independently
+    (teleportation through a Bell-diagonal pair: ``pair.pauli_probabilities``).
+
+    Exact: the sum over all :math:`4^n` data errors ``E`` of
+    :math:`\prod_j p_{E_j}`, grouped by the logical Pauli the decoder leaves. The decoder is
+    the depolarizing lookup table (:func:`decoder_table`, fewest non-identity Paulis per
+    syndrome). For a Werner pair ``p_X + p_Y`` of the result equals
+    :func:`exact_readout_flip` with ``noise="depolarizing"``, ``p = 1 - F``.
+    """
+    c = get_code(code)
+    p = np.asarray(pauli_probabilities, dtype=np.float64)
+    if p.shape != (4,) or (p < 0).any() or not np.isclose(p.sum(), 1.0):
+        raise InputError(f"pauli_probabilities must be 4 numbers >= 0 summing to 1, got {p}")
+    ex, ez, _ = _all_errors(c, "depolarizing")
+    prob = np.prod(p[_PAULI_INDEX[ex, ez]], axis=1)
+    _, residual = _residuals(c, "depolarizing")
+    index = _PAULI_INDEX[residual[:, 1], residual[:, 0]]  # (flip of Z_L Z_R, of X_L X_R)
+    out = np.bincount(index, weights=prob, minlength=4).astype(np.float64)
+    return out / out.sum()
+
+
+def decode_frames(code: StabilizerCode | str, x: Bits, z: Bits) -> Bits:
+    """Residual logical flips after lookup decoding of sampled data-qubit Pauli errors.
+
+    Args:
+        code: the code (or its name).
+        x, z: ``(m, n)`` 0/1 X and Z components of the error on each data qubit of ``m``
+            protected qubits (a :class:`~qtfl.quantum.teleport.PauliFrame` reshaped).
+
+    Returns:
+        ``(m, 2)``: column 0 is 1 where a Z-basis readout of the logical qubit is flipped
+        (residual ``X_L`` or ``Y_L``), column 1 where an X-basis readout is (``Z_L`` or
+        ``Y_L``). Vectorised over ``m``; the same table :func:`logical_pauli_channel` sums.
+    """
+    c = get_code(code)
+    ex, ez = np.asarray(x, np.uint8), np.asarray(z, np.uint8)
+    if ex.ndim != 2 or ex.shape != ez.shape or ex.shape[1] != c.n:
+        raise InputError(f"x and z must both have shape (m, {c.n}), got {ex.shape}, {ez.shape}")
+    correction = decoder_table(c, "depolarizing")[_syndrome_index(ex, ez, c)]
+    residual: Bits = np.bitwise_xor(_logical_flips(ex, ez, c), correction)
+    return np.ascontiguousarray(residual[:, ::-1])
