@@ -708,6 +708,29 @@ def bench_teleport_command(
     emit(result, as_json=as_json, title="qtfl bench teleport")
 
 
+@bench_app.command("encodings")
+def bench_encodings_command(
+    fidelity: float = typer.Option(0.95, "--fidelity", help="Werner pair fidelity, in [0.25, 1]."),
+    values: int = typer.Option(650, "--values", help="Values per update (650: digits logreg)."),
+    shots: int = typer.Option(1024, "--shots", help="Copies per angle/amplitude readout."),
+    repeats: int = typer.Option(5, "--repeats", help="Sends per encoding."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the update and the link noise."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Each teleport encoding and protection: measured error and cost per value."""
+    from qtfl.channel.encoding_benchmark import compare_encodings
+
+    result = compare_encodings(
+        fidelity=fidelity, values=values, shots=shots, repeats=repeats, seed=seed
+    )
+    if as_json:
+        emit(result, as_json=True)
+        return
+    from qtfl.present.encodings import encodings_table
+
+    _out.print(encodings_table(result))
+
+
 @bench_app.command("network")
 def bench_network_command(
     mode: str = typer.Option(

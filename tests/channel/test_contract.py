@@ -25,6 +25,18 @@ CHANNEL_FACTORIES: dict[str, Callable[[], Channel]] = {
     "teleportation-attacked": lambda: TeleportationChannel(
         LinkSpec(WernerPair(1.0)), eavesdropper=InterceptResend(fraction=1.0)
     ),
+    "teleportation-float32": lambda: TeleportationChannel(
+        LinkSpec(WernerPair(0.97), pair_rate_hz=1e4), encoding="float32", fec="auto"
+    ),
+    "teleportation-angle-qec": lambda: TeleportationChannel(
+        LinkSpec(WernerPair(0.97), pair_rate_hz=1e4), encoding="angle", shots=32, qec="five-qubit"
+    ),
+    "teleportation-amplitude": lambda: TeleportationChannel(
+        LinkSpec(WernerPair(0.97), pair_rate_hz=1e4), encoding="amplitude", shots=64
+    ),
+    "teleportation-shor-fec": lambda: TeleportationChannel(
+        LinkSpec(WernerPair(0.9), pair_rate_hz=1e4), bits=8, qec="shor", fec="auto"
+    ),
     "pqc": PqcChannel,
     "pqc-slow-link": lambda: PqcChannel(latency_s=1e-3, bandwidth_bps=1e8),
     "qkd-otp": lambda: QkdOtpChannel(LinkSpec(WernerPair(0.98), pair_rate_hz=1e4)),

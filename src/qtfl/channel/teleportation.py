@@ -322,7 +322,8 @@ class TeleportationChannel(Channel):
         physical = np.zeros(self.payload_qubits(update.size), np.uint8)
         secret_rng = self.secret.for_transfer(rng)
         t = self.protocol.run(physical, rng=rng, secret_rng=secret_rng, header_bits=enc.header_bits)
-        ledger = dataclasses.replace(t.ledger, payload_bits=0)
+        # the encoder takes the float32 values themselves: 32 bits each (no bits on qubits)
+        ledger = dataclasses.replace(t.ledger, payload_bits=32 * update.size)
         received = None
         if t.sample is not None:
             z_flips, x_flips = readout_flips(t.sample, self.code)

@@ -59,8 +59,8 @@ class Float32Encoding:
     @staticmethod
     def flagged(values: npt.ArrayLike, *, max_abs: float) -> npt.NDArray[np.bool_]:
         """True where a decoded value is not finite or lies outside ``[-max_abs, max_abs]``."""
-        x = np.asarray(values, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # signalling NaNs from flipped bits
+            x = np.asarray(values, dtype=np.float64)
             return ~np.isfinite(x) | (np.abs(x) > max_abs)
 
     def copies_for_precision(
