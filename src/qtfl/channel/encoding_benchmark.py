@@ -32,6 +32,7 @@ from qtfl.quantum.noise import WernerPair
 CONFIGURATIONS: Final[dict[str, dict[str, Any]]] = {
     "basis-16": {"bits": 16},
     "basis-16+fec": {"bits": 16, "fec": "auto"},
+    "basis-16+bit-flip": {"bits": 16, "qec": "bit-flip"},
     "basis-16+five-qubit": {"bits": 16, "qec": "five-qubit"},
     "basis-16+shor": {"bits": 16, "qec": "shor"},
     "float32": {"encoding": "float32"},

@@ -49,7 +49,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -304,6 +306,15 @@ class TeleportChannelConfig(_QuantumChannelBase):
             "the decoded bits) and purify_to."
         ),
     )
+
+    @model_serializer(mode="wrap")
+    def _without_unused_bits(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Leave ``bits`` out for encodings that do not take it, so the canonical form
+        (``config.json``) parses again."""
+        data = handler(self)
+        if self.encoding != "basis" and isinstance(data, dict):
+            data.pop("bits", None)
+        return data
 
     @model_validator(mode="before")
     @classmethod
