@@ -232,3 +232,16 @@ def test_checks_still_detect_a_noisy_link_under_analog_encoding() -> None:
     # Assert
     assert not d.verdict.accepted and d.verdict.detected
     assert d.verdict.reason == "qber-above-threshold"
+
+
+@pytest.mark.parametrize(
+    "options", [{"encoding": "angle"}, {"encoding": "float32"}, {"qec": "bit-flip"}]
+)
+def test_flower_split_refuses_what_it_cannot_carry(options: dict) -> None:  # type: ignore[type-arg]
+    # Prepare
+    from qtfl.flower.ends import uplink_ends
+
+    channel = _channel(0.95, **options)
+    # Execute / Assert
+    with pytest.raises(InputError, match="basis-encoded bits without qec only"):
+        uplink_ends(channel)

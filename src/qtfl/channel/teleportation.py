@@ -1,8 +1,13 @@
 """TeleportationChannel: encode, verify the pairs, teleport, correct and decode.
 
-The update is basis-encoded (:class:`~qtfl.quantum.encoding.BasisEncoding`, one qubit per
-bit), the bits go through :class:`~qtfl.channel.verified.VerifiedTeleport` (verify, then
-teleport; retries; ledger — see that module), and the server corrects and decodes. The two
+By default the update is basis-encoded (:class:`~qtfl.quantum.encoding.BasisEncoding`, one
+qubit per bit), the bits go through :class:`~qtfl.channel.verified.VerifiedTeleport` (verify,
+then teleport; retries; ledger — see that module), and the server corrects and decodes.
+``encoding="float32"`` sends the exact IEEE-754 bits instead
+(:class:`~qtfl.quantum.encoding.Float32Encoding`); ``"angle"``/``"amplitude"`` teleport
+quantum states read out from ``shots`` copies, and ``qec`` encodes each payload qubit in a
+stabilizer code — both simulated from the protocol's sampled Pauli frame
+(:mod:`qtfl.channel.qubit_payload`). The two
 ends are separate objects (:class:`TeleportSender`: encode; :class:`TeleportReceiver`:
 corrections ``X^{m1} Z^{m0}`` + decode) around the shared link sample, so later stages (FEC,
 purification, a Flower client/server split) slot in between.
