@@ -206,11 +206,18 @@ def test_float32_without_fec_on_noisy_link_is_rejected_not_aggregated() -> None:
         ({"qec": "steane"}, "allowed: none, bit-flip, phase-flip, shor, five-qubit"),
         ({"encoding": "angle", "fec": "auto"}, "fec protects bits"),
         ({"shots": 10}, "shots applies to the angle and amplitude"),
+        ({"encoding": "angle", "shots": 0}, "shots"),
     ],
 )
 def test_bad_options_give_one_clear_error(options: dict, needle: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(InputError, match=needle):
         _channel(0.95, **options)
+
+
+@pytest.mark.parametrize("encoding", ["angle", "amplitude"])
+def test_analog_readout_over_useless_pairs_is_refused(encoding: str) -> None:
+    with pytest.raises(InputError, match="cannot be read out over these pairs"):
+        _channel(0.25, encoding=encoding)
 
 
 @pytest.mark.parametrize("options", [{"encoding": "angle"}, {"qec": "shor"}])
@@ -245,3 +252,11 @@ def test_flower_split_refuses_what_it_cannot_carry(options: dict) -> None:  # ty
     # Execute / Assert
     with pytest.raises(InputError, match="basis-encoded bits without qec only"):
         uplink_ends(channel)
+
+
+def test_one_name_per_encoding_and_code_across_registry_library_and_config() -> None:
+    from qtfl import registry
+    from qtfl.quantum.encoding import ENCODINGS
+
+    assert tuple(ENCODINGS) == registry.ENCODINGS
+    assert registry.QEC_CODES == QEC_CHOICES == ("none", *CODES)

@@ -232,6 +232,13 @@ class TeleportationChannel(Channel):
         protocol = FramedTeleport if (self.analog or self.code is not None) else VerifiedTeleport
         self.protocol = protocol(link, verification=verification, eavesdropper=eavesdropper)
         self.logical = logical_pair(link.pair, self.code)
+        flips = (self.logical.qber_z, self.logical.qber_x)  # Z- and X-basis readout flips
+        if self.analog and max(flips) >= 0.5 - 1e-9:
+            raise InputError(
+                f"the {name} encoding cannot be read out over these pairs: a teleported "
+                f"qubit's readout flips with probability {max(flips):.3f} (>= 1/2 carries no "
+                "information); raise the fidelity, purify_to, or use qec"
+            )
         self.codec = FecCodec.for_link(
             fec, bit_error_rate=min(0.5, self.logical.teleported_bit_error)
         )
