@@ -242,7 +242,14 @@ def test_checks_still_detect_a_noisy_link_under_analog_encoding() -> None:
 
 
 @pytest.mark.parametrize(
-    "options", [{"encoding": "angle"}, {"encoding": "float32"}, {"qec": "bit-flip"}]
+    "options",
+    [
+        {"encoding": "angle"},
+        {"encoding": "float32"},
+        {"qec": "bit-flip"},
+        {"encoding": "float32", "fec": "auto"},
+        {"qec": "five-qubit", "fec": "auto"},
+    ],
 )
 def test_flower_split_refuses_what_it_cannot_carry(options: dict) -> None:  # type: ignore[type-arg]
     # Prepare

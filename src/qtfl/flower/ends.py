@@ -169,18 +169,25 @@ class AeadEnds(UplinkEnds):
         return Delivery(received, ledger, Verdict.ok(), tap)
 
 
+def _basis_only(channel: TeleportationChannel) -> BasisEncoding:
+    """The channel's basis encoding, or one InputError: the split ends carry fixed-point
+    bits without qec only (other encodings and qec run on the in-process engine)."""
+    encoding = channel.encoding
+    if not isinstance(encoding, BasisEncoding) or channel.code is not None:
+        raise InputError(
+            f"a Flower run splits teleportation of basis-encoded bits without qec only; "
+            f"this uplink uses encoding {encoding.name!r} and qec "
+            f"{'none' if channel.code is None else channel.code.name!r}: run it with the "
+            "in-process engine, or use encoding basis and qec none"
+        )
+    return encoding
+
+
 class TeleportEnds(UplinkEnds):
     """Verify-then-teleport with each node holding only its half (:mod:`qtfl.channel.split`)."""
 
     def __init__(self, channel: TeleportationChannel) -> None:
-        encoding = channel.encoding
-        if not isinstance(encoding, BasisEncoding) or channel.code is not None:
-            raise InputError(
-                f"a Flower run splits teleportation of basis-encoded bits without qec only; "
-                f"this uplink uses encoding {encoding.name!r} and qec "
-                f"{'none' if channel.code is None else channel.code.name!r}: run it with the "
-                "in-process engine, or use encoding basis and qec none"
-            )
+        encoding = _basis_only(channel)
         self.sender = SplitSender(channel.protocol, encoding)
         self.receiver = SplitReceiver(channel.protocol, encoding)
         self.secret = channel.secret
@@ -231,7 +238,7 @@ class FecTeleportEnds(UplinkEnds):
         assert channel.codec is not None
         self.protocol = channel.protocol
         self.codec = channel.codec
-        self.encoding = channel.encoding
+        self.encoding = _basis_only(channel)
         self.secret = channel.secret
         self.max_retransmissions = channel.max_retransmissions
 
