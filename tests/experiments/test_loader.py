@@ -21,12 +21,14 @@ def alias_bomb(levels: int = 9, fan: int = 9) -> str:
 
 
 def refused_quickly(path: Path, match: str, *, max_chars: int = 200) -> str:
-    t0 = time.perf_counter()
+    # CPU seconds of this process: the bound is on the loader's work, which other processes
+    # on a shared machine do not change (wall time does)
+    t0 = time.process_time()
     with pytest.raises(InputError, match=match) as info:
         load_config(path)
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     message = str(info.value)
-    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+    assert elapsed < 1.0, f"took {elapsed:.2f} CPU s"
     assert len(message) < max_chars, message
     return message
 
