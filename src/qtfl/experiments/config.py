@@ -324,10 +324,13 @@ class PrivacyConfig(_Section):
             )
         return self
 
-    def postprocessors(self, *, seed: int = 0, mask_key: bytes | None = None) -> list[Any]:
+    def postprocessors(
+        self, *, seed: int = 0, mask_key: bytes | None = None, keys: Any = None
+    ) -> list[Any]:
         """The engine post-processors of this section (empty when nothing is asked);
         ``seed`` draws noise statistics, ``mask_key`` (from the run secret; fresh if None)
-        every mask and key."""
+        the quantum-keyed masks, ``keys`` (:class:`qtfl.fl.privacy_keys.PrivacyKeys`, the
+        party's share of the run secret) the DP noise and pairwise masks."""
         from qtfl.fl.privacy import make_postprocessors
 
         quantum = self.secure_aggregation and self.secure_aggregation_keys == "quantum"
@@ -336,6 +339,7 @@ class PrivacyConfig(_Section):
             secure_aggregation=self.secure_aggregation and not quantum,
             max_abs=self.secure_aggregation_max_abs,
             mask_key=mask_key,
+            keys=keys,
         )
         if quantum:
             from qtfl.fl.secagg import QuantumSecAgg

@@ -68,6 +68,7 @@ from qtfl.fl.client import LocalTraining
 from qtfl.fl.engine import FederatedSimulation, RoundMetrics, SimulationSettings, model_seed
 from qtfl.fl.parallel import ChannelPool
 from qtfl.fl.partition import Partition, partition
+from qtfl.fl.privacy_keys import PrivacyKeys
 from qtfl.fl.strategies import make_strategy
 from qtfl.models import build_model
 from qtfl.security.run_secret import SECRET_FILE, RunSecret, SecretSource
@@ -154,10 +155,13 @@ def build_simulation(
     x_train, y_train = ds.x_train, ds.y_train
     client_indices: Sequence[npt.NDArray[np.int64]] = inputs.partition.indices
     adversaries = [a.build() for a in scenario.adversaries]
-    mask_key = None
-    if secrets is not None and scenario.privacy.secure_aggregation:
-        mask_key = secrets.key("mask", scenario.name)
-    postprocessors = list(scenario.privacy.postprocessors(seed=config.seed, mask_key=mask_key))
+    mask_key = keys = None
+    privacy = scenario.privacy
+    if secrets is not None:
+        keys = PrivacyKeys(secrets, scenario.name)  # each key used by its holder only
+        if privacy.secure_aggregation and privacy.secure_aggregation_keys == "quantum":
+            mask_key = secrets.key("mask", scenario.name)
+    postprocessors = list(privacy.postprocessors(seed=config.seed, mask_key=mask_key, keys=keys))
     if adversaries:
         from qtfl.attacks.poisoning import ModelPoisoning, poison_partition
 

@@ -70,15 +70,17 @@ def quantize_stochastic(
     :math:`k \in [-(2^{b-1}-1), 2^{b-1}-1]` — the grid of
     :class:`qtfl.quantum.encoding.BasisEncoding` with the same ``b`` and header ``max|x|``,
     which therefore carries these values exactly. Returns ``(codes, s)``; a zero vector has
-    ``s = 0`` and decodes to zeros.
+    ``s = 0`` and decodes to zeros. Exactly ``x.size`` uniforms are drawn from ``rng`` whatever
+    the values (so a party that knows only the size knows how far ``rng`` advanced).
     """
     b = require_int("bits", bits, low=2, high=24)
     x = np.asarray(update, dtype=np.float64)
     scale = float(np.max(np.abs(x))) if x.size else 0.0
     top = (1 << (b - 1)) - 1
+    u = rng.random(x.shape)
     if scale == 0.0:
         return np.zeros(x.shape, np.int32), 0.0
-    codes = np.floor(x * (top / scale) + rng.random(x.shape))
+    codes = np.floor(x * (top / scale) + u)
     return np.clip(codes, -top, top).astype(np.int32), scale
 
 

@@ -29,12 +29,15 @@ fixed-point integer modulo :math:`2^{24}` and adds :math:`\sum_{j>k} \mathrm{PRG
 \sum_{j<k} \mathrm{PRG}(s_{jk})`; the masks cancel exactly in the sum (integer arithmetic)
 and every masked value is uniform on :math:`[0, 2^{24})`. Values below :math:`2^{24}` are
 exact in float32, so the masked vector crosses any exact channel unchanged; a single bit
-error (a raw noisy teleport without FEC) corrupts the sum. Dropouts are recovered the
-simple way: the survivors reveal their seeds with the dropped clients and the server
-removes those masks. Without the protocol's self-masks a client wrongly declared dropped
-is exposed; the pairwise seeds stand in for Diffie-Hellman agreement: each is
-``HKDF(mask_key, [round, i, j])`` of a mask key the run derives from its run secret
-(:mod:`qtfl.security.run_secret`), never from the experiment seed.
+error (a raw noisy teleport without FEC) corrupts the sum. A delivered row that is not a
+vector of integers in :math:`[0, 2^{24})` (corrupted, or sent by a hostile client) is no
+masked input: the server leaves it out of the sum and treats its sender as dropped.
+Dropouts are recovered the simple way: the survivors reveal their seeds with the dropped
+clients and the server removes those masks. Without the protocol's self-masks a client
+wrongly declared dropped is exposed. The pairwise seeds stand in for Diffie-Hellman
+agreement: in runs each is ``HKDF(pair key, round)`` of a key only the pair's two clients
+hold (:mod:`qtfl.fl.privacy_keys`, derived from the run secret, never from the experiment
+seed); without keys, ``HKDF(mask_key, [round, i, j])`` of one mask key.
 
 References: McMahan, Ramage, Talwar & Zhang, ICLR 2018 (DP-FedAvg); Mironov, CSF 2017
 (RDP); Bonawitz et al., CCS 2017 (secure aggregation); opacus (Yousefpour et al. 2021).
@@ -42,8 +45,9 @@ References: McMahan, Ramage, Talwar & Zhang, ICLR 2018 (DP-FedAvg); Mironov, CSF
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +55,9 @@ import numpy.typing as npt
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.extras import require_extra
 from qtfl.security.run_secret import LinkSecret
+
+if TYPE_CHECKING:
+    from qtfl.fl.privacy_keys import PrivacyKeys
 
 FloatVector = npt.NDArray[np.float32]
 UpdateMatrix = npt.NDArray[np.float32]
@@ -61,15 +68,24 @@ MODULUS_BITS = 24
 _MOD = 1 << MODULUS_BITS
 _HALF = 1 << (MODULUS_BITS - 1)
 
+#: ``reveal(pairs)``: the round's mask seeds of ``(survivor, dropped)`` client pairs, as the
+#: survivors reveal them to the server.
+Reveal = Callable[[Sequence[tuple[int, int]]], Mapping[tuple[int, int], bytes]]
+
 
 @dataclass(frozen=True)
 class RoundContext:
-    """Public facts of one round: its number, the sampled cohort and their weights."""
+    """Public facts of one round: its number, the sampled cohort and their weights.
+
+    ``reveal`` (server side, optional): how the server obtains the mask seeds survivors
+    share with dropped clients; ``None`` where one process holds every key (in process).
+    """
 
     round: int
     cohort: npt.NDArray[np.int64]
     cohort_weights: npt.NDArray[np.float64]
     rng: np.random.Generator = field(repr=False)
+    reveal: Reveal | None = field(default=None, repr=False)
 
 
 class Postprocessor(Protocol):
@@ -150,15 +166,28 @@ class DPFedAvg:
             regenerate it subtracts it and the guarantee is void — so runs pass one keyed by
             the run secret (:func:`make_postprocessors`); ``None`` draws from the round
             context's generator (analysis tools that fix their own seed).
+        keys: the party's privacy keys (:mod:`qtfl.fl.privacy_keys`); when given, client
+            ``k``'s noise in round ``r`` comes from its own key (``keys.client_noise(r, k)``)
+            and the server's from the server's (``keys.server_noise(r)``), so each draw
+            depends on its holder's key and the round only, in any process (Flower nodes).
     """
 
     def __init__(
-        self, settings: DPSettings, *, noise_rng: np.random.Generator | None = None
+        self,
+        settings: DPSettings,
+        *,
+        noise_rng: np.random.Generator | None = None,
+        keys: PrivacyKeys | None = None,
     ) -> None:
         self.settings = settings
         self._noise_rng = noise_rng
+        self._keys = keys
 
-    def _rng(self, context: RoundContext) -> np.random.Generator:
+    def _rng(self, context: RoundContext, client: int | None = None) -> np.random.Generator:
+        if self._keys is not None:
+            if client is None:
+                return self._keys.server_noise(context.round)
+            return self._keys.client_noise(context.round, client)
         return self._noise_rng if self._noise_rng is not None else context.rng
 
     def noise(self, size: int, *, scale: float, rng: np.random.Generator) -> FloatVector:
@@ -173,7 +202,7 @@ class DPFedAvg:
     ) -> tuple[FloatVector, float]:
         out = clip_update(update, clip_norm=self.settings.clip_norm)
         if self.settings.placement == "client":
-            out = out + self.noise(out.size, scale=1.0, rng=self._rng(context))
+            out = out + self.noise(out.size, scale=1.0, rng=self._rng(context, client))
         return out, weight
 
     def postprocess_server(
@@ -204,20 +233,43 @@ class SecureAggregation:
             aggregate's resolution is ``max_abs / 2^23`` (about ``1.2e-7 * max_abs``).
         mask_key: 32 secret bytes from which the pairwise seeds are derived (stands in for
             the Diffie-Hellman agreement of Bonawitz et al.); ``None``: fresh from the OS.
+        keys: the party's privacy keys (:mod:`qtfl.fl.privacy_keys`); when given, the seed
+            of pair ``(i, j)`` in round ``r`` is ``keys.pair_seed(r, i, j)`` — a key only
+            clients ``i`` and ``j`` hold — instead of one derived from ``mask_key``.
     """
 
-    def __init__(self, *, max_abs: float = 1.0, mask_key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_abs: float = 1.0,
+        mask_key: bytes | None = None,
+        keys: PrivacyKeys | None = None,
+    ) -> None:
         self.max_abs = require_range("secure_aggregation.max_abs", max_abs, low=0.0, low_open=True)
         self._mask_key = LinkSecret(mask_key)  # validates the length; never printed
+        self._keys = keys
 
     def scale(self, cohort_size: int) -> float:
         """Fixed-point scale: the sum of ``m`` rounded shares stays inside ``(-2^23, 2^23)``."""
         return (_HALF - cohort_size) / self.max_abs
 
+    def pair_seed(self, i: int, j: int, round_: int) -> bytes:
+        """The seed clients ``i`` and ``j`` share in round ``round_`` (what a survivor reveals)."""
+        if self._keys is not None:
+            return self._keys.pair_seed(round_, i, j)
+        return f"mask/{round_}/{min(i, j)}/{max(i, j)}".encode()  # a label under mask_key
+
+    def mask_of_seed(self, seed: bytes, size: int) -> npt.NDArray[np.int64]:
+        """PRG output (``size`` values in :math:`[0, 2^{24})`) of a pair seed."""
+        if self._keys is not None:
+            gen = LinkSecret(seed).generator(b"mask")
+        else:
+            gen = self._mask_key.generator(seed)
+        return gen.integers(0, _MOD, size, dtype=np.int64)
+
     def pair_mask(self, i: int, j: int, round_: int, size: int) -> npt.NDArray[np.int64]:
         """PRG output of the seed shared by clients ``i < j`` in round ``round_``."""
-        label = f"mask/{round_}/{min(i, j)}/{max(i, j)}".encode()
-        return self._mask_key.generator(label).integers(0, _MOD, size, dtype=np.int64)
+        return self.mask_of_seed(self.pair_seed(i, j, round_), size)
 
     def mask(
         self, client: int, cohort: npt.ArrayLike, round_: int, size: int
@@ -254,17 +306,35 @@ class SecureAggregation:
         return masked.astype(np.float32), weight
 
     def unmask_sum(
-        self, masked: npt.ArrayLike, *, survivors: npt.ArrayLike, cohort: npt.ArrayLike, round_: int
-    ) -> npt.NDArray[np.int64]:
-        """Sum of the survivors' codes: add their rows, remove the masks shared with dropouts."""
+        self,
+        masked: npt.ArrayLike,
+        *,
+        survivors: npt.ArrayLike,
+        cohort: npt.ArrayLike,
+        round_: int,
+        reveal: Reveal | None = None,
+    ) -> npt.NDArray[np.int64] | None:
+        """Sum of the survivors' codes: add their rows, remove the masks shared with dropouts.
+
+        ``reveal`` asks the survivors for the seeds they share with the dropped clients
+        (``None``: this object derives them, one process holding every key). If a seed is
+        not revealed the sum stays masked: ``None`` is returned.
+        """
         rows = np.rint(np.asarray(masked, np.float64)).astype(np.int64)
         total = rows.sum(axis=0) % _MOD
-        alive = set(np.asarray(survivors).tolist())
-        dropped = [j for j in np.asarray(cohort).tolist() if j not in alive]
-        for k in alive:  # survivors reveal the seeds they share with each dropped client
-            for j in dropped:
-                m = self.pair_mask(k, j, round_, total.size)
-                total -= m if j > k else -m
+        alive = sorted(set(np.asarray(survivors).tolist()))
+        gone = [j for j in np.asarray(cohort).tolist() if j not in set(alive)]
+        pairs = [(k, j) for k in alive for j in gone]
+        if reveal is None:
+            seeds = {(k, j): self.pair_seed(k, j, round_) for k, j in pairs}
+        else:
+            seeds = dict(reveal(pairs)) if pairs else {}
+        for k, j in pairs:  # survivors reveal their seeds with each dropped client
+            seed = seeds.get((k, j))
+            if not isinstance(seed, bytes):
+                return None
+            m = self.mask_of_seed(seed, total.size)
+            total -= m if j > k else -m
         return total % _MOD
 
     def postprocess_server(
@@ -277,8 +347,18 @@ class SecureAggregation:
     ) -> tuple[UpdateMatrix, npt.NDArray[np.float64]]:
         if updates.shape[0] == 0:
             return updates, weights
+        ring = np.isfinite(updates) & (updates >= 0) & (updates < _MOD)
+        valid = np.all(ring & (np.rint(np.where(ring, updates, 0)) == updates), axis=1)
+        if not valid.all():  # not a masked vector (a corrupted or hostile row): a dropout
+            updates, weights, clients = updates[valid], weights[valid], clients[valid]
+            if updates.shape[0] == 0:
+                return updates, weights
         cohort = np.asarray(context.cohort)
-        total = self.unmask_sum(updates, survivors=clients, cohort=cohort, round_=context.round)
+        total = self.unmask_sum(
+            updates, survivors=clients, cohort=cohort, round_=context.round, reveal=context.reveal
+        )
+        if total is None:  # a survivor withheld a seed: this round's sum stays masked
+            return updates[:0], weights[:0]
         agg = self.decode_sum(total, cohort_size=cohort.size)
         # the codes hold shares of the whole cohort's weight; renormalise to the survivors'
         agg *= float(np.sum(context.cohort_weights)) / float(np.sum(weights))
@@ -291,6 +371,7 @@ def make_postprocessors(
     secure_aggregation: bool,
     max_abs: float = 1.0,
     mask_key: bytes | None = None,
+    keys: PrivacyKeys | None = None,
 ) -> list[Postprocessor]:
     """The post-processor chain of a privacy config: DP first, then masking.
 
@@ -298,6 +379,10 @@ def make_postprocessors(
     DP noise, so neither can be regenerated from the experiment seed. DP runs are therefore
     reproduced bit for bit by the same seed *and* run secret (``--secret-file``); with the
     seed alone they are statistically equivalent.
+
+    ``keys`` (a party's :class:`~qtfl.fl.privacy_keys.PrivacyKeys`) replaces ``mask_key``:
+    every client's noise, the server's noise and every pair's mask come from the key of its
+    holder, per round — what runs (in process and on Flower) use.
 
     Secure aggregation leaves the server no individual update to add central noise to, so
     together they need ``dp.placement="client"``.
@@ -312,10 +397,10 @@ def make_postprocessors(
         from qtfl.security.run_secret import LinkSecret
         from qtfl.security.shamir import secret_generator
 
-        noise = secret_generator() if mask_key is None else LinkSecret(mask_key).generator(
-            b"dp-noise"
+        noise = (
+            secret_generator() if mask_key is None else LinkSecret(mask_key).generator(b"dp-noise")
         )
-        chain.append(DPFedAvg(dp, noise_rng=noise))
+        chain.append(DPFedAvg(dp, noise_rng=noise, keys=keys))
     if secure_aggregation:
-        chain.append(SecureAggregation(max_abs=max_abs, mask_key=mask_key))
+        chain.append(SecureAggregation(max_abs=max_abs, mask_key=mask_key, keys=keys))
     return chain

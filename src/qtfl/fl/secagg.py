@@ -51,7 +51,7 @@ from scipy.stats import binom
 
 from qtfl.channel.base import Ledger
 from qtfl.errors import InputError, require_range
-from qtfl.fl.privacy import MODULUS_BITS, RoundContext, SecureAggregation
+from qtfl.fl.privacy import MODULUS_BITS, Reveal, RoundContext, SecureAggregation
 from qtfl.security import shamir
 from qtfl.security.relay_keys import RelayKeySettings, distill_over_relay
 
@@ -265,7 +265,13 @@ class QuantumSecAgg(SecureAggregation):
 
     # -- step 5: the server --------------------------------------------------------------
     def unmask_sum(
-        self, masked: npt.ArrayLike, *, survivors: npt.ArrayLike, cohort: npt.ArrayLike, round_: int
+        self,
+        masked: npt.ArrayLike,
+        *,
+        survivors: npt.ArrayLike,
+        cohort: npt.ArrayLike,
+        round_: int,
+        reveal: Reveal | None = None,
     ) -> Any:
         st = self._state
         if st is None or st.round != round_:

@@ -1,17 +1,24 @@
 """The ClientApp: local training (the engine's code) and a mod holding the channel's sending end.
 
 A ``train`` message carries the client id, the start parameters the downlink delivered, the
-client's mini-batch plan for the round and the receiving end's announcements. The handler
-trains with the same function the in-process engine picks (:mod:`qtfl.fl.batched_mlp`,
-``train_vmap`` or ``train_loop``) and replies with the plain update; :func:`channel_mod`,
-wrapped around every handler, replaces that update with what the uplink's sending end puts
-on the wire (:mod:`qtfl.flower.ends`) before the reply leaves the node.
+client's mini-batch plan for the round, the round's sampled cohort, how the server recorded
+the client's last delivery, and the receiving end's announcements. The handler trains with
+the same function the in-process engine picks (:mod:`qtfl.fl.batched_mlp`, ``train_vmap``
+or ``train_loop``) and replies with the plain update; :func:`channel_mod`, wrapped around
+every handler, turns that update into what leaves the node, in the in-process order:
+
+1. the privacy post-processors' client hooks (:func:`qtfl.flower.privacy_ends.client_update`:
+   clipping, local DP noise, secure-aggregation masks — from this node's own keys);
+2. the uplink's sending end (:mod:`qtfl.flower.ends`), with compression and its
+   error-feedback residual kept on this node (:mod:`qtfl.flower.compression_ends`,
+   :mod:`qtfl.flower.node_state`).
 
 A ``train.uplink`` message is a further request of the uplink's receiving end within the
 round (teleportation with FEC asks again for the blocks that failed): the node answers it
 from the update it kept when it first replied (:mod:`qtfl.flower.exchange`).
 
-A ``query`` message asks the node for its ``partition-id``.
+A ``query`` message asks the node for its ``partition-id``; a ``query.reveal`` message asks
+for the mask seeds its clients share with dropped clients (:mod:`qtfl.flower.privacy_ends`).
 """
 
 from __future__ import annotations
@@ -23,11 +30,15 @@ import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
+from qtfl.errors import InputError
 from qtfl.fl.batched_mlp import train_batched_mlp
 from qtfl.fl.client import BatchPlan, train_loop, train_vmap
-from qtfl.flower.ends import uplink_ends
+from qtfl.flower.compression_ends import CompressedEnds
+from qtfl.flower.ends import Arrays, UplinkEnds, uplink_ends
 from qtfl.flower.exchange import answer_request, keep_update
 from qtfl.flower.job import FlowerJob, build_node, node_partition, node_party
+from qtfl.flower.node_state import LastDelivery, ResidualStore
+from qtfl.flower.privacy_ends import client_update, reveal_reply
 
 JobSource = Callable[[Context], FlowerJob]
 
@@ -47,13 +58,18 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
         job = job_of(context)
         meta = msg.content.config_records["qtfl"]
         client, round_ = int(str(meta["client"])), int(str(meta["round"]))
-        sim = build_node(job.to_json(), node_party(context.node_config))
+        party = node_party(context.node_config)
+        sim = build_node(job.to_json(), party)
         delta = reply.content.array_records["update"]["delta"].numpy()
+        if sim.postprocessors:
+            cohort = msg.content.array_records["train"]["cohort"].numpy()
+            delta = client_update(sim, delta, client=client, round_=round_, cohort=cohort)
         announced = {k: v.numpy() for k, v in msg.content.array_records["announce"].items()}
+        last = LastDelivery(int(str(meta["last_round"])), bool(meta["last_accepted"]))
         ends = uplink_ends(sim.uplink(client))
-        wire = ends.send(delta, job.link_key(round_, client), announced)
+        wire, kept = send_update(job, party, ends, delta, client, round_, announced, last)
         if ends.multi_step:  # the receiving end may ask again within the round
-            keep_update(context, client, round_, delta)
+            keep_update(context, client, round_, kept)
         content = RecordDict(
             {
                 "wire": ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in wire.items()}),
@@ -63,6 +79,33 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
         return Message(content, reply_to=msg)
 
     return mod
+
+
+def send_update(
+    job: FlowerJob,
+    party: str,
+    ends: UplinkEnds,
+    update: np.ndarray,
+    client: int,
+    round_: int,
+    announced: Arrays,
+    last: LastDelivery,
+) -> tuple[Arrays, np.ndarray]:
+    """The sending end's wire arrays and what the node keeps for further requests (the
+    update, or the compressed values); a compressor's residual stays on this node."""
+    key = job.link_key(round_, client)
+    if not isinstance(ends, CompressedEnds):
+        return ends.send(update, key, announced), update
+    if not ends.stateful:
+        wire, _, _, values = ends.send_with_state(update, key, announced, None)
+        return wire, values
+    if job.state_dir is None:
+        raise InputError("compression with error feedback on Flower needs the job's state_dir")
+    store = ResidualStore(job.state_dir, party, job.scenario)
+    before = store.current(client, round_=round_, last=last)
+    wire, accepted, rejected, values = ends.send_with_state(update, key, announced, before)
+    store.record(client, round_=round_, before=before, accepted=accepted, rejected=rejected)
+    return wire, values
 
 
 def train(msg: Message, context: Context, job: FlowerJob) -> Message:
@@ -103,5 +146,12 @@ def make_client_app(job_of: JobSource = job_from_context) -> ClientApp:
     def _query(msg: Message, context: Context) -> Message:
         part = node_partition(context.node_config)
         return Message(RecordDict({"node": ConfigRecord({"partition-id": part})}), reply_to=msg)
+
+    @app.query("reveal")
+    def _reveal(msg: Message, context: Context) -> Message:
+        job = job_of(context)
+        part = node_partition(context.node_config)
+        sim = build_node(job.to_json(), node_party(context.node_config))
+        return reveal_reply(sim, msg, served=lambda k: k % job.num_nodes == part)
 
     return app

@@ -56,6 +56,7 @@ SPLIT_KINDS = (
     "aead",
     "teleport (fec, purify_to and eavesdroppers included)",
     "qkd-otp (ldpc reconciliation)",
+    "any of these with compression",
 )
 """Channel kinds (:data:`qtfl.registry.CHANNEL_KINDS`) whose ends run on Flower."""
 
@@ -343,6 +344,12 @@ def uplink_ends(channel: Channel) -> UplinkEnds:
 
     if isinstance(channel, UnavailableChannel):
         raise InputError(f"this node is not an end of client {channel.client}'s link")
+    from qtfl.fl.compressed_channel import CompressedChannel
+
+    if isinstance(channel, CompressedChannel):  # compression on the client node
+        from qtfl.flower.compression_ends import CompressedEnds
+
+        return CompressedEnds(channel, uplink_ends(channel.inner))
     if isinstance(channel, PlainChannel):
         return PlainEnds(channel)
     if isinstance(channel, AeadChannel):

@@ -12,10 +12,14 @@ data and its uplink channel's sending end. So the arithmetic is the in-process e
 
 Secrets. The job carries no secret. It names ``secrets_dir``, an owner-only directory the
 launcher fills (:func:`write_party_secrets`) with one owner-only file per party: ``server.key``
-(the run secret; the server is an end of every link) and ``node-<i>.key`` (the link keys of
-the clients node ``i`` serves, nothing else). Each node opens only its own file
-(:meth:`FlowerJob.party_secrets`), so a client node cannot derive another client's Bell
-frame, check positions or AEAD key.
+(every link key — the server is an end of every link — and its central DP noise key) and
+``node-<i>.key`` (the link, local DP noise and pairwise mask keys of the clients node ``i``
+serves, nothing else). Each node opens only its own file (:meth:`FlowerJob.party_secrets`),
+so a client node cannot derive another client's Bell frame, check positions or AEAD key,
+and the server cannot regenerate a client's DP noise or a mask.
+
+Client-node state. Error-feedback residuals live on the client node, never on the server:
+each node keeps them in files under ``state_dir`` (:mod:`qtfl.flower.node_state`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from qtfl.channel.split import LinkKey
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.experiments.config import ExperimentConfig, Scenario, parse_config
 from qtfl.fl.engine import FederatedSimulation
+from qtfl.fl.privacy_keys import party_keys
 from qtfl.security.run_secret import PartySecrets, RunSecret, SecretSource
 
 #: The party name of the ServerApp (client nodes are ``node-<partition-id>``).
@@ -55,6 +60,9 @@ class FlowerJob:
             is a random subset already); ``None`` keeps all. Benchmarks use it to fix sizes.
         secrets_dir: directory of the per-party secret files (:func:`write_party_secrets`);
             ``None``: every node draws fresh keys (only for objects that never send).
+        state_dir: directory under which each client node keeps its own state (the
+            error-feedback residuals of compression), one subdirectory per party;
+            ``None``: compression with error feedback is refused.
     """
 
     config_json: str
@@ -65,6 +73,7 @@ class FlowerJob:
     node_timeout_s: float = 60.0
     examples_per_client: int | None = None
     secrets_dir: str | None = None
+    state_dir: str | None = None
 
     def __post_init__(self) -> None:
         require_int("num_nodes", self.num_nodes, low=1)
@@ -96,8 +105,7 @@ class FlowerJob:
         """The secrets of ``party`` (:data:`SERVER` or ``node-<i>``), read from its own file."""
         if self.secrets_dir is None:
             return None
-        path = Path(self.secrets_dir) / f"{party}.key"
-        return RunSecret.load(path) if party == SERVER else PartySecrets.load(path)
+        return PartySecrets.load(Path(self.secrets_dir) / f"{party}.key")
 
     @functools.cached_property
     def config(self) -> ExperimentConfig:
@@ -114,12 +122,27 @@ class FlowerJob:
 def write_party_secrets(
     directory: Path, secret: RunSecret, *, scenarios: list[str], num_clients: int, num_nodes: int
 ) -> Path:
-    """Fill ``directory`` (created 0700) with ``server.key`` and one ``node-<i>.key`` per node."""
+    """Fill ``directory`` (created 0700) with ``server.key`` and one ``node-<i>.key`` per node.
+
+    The server's file holds every link key (it is an end of every link) and its central DP
+    noise key; node ``i``'s the uplink keys, local DP noise keys and pairwise mask keys of
+    the clients it serves (:func:`qtfl.fl.privacy_keys.party_keys`). No file holds the run
+    secret itself, so no node can derive another party's key.
+    """
     directory.mkdir(mode=0o700, parents=True, exist_ok=False)
-    secret.save(directory / f"{SERVER}.key")
+    clients = list(range(num_clients))
+    server: list[tuple[str | int, ...]] = [
+        ("link", name, direction, k) for name in scenarios for direction in (0, 1) for k in clients
+    ]
+    for name in scenarios:
+        server += party_keys(name, clients=[], num_clients=num_clients, server=True)
+    secret.share(server).save(directory / f"{SERVER}.key")
     for i in range(num_nodes):
-        served = [k for k in range(num_clients) if k % num_nodes == i]
-        secret.party(scenarios, served).save(directory / f"node-{i}.key")
+        served = [k for k in clients if k % num_nodes == i]
+        node: list[tuple[str | int, ...]] = [("link", n, 0, k) for n in scenarios for k in served]
+        for name in scenarios:
+            node += party_keys(name, clients=served, num_clients=num_clients)
+        secret.share(node).save(directory / f"node-{i}.key")
     return directory
 
 
@@ -139,6 +162,7 @@ def build_simulation_for(job: FlowerJob, *, party: str = SERVER) -> FederatedSim
     from qtfl.experiments.runner import build_simulation, prepare_inputs
 
     config = job.config
+    check_flower_scenario(job.resolved)
     sim = build_simulation(
         config, prepare_inputs(config), job.resolved, secrets=job.party_secrets(party)
     )
@@ -146,9 +170,27 @@ def build_simulation_for(job: FlowerJob, *, party: str = SERVER) -> FederatedSim
     if cap is not None:
         sim.client_indices = [ix[:cap] for ix in sim.client_indices]
         sim.client_sizes = np.minimum(sim.client_sizes, cap)
-    if getattr(sim, "postprocessors", None):
-        raise InputError("privacy post-processors do not run on Flower yet; use --engine inprocess")
     return sim
+
+
+def check_flower_scenario(scenario: Scenario) -> None:
+    """Refuse, in one message, the scenario options whose ends do not run on Flower yet.
+
+    DP (both placements), pairwise secure aggregation and compression run on Flower;
+    quantum-keyed secure aggregation (SecAgg+ over relayed keys: graph, Shamir shares and
+    reveals are more message rounds) and poisoning adversaries do not.
+    """
+    missing = []
+    privacy = scenario.privacy
+    if privacy.secure_aggregation and privacy.secure_aggregation_keys == "quantum":
+        missing.append("privacy.secure_aggregation_keys 'quantum' (use 'pairwise')")
+    if scenario.adversaries:
+        missing.append("adversaries (poisoning clients)")
+    if missing:
+        raise InputError(
+            f"scenario {scenario.name!r}: {'; '.join(missing)} cannot run on Flower yet; "
+            "use --engine inprocess"
+        )
 
 
 def node_partition(node_config: Any) -> int:

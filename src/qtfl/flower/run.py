@@ -6,7 +6,8 @@ ServerApp's per-scenario results, and for deployed runs the process logs),
 ``checkpoints/<scenario>.pt``, which the ServerApp writes after every round, and the run
 secret ``run-secret.key`` (owner-only). While Flower runs, ``flower/secrets/`` holds one
 owner-only file per party (:func:`qtfl.flower.job.write_party_secrets`); it is removed when
-the run ends.
+the run ends. ``flower/nodes/`` holds each client node's own state (error-feedback residuals
+of compression, :mod:`qtfl.flower.node_state`), kept for ``--resume``.
 
 ``--resume`` continues an interrupted run: the configuration must equal the one in
 ``config.json`` (and each checkpoint's hash), the run secret is read back from
@@ -146,6 +147,7 @@ def _run_jobs(
             round_timeout_s=options.round_timeout_s,
             node_timeout_s=options.start_timeout_s,
             secrets_dir=str(secrets_dir),
+            state_dir=str((workdir / "nodes").resolve()),
         )
         build_node(job.to_json())  # config/channel errors surface here, before Flower starts
         _check_splittable(job, n_clients)

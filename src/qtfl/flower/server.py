@@ -19,7 +19,9 @@ Resume: with a checkpoint path the ServerApp saves the simulation's state
 (:func:`qtfl.fl.checkpoint.save_checkpoint`, tagged with the configuration hash) after every
 round, and when that file already exists it restores it first and runs only the remaining
 rounds, numbered on from the checkpoint. Every server-side random stream is in the
-checkpoint and the clients are stateless, so a resumed run equals an uninterrupted one.
+checkpoint; a client node's only state across rounds, its error-feedback residuals, lives
+in the node's own files (:mod:`qtfl.flower.node_state`) keyed by round, so a resumed run
+equals an uninterrupted one.
 
 Deployed runs name the registered SuperNode ids in the run config (``node-ids``, partition
 order); the strategy then addresses those nodes only, whatever else connects.
@@ -31,7 +33,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +52,13 @@ from qtfl.fl.engine import (
     _LedgerSum,
     _record_client,
 )
+from qtfl.fl.privacy import Reveal
 from qtfl.flower.ends import UplinkEnds, uplink_ends
 from qtfl.flower.exchange import Transfer, finish_exchanges
 from qtfl.flower.interrupt import StoppableGrid
 from qtfl.flower.job import FlowerJob, build_simulation_for
+from qtfl.flower.node_state import last_delivery
+from qtfl.flower.privacy_ends import read_reveals, reveal_requests, server_aggregate
 
 log = logging.getLogger("flwr")  # Flower streams its logger to `flwr run --stream`
 
@@ -135,14 +140,23 @@ class ChannelStrategy(FlowerStrategy):
                     "start": starts[j],
                     "indices": plan.indices[row].numpy(),
                     "mask": plan.mask[row].numpy().astype(np.uint8),
+                    "cohort": sampled.astype(np.int64),  # public: the privacy hooks use it
                 }
+                last = last_delivery(self.history, k)  # error feedback's acknowledgement
                 content = RecordDict(
                     {
                         "train": ArrayRecord(
                             {a: Array(np.ascontiguousarray(v)) for a, v in train.items()}
                         ),
                         "announce": ArrayRecord({a: Array(v) for a, v in announce.items()}),
-                        "qtfl": ConfigRecord({"client": int(k), "round": r}),
+                        "qtfl": ConfigRecord(
+                            {
+                                "client": int(k),
+                                "round": r,
+                                "last_round": last.round,
+                                "last_accepted": last.accepted,
+                            }
+                        ),
                     }
                 )
                 messages.append(Message(content, dst_node_id=node, message_type="train"))
@@ -202,7 +216,7 @@ class ChannelStrategy(FlowerStrategy):
             )  # fmt: skip
         dropped = st["dropped"]
         aborted, detected, seconds = st["aborted"], st["detected"], st["seconds"]
-        accepted, weights = [], []
+        accepted, weights, senders = [], [], []
         per_client: dict[str, list[Any]] = {name: [] for name in CLIENT_FIELDS}
         for j in sorted(deliveries):  # the engine's order: sampled order
             k, d = deliveries[j]
@@ -212,15 +226,22 @@ class ChannelStrategy(FlowerStrategy):
             if d.verdict.accepted:
                 accepted.append(d.received)
                 weights.append(float(sim.client_sizes[k]))
+                senders.append(k)
             else:
                 aborted += 1
                 detected += int(d.verdict.detected)
         size = sim.layout.size
         updates = np.asarray(accepted, dtype=np.float32).reshape(len(accepted), size)
+        agg_weights = np.asarray(weights, dtype=np.float64)
+        if sim.postprocessors:  # central DP noise, unmasking (qtfl.flower.privacy_ends)
+            updates, agg_weights = server_aggregate(
+                sim, updates, agg_weights, round_=r, cohort=st["sampled"].astype(np.int64),
+                senders=np.asarray(senders, np.int64), reveal=self._reveal(r),
+            )  # fmt: skip
         record = sim.finish_round(
             r,
             updates,
-            np.asarray(weights, dtype=np.float64),
+            agg_weights,
             t0=st["t0"],
             sampled=st["m"],
             dropped=int(dropped.sum()) + missing,
@@ -238,6 +259,20 @@ class ChannelStrategy(FlowerStrategy):
             save_checkpoint(self.checkpoint, sim.state(), config_hash=self.job.config.config_hash())
         metrics = MetricRecord({"aggregated": len(accepted), "aborted": aborted})
         return ArrayRecord({"params": Array(sim.global_params)}), metrics
+
+    def _reveal(self, r: int) -> Reveal:
+        """Ask the survivors' nodes for the round's pair seeds with dropped clients."""
+
+        def reveal(pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+            messages = reveal_requests(
+                pairs, round_=r, node_of=lambda k: self.nodes.get(k % self.job.num_nodes)
+            )
+            if not messages or self._grid is None:
+                return {}
+            replies = self._grid.send_and_receive(messages, timeout=self.job.round_timeout_s)
+            return read_reveals(replies)
+
+        return reveal
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid

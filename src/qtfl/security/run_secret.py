@@ -163,6 +163,13 @@ class RunSecret:
                 keys[_info("link", (name, 0, k)).decode()] = self.key("link", name, 0, k)
         return PartySecrets(keys)
 
+    def share(self, keys: Iterable[tuple[Context, ...]]) -> PartySecrets:
+        """A party's share: the keys named by ``(purpose, *context)`` tuples, nothing else."""
+        out = {}
+        for purpose, *context in keys:
+            out[_info(str(purpose), context).decode()] = self.key(str(purpose), *context)
+        return PartySecrets(out)
+
     def hex(self) -> str:
         """The secret as 64 hex digits (for files only; never log it)."""
         return self._material.hex()

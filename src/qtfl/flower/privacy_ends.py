@@ -1,0 +1,173 @@
+"""DP and secure aggregation on Flower: each post-processor hook on the node that owns it.
+
+The in-process engine calls the privacy post-processors' two hooks (:mod:`qtfl.fl.privacy`)
+around the uplink; on Flower they run where their party is:
+
+* ``postprocess_one_user`` on the **client node**, between training and the uplink's
+  sending end (:func:`client_update`): clipping and local DP noise from the client's own
+  noise key, the pairwise masks of secure aggregation from the pair keys the node holds for
+  its clients (:mod:`qtfl.fl.privacy_keys`). The round's public facts (round, sampled cohort)
+  come in the train message; the cohort's weights are the clients' data sizes every node
+  knows from the configuration.
+* ``postprocess_server`` in the **strategy** (:func:`server_aggregate`) on the accepted
+  deliveries: central DP noise from the server's own noise key; unmasking the masked sum.
+
+Dropout recovery of secure aggregation: for every survivor ``k`` and every cohort member
+``j`` whose update did not arrive, the masks ``k`` added for ``j`` do not cancel. The server
+asks the node serving ``k`` for that round's pair seed (a ``query.reveal`` message,
+:func:`reveal_requests`; the node answers with :func:`reveal_reply`), as the survivors
+reveal them in Bonawitz et al. 2017. A seed not revealed (node gone, malformed answer)
+leaves the round's sum masked: nothing is aggregated that round. As in process (pairwise
+keys, no self-masks), a server that declares a client dropped although it answered could
+remove that client's masks; the quantum-keyed SecAgg+ variant with self-masks does not run
+on Flower yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+
+from qtfl.errors import InputError
+from qtfl.fl.engine import FederatedSimulation
+from qtfl.fl.privacy import RoundContext
+
+FloatVector = npt.NDArray[np.float32]
+#: Bytes of one revealed pair seed.
+SEED_BYTES = 32
+#: Flower message type of a reveal request.
+REVEAL = "query.reveal"
+
+
+def _context(
+    sim: FederatedSimulation, round_: int, cohort: npt.NDArray[np.int64], **extra: Any
+) -> RoundContext:
+    return RoundContext(
+        round=round_,
+        cohort=cohort,
+        cohort_weights=sim.client_sizes[cohort].astype(np.float64),
+        rng=sim.rngs.get("privacy") or np.random.default_rng(0),
+        **extra,
+    )
+
+
+def check_cohort(sim: FederatedSimulation, cohort: npt.NDArray[Any], client: int) -> None:
+    """Refuse a cohort that is not distinct client ids containing ``client``."""
+    ids = np.asarray(cohort)
+    if (
+        ids.dtype != np.int64
+        or ids.ndim != 1
+        or np.any(ids < 0)
+        or np.any(ids >= sim.num_clients)
+        or np.unique(ids).size != ids.size
+        or client not in set(ids.tolist())
+    ):
+        raise InputError("train message: the cohort must be distinct client ids including mine")
+
+
+def client_update(
+    sim: FederatedSimulation,
+    delta: FloatVector,
+    *,
+    client: int,
+    round_: int,
+    cohort: npt.NDArray[np.int64],
+) -> FloatVector:
+    """Client node: ``delta`` after every post-processor's ``postprocess_one_user``, in order."""
+    check_cohort(sim, cohort, client)
+    context = _context(sim, round_, cohort)
+    weight = float(sim.client_sizes[client])
+    out = np.asarray(delta, np.float32)
+    for post in sim.postprocessors:
+        out, weight = post.postprocess_one_user(out, client=client, weight=weight, context=context)
+    return np.asarray(out, np.float32)
+
+
+def server_aggregate(
+    sim: FederatedSimulation,
+    updates: FloatVector,
+    weights: npt.NDArray[np.float64],
+    *,
+    round_: int,
+    cohort: npt.NDArray[np.int64],
+    senders: npt.NDArray[np.int64],
+    reveal: Callable[[Sequence[tuple[int, int]]], Mapping[tuple[int, int], bytes]],
+) -> tuple[FloatVector, npt.NDArray[np.float64]]:
+    """Server: the accepted updates after every ``postprocess_server``, in reverse order."""
+    context = _context(sim, round_, cohort, reveal=reveal)
+    for post in reversed(sim.postprocessors):
+        updates, weights = post.postprocess_server(
+            updates, weights, clients=senders, context=context
+        )
+    return updates, weights
+
+
+def reveal_requests(
+    pairs: Sequence[tuple[int, int]], *, round_: int, node_of: Callable[[int], int | None]
+) -> list[Message]:
+    """One ``query.reveal`` message per node: the ``(survivor, dropped)`` pairs it serves."""
+    by_node: dict[int, list[tuple[int, int]]] = {}
+    for k, j in pairs:
+        node = node_of(k)
+        if node is not None:
+            by_node.setdefault(node, []).append((int(k), int(j)))
+    return [
+        Message(
+            RecordDict(
+                {
+                    "reveal": ArrayRecord({"pairs": Array(np.array(p, np.int64).reshape(-1, 2))}),
+                    "qtfl": ConfigRecord({"round": round_}),
+                }
+            ),
+            dst_node_id=node,
+            message_type=REVEAL,
+        )
+        for node, p in sorted(by_node.items())
+    ]
+
+
+def reveal_reply(
+    sim: FederatedSimulation, msg: Message, *, served: Callable[[int], bool]
+) -> Message:
+    """Client node: the round's seeds of the requested pairs whose survivor it serves."""
+    round_ = int(str(msg.content.config_records["qtfl"]["round"]))
+    pairs = msg.content.array_records["reveal"]["pairs"].numpy()
+    if pairs.dtype != np.int64 or pairs.ndim != 2 or pairs.shape[1] != 2:
+        raise InputError("reveal request: pairs must be (P, 2) int64")
+    masker = next((p for p in sim.postprocessors if hasattr(p, "pair_seed")), None)
+    if masker is None:
+        raise InputError("reveal request: this scenario has no secure aggregation")
+    keep = [(int(k), int(j)) for k, j in pairs.tolist() if served(int(k)) and k != j]
+    seeds = np.zeros((len(keep), SEED_BYTES), np.uint8)
+    for row, (k, j) in enumerate(keep):
+        seeds[row] = np.frombuffer(masker.pair_seed(k, j, round_), np.uint8)
+    arrays = {"pairs": Array(np.array(keep, np.int64).reshape(-1, 2)), "seeds": Array(seeds)}
+    return Message(RecordDict({"revealed": ArrayRecord(arrays)}), reply_to=msg)
+
+
+def read_reveals(replies: Iterable[Message]) -> dict[tuple[int, int], bytes]:
+    """The seeds in the nodes' reveal replies; unreadable replies reveal nothing."""
+    out: dict[tuple[int, int], bytes] = {}
+    for reply in replies:
+        try:
+            if reply.has_error():
+                continue
+            rec = reply.content.array_records["revealed"]
+            pairs, seeds = rec["pairs"].numpy(), rec["seeds"].numpy()
+        except (KeyError, ValueError, TypeError):
+            continue
+        if (
+            pairs.dtype != np.int64
+            or seeds.dtype != np.uint8
+            or pairs.ndim != 2
+            or pairs.shape[1:] != (2,)
+            or seeds.shape != (pairs.shape[0], SEED_BYTES)
+        ):
+            continue
+        for (k, j), seed in zip(pairs.tolist(), seeds, strict=True):
+            out.setdefault((int(k), int(j)), bytes(seed))
+    return out
