@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from flwr.app import Array, ArrayRecord, Message, RecordDict
 from scipy import stats
 
 import qtfl.flower.server as flower_server
@@ -239,3 +240,35 @@ def test_what_flower_cannot_run_is_refused_in_one_message(tmp_path: Path) -> Non
     job = _job_with_state(config, tmp_path)
     with pytest.raises(InputError, match=r"'quantum'.*cannot run on Flower yet"):
         build_simulation_for(job)
+
+
+def test_a_hostile_masked_reply_is_left_out_like_a_dropout_never_an_exception(
+    tmp_path: Path,
+) -> None:
+    # Prepare: node 1 (clients 1, 3) replaces its masked vectors with values off the ring
+    # (non-integers, beyond 2^24); the reference run has node 1 dead instead
+    config = _config({"privacy": {"secure_aggregation": True}}, rounds=1)
+    job = _job_with_state(config, tmp_path)
+    app = make_client_app(lambda _ctx: job)
+
+    def hostile(msg: Any, ctx: Any) -> Any:
+        reply = app(msg, ctx)
+        if ctx.node_id != 1001 or msg.metadata.message_type != "train":
+            return reply
+        size = reply.content.array_records["wire"]["plaintext"].numpy().size // 4
+        junk = np.linspace(0.5, 2.0**25, size).astype(np.float32)
+        wire = ArrayRecord({"plaintext": Array(np.frombuffer(junk.tobytes(), np.uint8))})
+        content = RecordDict({"wire": wire, "qtfl": reply.content.config_records["qtfl"]})
+        return Message(content, reply_to=msg)
+
+    grid = InlineGrid(app, 2)
+    grid.client_app = hostile  # type: ignore[assignment]
+    # Execute
+    got = serve(grid, job)
+    params = np.load(tmp_path / "s.npy")
+    (tmp_path / "dead").mkdir()
+    _flower(config, tmp_path / "dead", dead=lambda node, msg: (
+        node == 1001 and msg.metadata.message_type == "train"))  # fmt: skip
+    # Assert: the run went on; the survivors' sum equals the dead-node run's bit for bit
+    assert got[0].answered == 5
+    np.testing.assert_array_equal(params, np.load(tmp_path / "dead" / "s.npy"))

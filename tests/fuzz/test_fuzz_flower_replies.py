@@ -5,7 +5,9 @@ channel's own rejection such as a failed AES-GCM tag), never an exception in the
 Each example starts from an honest reply of one channel kind (plain, AEAD, teleportation,
 teleportation with FEC — its first reply, and its answer to a resend request on a link whose
 bit errors exceed what the code's decoder assumes —, QKD-OTP's announcements and syndromes,
-and its closing answer with hash and ciphertext) and mutates it: arrays dropped, added,
+and its closing answer with hash and ciphertext; compressed: top-k over plain with its
+positions, stochastic quantisation over teleportation, top-k over teleportation with FEC)
+and mutates it: arrays dropped, added,
 truncated, extended, retyped, reshaped, bytes flipped, values replaced with NaN or huge numbers.
 """
 
@@ -23,6 +25,8 @@ from qtfl.channel.qkd import QkdOtpChannel
 from qtfl.channel.split import LinkKey
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.channel.verified import LinkSpec
+from qtfl.fl.compressed_channel import CompressedChannel
+from qtfl.fl.compression import CompressionConfig
 from qtfl.flower.ends import FollowUp, uplink_ends
 from qtfl.quantum.noise import WernerPair
 
@@ -43,6 +47,20 @@ CHANNELS["qkd-otp-closing"] = CHANNELS["qkd-otp"]  # its answer to the kept-bloc
 # the resend channel's decoder assumes a bit error of 0.0005, its link has 0.067: pass 1
 # fails and the server asks again (the reply mutated is the answer to that request)
 CHANNELS["teleport-fec-resend"].codec = FecCodec("ldpc-9/10", bit_error_rate=0.0005)
+CHANNELS["topk-plain"] = CompressedChannel(
+    PlainChannel(), config=CompressionConfig(kind="topk", ratio=0.25)
+)
+CHANNELS["quantize-teleport"] = CompressedChannel(
+    TeleportationChannel(LinkSpec(WernerPair(1.0)), bits=8),
+    config=CompressionConfig(kind="quantize", bits=8),
+)
+CHANNELS["topk-teleport-fec"] = CompressedChannel(
+    TeleportationChannel(LinkSpec(WernerPair(0.999)), bits=8, fec="auto"),
+    config=CompressionConfig(kind="topk", ratio=0.25),
+)
+#: Honest decoding error beyond the 8-bit grid: the values top-k drops, quantisation's step
+TOLERANCE = {"topk-plain": 0.2, "topk-teleport-fec": 0.2,
+             "quantize-teleport": 2 * float(np.abs(UPDATE).max()) / 127}  # fmt: skip
 
 
 def _honest(kind: str) -> tuple[Any, dict[str, np.ndarray], object]:
@@ -123,7 +141,8 @@ def test_honest_replies_decode_and_wrong_sizes_are_rejected() -> None:
         while isinstance(good, FollowUp) and kind.startswith("qkd"):  # finish the dialogue
             good = ends.step(ends.answer(UPDATE, KEY, good.request), state, n_values=N)
         assert not isinstance(good, FollowUp) and good.delivered, kind
-        np.testing.assert_allclose(good.received, UPDATE, atol=0.05 / 2**6)
+        atol = TOLERANCE.get(kind, 0.0) + 0.05 / 2**6
+        np.testing.assert_allclose(good.received, UPDATE, atol=atol)
         if kind.startswith("qkd"):
             continue  # n_values is checked with the ciphertext, in the last answer
         _, wire, state = _honest(kind)
@@ -147,3 +166,61 @@ def test_honest_replies_decode_and_wrong_sizes_are_rejected() -> None:
     assert ends.decode({"plaintext": "x"}, state, n_values=N).verdict.reason == (  # type: ignore[dict-item]
         "malformed-reply"
     )
+
+
+def test_compressed_replies_with_bad_positions_are_rejected() -> None:
+    ends, wire, state = _honest("topk-plain")
+    good = ends.decode(wire, state, n_values=N)
+    assert good.delivered and np.count_nonzero(good.received) == N // 4
+    bad_positions = [
+        wire["indices"][::-1].copy(),  # not increasing
+        np.full(N // 4, N, np.int64),  # out of range
+        np.concatenate([wire["indices"][:-1], [-1]]).astype(np.int64),  # negative
+        wire["indices"][:-1].copy(),  # one position short
+        wire["indices"].astype(np.int32),  # retyped
+    ]
+    for indices in bad_positions:
+        hostile = {**wire, "indices": indices}
+        assert ends.decode(hostile, state, n_values=N).verdict.reason == "malformed-reply"
+    missing = {k: v for k, v in wire.items() if k != "indices"}
+    assert ends.decode(missing, state, n_values=N).verdict.reason == "malformed-reply"
+    dense_ends, dense_wire, dense_state = _honest("quantize-teleport")
+    extra = {**dense_wire, "indices": np.arange(N, dtype=np.int64)}
+    assert dense_ends.decode(extra, dense_state, n_values=N).verdict.reason == "malformed-reply"
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(
+    rows=st.lists(
+        st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=8,
+                 max_size=8),
+        min_size=1, max_size=4,
+    )
+)  # fmt: skip
+def test_hostile_masked_rows_never_raise_and_never_poison_the_sum(
+    rows: list[list[float]],
+) -> None:
+    # Prepare: an honest masked row of client 0 next to hostile rows "from" clients 1..m
+    from qtfl.fl.privacy import RoundContext, SecureAggregation
+    from qtfl.fl.privacy_keys import PrivacyKeys
+    from qtfl.security.run_secret import RunSecret
+
+    m = len(rows) + 1
+    masker = SecureAggregation(max_abs=1.0, keys=PrivacyKeys(RunSecret(bytes(32)), "fuzz"))
+    context = RoundContext(1, np.arange(m), np.ones(m), rng=np.random.default_rng(0))
+    honest, _ = masker.postprocess_one_user(
+        np.full(8, 0.25, np.float32), client=0, weight=1.0, context=context
+    )
+    updates = np.vstack([honest, np.array(rows, np.float32)])
+    # Execute
+    out, weights = masker.postprocess_server(
+        updates, np.ones(m), clients=np.arange(m), context=context
+    )
+    # Assert: a finite aggregate (or none); off-ring rows are left out like dropouts, so
+    # when every hostile row is off the ring the sum is the honest client's update alone
+    assert np.isfinite(out).all() and out.shape[0] == weights.shape[0] <= 1
+    hostile = np.array(rows, np.float32)
+    on_ring = np.isfinite(hostile) & (hostile >= 0) & (hostile < 2**24)
+    on_ring &= np.rint(np.where(on_ring, hostile, 0)) == hostile
+    if not on_ring.all(axis=1).any():
+        np.testing.assert_allclose(out[0], 0.25, atol=1e-5)
