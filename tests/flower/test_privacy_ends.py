@@ -18,8 +18,9 @@ from scipy import stats
 import qtfl.flower.server as flower_server
 from qtfl.errors import InputError
 from qtfl.experiments.config import ExperimentConfig, parse_config
+from qtfl.experiments.runner import dp_accounting
 from qtfl.fl.checkpoint import load_checkpoint
-from qtfl.fl.privacy import MODULUS_BITS, DPSettings
+from qtfl.fl.privacy import MODULUS_BITS, DPSettings, dp_epsilon
 from qtfl.flower.client import make_client_app
 from qtfl.flower.job import SERVER, FlowerJob, build_node, build_simulation_for
 from qtfl.flower.server import serve
@@ -145,10 +146,13 @@ def test_dp_equals_in_process_in_both_placements(tmp_path: Path, placement: str)
     quiet = _config({"privacy": {"dp": {**dp, "noise_multiplier": 0.0}}}, fraction=0.8)
     _, quiet_params = _inprocess(quiet, "s")
     assert not np.array_equal(np.load(tmp_path / "s.npy"), quiet_params)
-    # same accounting: epsilon is a function of the settings and the sampling both share
+    # same accounting: both engines' summaries report epsilon over the rounds run
+    sc = config.resolved_scenarios()[0]
+    accounting = dp_accounting(config, sc, rounds=len(got))
     settings = DPSettings(**dp)  # type: ignore[arg-type]
-    eps = settings.epsilon(rounds=len(got), sample_rate=0.8)
-    assert 0 < eps < float("inf")
+    q = 0.8 if placement == "server" else 1.0  # local noise: no amplification by sampling
+    assert accounting["dp_epsilon"] == settings.epsilon(rounds=3, sample_rate=0.8)
+    assert accounting["dp_epsilon"] == dp_epsilon(noise_multiplier=0.8, sample_rate=q, steps=3)
 
 
 def test_dp_noise_keys_are_held_by_their_owner_only(tmp_path: Path) -> None:

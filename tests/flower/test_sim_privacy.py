@@ -49,5 +49,13 @@ def test_flower_sim_with_compression_dp_and_masks_equals_in_process(tmp_path: Pa
     # Assert: every round of both scenarios equal; the residuals stayed on the nodes' side
     assert summary["engine"] == "flower-sim"
     assert _rows(tmp_path / "flower") == _rows(tmp_path / "inproc")
+    # the same DP accounting: epsilon of the masked scenario's local noise over 2 rounds
+    inproc = json.loads((tmp_path / "inproc" / "summary.json").read_text())
+    eps = summary["scenarios"]["masked"]["dp_epsilon"]
+    assert eps == inproc["scenarios"]["masked"]["dp_epsilon"]
+    assert eps == config.resolved_scenarios()[1].privacy.dp_settings().epsilon(
+        rounds=2, sample_rate=1.0
+    )
+    assert 0 < eps < float("inf") and "dp_epsilon" not in summary["scenarios"]["topk"]
     residuals = sorted((tmp_path / "flower" / "flower" / "nodes").rglob("*.npz"))
     assert [p.name for p in residuals] == ["client-0.npz", "client-1.npz", "client-2.npz"]

@@ -582,6 +582,7 @@ def build_summary(
                 "cost_per_parameter": cost_per_parameter(recs, parameters=parameters),
                 "eavesdropped_clients": described[name].eavesdropped_clients(),
                 "strategy": (described[name].strategy or config.strategy).name,
+                **dp_accounting(config, described[name], rounds=len(recs)),
                 **summarize(recs, target=target, rate_known=rate_known[name]),
             }
             for name, recs in history.items()
@@ -590,6 +591,23 @@ def build_summary(
             name: timing(recs, elapsed_seconds=elapsed.get(name)) for name, recs in history.items()
         },
     }
+
+
+def dp_accounting(config: ExperimentConfig, scenario: Scenario, *, rounds: int) -> dict[str, Any]:
+    """``{"dp_epsilon": ε, "dp_delta": δ}`` of a DP scenario after ``rounds`` (else empty).
+
+    Every engine reports the same figure: :meth:`qtfl.fl.privacy.DPSettings.epsilon` over the
+    rounds run at the configured sampling rate; ``None`` without the ``privacy`` extra.
+    """
+    dp = scenario.privacy.dp_settings()
+    if dp is None:
+        return {}
+    delta = 1e-5
+    try:
+        eps = dp.epsilon(rounds=rounds, sample_rate=config.training.fraction, delta=delta)
+    except InputError:  # opacus (qtfl[privacy]) is not installed
+        return {"dp_epsilon": None, "dp_delta": delta}
+    return {"dp_epsilon": eps, "dp_delta": delta}
 
 
 class RichProgress:
