@@ -276,3 +276,26 @@ def test_a_hostile_masked_reply_is_left_out_like_a_dropout_never_an_exception(
     # Assert: the run went on; the survivors' sum equals the dead-node run's bit for bit
     assert got[0].answered == 5
     np.testing.assert_array_equal(params, np.load(tmp_path / "dead" / "s.npy"))
+
+
+@pytest.mark.parametrize("compression", [{"kind": "topk", "ratio": 0.3}, {"kind": "quantize"}])
+def test_compression_over_fec_with_resends_answers_from_the_compressed_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: dict[str, Any]
+) -> None:
+    # Prepare: as tests/flower/test_channels.py, a decoder at its limit forces resends; the
+    # client node answers them from the compressed values it kept (not the update)
+    from qtfl.channel import teleportation
+    from qtfl.channel.fec import FecCodec
+    from qtfl.flower.exchange import REQUEST_TYPE
+
+    def at_its_limit(fec: str, *, bit_error_rate: float, **_: Any) -> FecCodec:
+        return FecCodec("ldpc-2/3", bit_error_rate=0.035)
+
+    monkeypatch.setattr(teleportation.FecCodec, "for_link", staticmethod(at_its_limit))
+    uplink = {"kind": "teleport", "link": {"fidelity": 0.937}, "bits": 16, "fec": "ldpc-2/3",
+              "max_retransmissions": 2}  # fmt: skip
+    config = _config({"uplink": uplink, "compression": compression}, rounds=2)
+    # Execute / Assert: resends happened and every figure equals in-process
+    _, expected, grid = _assert_same_as_in_process(config, tmp_path)
+    assert sum(r.uplink["retransmissions"] for r in expected) > 0
+    assert any(m.metadata.message_type == REQUEST_TYPE for m in grid.sent)

@@ -179,9 +179,15 @@ class CompressedEnds(UplinkEnds):
         if isinstance(outcome, FollowUp):
             return outcome
         try:
-            return self._dense(outcome, state)
+            delivery = self._dense(outcome, state)
         except InputError:
             return _malformed()
+        received = delivery.received
+        if received is not None and (
+            received.shape != (n_values,) or not np.isfinite(received).all()
+        ):
+            return _malformed()
+        return delivery
 
     def abandon(self, state: object) -> Delivery:
         if not isinstance(state, _ReceiverState):
