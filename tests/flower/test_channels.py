@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from qtfl.experiments.config import ExperimentConfig, parse_config
+from qtfl.flower.ends import FollowUp
 from qtfl.flower.exchange import REQUEST_TYPE
 from tests.flower.test_engines import _flower, _inprocess, _rows
 
@@ -212,3 +213,56 @@ def test_a_client_that_does_not_answer_a_request_is_a_rejected_delivery(tmp_path
     assert clients["reason"][i] == "no-answer-to-request" and not clients["detected"][i]
     assert clients["bell_pairs"][i] > 0
     assert (record.answered, record.aborted, record.aggregated) == (3, 1, 2)
+
+
+def test_pqc_on_flower_equals_in_process(tmp_path: Path) -> None:
+    # Prepare: fresh keys from the OS on both engines (the wire differs), exact AES-GCM
+    config = parse_config(
+        {"seed": 5, "data": {"num_clients": 3}, "model": {"name": "mlp", "hidden": 8},
+         "training": {"rounds": 2, "local_epochs": 1},
+         "scenarios": [{"name": "pqc", "uplink": {"kind": "pqc", "latency_s": 0.01,
+                                                  "bandwidth_bps": 1e8}}]}
+    )  # fmt: skip
+    expected, params = _inprocess(config, "pqc")
+    # Execute
+    got, grid = _flower(config, "pqc", tmp_path)
+    # Assert: every figure equal (the ledger counts the same bytes and trips); the server's
+    # public keys went out with the train message, the client's one reply held only the
+    # sealed exchange, and no private key or update crossed the wire
+    assert _rows(got) == _rows(expected)
+    np.testing.assert_array_equal(np.load(tmp_path / "pqc.npy"), params)
+    assert all(r.aggregated == 3 for r in got)
+    assert not any(m.metadata.message_type == REQUEST_TYPE for m in grid.sent)
+    trains = [m for m in grid.sent if m.metadata.message_type == "train"]
+    assert trains and all(
+        list(m.content.array_records["announce"].keys()) == ["public_keys"] for m in trains
+    )
+    for reply in grid.replies:
+        if "wire" in reply.content.array_records:
+            assert list(reply.content.array_records["wire"].keys()) == ["sealed"]
+
+
+def test_tampered_pqc_ciphertext_is_a_rejected_delivery() -> None:
+    # Prepare: one honest exchange between the two ends
+    from qtfl.channel.pqc import SHARES_BYTES, PqcChannel
+    from qtfl.channel.split import LinkKey
+    from qtfl.flower.ends import uplink_ends
+
+    ends = uplink_ends(PqcChannel())
+    update = np.random.default_rng(2).normal(0, 0.1, 50).astype(np.float32)
+    key = LinkKey(seed=1, scenario="tamper", round=1, client=0)
+    for position in (0, 100, SHARES_BYTES + 2, SHARES_BYTES + 20, -1):  # shares, nonce, body, tag
+        state, announced = ends.prepare(key, update.size)
+        wire = ends.send(update, key, announced)
+        forged = wire["sealed"].copy()
+        forged[position] ^= 0x01
+        # Execute
+        out = ends.step({"sealed": forged}, state, n_values=update.size)
+        # Assert: authentication fails, nothing delivered, the bytes still counted
+        assert not isinstance(out, FollowUp)
+        assert not out.delivered and out.verdict.reason == "authentication-failed"
+        assert out.ledger.classical_bits == 8 * (announced["public_keys"].size + forged.size)
+    state, announced = ends.prepare(key, update.size)
+    honest = ends.step(ends.send(update, key, announced), state, n_values=update.size)
+    assert not isinstance(honest, FollowUp) and honest.received is not None
+    np.testing.assert_array_equal(honest.received, update)

@@ -196,13 +196,21 @@ def test_a_node_that_stops_answering_drops_its_clients_and_the_round_goes_on(
     assert got[-1].accuracy is not None and got[-1].accuracy > 0.5
 
 
-@pytest.mark.parametrize(
-    "channel",
-    [PqcChannel()],
-)
-def test_a_channel_that_cannot_be_split_is_refused_by_name(channel: Channel) -> None:
-    with pytest.raises(InputError, match=r"cannot run on Flower.*Supported: plain, aead"):
-        uplink_ends(channel)
+class _Unsplittable(Channel):
+    """A channel kind the Flower ends do not know (e.g. a user's own subclass)."""
+
+    name = "home-made"
+
+    def _send(self, update: Any, *, rng: np.random.Generator) -> Any:
+        raise AssertionError("never sent")
+
+
+def test_a_channel_that_cannot_be_split_is_refused_by_name() -> None:
+    with pytest.raises(InputError) as err:
+        uplink_ends(_Unsplittable())
+    message = str(err.value)
+    assert "'home-made' cannot run on Flower" in message
+    assert "Supported: plain, aead, pqc, teleport" in message and "qkd-otp" in message
 
 
 @pytest.mark.parametrize(
@@ -212,6 +220,10 @@ def test_a_channel_that_cannot_be_split_is_refused_by_name(channel: Channel) -> 
 )  # fmt: skip
 def test_fec_and_qkd_otp_are_no_longer_refused(channel: Channel) -> None:
     assert uplink_ends(channel).multi_step
+
+
+def test_pqc_is_no_longer_refused_and_takes_one_reply() -> None:
+    assert not uplink_ends(PqcChannel()).multi_step
 
 
 def test_qkd_otp_with_cascade_is_refused_naming_ldpc() -> None:

@@ -2,7 +2,7 @@
 server's receiving end makes a rejected delivery of it (``malformed-reply``, or the
 channel's own rejection such as a failed AES-GCM tag), never an exception in the server.
 
-Each example starts from an honest reply of one channel kind (plain, AEAD, teleportation,
+Each example starts from an honest reply of one channel kind (plain, AEAD, pqc, teleportation,
 teleportation with FEC — its first reply, and its answer to a resend request on a link whose
 bit errors exceed what the code's decoder assumes —, QKD-OTP's announcements and syndromes,
 and its closing answer with hash and ciphertext; compressed: top-k over plain with its
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from qtfl.channel import AeadChannel, PlainChannel
 from qtfl.channel.fec import FecCodec
+from qtfl.channel.pqc import PqcChannel
 from qtfl.channel.qkd import QkdOtpChannel
 from qtfl.channel.split import LinkKey
 from qtfl.channel.teleportation import TeleportationChannel
@@ -36,6 +37,7 @@ KEY = LinkKey(seed=1, scenario="fuzz", round=1, client=0)
 CHANNELS = {
     "plain": PlainChannel(),
     "aead": AeadChannel(key=bytes(range(32))),
+    "pqc": PqcChannel(),
     "teleport": TeleportationChannel(LinkSpec(WernerPair(1.0)), bits=8),
     "teleport-fec": TeleportationChannel(LinkSpec(WernerPair(0.999)), bits=8, fec="auto"),
     "teleport-fec-resend": TeleportationChannel(

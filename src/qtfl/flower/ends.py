@@ -20,7 +20,7 @@ a :class:`FollowUp` (the request arrays) instead of a Delivery; the client answe
 until a Delivery comes out (:mod:`qtfl.flower.exchange`).
 
 QKD-OTP is a dialogue too (:mod:`qtfl.flower.qkd_ends`). Only these arrays cross Flower's
-wire. Channels that cannot be split (``pqc``) are refused with one message naming the
+wire. A channel whose ends cannot be split is refused with one message naming the
 supported kinds.
 """
 
@@ -35,6 +35,13 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.channel import AeadChannel, Channel, Delivery, Ledger, PlainChannel, Tap, Verdict
+from qtfl.channel.pqc import (
+    SEAL_OVERHEAD_BYTES,
+    PqcChannel,
+    PqcReceiver,
+    PqcSender,
+    pqc_ledger,
+)
 from qtfl.channel.qkd import QkdOtpChannel
 from qtfl.channel.split import (
     LinkKey,
@@ -54,6 +61,7 @@ Arrays = dict[str, npt.NDArray[Any]]
 SPLIT_KINDS = (
     "plain",
     "aead",
+    "pqc",
     "teleport (fec, purify_to and eavesdroppers included)",
     "qkd-otp (ldpc reconciliation)",
     "any of these with compression",
@@ -182,6 +190,48 @@ def _basis_only(channel: TeleportationChannel) -> BasisEncoding:
             "in-process engine, or use encoding basis and qec none"
         )
     return encoding
+
+
+class PqcEnds(UplinkEnds):
+    """The hybrid post-quantum exchange (:mod:`qtfl.channel.pqc`) with the server speaking first.
+
+    ``prepare`` makes the server's ephemeral X25519 and ML-KEM-768 key pairs (OS CSPRNG) and
+    announces their public halves with the train message; the private keys stay in the
+    state object on the server. The client encapsulates to them and sends its X25519 share,
+    the ML-KEM ciphertext and the AES-GCM sealed update in its one reply.
+    """
+
+    def __init__(self, channel: PqcChannel) -> None:
+        self.channel = channel
+
+    def prepare(self, key: LinkKey, n_values: int) -> tuple[object, Arrays]:
+        receiver = PqcReceiver()
+        return receiver, {"public_keys": np.frombuffer(receiver.announcement, np.uint8).copy()}
+
+    def send(self, update: npt.NDArray[np.float32], key: LinkKey, announced: Arrays) -> Arrays:
+        keys = announced["public_keys"]
+        if keys.dtype != np.uint8 or keys.ndim != 1:
+            raise InputError("public_keys must be bytes")
+        sealed = PqcSender.seal(update.astype(np.float32), keys.tobytes())
+        return {"sealed": np.frombuffer(sealed, np.uint8).copy()}
+
+    def receive(self, wire: Arrays, state: object) -> Delivery:
+        assert isinstance(state, PqcReceiver)
+        sealed = wire["sealed"]
+        if set(wire) != {"sealed"} or sealed.dtype != np.uint8 or sealed.ndim != 1:
+            raise InputError("expected one byte array 'sealed'")
+        data = sealed.tobytes()
+        ledger = pqc_ledger(
+            self.channel.link,
+            update_bytes=max(0, len(data) - SEAL_OVERHEAD_BYTES),
+            wire_bytes=len(state.announcement) + len(data),
+        )
+        observed = np.frombuffer(state.announcement + data, np.uint8).copy()
+        tap = Tap(kind="ciphertext", observed=observed)
+        received = state.open(data)
+        if received is None:
+            return Delivery(None, ledger, Verdict.abort("authentication-failed"), tap)
+        return Delivery(received, ledger, Verdict.ok(), tap)
 
 
 class TeleportEnds(UplinkEnds):
@@ -354,6 +404,8 @@ def uplink_ends(channel: Channel) -> UplinkEnds:
         return PlainEnds(channel)
     if isinstance(channel, AeadChannel):
         return AeadEnds(channel)
+    if isinstance(channel, PqcChannel):
+        return PqcEnds(channel)
     if isinstance(channel, TeleportationChannel):
         return TeleportEnds(channel) if channel.codec is None else FecTeleportEnds(channel)
     if isinstance(channel, QkdOtpChannel):
