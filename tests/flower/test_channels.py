@@ -112,10 +112,16 @@ def _without_eve(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.mark.parametrize("eve", [None, 1.0, 0.05])
-def test_qkd_otp_on_flower_equals_in_process(tmp_path: Path, eve: float | None) -> None:
+@pytest.mark.parametrize(
+    ("eve", "reconciliation"),
+    [(None, "ldpc"), (1.0, "ldpc"), (0.05, "ldpc"), (None, "cascade"), (1.0, "cascade")],
+)
+def test_qkd_otp_on_flower_equals_in_process(
+    tmp_path: Path, eve: float | None, reconciliation: str
+) -> None:
     # Prepare: BBM92 over F = 0.97 pairs; optionally intercept-resend on client 1's pairs
-    uplink = {"kind": "qkd-otp", "link": {"fidelity": 0.97}, "bits": 8}
+    uplink = {"kind": "qkd-otp", "link": {"fidelity": 0.97, "latency_s": 0.001}, "bits": 8,
+              "reconciliation": reconciliation}  # fmt: skip
     extra: dict[str, Any] = {}
     if eve is not None:
         extra["eavesdroppers"] = [
@@ -135,19 +141,22 @@ def test_qkd_otp_on_flower_equals_in_process(tmp_path: Path, eve: float | None) 
     assert any(m.metadata.message_type == REQUEST_TYPE for m in grid.sent)
     if eve == 1.0:  # a full attack: rejected and detected every round, as in process
         assert all(r.detected == 1 and r.aggregated == 2 for r in got)
-    # Nothing but announcements, syndromes, CRCs, hashes and ciphertext came from clients
-    allowed = {"a_bases", "a_sample", "syndromes", "crcs", "hash", "ciphertext", "header",
-               "n_values"}  # fmt: skip
+    assert all(r.uplink["link_seconds"] > 0 for r in got)  # latency counted per message
+    # Nothing but announcements, syndromes, CRCs (or Cascade's parities), hashes and
+    # ciphertext came from clients
+    allowed = {"a_bases", "a_sample", "hash", "ciphertext", "header", "n_values"}
+    allowed |= {"parities"} if reconciliation == "cascade" else {"syndromes", "crcs"}
     for reply in grid.replies:
         if "wire" in reply.content.array_records:
             assert set(reply.content.array_records["wire"].keys()) <= allowed
 
 
-@pytest.mark.parametrize("kind", ["fec", "qkd-otp"])
+@pytest.mark.parametrize("kind", ["fec", "qkd-otp", "qkd-otp-cascade", "pqc"])
 def test_the_wire_tells_an_outsider_nothing_about_the_update(kind: str) -> None:
     # Prepare: one update of 2,000 values, 8 bits each; an outsider holds every wire array
     # (and the seed: the LinkKey is public) but not the link secret
-    from qtfl.channel.qkd import QkdOtpChannel
+    from qtfl.channel.pqc import SHARES_BYTES, PqcChannel
+    from qtfl.channel.qkd import QkdOtpChannel, QkdSettings
     from qtfl.channel.split import LinkKey
     from qtfl.channel.teleportation import TeleportationChannel
     from qtfl.channel.verified import LinkSpec
@@ -155,11 +164,14 @@ def test_the_wire_tells_an_outsider_nothing_about_the_update(kind: str) -> None:
     from qtfl.quantum.noise import WernerPair
 
     link = LinkSpec(WernerPair(0.97))
-    channel = (
-        TeleportationChannel(link, bits=8, fec="auto")
-        if kind == "fec"
-        else QkdOtpChannel(link, bits=8)
-    )
+    channel: TeleportationChannel | QkdOtpChannel | PqcChannel
+    if kind == "fec":
+        channel = TeleportationChannel(link, bits=8, fec="auto")
+    elif kind == "pqc":
+        channel = PqcChannel()
+    else:
+        cascade = QkdSettings(reconciliation="cascade" if kind.endswith("cascade") else "ldpc")
+        channel = QkdOtpChannel(link, bits=8, settings=cascade)
     update = np.random.default_rng(9).normal(0, 0.1, 2000).astype(np.float32)
     key = LinkKey(seed=1, scenario="outsider", round=1, client=0)
     ends = uplink_ends(channel)
@@ -172,6 +184,13 @@ def test_the_wire_tells_an_outsider_nothing_about_the_update(kind: str) -> None:
         out = ends.step(sent[-1], state, n_values=update.size)
     # Assert: delivered; the payload-carrying array agrees with the payload bits by chance
     assert out.delivered
+    if isinstance(channel, PqcChannel):  # the AES-GCM body against the update's bytes
+        plain = np.unpackbits(np.frombuffer(update.tobytes(), np.uint8))
+        body = sent[0]["sealed"][SHARES_BYTES + 12 : SHARES_BYTES + 12 + update.nbytes]
+        tol = 4 * 0.5 / np.sqrt(plain.size)
+        assert abs(float((np.unpackbits(body) == plain).mean()) - 0.5) < tol
+        assert update.tobytes()[:64] not in sent[0]["sealed"].tobytes()
+        return
     payload = channel.encoding.encode(update).bit_array()
     n = payload.size
     tol = 4 * 0.5 / np.sqrt(n)

@@ -226,12 +226,12 @@ def test_pqc_is_no_longer_refused_and_takes_one_reply() -> None:
     assert not uplink_ends(PqcChannel()).multi_step
 
 
-def test_qkd_otp_with_cascade_is_refused_naming_ldpc() -> None:
+def test_qkd_otp_with_cascade_is_no_longer_refused() -> None:
     channel = QkdOtpChannel(
         LinkSpec(WernerPair(0.97)), bits=8, settings=QkdSettings(reconciliation="cascade")
     )
-    with pytest.raises(InputError, match=r"cascade.*use reconciliation 'ldpc'"):
-        uplink_ends(channel)
+    ends = uplink_ends(channel)
+    assert ends.multi_step and type(ends).__name__ == "CascadeQkdOtpEnds"
 
 
 def test_aead_uplink_decrypts_on_the_server_and_matches_in_process(tmp_path: Path) -> None:

@@ -5,10 +5,11 @@ channel's own rejection such as a failed AES-GCM tag), never an exception in the
 Each example starts from an honest reply of one channel kind (plain, AEAD, pqc, teleportation,
 teleportation with FEC — its first reply, and its answer to a resend request on a link whose
 bit errors exceed what the code's decoder assumes —, QKD-OTP's announcements and syndromes,
-and its closing answer with hash and ciphertext; compressed: top-k over plain with its
-positions, stochastic quantisation over teleportation, top-k over teleportation with FEC)
-and mutates it: arrays dropped, added,
-truncated, extended, retyped, reshaped, bytes flipped, values replaced with NaN or huge numbers.
+and its closing answer with hash and ciphertext; with Cascade its announcements, its parity
+answers (with and without the verification hash) and its closing ciphertext; compressed:
+top-k over plain with its positions, stochastic quantisation over teleportation, top-k over
+teleportation with FEC) and mutates it: arrays dropped, added, truncated, extended,
+retyped, reshaped, bytes flipped, values replaced with NaN or huge numbers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from qtfl.channel import AeadChannel, PlainChannel
 from qtfl.channel.fec import FecCodec
 from qtfl.channel.pqc import PqcChannel
-from qtfl.channel.qkd import QkdOtpChannel
+from qtfl.channel.qkd import QkdOtpChannel, QkdSettings
 from qtfl.channel.split import LinkKey
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.channel.verified import LinkSpec
@@ -46,6 +47,13 @@ CHANNELS = {
 }
 CHANNELS["qkd-otp"] = QkdOtpChannel(LinkSpec(WernerPair(0.98)), bits=8)
 CHANNELS["qkd-otp-closing"] = CHANNELS["qkd-otp"]  # its answer to the kept-blocks request
+CHANNELS["qkd-otp-cascade"] = QkdOtpChannel(
+    LinkSpec(WernerPair(0.98)), bits=8, settings=QkdSettings(reconciliation="cascade")
+)
+# Cascade's answers: to the first parity query (block parities), to the pass-3 query that
+# asks the verification hash, and the closing answer with the ciphertext
+for _answer in ("parities", "hash", "closing"):
+    CHANNELS[f"qkd-otp-cascade-{_answer}"] = CHANNELS["qkd-otp-cascade"]
 # the resend channel's decoder assumes a bit error of 0.0005, its link has 0.067: pass 1
 # fails and the server asks again (the reply mutated is the answer to that request)
 CHANNELS["teleport-fec-resend"].codec = FecCodec("ldpc-9/10", bit_error_rate=0.0005)
@@ -69,6 +77,16 @@ def _honest(kind: str) -> tuple[Any, dict[str, np.ndarray], object]:
     ends = uplink_ends(CHANNELS[kind])
     state, announced = ends.prepare(KEY, N)
     wire = ends.send(UPDATE, KEY, announced)
+    if kind.startswith("qkd-otp-cascade-"):  # answer requests up to the one to mutate
+        wanted = {"parities": lambda r: "lo" in r,
+                  "hash": lambda r: "lo" in r and int(r["want_hash"][0]) == 1,
+                  "closing": lambda r: int(r["phase"][0]) == 3}[kind.rsplit("-", 1)[1]]  # fmt: skip
+        while True:
+            request = ends.step(wire, state, n_values=N)
+            assert isinstance(request, FollowUp)
+            wire = ends.answer(UPDATE, KEY, request.request)
+            if wanted(request.request):
+                return ends, wire, state
     if kind.endswith(("-resend", "-closing")):
         request = ends.step(wire, state, n_values=N)
         assert isinstance(request, FollowUp)

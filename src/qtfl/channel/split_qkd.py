@@ -25,8 +25,8 @@ Each end re-checks what the other announced against its half of the link sample 
 must be the one the link measured): an inconsistent announcement is an error, which the
 server's wrapper turns into a rejected delivery. The verification hash is the first
 ``t`` bits of SHA-256 of the kept string (in process the two strings are compared directly;
-a collision has probability ``2^-t``, at most ``ε_cor``). Reconciliation ``cascade`` is not
-split (interactive parities, many round trips).
+a collision has probability ``2^-t``, at most ``ε_cor``). Reconciliation ``cascade`` runs
+its parity queries as further messages (:mod:`qtfl.flower.cascade_ends`).
 
 The ledger, verdict and decoded update equal :meth:`QkdOtpChannel.send` for the same
 ``LinkKey`` noise generator and link secret (tests/flower/test_qkd_split.py): the same
@@ -35,7 +35,6 @@ generator calls in the same order, the same sums.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 
@@ -49,6 +48,7 @@ from qtfl.channel.ldpc_decoder import decode_syndromes, redecode_with_sum_produc
 from qtfl.channel.qkd import QkdOtpChannel
 from qtfl.channel.verified import distribution_cost
 from qtfl.errors import InputError
+from qtfl.security.cascade import verification_hash as verification_hash  # re-exported
 from qtfl.security.eavesdropper import sample_checks
 from qtfl.security.qkd import (
     finite_key_length,
@@ -256,12 +256,6 @@ def kept_mask(flags: npt.ArrayLike, code: LdpcCode, n: int) -> npt.NDArray[np.bo
         raise InputError(f"block flags must be {-(-n // code.n)} booleans")
     out: npt.NDArray[np.bool_] = np.repeat(f, code.n)[:n]
     return out
-
-
-def verification_hash(bits: Bits, t: int) -> Bits:
-    """The first ``t`` bits of SHA-256 of the 0/1 string (its length included)."""
-    digest = hashlib.sha256(bits.size.to_bytes(8, "little") + np.packbits(bits).tobytes())
-    return np.unpackbits(np.frombuffer(digest.digest(), np.uint8))[: min(t, 256)]
 
 
 def amplify(

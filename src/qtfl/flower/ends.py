@@ -63,7 +63,7 @@ SPLIT_KINDS = (
     "aead",
     "pqc",
     "teleport (fec, purify_to and eavesdroppers included)",
-    "qkd-otp (ldpc reconciliation)",
+    "qkd-otp (ldpc or cascade reconciliation)",
     "any of these with compression",
 )
 """Channel kinds (:data:`qtfl.registry.CHANNEL_KINDS`) whose ends run on Flower."""
@@ -409,8 +409,11 @@ def uplink_ends(channel: Channel) -> UplinkEnds:
     if isinstance(channel, TeleportationChannel):
         return TeleportEnds(channel) if channel.codec is None else FecTeleportEnds(channel)
     if isinstance(channel, QkdOtpChannel):
-        from qtfl.flower.qkd_ends import QkdOtpEnds  # it builds on this module
+        from qtfl.flower.cascade_ends import CascadeQkdOtpEnds  # they build on this module
+        from qtfl.flower.qkd_ends import QkdOtpEnds
 
+        if channel.settings.reconciliation == "cascade":
+            return CascadeQkdOtpEnds(channel)
         return QkdOtpEnds(channel)
     raise InputError(
         f"uplink channel {channel.name!r} cannot run on Flower; its ends cannot yet be "

@@ -8,7 +8,8 @@ next block's announcements; Alice's last answer carries the verification hash, t
 one-time-padded update and its header. The client node replays its half of every block from
 the link secret, the public ``LinkKey`` and the public history the request names (block
 sizes, sample error counts, kept flags); it never receives Bob's outcomes, and the server
-never receives Alice's key or update.
+never receives Alice's key or update. With reconciliation ``cascade`` the syndromes and
+flags give way to parity queries and answers (:mod:`qtfl.flower.cascade_ends`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from qtfl.flower.ends import (
     _unpack_list,
 )
 from qtfl.quantum.encoding import BasisPayload
+from qtfl.security.cascade import CascadeBob
 from qtfl.security.qkd import verification_hash_bits
 
 Bits = npt.NDArray[np.uint8]
@@ -75,18 +77,23 @@ class BobState:
     decoded: BobDecoded | None = None
     cost: Ledger = field(default_factory=Ledger)
     done: Delivery | None = None
+    cascade: CascadeBob | None = None  # Cascade's open reconciliation
+    block_passes: list[int] = field(default_factory=list)  # Cascade: per finished block
+    block_leaks: list[int] = field(default_factory=list)
 
 
 class QkdOtpEnds(UplinkEnds):
     """BBM92 + one-time pad split into Alice (client) and Bob (server)."""
 
     multi_step = True
+    #: The reconciliation these ends run (``cascade``: :mod:`qtfl.flower.cascade_ends`).
+    reconciliation = "ldpc"
 
     def __init__(self, channel: QkdOtpChannel) -> None:
-        if channel.settings.reconciliation != "ldpc":
+        if channel.settings.reconciliation != self.reconciliation:
             raise InputError(
-                "qkd-otp with reconciliation 'cascade' cannot run on Flower (its parity "
-                "exchange is not split); use reconciliation 'ldpc'"
+                f"{type(self).__name__} runs reconciliation {self.reconciliation!r}, the "
+                f"channel uses {channel.settings.reconciliation!r}"
             )
         self.channel = channel
         self.encoding = channel.encoding

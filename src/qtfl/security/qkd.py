@@ -17,7 +17,7 @@ over a link. Steps and the formulas each implements:
    **discarded** at both ends (Bob announces their indices; what was sent about them still
    counts as leaked); then Alice sends a ``t = ⌈log2(1/ε_cor)⌉``-bit verification hash of
    the kept key. ``leak_EC`` = every syndrome and CRC bit sent + ``t``. Or
-   :func:`reconcile`, an interactive parity protocol in the style of
+   :func:`reconcile` (:mod:`qtfl.security.cascade`), an interactive parity protocol in the style of
    BINARY/Cascade (Brassard & Salvail 1993) without backtracking, fully vectorised: in pass
    ``i`` the key is shuffled by a public permutation and cut into blocks of ``k_i`` bits
    (``k_1 = ⌈0.73/Q⌉``, doubling each pass up to ``n/4`` so that errors hiding in pairs
@@ -25,8 +25,8 @@ over a link. Steps and the formulas each implements:
    whose parities differ a binary search (one revealed parity per halving) finds and fixes one
    error. From pass 4 on Alice sends a ``t = ⌈log2(1/ε_cor)⌉``-bit verification hash and they
    stop when it matches. Every revealed parity and hash bit is counted as ``leak_EC``. (The
-   hash comparison is modelled by comparing the strings: equal hashes of unequal strings
-   happen with probability ``2^-t``, which ``ε_cor`` accounts for.)
+   hash is the first ``t`` bits of SHA-256: equal hashes of unequal strings happen with
+   probability about ``2^-t``, which ``ε_cor`` accounts for.)
 4. **Privacy amplification** — :func:`toeplitz_hash`, a random binary Toeplitz matrix (a
    two-universal family) applied with one FFT convolution.
 5. **Key length** — :func:`finite_key_length`, Tomamichel, Lim, Gisin & Renner, Nat. Commun.
@@ -59,14 +59,14 @@ from scipy import fft as sp_fft
 from scipy.stats import beta as beta_dist
 
 from qtfl.errors import InputError, require_int, require_range
+from qtfl.security.cascade import MAX_PASSES as MAX_PASSES  # re-exported
+from qtfl.security.cascade import cascade_in_process
 from qtfl.security.leakage import binary_entropy
 
 Bits = npt.NDArray[np.uint8]
 
 #: Shor–Preskill: no secret key from one-way post-processing above this QBER.
 SHOR_PRESKILL_QBER: Final = 0.110028
-#: Passes after which reconciliation gives up (each pass doubles the block size).
-MAX_PASSES: Final = 24
 
 
 def statistical_margin(n_key: int, n_sample: int, eps_sec: float) -> float:
@@ -215,48 +215,18 @@ def reconcile(
 ) -> Reconciliation:
     """Correct ``bob`` towards ``alice`` by public parity exchange (module docstring, step 3).
 
-    The protocol compares parities of Alice's and Bob's own blocks (never the strings); the
-    simulation evaluates each comparison as the parity of their disagreement inside the
-    block — the same bit — from the sorted disagreement positions, and counts one disclosed
-    bit per parity Alice announces. Vectorised over blocks; the loops are over passes and
-    binary-search depth (both logarithmic in ``n``).
+    Both ends of :mod:`qtfl.security.cascade` in one process: Bob's queries answered from
+    Alice's string, the public permutations drawn from ``rng`` (one per pass from pass 1
+    on). The same ends run split on Flower (:mod:`qtfl.flower.cascade_ends`). Vectorised
+    over blocks; the loops are over passes and binary-search depth (both logarithmic in
+    ``n``); each pass costs one permutation and one prefix sum of the string per end.
     """
     n = alice.size
     if bob.size != n or n == 0:
         raise InputError(f"alice and bob must be equal non-empty strings, got {n} and {bob.size}")
-    fixed = bob.copy()
     t = verification_hash_bits(eps_cor)
-    block = max(4, math.ceil(0.73 / max(qber, 1e-4)))
-    leaked = 0
-    rounds = 0
-    for p in range(MAX_PASSES):
-        err = np.flatnonzero(alice != fixed)  # disagreements, original order
-        # Where this pass's public permutation puts them: identity first, then uniformly
-        # random (a uniform permutation evaluated at the error positions only).
-        pos = err if p == 0 else rng.choice(n, size=err.size, replace=False)
-        order = np.argsort(pos, kind="stable")
-        pos, err = pos[order], err[order]
-        size = min(block, n)
-        leaked += -(-n // size)  # Alice announces every block's parity
-        rounds += 1
-        odd = np.flatnonzero(np.bincount(pos // size, minlength=-(-n // size)) & 1)
-        lo = odd * size
-        hi = np.minimum(lo + size, n)
-        while lo.size and (hi - lo > 1).any():  # binary search in every odd block at once
-            active = hi - lo > 1
-            mid = (lo + hi) // 2
-            left_odd = (np.searchsorted(pos, mid) - np.searchsorted(pos, lo)) & 1 == 1
-            leaked += int(active.sum())
-            rounds += 1
-            hi = np.where(active & left_odd, mid, hi)
-            lo = np.where(active & ~left_odd, mid, lo)
-        fixed[err[np.searchsorted(pos, lo)]] ^= 1  # the error each search isolated
-        block = min(2 * block, max(8, n // 4))  # >= 4 blocks: even error counts get split
-        if p >= 3:
-            leaked += t
-            if np.array_equal(fixed, alice):
-                return Reconciliation(fixed, leaked, p + 1, rounds, True)
-    return Reconciliation(fixed, leaked, MAX_PASSES, rounds, False)
+    end = cascade_in_process(alice, bob, qber=qber, hash_bits=t, rng=rng)
+    return Reconciliation(end.corrected, end.leaked_bits, end.passes, end.rounds, end.success)
 
 
 def toeplitz_hash(bits: Bits, seed: Bits, out_bits: int) -> Bits:
