@@ -285,3 +285,51 @@ def test_tampered_pqc_ciphertext_is_a_rejected_delivery() -> None:
     honest = ends.step(ends.send(update, key, announced), state, n_values=update.size)
     assert not isinstance(honest, FollowUp) and honest.received is not None
     np.testing.assert_array_equal(honest.received, update)
+
+
+@pytest.mark.parametrize("remember", [True, False])
+def test_cascade_client_replays_or_remembers_its_blocks_alike(remember: bool) -> None:
+    # Prepare: a first block sized for half the key, so a second block follows (at F = 0.93,
+    # QBER 4.7%); the client node either keeps its drawn blocks between messages or
+    # replays them from the link secret every time
+    from qtfl.channel.qkd import QkdOtpChannel, QkdSettings
+    from qtfl.channel.split import LinkKey
+    from qtfl.channel.verified import LinkSpec
+    from qtfl.flower import cascade_ends
+    from qtfl.flower.ends import uplink_ends
+    from qtfl.quantum.noise import WernerPair
+    from qtfl.security.run_secret import LinkSecret
+
+    settings = QkdSettings(reconciliation="cascade")
+    channel = QkdOtpChannel(
+        LinkSpec(WernerPair(0.93), latency_s=0.002), bits=8, settings=settings,
+        secret=LinkSecret(bytes(32)),
+    )  # fmt: skip
+    sized = channel.pairs_for_key
+
+    def half_first(key_bits: int, *, qber: float | None = None) -> int | None:
+        pairs = sized(key_bits, qber=qber)
+        return pairs // 2 if qber is None and pairs is not None else pairs
+
+    channel.pairs_for_key = half_first  # type: ignore[method-assign]
+    update = np.random.default_rng(4).normal(0, 0.1, 300).astype(np.float32)
+    key = LinkKey(seed=2, scenario="memo", round=1, client=0)
+    expected = channel.send(update, rng=key.rng())
+    ends = uplink_ends(channel)
+    # Execute
+    cascade_ends._MEMO.clear()
+    state, announced = ends.prepare(key, update.size)
+    out = ends.step(ends.send(update, key, announced), state, n_values=update.size)
+    replies = 1
+    while isinstance(out, FollowUp):
+        if not remember:
+            cascade_ends._MEMO.clear()
+        out = ends.step(ends.answer(update, key, out.request), state, n_values=update.size)
+        replies += 1
+    # Assert: the in-process delivery exactly; one reply per Cascade query plus the
+    # announcements and the closing ciphertext
+    assert expected.verdict.attempts == 2 and expected.delivered
+    assert out.ledger == expected.ledger and out.verdict == expected.verdict
+    assert out.received is not None and expected.received is not None
+    np.testing.assert_array_equal(out.received, expected.received)
+    assert replies > 10

@@ -26,6 +26,11 @@ same generators: the same code runs both ends in one process
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -56,6 +61,38 @@ from qtfl.security.qkd import reconciliation_qber
 
 Bits = npt.NDArray[np.uint8]
 PARITIES, CLOSE = 2, 3
+#: Blocks whose draws a node remembers between messages (least recently used dropped).
+MEMO_BLOCKS = 16
+
+
+@dataclass
+class _AliceBlock:
+    """A node's memo of one drawn block: what replaying it from the link secret would give.
+
+    ``after_draw``: the transfer generator's state and children spawned after the draw;
+    ``states[j]``: the block's shared generator after ``j`` pass permutations.
+    """
+
+    secret: object
+    half: AliceHalf
+    after_draw: tuple[Mapping[str, Any], int]
+    states: list[Mapping[str, Any]]
+    perms: list[npt.NDArray[np.int64]]
+
+
+#: Per process (a client node): its own halves only, bounded; a miss replays the draw.
+_MEMO: OrderedDict[tuple[Any, ...], _AliceBlock] = OrderedDict()
+
+
+def _clone(like: np.random.Generator, state: Mapping[str, Any]) -> np.random.Generator:
+    out = np.random.Generator(type(like.bit_generator)())
+    out.bit_generator.state = state
+    return out
+
+
+def _children(rng: np.random.Generator) -> int:
+    seq = rng.bit_generator.seed_seq
+    return int(getattr(seq, "n_children_spawned", 0))
 
 
 class CascadeQkdOtpEnds(QkdOtpEnds):
@@ -186,8 +223,9 @@ class CascadeQkdOtpEnds(QkdOtpEnds):
         bits = header.bit_array()
         rng = self.channel.secret.for_transfer(key.rng())
         keys: list[Bits] = []
-        for i, n_pairs in enumerate(pairs.tolist()):
-            half = alice_half(draw_block(self.channel, n_pairs, rng))
+        for i in range(blocks):
+            block = self._drawn(key, tuple(pairs[: i + 1].tolist()), rng)
+            half = block.half
             last = i == blocks - 1
             if last and phase == ANNOUNCE:
                 return self._announce_cascade(half, request)
@@ -198,14 +236,13 @@ class CascadeQkdOtpEnds(QkdOtpEnds):
                 continue  # a block with no key string (the server moved on)
             raw = key_string(half.outcomes, half.sample)
             if last and phase == PARITIES:
-                return self._parities(half, raw, request)
+                return self._parities(block, raw, request)
             if int(passes[i]) < 1:
                 raise InputError("a block with a key string must have been reconciled")
-            for p in range(1, int(passes[i])):  # the permutations of the passes it took
-                pass_order(p, raw.size, half.ends_rng)
+            ends_rng = _after_perms(block, int(passes[i]) - 1, raw.size)  # the passes it took
             block_key, _ = amplify(
                 self.channel, raw, leaked_bits=int(leaks[i]), sample_size=est.sample_size,
-                ends_rng=half.ends_rng,
+                ends_rng=ends_rng,
             )  # fmt: skip
             keys.append(block_key)
         assert phase == CLOSE
@@ -228,18 +265,51 @@ class CascadeQkdOtpEnds(QkdOtpEnds):
             "a_sample": np.packbits(half.outcomes[half.sample]),
         }
 
-    def _parities(self, half: AliceHalf, raw: Bits, request: Arrays) -> Arrays:
+    def _drawn(self, key: LinkKey, pairs: tuple[int, ...], rng: np.random.Generator) -> _AliceBlock:
+        """The block ``pairs[-1]`` after ``pairs[:-1]``, drawn from ``rng`` or remembered;
+        ``rng`` ends as the draw leaves it either way."""
+        memo_key = (id(self.channel), key, pairs)
+        block = _MEMO.get(memo_key)
+        if block is not None and block.secret is self.channel.secret:
+            _MEMO.move_to_end(memo_key)
+            state, spawned = block.after_draw
+            if spawned - _children(rng) > 0:
+                rng.spawn(spawned - _children(rng))
+            rng.bit_generator.state = state
+            return block
+        half = alice_half(draw_block(self.channel, pairs[-1], rng))
+        block = _AliceBlock(
+            self.channel.secret, half, (rng.bit_generator.state, _children(rng)),
+            [half.ends_rng.bit_generator.state], [],
+        )  # fmt: skip
+        _MEMO[memo_key] = block
+        while len(_MEMO) > MEMO_BLOCKS:
+            _MEMO.popitem(last=False)
+        return block
+
+    def _parities(self, block: _AliceBlock, raw: Bits, request: Arrays) -> Arrays:
         p = int(request["cascade_pass"][0])
         want = int(request["want_hash"][0])
         if not 0 <= p < MAX_PASSES or want not in (0, 1):
             raise InputError(f"cascade_pass must be 0 to {MAX_PASSES - 1}, want_hash 0 or 1")
         query = ParityQuery(p, request["lo"], request["hi"], bool(want))
         check_query(query, raw.size)  # before any permutation is drawn
-        order = None
-        for q in range(1, p + 1):  # pass p's order: the p-th permutation of the block
-            order = pass_order(q, raw.size, half.ends_rng)
+        _after_perms(block, p, raw.size)
+        order = block.perms[p - 1] if p else None  # pass p's order: the block's p-th
         parities, digest = CascadeAlice(raw, hash_bits=self.hash_bits).answer(query, order)
         out = {"parities": np.packbits(parities)}
         if digest is not None:
             out["hash"] = np.packbits(digest)
         return out
+
+
+def _after_perms(block: _AliceBlock, count: int, n: int) -> np.random.Generator:
+    """The block's shared generator after ``count`` pass permutations (drawn and kept)."""
+    like = block.half.ends_rng
+    while len(block.perms) < count:
+        rng = _clone(like, block.states[-1])
+        order = pass_order(len(block.perms) + 1, n, rng)
+        assert order is not None
+        block.perms.append(order)
+        block.states.append(rng.bit_generator.state)
+    return _clone(like, block.states[count])
