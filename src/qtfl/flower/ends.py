@@ -62,7 +62,7 @@ SPLIT_KINDS = (
     "plain",
     "aead",
     "pqc",
-    "teleport (fec, purify_to and eavesdroppers included)",
+    "teleport (basis encoding without qec; fec, purify_to and eavesdroppers included)",
     "qkd-otp (ldpc or cascade reconciliation)",
     "any of these with compression",
 )
