@@ -210,13 +210,17 @@ def test_the_wire_tells_an_outsider_nothing_about_the_update(kind: str) -> None:
     assert update.tobytes()[:64] not in wire
 
 
-def test_a_client_that_does_not_answer_a_request_is_a_rejected_delivery(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reconciliation", ["ldpc", "cascade"])
+def test_a_client_that_does_not_answer_a_request_is_a_rejected_delivery(
+    tmp_path: Path, reconciliation: str
+) -> None:
     # Prepare: QKD-OTP always takes further requests; node 1001 answers train messages only
+    uplink = {"kind": "qkd-otp", "link": {"fidelity": 0.97}, "bits": 8,
+              "reconciliation": reconciliation}  # fmt: skip
     config = parse_config(
         {"seed": 5, "data": {"num_clients": 3}, "model": {"name": "mlp", "hidden": 8},
          "training": {"rounds": 1, "local_epochs": 1},
-         "scenarios": [{"name": "qkd", "uplink": {"kind": "qkd-otp",
-                                                  "link": {"fidelity": 0.97}, "bits": 8}}]}
+         "scenarios": [{"name": "qkd", "uplink": uplink}]}
     )  # fmt: skip
 
     def dead(node: int, msg: Any) -> bool:
