@@ -71,8 +71,20 @@ def _assert_same_as_in_process(
         ({"kind": "topk", "ratio": 0.2, "error_feedback": True}, TELEPORT),
         ({"kind": "quantize", "bits": 16}, TELEPORT),
         ({"kind": "sign", "error_feedback": True}, {"kind": "aead"}),
+        ({"kind": "topk", "ratio": 0.2, "error_feedback": True}, {"kind": "pqc"}),
+        (
+            {"kind": "topk", "ratio": 0.2},
+            {"kind": "qkd-otp", "link": {"fidelity": 0.97}, "bits": 8, "reconciliation": "cascade"},
+        ),
     ],
-    ids=["topk-plain", "topk-teleport", "quantize-teleport", "sign-ef-aead"],
+    ids=[
+        "topk-plain",
+        "topk-teleport",
+        "quantize-teleport",
+        "sign-ef-aead",
+        "topk-pqc",
+        "topk-qkd-cascade",
+    ],
 )
 def test_compression_with_error_feedback_equals_in_process(
     tmp_path: Path, compression: dict[str, Any], uplink: dict[str, Any]
