@@ -29,7 +29,9 @@ appended and the malicious clients' indices point at them):
 
 Randomness: the attacker's noise and choice of poisoned examples come from the experiment
 seed (they are part of the science being reproduced), through the generator the caller
-passes.
+passes. With ``noise_seed`` (what the experiment runner passes), a ``gaussian`` attacker's
+noise in round ``r`` is keyed by ``(r, client)`` instead of drawn in sequence, so it is the
+same whichever process serves the client and in whatever order (the Flower engines).
 """
 
 from __future__ import annotations
@@ -108,10 +110,19 @@ class ModelPoisoning:
 
     Args:
         adversaries: the scenario's adversaries (data attacks are ignored here).
-        rng: the generator of the attackers' noise (``gaussian``).
+        rng: the generator of the attackers' noise (``gaussian``) when ``noise_seed`` is
+            not given or the context carries no round.
+        noise_seed: if given, client ``k``'s ``gaussian`` noise in round ``r`` comes from a
+            generator of this seed sequence extended by ``(r, k)`` (order-free).
     """
 
-    def __init__(self, adversaries: Sequence[Adversary], *, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        adversaries: Sequence[Adversary],
+        *,
+        rng: np.random.Generator,
+        noise_seed: np.random.SeedSequence | None = None,
+    ) -> None:
         self._by_client: dict[int, Adversary] = {}
         for adv in adversaries:
             if adv.kind != "model":
@@ -119,6 +130,7 @@ class ModelPoisoning:
             for k in adv.clients:
                 self._by_client[int(k)] = adv
         self._rng = rng
+        self._noise_seed = noise_seed
 
     @property
     def malicious(self) -> frozenset[int]:
@@ -144,8 +156,19 @@ class ModelPoisoning:
             return (-adv.scale * update).astype(np.float32), weight
         if adv.attack == "scaling":
             return (adv.scale * update).astype(np.float32), weight
-        noise = self._rng.normal(0.0, adv.sigma, size=update.shape)
+        noise = self._noise_rng(client, context).normal(0.0, adv.sigma, size=update.shape)
         return noise.astype(np.float32), weight
+
+    def _noise_rng(self, client: int, context: object) -> np.random.Generator:
+        """The keyed generator of ``client``'s noise this round, else the sequential one."""
+        round_ = getattr(context, "round", None)
+        if self._noise_seed is None or round_ is None:
+            return self._rng
+        base = self._noise_seed
+        keyed = np.random.SeedSequence(
+            base.entropy, spawn_key=(*base.spawn_key, int(round_), int(client))
+        )
+        return np.random.default_rng(keyed)
 
     def postprocess_server(
         self,

@@ -186,7 +186,10 @@ def build_simulation(
             )
             x_train, y_train, client_indices = poisoned.x, poisoned.y, poisoned.indices
         # last in the per-user order: a malicious client sends what it wants
-        postprocessors.append(ModelPoisoning(adversaries, rng=attacker_rng))
+        noise_seed = np.random.SeedSequence(
+            scenario_channel_seed(config.seed, scenario.name), spawn_key=(4_001,)
+        )  # gaussian noise keyed by (round, client): equal on any engine
+        postprocessors.append(ModelPoisoning(adversaries, rng=attacker_rng, noise_seed=noise_seed))
     strategy = scenario.strategy or config.strategy
     t = config.training
     model = build_model(

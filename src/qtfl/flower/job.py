@@ -176,16 +176,23 @@ def build_simulation_for(job: FlowerJob, *, party: str = SERVER) -> FederatedSim
 def check_flower_scenario(scenario: Scenario) -> None:
     """Refuse, in one message, the scenario options whose ends do not run on Flower yet.
 
-    DP (both placements), pairwise secure aggregation and compression run on Flower;
+    DP (both placements), pairwise secure aggregation, compression and the poisoning
+    adversaries ``sign-flip``, ``scaling``, ``gaussian``, ``label-flip`` and ``backdoor``
+    run on Flower (each on the client node that serves the malicious client). Not yet:
     quantum-keyed secure aggregation (SecAgg+ over relayed keys: graph, Shamir shares and
-    reveals are more message rounds) and poisoning adversaries do not.
+    reveals are more message rounds) and ``alie``, whose colluding clients pool their honest
+    updates of the round before any of them sends — on Flower they may sit on different
+    nodes, and the nodes have no channel to each other.
     """
     missing = []
     privacy = scenario.privacy
     if privacy.secure_aggregation and privacy.secure_aggregation_keys == "quantum":
         missing.append("privacy.secure_aggregation_keys 'quantum' (use 'pairwise')")
-    if scenario.adversaries:
-        missing.append("adversaries (poisoning clients)")
+    if any(a.attack == "alie" for a in scenario.adversaries):
+        missing.append(
+            "adversaries attack 'alie' (colluders pool their updates across nodes; "
+            "sign-flip, scaling, gaussian, label-flip and backdoor run)"
+        )
     if missing:
         raise InputError(
             f"scenario {scenario.name!r}: {'; '.join(missing)} cannot run on Flower yet; "

@@ -39,12 +39,12 @@ import torch
 
 from qtfl import registry
 from qtfl.errors import InputError, require_choice
-from qtfl.experiments.config import ExperimentConfig, parse_config
+from qtfl.experiments.config import ExperimentConfig, Scenario, parse_config
 from qtfl.fl.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint
 from qtfl.fl.client import load_flat
 from qtfl.fl.engine import RoundMetrics
 from qtfl.flower.deploy import HOST, LocalFederation, TlsFiles, check_transport, run_deployed
-from qtfl.flower.job import FlowerJob, build_node, write_party_secrets
+from qtfl.flower.job import FlowerJob, build_node, build_simulation_for, write_party_secrets
 from qtfl.flower.procs import descendants_stopped
 from qtfl.security.run_secret import SECRET_FILE, RunSecret
 
@@ -344,8 +344,24 @@ def run_on_flower(
     atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
     elapsed = {name: sum(r.wall_seconds for r in recs) for name, recs in history.items()}
     summary = {"engine": engine, **build_summary(config, history, known, elapsed)}
+    for sc in config.resolved_scenarios():
+        if sc.adversaries:  # the adversaries and the backdoor's success rate, as in process
+            summary["scenarios"][sc.name].update(
+                flower_poisoning_summary(config, sc, results[sc.name][1])
+            )
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def flower_poisoning_summary(
+    config: ExperimentConfig, scenario: Scenario, params: np.ndarray
+) -> dict[str, Any]:
+    """:func:`qtfl.experiments.runner.poisoning_summary` of a Flower run's final parameters."""
+    from qtfl.experiments.runner import poisoning_summary, prepare_inputs
+
+    sim = build_simulation_for(FlowerJob(config.model_dump_json(), scenario.name, 1, ""))
+    sim.global_params = np.asarray(params, dtype=np.float32)
+    return poisoning_summary(scenario, sim, prepare_inputs(config).dataset)
 
 
 def _check_resumable(
