@@ -160,6 +160,13 @@ def run_command(
     insecure: bool = typer.Option(
         False, "--insecure", help="flower-deploy: plain HTTP, no node keys (loopback tests only)."
     ),
+    federation: str | None = typer.Option(
+        None,
+        "--federation",
+        click_type=_DIR,
+        help="flower-deploy across hosts: the directory of qtfl flower prepare (its SuperLink "
+        "and SuperNodes running).",
+    ),
 ) -> None:
     """Run a federated-learning experiment: summary.json, metrics.jsonl, checkpoints in --out."""
     from qtfl.errors import InputError, require_range
@@ -173,6 +180,8 @@ def run_command(
     cfg = load_config(path, overrides=overrides)
     n_workers = None if workers is None else parse_workers(workers, engine=engine)
     require_range("--max-hours", max_hours, low=0.0, low_open=True)
+    if federation is not None and engine != "flower-deploy":
+        raise InputError(f"--federation runs on --engine flower-deploy, not {engine}")
     if out is None and not dry_run:
         raise InputError("qtfl run needs --out DIR (only --dry-run runs without one)")
     if dry_run or (engine == "inprocess" and not resume):
@@ -196,14 +205,24 @@ def run_command(
         from qtfl.flower.run import FlowerOptions, run_with_engine
         from qtfl.flower.trust import load_tls_dir
 
-        options = FlowerOptions(
-            num_supernodes=supernodes,
-            superlink_port=superlink_port,
-            attach=attach,
-            tls=None if tls_dir is None else load_tls_dir(tls_dir),
-            insecure=insecure,
-            round_timeout_s=round_timeout,
-        )
+        if federation is not None:
+            from qtfl.flower.hosts import check_federation_flags, federation_options
+
+            check_federation_flags(supernodes=supernodes, attach=attach,
+                                   superlink_port=superlink_port, tls_dir=tls_dir,
+                                   insecure=insecure, secret_file=secret_file)  # fmt: skip
+            options, secret_file = federation_options(
+                federation, cfg, round_timeout_s=round_timeout
+            )
+        else:
+            options = FlowerOptions(
+                num_supernodes=supernodes,
+                superlink_port=superlink_port,
+                attach=attach,
+                tls=None if tls_dir is None else load_tls_dir(tls_dir),
+                insecure=insecure,
+                round_timeout_s=round_timeout,
+            )
         with _terminate_as_interrupt():
             summary = run_with_engine(
                 cfg, out_dir=out, engine=engine, resume=resume, options=options,
@@ -1184,6 +1203,113 @@ def reproduce_paper_command(
         result = reproduce_paper(**kwargs, progress=bar)  # type: ignore[arg-type]
     emit({"report": result["report"], "skipped": ", ".join(result["skipped"]) or "none"},
          as_json=False, title="qtfl reproduce paper")  # fmt: skip
+
+
+flower_app = typer.Typer(
+    help="Flower across hosts: prepare a federation, run its SuperLink and its SuperNodes.",
+    no_args_is_help=True,
+)
+app.add_typer(flower_app, name="flower")
+
+
+@flower_app.command("prepare")
+def flower_prepare_command(
+    config: str = typer.Argument(
+        ...,
+        metavar="CONFIG",
+        click_type=_FILE,
+        help="Experiment file (YAML) or a shipped one's name.",
+    ),
+    directory: str = typer.Option(
+        ..., "--dir", click_type=_DIR, help="Federation directory to create (new or empty)."
+    ),
+    address: str = typer.Option(
+        ...,
+        "--address",
+        metavar="HOST:PORT",
+        help="Where SuperNodes reach the SuperLink (named in its certificate).",
+    ),
+    supernodes: int = typer.Option(2, "--supernodes", help="Client hosts, one SuperNode each."),
+    bind: str | None = typer.Option(
+        None, "--bind", help="Address the SuperLink binds (default: HOST)."
+    ),
+    tls_dir: str | None = typer.Option(
+        None,
+        "--tls-dir",
+        click_type=_DIR,
+        help="Your ca.pem, server.pem, server.key (default: a new CA).",
+    ),
+    overrides: list[str] = typer.Option(  # noqa: B008
+        [],
+        "--set",
+        metavar="KEY.PATH=VALUE",
+        help="Override one config value, as for qtfl run.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Server host: TLS files, node keys and per-node secrets for one run, per host."""
+    from qtfl.experiments.config import load_config
+    from qtfl.experiments.examples import resolve_config
+    from qtfl.extras import require_extra
+
+    require_extra("flower", purpose="qtfl flower")
+    from qtfl.flower.hosts import describe_federation, prepare_federation
+
+    cfg = load_config(resolve_config(config), overrides=overrides)
+    fed = prepare_federation(cfg, directory, address=address, num_supernodes=supernodes,
+                             bind=bind, tls_dir=tls_dir)  # fmt: skip
+    emit(describe_federation(fed), as_json=as_json, title="qtfl flower prepare")
+
+
+@flower_app.command("superlink")
+def flower_superlink_command(
+    directory: str = typer.Argument(
+        ..., metavar="DIR", click_type=_DIR, help="The federation directory (qtfl flower prepare)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Server host: run the SuperLink (TLS, node keys registered) until Ctrl-C/SIGTERM."""
+    from qtfl.extras import require_extra
+
+    require_extra("flower", purpose="qtfl flower")
+    from qtfl.flower.hosts import describe_federation, serve_superlink
+
+    def ready(fed: Any) -> None:
+        emit(describe_federation(fed), as_json=as_json, title="SuperLink running (Ctrl-C stops)")
+        sys.stdout.flush()
+
+    serve_superlink(directory, on_ready=ready)
+
+
+@flower_app.command("supernode")
+def flower_supernode_command(
+    directory: str = typer.Argument(
+        ...,
+        metavar="NODE_DIR",
+        click_type=_DIR,
+        help="The node-<i> directory copied from the server host.",
+    ),
+    superlink: str | None = typer.Option(
+        None,
+        "--superlink",
+        metavar="HOST:PORT",
+        help="Dial this address instead of the prepared one.",
+    ),
+    bind: str = typer.Option("127.0.0.1", "--bind", help="Address of the node's local API."),
+    port: int | None = typer.Option(None, "--port", help="Port of that API (default: a free one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Client host: run one SuperNode from its copied directory until Ctrl-C/SIGTERM."""
+    from qtfl.extras import require_extra
+
+    require_extra("flower", purpose="qtfl flower")
+    from qtfl.flower.hosts import serve_supernode
+
+    def ready(info: Mapping[str, Any]) -> None:
+        emit(info, as_json=as_json, title="SuperNode running (Ctrl-C stops)")
+        sys.stdout.flush()
+
+    serve_supernode(directory, superlink=superlink, bind=bind, port=port, on_ready=ready)
 
 
 def main(argv: list[str] | None = None) -> None:

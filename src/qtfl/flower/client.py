@@ -44,8 +44,8 @@ JobSource = Callable[[Context], FlowerJob]
 
 
 def job_from_context(context: Context) -> FlowerJob:
-    """The job of a deployed run (its run config names the job file)."""
-    return FlowerJob.from_run_config(context.run_config)
+    """The job of a deployed run (from its run config), with this node's secrets directory."""
+    return FlowerJob.from_run_config(context.run_config).on_node(context.node_config)
 
 
 def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Message]:

@@ -27,9 +27,11 @@ Telemetry and update checks are off (``FLWR_TELEMETRY_ENABLED=0``,
 ``FLWR_DISABLE_UPDATE_CHECK=1``) and the SuperLink never installs dependencies, so nothing
 is contacted but the SuperLink's address.
 
-Across machines (not run here): the SuperLink binds ``host``; SuperNodes elsewhere need the
-CA certificate, their private key, and their public key registered — the same three steps
-:meth:`LocalFederation.start` performs locally.
+Across hosts (:mod:`qtfl.flower.hosts`): the SuperLink binds ``bind`` (default ``host``) and
+registers keys made beforehand (``node_keys``) without starting any SuperNode
+(``num_supernodes=0``); an orchestrator attaches with the registered ``node_ids``. The job
+travels inline in the run config (``job``), so a SuperNode on another host needs no file of
+the server host's.
 """
 
 from __future__ import annotations
@@ -142,6 +144,13 @@ class LocalFederation:
         stop_timeout_s: SIGTERM-to-SIGKILL grace.
         fleet_port: where SuperNodes connect (default: the SuperLink port; a test's
             loopback proxy can sit in between).
+        bind: address the SuperLink binds if not ``host`` (e.g. ``0.0.0.0``; ``host`` is then
+            the address this host dials).
+        node_keys: keys made beforehand (:func:`qtfl.flower.trust.make_node_key`) to register
+            instead of fresh ones, one per SuperNode (across hosts: ``num_supernodes=0``,
+            the nodes run elsewhere). Registration fills :attr:`node_ids`.
+        node_ids: attaching to a SuperLink whose SuperNodes run elsewhere: their registered
+            ids in partition order (``num_supernodes=0``).
     """
 
     workdir: Path
@@ -156,13 +165,21 @@ class LocalFederation:
     start_timeout_s: float = 30.0
     stop_timeout_s: float = 10.0
     fleet_port: int | None = None
+    bind: str | None = None
+    node_keys: tuple[NodeKey, ...] = ()
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     supernodes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     node_ids: list[int] = field(default_factory=list)
     tracker: ProcessTracker = field(default_factory=ProcessTracker)
 
     def __post_init__(self) -> None:
-        require_int("num_supernodes", self.num_supernodes, low=1)
+        remote = bool(self.node_keys) or bool(self.node_ids)
+        require_int("num_supernodes", self.num_supernodes, low=0 if remote else 1)
+        if remote and self.num_supernodes:
+            raise InputError("node_keys and node_ids are for SuperNodes on other hosts: "
+                             "set num_supernodes=0")  # fmt: skip
+        if self.node_ids and self.attach is None:
+            raise InputError("node_ids name the SuperNodes of a running SuperLink: set attach")
         require_range("start_timeout_s", self.start_timeout_s, low=0.0, low_open=True)
         check_transport(tls=self.tls, insecure=self.insecure, attach=self.attach)
         if len(self.extra_node_config) not in (0, self.num_supernodes):
@@ -234,8 +251,8 @@ class LocalFederation:
                           what="SuperLink to attach to", host=self.host)  # fmt: skip
         else:
             if self.superlink_port is None:
-                self.superlink_port = free_port(self.host)
-            require_free_port(self.port, "SuperLink port", self.host)
+                self.superlink_port = free_port(self.bind or self.host)
+            require_free_port(self.port, "SuperLink port", self.bind or self.host)
             auth = ["--enable-supernode-auth"] if self.authenticated else []
             link = self._spawn(
                 [
@@ -243,7 +260,7 @@ class LocalFederation:
                     *self._tls_args(server=True),
                     *auth,
                     "--host",
-                    self.host,
+                    self.bind or self.host,
                     "--port",
                     str(self.port),
                     "--disable-runtime-dependency-installation",
@@ -254,7 +271,9 @@ class LocalFederation:
                           proc=link, host=self.host)  # fmt: skip
         fleet = self.fleet_port or self.port
         n = self.num_supernodes
-        keys = self._register_all(n) if self.authenticated else []
+        if self.node_keys:
+            self.register(list(self.node_keys))
+        keys = self.register(self._fresh_keys(n)) if self.authenticated and n else []
         for i in range(n):
             entries = {"partition-id": str(i), "num-partitions": str(n)}
             if self.extra_node_config:
@@ -276,18 +295,26 @@ class LocalFederation:
             )
             self.supernodes.append(node)
 
-    def _register_all(self, n: int) -> list[NodeKey]:
-        """Fresh keys for SuperNodes ``0..n-1``, their public halves registered (in parallel).
+    def _fresh_keys(self, n: int) -> list[NodeKey]:
+        """Keys for local SuperNodes ``0..n-1`` (private halves deleted on stop)."""
+        keys = []
+        for i in range(n):
+            key = make_node_key(self.credentials_dir / "nodes", f"supernode-{i}")
+            self._generated.append(key.private_key)
+            keys.append(key)
+        return keys
 
-        Fills :attr:`node_ids` in partition order. The ``flwr`` processes count as started
-        processes while they run, so an interrupt stops them too.
+    def register(self, keys: list[NodeKey]) -> list[NodeKey]:
+        """Register the public halves of ``keys`` with the SuperLink (in parallel).
+
+        Appends the node ids to :attr:`node_ids` in the order of ``keys`` (partition order).
+        The ``flwr`` processes count as started processes while they run, so an interrupt
+        stops them too.
         """
         env = flower_env()
         env["FLWR_HOME"] = str(self.write_flower_home())
         pending = []
-        for i in range(n):
-            key = make_node_key(self.credentials_dir / "nodes", f"supernode-{i}")
-            self._generated.append(key.private_key)
+        for i, key in enumerate(keys):
             proc = subprocess.Popen(
                 ["flwr", "supernode", "register", str(key.public_key), "qtfl-local",
                  "--name", f"qtfl-{i}", "--format", "json"],
@@ -296,8 +323,7 @@ class LocalFederation:
             )  # fmt: skip
             self.procs.append(proc)
             pending.append((i, key, proc))
-        keys = []
-        for i, key, proc in pending:
+        for i, _key, proc in pending:
             try:
                 raw, _ = proc.communicate(timeout=self.start_timeout_s)
             except subprocess.TimeoutExpired:
@@ -312,7 +338,6 @@ class LocalFederation:
                     f"the SuperLink refused to register SuperNode {i}'s key: {text.strip()[-400:]}"
                 )
             self.node_ids.append(int(str(node_id)))
-            keys.append(key)
         return keys
 
     def stop(self) -> None:
@@ -391,6 +416,11 @@ def node_config_arg(entries: Mapping[str, str]) -> str:
     return " ".join(parts)
 
 
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string (JSON's escapes are TOML's; DEL must be escaped too)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _json_field(text: str, name: str) -> object | None:
     """``name`` of the last JSON object printed in ``text`` (``flwr ... --format json``)."""
     start = text.find("{")
@@ -432,7 +462,7 @@ serverapp = "qtfl.flower.apps:server_app"
 clientapp = "qtfl.flower.apps:client_app"
 
 [tool.flwr.app.config]
-job-file = {job_file}
+job = {job}
 checkpoint-file = {checkpoint_file}
 node-ids = {node_ids}
 """
@@ -447,12 +477,14 @@ def write_app(
 ) -> Path:
     """The Flower app directory: a hand-written ``pyproject.toml`` naming qtfl's apps.
 
-    Its run config carries the job file, the ServerApp's per-round checkpoint (``""``: none)
-    and the registered SuperNode ids in partition order (``""``: any connected node).
+    Its run config carries the job itself (the text of ``job_file``, inline: a SuperNode on
+    another host has no access to the server's files; the job holds no secret), the
+    ServerApp's per-round checkpoint (``""``: none) and the registered SuperNode ids in
+    partition order (``""``: any connected node).
     """
     directory.mkdir(parents=True, exist_ok=True)
     text = APP_PYPROJECT.format(
-        job_file=json.dumps(str(job_file).replace("\\", "/")),
+        job=toml_string(job_file.read_text(encoding="utf-8")),
         checkpoint_file=json.dumps("" if checkpoint_file is None else str(checkpoint_file)),
         node_ids=json.dumps(" ".join(str(i) for i in node_ids)),
     )

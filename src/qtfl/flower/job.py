@@ -24,6 +24,7 @@ each node keeps them in files under ``state_dir`` (:mod:`qtfl.flower.node_state`
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import asdict, dataclass
@@ -91,11 +92,20 @@ class FlowerJob:
 
     @classmethod
     def from_run_config(cls, run_config: Any) -> FlowerJob:
-        """The job named by a Flower run config's ``job-file``."""
+        """The job in a Flower run config: inline (``job``, JSON) or in a file (``job-file``)."""
+        text = run_config.get("job") if run_config else None
+        if text:
+            return cls.from_json(str(text))
         path = run_config.get("job-file") if run_config else None
         if not path:
-            raise InputError("Flower run config has no 'job-file'; start runs with qtfl run")
+            raise InputError("Flower run config has no 'job'; start runs with qtfl run")
         return cls.from_json(Path(str(path)).read_text(encoding="utf-8"))
+
+    def on_node(self, node_config: Any) -> FlowerJob:
+        """This job as a SuperNode sees it: a node config's ``secrets-dir`` (the directory of
+        the node's own ``node-<i>.key`` on its host) replaces the launcher's."""
+        local = node_config.get("secrets-dir") if node_config else None
+        return dataclasses.replace(self, secrets_dir=str(local)) if local else self
 
     def link_key(self, round_: int, client: int) -> LinkKey:
         """Key of the uplink link sample of ``client`` in round ``round_``."""
@@ -138,12 +148,26 @@ def write_party_secrets(
         server += party_keys(name, clients=[], num_clients=num_clients, server=True)
     secret.share(server).save(directory / f"{SERVER}.key")
     for i in range(num_nodes):
-        served = [k for k in clients if k % num_nodes == i]
-        node: list[tuple[str | int, ...]] = [("link", n, 0, k) for n in scenarios for k in served]
-        for name in scenarios:
-            node += party_keys(name, clients=served, num_clients=num_clients)
-        secret.share(node).save(directory / f"node-{i}.key")
+        node_share(secret, i, scenarios=scenarios, num_clients=num_clients,
+                   num_nodes=num_nodes).save(directory / f"node-{i}.key")  # fmt: skip
     return directory
+
+
+def node_share(
+    secret: RunSecret, node: int, *, scenarios: list[str], num_clients: int, num_nodes: int
+) -> PartySecrets:
+    """SuperNode ``node``'s share of ``secret``: the uplink keys, local DP noise keys and
+    pairwise mask keys of the clients it serves (:func:`clients_of_node`), nothing else."""
+    served = clients_of_node(node, num_clients=num_clients, num_nodes=num_nodes)
+    keys: list[tuple[str | int, ...]] = [("link", n, 0, k) for n in scenarios for k in served]
+    for name in scenarios:
+        keys += party_keys(name, clients=served, num_clients=num_clients)
+    return secret.share(keys)
+
+
+def clients_of_node(node: int, *, num_clients: int, num_nodes: int) -> list[int]:
+    """The clients SuperNode ``node`` serves: ``k`` with ``k % num_nodes == node``."""
+    return [k for k in range(num_clients) if k % num_nodes == node]
 
 
 def node_party(node_config: Any) -> str:
