@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -329,8 +330,8 @@ def test_a_relative_workdir_is_made_absolute(
     assert fed.workdir.is_dir()
 
 
-def test_over_tls_a_supernode_killed_mid_round_leaves_the_round_to_the_others(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_over_tls_a_supernode_killed_mid_round_is_named_and_leaves_the_round_to_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # one deployment for two checks: TLS between SuperLink and SuperNodes (a CA and server
     # certificate generated here), and a SuperNode killed while it handles its round-1 message
@@ -356,7 +357,10 @@ def test_over_tls_a_supernode_killed_mid_round_leaves_the_round_to_the_others(
                 return
             time.sleep(0.05)
 
+    feds: list[LocalFederation] = []
+
     def with_killer(fed: LocalFederation, **kw: Any) -> None:
+        feds.append(fed)
         threading.Thread(
             target=kill_node_1_on_its_first_train_message, args=(fed,), daemon=True
         ).start()
@@ -370,13 +374,32 @@ def test_over_tls_a_supernode_killed_mid_round_leaves_the_round_to_the_others(
             round_timeout_s=60,
             start_timeout_s=60,
         )
-        summary = run_on_flower(
-            config, out_dir=tmp_path / "run", engine="flower-deploy", options=options
-        )
+        with caplog.at_level("WARNING", logger="qtfl.flower"):
+            summary = run_on_flower(
+                config, out_dir=tmp_path / "run", engine="flower-deploy", options=options
+            )
     finally:
         flower_run.run_deployed = real  # type: ignore[assignment]
     assert killed  # the node died while its round-1 message was being handled
     assert orphans and not [p for p in orphans if _alive(p)]  # no orphan outlived the run
+    # the deployment named the dead node: partition, registered id, pid, how it ended
+    (fed,) = feds
+    assert [(x.partition, x.node_id, x.pid, x.returncode) for x in fed.lost] == [
+        (1, fed.node_ids[1], killed[0], -9)
+    ]
+    warned = [r.getMessage() for r in caplog.records if r.name == "qtfl.flower"]
+    assert warned == [
+        f"SuperNode 1 (node id {fed.node_ids[1]}, pid {killed[0]}) was killed by SIGKILL; "
+        "the clients it serves count as dropped"
+    ]
+    # nothing is left in the sessions (process groups) of the processes the run started
+    sessions = set(tracker.pids)
+    stray = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getsid(proc.pid) in sessions and proc.status() != psutil.STATUS_ZOMBIE:
+                stray.append(proc.pid)
+    assert stray == []
     line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert (line["answered"], line["dropped"], line["aggregated"]) == (1, 1, 1)
     assert summary["scenarios"]["default"]["final_accuracy"] is not None
@@ -460,7 +483,6 @@ def test_rogue_supernodes_holding_only_the_ca_are_refused_and_receive_no_message
 
 def test_sigint_on_flower_deploy_exits_130_and_resume_finishes_the_run(tmp_path: Path) -> None:
     # Prepare: three rounds through the CLI; interrupt once round 1 is checkpointed
-    import os
     import signal
     import sys
     import time

@@ -188,7 +188,7 @@ def test_superlink_and_two_supernodes_on_three_addresses_equal_the_in_process_ru
     assert [pid for pid in seen if _alive(pid)] == []
     link_log = (fed / "superlink" / "superlink.log").read_text(errors="replace")
     assert f"https://{address}" in link_log and "authentication is disabled" not in link_log
-    for i, node in enumerate(hosts):
+    for node in hosts:
         log = (node / "supernode.log").read_text(errors="replace")
         assert "Receiving: train message" in log  # each host served its own client
     reference = tmp_path / "inprocess"
@@ -228,9 +228,9 @@ def test_a_node_directory_with_a_key_readable_by_others_is_refused(tmp_path: Pat
     node = fed.node_dir(1)
     os.chmod(node / "supernode.key", 0o644)
     # Execute / Assert
-    with pytest.raises(InputError, match="readable by others.*chmod 600"):
+    with pytest.raises(InputError, match=r"readable by others.*chmod 600"):
         NodeBundle.load(node)
     os.chmod(node / "supernode.key", 0o600)
     assert NodeBundle.load(node).partition == 1
-    with pytest.raises(InputError, match="no supernode.json"):
+    with pytest.raises(InputError, match=r"no supernode\.json"):
         NodeBundle.load(tmp_path)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -55,9 +56,18 @@ from qtfl.errors import InputError, require_int, require_range
 from qtfl.flower.procs import ProcessTracker, stop_processes
 from qtfl.flower.trust import NodeKey, TlsFiles, make_node_key, make_tls
 
-__all__ = ["HOST", "LocalFederation", "TlsFiles", "free_port", "run_deployed", "stop_processes"]
+__all__ = [
+    "HOST",
+    "LocalFederation",
+    "LostSupernode",
+    "TlsFiles",
+    "free_port",
+    "run_deployed",
+    "stop_processes",
+]
 
 HOST = "127.0.0.1"
+log = logging.getLogger("qtfl.flower")
 
 
 def free_port(host: str = HOST) -> int:
@@ -123,6 +133,32 @@ def check_transport(*, tls: TlsFiles | None, insecure: bool, attach: int | None)
         )
 
 
+@dataclass(frozen=True)
+class LostSupernode:
+    """A SuperNode of a :class:`LocalFederation` that exited while the federation ran."""
+
+    partition: int
+    node_id: int | None
+    pid: int
+    returncode: int
+
+    def describe(self) -> str:
+        """``SuperNode 1 (node id 42, pid 1234) was killed by SIGKILL`` and the like."""
+        ids = f"node id {self.node_id}, " if self.node_id is not None else ""
+        if self.returncode < 0:
+            try:
+                how = f"was killed by {signal.Signals(-self.returncode).name}"
+            except ValueError:
+                how = f"was killed by signal {-self.returncode}"
+        else:
+            how = f"exited with code {self.returncode}"
+        return f"SuperNode {self.partition} ({ids}pid {self.pid}) {how}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"partition": self.partition, "node_id": self.node_id, "pid": self.pid,
+                "returncode": self.returncode, "description": self.describe()}  # fmt: skip
+
+
 @dataclass
 class LocalFederation:
     """A SuperLink (started or attached) and ``num_supernodes`` SuperNodes.
@@ -171,6 +207,7 @@ class LocalFederation:
     supernodes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     node_ids: list[int] = field(default_factory=list)
     tracker: ProcessTracker = field(default_factory=ProcessTracker)
+    lost: list[LostSupernode] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         remote = bool(self.node_keys) or bool(self.node_ids)
@@ -350,13 +387,29 @@ class LocalFederation:
                 path.unlink()
         self._generated.clear()
 
-    def reap_dead_supernodes(self) -> None:
-        """Stop what a SuperNode that died left behind (its superexec, its ClientApp)."""
-        for node in self.supernodes:
-            if node.poll() is not None:
-                orphans = self.tracker.descendants_of(node)
-                if orphans:
-                    stop_processes([], timeout_s=self.stop_timeout_s, known=orphans)
+    def reap_dead_supernodes(self) -> list[LostSupernode]:
+        """Name each SuperNode that died (once) and stop what it left behind.
+
+        A SuperNode that exits while the federation runs (killed, out of memory, crashed) is
+        recorded in :attr:`lost` and logged as a warning on the ``qtfl`` logger, naming its
+        partition, node id, pid and how it ended; its orphaned superexec and ClientApp are
+        stopped. Returns the SuperNodes newly found dead.
+        """
+        found = []
+        known = {lost.partition for lost in self.lost}
+        for i, node in enumerate(self.supernodes):
+            if node.poll() is None:
+                continue
+            if i not in known:
+                node_id = self.node_ids[i] if i < len(self.node_ids) else None
+                lost = LostSupernode(i, node_id, node.pid, int(node.returncode))
+                self.lost.append(lost)
+                found.append(lost)
+                log.warning("%s; the clients it serves count as dropped", lost.describe())
+            orphans = self.tracker.descendants_of(node)
+            if orphans:
+                stop_processes([], timeout_s=self.stop_timeout_s, known=orphans)
+        return found
 
     @contextmanager
     def running(self) -> Iterator[LocalFederation]:
