@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,9 +227,17 @@ def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> 
     from qtfl.flower.server import make_server_app
 
     stop = threading.Event()
+
+    def on_interrupt() -> None:
+        stop.set()  # the ServerApp thread stops waiting for replies
+        # run_simulation's own cleanup kills the Ray actors before our except clause runs,
+        # and Flower's worker threads log each dying actor's traceback ("ActorDiedError");
+        # the user asked for the stop, so they are noise: silenced at the signal itself
+        logging.getLogger("flwr").setLevel(logging.CRITICAL + 1)
+
     with descendants_stopped():  # Ray's actor processes can outlive ray.shutdown()
         try:
-            with _signals_kept_across_ray_init():
+            with _signals_kept_across_ray_init(on_signal=on_interrupt):
                 run_simulation(
                     server_app=make_server_app(job, checkpoint=checkpoint, stop=stop),
                     client_app=make_client_app(lambda _ctx: job),
@@ -240,10 +248,7 @@ def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> 
                     },
                 )
         except BaseException:
-            stop.set()  # the ServerApp thread stops waiting for replies
-            # Flower's worker threads log the tracebacks of the Ray actors this interrupt
-            # kills ("ActorDiedError"); the user asked for the stop, so they are noise
-            logging.getLogger("flwr").setLevel(logging.CRITICAL + 1)
+            on_interrupt()
             import ray
 
             ray.shutdown()  # Ray's workers and daemons, and any ray.get blocked on them
@@ -284,31 +289,50 @@ def exit_when_threads_stay_blocked(grace_s: float = EXIT_GRACE_S) -> None:
 
 
 @contextmanager
-def _signals_kept_across_ray_init() -> Iterator[None]:
-    """Re-install this process's SIGINT/SIGTERM handlers right after ``ray.init``.
+def _signals_kept_across_ray_init(
+    *, on_signal: Callable[[], None] = lambda: None
+) -> Iterator[None]:
+    """This process's SIGINT/SIGTERM handlers, preceded by ``on_signal``, kept across
+    ``ray.init``.
 
     Ray's core worker installs a native failure-signal handler for SIGTERM in the driver
     (measured: SIGTERM then aborted the process, exit -6, instead of qtfl's clean 130);
-    Flower calls ``ray.init`` inside ``run_simulation``, so the call is wrapped here.
+    Flower calls ``ray.init`` inside ``run_simulation``, so the call is wrapped and the
+    handlers are re-installed right after it. Restored on exit.
     """
     import ray
 
     real_init = ray.init
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {}
+    for s, handler in previous.items():
+        if callable(handler):
+
+            def wrapped(signum: int, frame: FrameType | None, inner: Any = handler) -> None:
+                on_signal()
+                inner(signum, frame)
+
+            handlers[s] = wrapped
+
+    def install() -> None:
+        if _in_main_thread():
+            for s, handler in handlers.items():
+                signal.signal(s, handler)
 
     def init(*args: Any, **kwargs: Any) -> Any:
         result = real_init(*args, **kwargs)
-        if _in_main_thread():
-            for s, handler in handlers.items():
-                if callable(handler):
-                    signal.signal(s, handler)
+        install()
         return result
 
+    install()
     ray.init = init
     try:
         yield
     finally:
         ray.init = real_init
+        if _in_main_thread():
+            for s in handlers:
+                signal.signal(s, previous[s])
 
 
 def _in_main_thread() -> bool:
