@@ -1,6 +1,6 @@
 """The Flower app objects a deployed run loads (``[tool.flwr.app.components]``).
 
-Both read their :class:`~qtfl.flower.job.FlowerJob` from the run config's ``job-file``.
+Both read their :class:`~qtfl.flower.job.FlowerJob` from the run config's ``job`` (inline JSON).
 """
 
 from __future__ import annotations

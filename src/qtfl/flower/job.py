@@ -2,8 +2,9 @@
 
 A :class:`FlowerJob` is the experiment configuration (as JSON), the scenario to run, how many
 SuperNodes serve the clients, where the ServerApp writes its result, and timeouts. It travels
-to the ServerApp and ClientApps through Flower's run config (``job-file``, a JSON file the
-orchestrator writes) or, in the simulation engine, directly.
+to the ServerApp and ClientApps inline in Flower's run config (``job``: a SuperNode on another
+host cannot read the orchestrator's files; the job holds no secret) or, in the simulation
+engine, directly.
 
 Both ends rebuild the *same* in-process simulation objects from it
 (:func:`qtfl.experiments.runner.build_simulation`): the server uses the sampling, dropout,

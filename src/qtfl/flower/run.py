@@ -234,6 +234,7 @@ def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> 
         # and Flower's worker threads log each dying actor's traceback ("ActorDiedError");
         # the user asked for the stop, so they are noise: silenced at the signal itself
         logging.getLogger("flwr").setLevel(logging.CRITICAL + 1)
+        exit_when_threads_stay_blocked()  # armed at the signal, whatever path follows
 
     with descendants_stopped():  # Ray's actor processes can outlive ray.shutdown()
         try:
@@ -252,7 +253,6 @@ def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> 
             import ray
 
             ray.shutdown()  # Ray's workers and daemons, and any ray.get blocked on them
-            exit_when_threads_stay_blocked()
             raise
     if not Path(job.result_path).is_file():
         raise InputError("the Flower simulation ended without a result; see its log above")
@@ -260,6 +260,7 @@ def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> 
 
 #: After an interrupted simulation, how long the interpreter may take to exit.
 EXIT_GRACE_S = 10.0
+_WATCHDOG = threading.Event()  # set once the exit watchdog runs (one per process)
 
 
 def exit_when_threads_stay_blocked(grace_s: float = EXIT_GRACE_S) -> None:
@@ -274,8 +275,9 @@ def exit_when_threads_stay_blocked(grace_s: float = EXIT_GRACE_S) -> None:
     interpreter shutdown), gives the normal exit ``grace_s``, then flushes stdout/stderr and
     calls ``os._exit(130)`` — the status of an interrupted run. Only in the main thread.
     """
-    if not _in_main_thread():
+    if not _in_main_thread() or _WATCHDOG.is_set():
         return
+    _WATCHDOG.set()
 
     def watch() -> None:
         threading.main_thread().join()  # returns once the interpreter starts to exit
