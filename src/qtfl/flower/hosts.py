@@ -300,7 +300,7 @@ def serve_superlink(
 
 @dataclass(frozen=True)
 class NodeBundle:
-    """SuperNode ``partition`` 's copied directory, checked."""
+    """The directory of one SuperNode, as copied to its host (checked by :meth:`load`)."""
 
     directory: Path
     superlink: str
