@@ -413,7 +413,11 @@ def run_on_flower(
     known = {sc.name: sc.rate_known for sc in config.resolved_scenarios()}
     atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
     elapsed = {name: sum(r.wall_seconds for r in recs) for name, recs in history.items()}
-    summary = {"engine": engine, **build_summary(config, history, known, elapsed)}
+    size = next((int(params.size) for _, params in results.values()), None)
+    summary = {
+        "engine": engine,
+        **build_summary(config, history, known, elapsed, parameters=size),
+    }
     for sc in config.resolved_scenarios():
         if sc.adversaries:  # the adversaries and the backdoor's success rate, as in process
             summary["scenarios"][sc.name].update(
