@@ -7,8 +7,9 @@ SuperNode 1's 127.0.0.3, each started from the ``node-<i>`` directory copied to 
 command, with TLS (a CA made by ``qtfl flower prepare``) and SuperNode authentication on:
 
 * each node directory holds its own private key and its own clients' link keys only;
-* the run (plain and teleportation scenarios, 2 clients, 2 rounds) gives the summary and
-  the per-round metrics of the in-process engine with the same run secret, timing aside;
+* the run (plain, teleportation and top-k compression with error feedback, 2 clients, 2
+  rounds) gives the summary and the per-round metrics of the in-process engine with the
+  same run secret, timing aside; the compression residuals stay on the nodes' hosts;
 * SIGTERM stops the SuperNodes and the SuperLink (exit 0), and no process any of the three
   commands started is left.
 """
@@ -45,6 +46,7 @@ CONFIG = {
     "scenarios": [
         {"name": "plain", "channel": {"kind": "plain"}},
         {"name": "teleport", "uplink": {"kind": "teleport", "link": {"fidelity": 0.99}}},
+        {"name": "topk", "compression": {"kind": "topk", "ratio": 0.1, "error_feedback": True}},
     ],
 }
 QTFL = [sys.executable, "-m", "qtfl.cli"]
@@ -191,6 +193,11 @@ def test_superlink_and_two_supernodes_on_three_addresses_equal_the_in_process_ru
     for node in hosts:
         log = (node / "supernode.log").read_text(errors="replace")
         assert "Receiving: train message" in log  # each host served its own client
+        # compression's error-feedback residuals stay on the node's own host
+        assert any(p.is_file() for p in (node / "state").rglob("*"))
+    assert not (out / "flower" / "nodes").exists() or not any(
+        p.is_file() for p in (out / "flower" / "nodes").rglob("*")
+    )
     reference = tmp_path / "inprocess"
     done = subprocess.run(
         [*QTFL, "run", str(cfg), "--out", str(reference), "--json",

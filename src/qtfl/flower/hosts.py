@@ -21,7 +21,8 @@ Four steps, each one command (``qtfl flower ...``, ``qtfl run``):
    registered node ids into ``federation.json``; runs until SIGINT/SIGTERM.
 3. **SuperNode** (client host ``i``), :func:`serve_supernode`: starts ``flower-supernode``
    from the copied ``node-<i>/`` (CA, private key, node config with ``secrets-dir`` pointing
-   at the copy); runs until SIGINT/SIGTERM.
+   at the copy and ``state-dir`` at ``node-<i>/state``, where the node keeps its own state,
+   e.g. compression residuals); runs until SIGINT/SIGTERM.
 4. **Run** (server host): ``qtfl run CONFIG --out OUT --engine flower-deploy --federation
    FED`` (:func:`federation_options`) attaches to the SuperLink, addresses the registered
    node ids only, uses ``FED/run-secret.key`` as the run secret and starts no SuperNode.
@@ -359,7 +360,8 @@ def serve_supernode(
     split_address(address)
     port = port if port is not None else free_port(bind)
     entries = {"partition-id": str(node.partition), "num-partitions": str(node.num_partitions),
-               "secrets-dir": str(node.directory)}  # fmt: skip
+               "secrets-dir": str(node.directory),
+               "state-dir": str(node.directory / "state")}  # fmt: skip
     env = flower_env()
     env["FLWR_HOME"] = str(node.directory / "flwr-home")
     log_path = node.directory / "supernode.log"

@@ -104,9 +104,15 @@ class FlowerJob:
 
     def on_node(self, node_config: Any) -> FlowerJob:
         """This job as a SuperNode sees it: a node config's ``secrets-dir`` (the directory of
-        the node's own ``node-<i>.key`` on its host) replaces the launcher's."""
-        local = node_config.get("secrets-dir") if node_config else None
-        return dataclasses.replace(self, secrets_dir=str(local)) if local else self
+        the node's own ``node-<i>.key`` on its host) and ``state-dir`` (where it keeps its
+        own state) replace the launcher's paths, which name the server host's files."""
+        secrets = node_config.get("secrets-dir") if node_config else None
+        state = node_config.get("state-dir") if node_config else None
+        return dataclasses.replace(
+            self,
+            secrets_dir=str(secrets) if secrets else self.secrets_dir,
+            state_dir=str(state) if state else self.state_dir,
+        )
 
     def link_key(self, round_: int, client: int) -> LinkKey:
         """Key of the uplink link sample of ``client`` in round ``round_``."""
