@@ -45,3 +45,35 @@ def test_package_does_not_import_upwards(package: str, forbidden: tuple[str, ...
     ]
     # Assert
     assert bad == []
+
+
+def _private_imports_across_packages(path: Path) -> list[str]:
+    """``from qtfl.<pkg>... import _name`` where ``<pkg>`` is not the importer's package."""
+    own = path.relative_to(SRC).parts[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ImportFrom) and node.module):
+            continue
+        parts = node.module.split(".")
+        if parts[0] != "qtfl" or len(parts) < 2 or parts[1] == own:
+            continue
+        found += [
+            f"{path.relative_to(SRC)} imports {node.module}.{alias.name}"
+            for alias in node.names
+            if alias.name.startswith("_") and not alias.name.startswith("__")
+        ]
+    return found
+
+
+def test_no_package_imports_a_private_name_of_another() -> None:
+    # Prepare / Execute: private names imported from another package (e.g. the Flower
+    # strategy from the engine: the two share the round protocol of qtfl.fl.rounds)
+    bad = [
+        line
+        for path in sorted(SRC.rglob("*.py"))
+        if len(path.relative_to(SRC).parts) > 1
+        for line in _private_imports_across_packages(path)
+    ]
+    # Assert
+    assert bad == []

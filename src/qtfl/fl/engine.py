@@ -17,6 +17,11 @@ One round of :class:`FederatedSimulation`:
 7. every ``eval_every`` rounds (and after the last) the global model is evaluated on the
    test set.
 
+Steps 1-3 and the counting are the round protocol of :mod:`qtfl.fl.rounds`
+(:meth:`FederatedSimulation.begin_round`, :meth:`~FederatedSimulation.cohorts`,
+:class:`~qtfl.fl.rounds.RoundTally`, :meth:`~FederatedSimulation.finish_round`), which the
+Flower strategy runs too, with the training and the uplink on client nodes.
+
 The engine never looks at what kind of channel it holds. Link time: a client's downlink and
 uplink are sequential, clients run in parallel, so a round's ``link_seconds`` is the maximum
 over clients of (downlink + uplink) seconds; ``link_seconds_total`` is the sum. With a
@@ -41,8 +46,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -52,11 +57,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from qtfl.channel import Channel, Delivery, Ledger
+from qtfl.channel import Channel, Delivery
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.fl.batched_mlp import supports_batched_mlp, train_batched_mlp
 from qtfl.fl.checkpoint import SimulationState
 from qtfl.fl.client import (
+    BatchPlan,
     LocalTraining,
     ParamLayout,
     load_flat,
@@ -67,6 +73,15 @@ from qtfl.fl.client import (
 )
 from qtfl.fl.parallel import ChannelPool, SendJob
 from qtfl.fl.privacy import Postprocessor, RoundContext
+from qtfl.fl.rounds import (
+    CLIENT_FIELDS,
+    CLIENT_LEDGER_FIELDS,
+    Cohort,
+    RoundMetrics,
+    RoundPlan,
+    RoundTally,
+    draw_round,
+)
 from qtfl.fl.strategies import Strategy
 
 STREAMS: tuple[str, ...] = (
@@ -79,27 +94,20 @@ STREAMS: tuple[str, ...] = (
     "privacy",
     "network",
 )
+__all__ = [
+    "BACKENDS",
+    "CHANNEL_STREAMS",
+    "CLIENT_FIELDS",
+    "CLIENT_LEDGER_FIELDS",
+    "STREAMS",
+    "FederatedSimulation",
+    "RoundMetrics",
+    "SimulationSettings",
+    "model_seed",
+    "seed_streams",
+]
 BACKENDS: tuple[str, ...] = ("auto", "bmm", "vmap", "loop")
 CHANNEL_STREAMS: tuple[str, ...] = ("uplink", "downlink")
-#: Ledger fields recorded per client and round (:attr:`RoundMetrics.clients`).
-CLIENT_LEDGER_FIELDS: tuple[str, ...] = (
-    "bell_pairs",
-    "payload_qubits",
-    "check_pairs",
-    "purification_pairs",
-    "classical_bits",
-    "link_seconds",
-)
-CLIENT_FIELDS: tuple[str, ...] = (
-    "client",
-    "accepted",
-    "detected",
-    "reason",
-    "qber",
-    "qber_bound",
-    "eve_information_bits",
-    *CLIENT_LEDGER_FIELDS,
-)
 ChannelSource = Channel | Sequence[Channel] | Callable[[int], Channel]
 
 
@@ -141,55 +149,6 @@ def model_seed(seed: int) -> int:
 
 
 @dataclass(frozen=True)
-class RoundMetrics:
-    """What happened in one round (one line of ``metrics.jsonl``).
-
-    ``accuracy`` and ``loss`` (test set, mean cross-entropy) are ``None`` in rounds without
-    evaluation; for regression (``LocalTraining.loss == "mse"``) ``accuracy`` holds the
-    task metric R² and ``loss`` the mean squared error (:meth:`FederatedSimulation.evaluate`).
-    ``answered`` clients trained and sent an update; ``aborted`` counts
-    deliveries (down or up) whose verdict was not accepted, ``detected`` those flagged as
-    eavesdropping; ``aggregated`` updates entered the strategy. ``wall_seconds`` is the
-    round's computer time, ``train_seconds`` the part spent in local training. ``clients``
-    holds the uplink deliveries column-wise (:data:`CLIENT_FIELDS`: client id, verdict and
-    ledger per delivery, in the order sent). ``network`` (only with a :class:`RoundScheduler`)
-    is the schedule's round record: ``makespan_seconds``, ``stragglers``, ``utilisation``...;
-    then ``clients`` also holds the schedule's per-client columns and ``link_seconds`` is the
-    slowest downlink plus the makespan.
-    """
-
-    round: int
-    accuracy: float | None
-    loss: float | None
-    sampled: int
-    dropped: int
-    answered: int
-    aborted: int
-    detected: int
-    aggregated: int
-    uplink: dict[str, float] = field(default_factory=dict)
-    downlink: dict[str, float] = field(default_factory=dict)
-    link_seconds: float = 0.0
-    link_seconds_total: float = 0.0
-    wall_seconds: float = 0.0
-    train_seconds: float = 0.0
-    clients: dict[str, list[Any]] = field(default_factory=dict)
-    network: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain mapping for JSON (``network`` only when the round was scheduled)."""
-        raw = dataclasses.asdict(self)
-        if raw["network"] is None:
-            del raw["network"]
-        return raw
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> RoundMetrics:
-        """Inverse of :meth:`as_dict`."""
-        return cls(**raw)
-
-
-@dataclass(frozen=True)
 class SimulationSettings:
     """Orchestration options of :class:`FederatedSimulation` (training options apart).
 
@@ -224,50 +183,6 @@ class SimulationSettings:
         require_int("evaluation.every", self.eval_every, low=1)
         require_choice("backend", self.backend, BACKENDS)
         require_int("client_chunk", self.client_chunk, low=1)
-
-
-_LEDGER_FIELDS = tuple(f.name for f in dataclasses.fields(Ledger))
-
-
-class _LedgerSum:
-    """Field-by-field running sum of Ledgers without building one Ledger per addition."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, float] = dict.fromkeys(_LEDGER_FIELDS, 0)
-
-    def add(self, ledger: Ledger) -> None:
-        for name in _LEDGER_FIELDS:
-            self.values[name] += getattr(ledger, name)
-
-    def as_dict(self) -> dict[str, float]:
-        return Ledger(**self.values).as_dict()  # type: ignore[arg-type]
-
-
-def _record_client(columns: dict[str, list[Any]], client: int, delivery: Delivery) -> None:
-    """Append one uplink delivery's verdict and ledger to the per-client columns."""
-    v, led = delivery.verdict, delivery.ledger
-    columns["client"].append(client)
-    columns["accepted"].append(v.accepted)
-    columns["detected"].append(v.detected)
-    columns["reason"].append(v.reason)
-    columns["qber"].append(v.qber)
-    columns["qber_bound"].append(v.qber_bound)
-    columns["eve_information_bits"].append(delivery.tap.information_bits)
-    for name in CLIENT_LEDGER_FIELDS:
-        columns[name].append(getattr(led, name))
-
-
-def _record_schedule(columns: dict[str, list[Any]], fields: dict[str, Any]) -> float:
-    """Append a scheduled client's columns; its ``link_seconds`` replaces the ledger's.
-
-    Returns that link time (queueing excluded: from its first pair to its delivery).
-    """
-    for name, value in fields.items():
-        if name == "link_seconds":
-            columns[name][-1] = value
-        else:
-            columns.setdefault(name, []).append(value)
-    return float(fields["link_seconds"])
 
 
 def _as_factory(source: ChannelSource, num_clients: int, what: str) -> Callable[[int], Channel]:
@@ -389,57 +304,71 @@ class FederatedSimulation:
         self._buffers: dict[str, npt.NDArray[np.float32]] = {}
 
     # -- one round -------------------------------------------------------------------------
-    def run_round(self) -> RoundMetrics:
-        """Run the next round and return its metrics (also appended to :attr:`history`)."""
+    def begin_round(self) -> RoundPlan:
+        """Draw the next round's plan: sampled clients and dropouts (:func:`draw_round`)."""
         if self.round >= self.settings.rounds:
             raise RuntimeError(f"all {self.settings.rounds} rounds are done")
-        t0 = time.perf_counter()
-        r = self.round + 1
-        keyed = self.uplink_rng
-        n = self.num_clients
-        m = max(1, min(n, round(self.settings.fraction * n)))
-        sampled = np.sort(self.rngs["sampling"].choice(n, size=m, replace=False))
-        dropped = self.rngs["dropout"].random(m) < self.settings.dropout_probability
-        plan = None
-        if self.network is not None and not dropped.all():
-            plan = self.network.schedule(sampled[~dropped], rng=self.rngs["network"])
-        down_seconds = np.zeros(m)
-        stragglers = 0
+        return draw_round(
+            self.round + 1,
+            num_clients=self.num_clients,
+            fraction=self.settings.fraction,
+            dropout_probability=self.settings.dropout_probability,
+            sampling=self.rngs["sampling"],
+            dropout=self.rngs["dropout"],
+        )
 
-        totals = {"uplink": _LedgerSum(), "downlink": _LedgerSum()}
-        client_seconds = np.zeros(m)
-        aborted = detected = answered = n_acc = 0
-        train_seconds = 0.0
-        accepted = self._buffer("accepted", m)
-        weights = np.empty(m, dtype=np.float64)
-        per_client: dict[str, list[Any]] = {name: [] for name in CLIENT_FIELDS}
-        senders = np.empty(m, dtype=np.int64)
-        context = self._round_context(r, sampled)
-        chunk = self.settings.client_chunk
-        for c0 in range(0, m, chunk):
-            # downlink to this chunk of sampled clients, straight into the reused start buffer
-            start = self._buffer("start", min(chunk, m))
+    def cohorts(self, plan: RoundPlan, tally: RoundTally) -> Iterator[Cohort]:
+        """Send the global model down to each chunk of ``plan`` and yield who trains.
+
+        Per chunk of ``settings.client_chunk`` sampled clients: every downlink (in sampled
+        order, counted in ``tally``); the clients whose downlink was accepted and who do not
+        drop out start from what they received; their mini-batch plan comes from the
+        batches stream. Draw each cohort fully before the next (``start`` is reused).
+        """
+        sampled, chunk = plan.sampled, self.settings.client_chunk
+        for c0 in range(0, plan.size, chunk):
+            start = self._buffer("start", min(chunk, plan.size))
             trainers: list[int] = []
-            for j in range(c0, min(c0 + chunk, m)):
+            for j in range(c0, min(c0 + chunk, plan.size)):
                 d = self.downlink(int(sampled[j])).send(
                     self.global_params, rng=self.rngs["downlink"]
                 )
-                totals["downlink"].add(d.ledger)
-                client_seconds[j] += d.ledger.link_seconds
-                down_seconds[j] = d.ledger.link_seconds
-                if not d.verdict.accepted:
-                    aborted += 1
-                    detected += int(d.verdict.detected)
-                elif not dropped[j]:
+                if tally.add_downlink(j, d) and not plan.dropped[j]:
                     start[len(trainers)] = d.received
                     trainers.append(j)
             if not trainers:
                 continue
-            answered += len(trainers)
-            clients = sampled[trainers]
+            slots = np.asarray(trainers, dtype=np.int64)
+            clients = sampled[slots]
+            batches = plan_batches(
+                [self.client_indices[k] for k in clients],
+                epochs=self.training.local_epochs,
+                batch_size=self.training.batch_size,
+                rng=self.rngs["batches"],
+            )
+            yield Cohort(
+                slots=slots, clients=clients, start=start[: len(trainers)], batches=batches
+            )
+
+    def run_round(self) -> RoundMetrics:
+        """Run the next round and return its metrics (also appended to :attr:`history`)."""
+        plan = self.begin_round()
+        tally = RoundTally(plan)
+        r, m = plan.round, plan.size
+        schedule = None
+        if self.network is not None and not plan.dropped.all():
+            schedule = self.network.schedule(plan.sampled[~plan.dropped], rng=self.rngs["network"])
+        keyed = self.uplink_rng
+        n_acc = 0
+        accepted = self._buffer("accepted", m)
+        weights = np.empty(m, dtype=np.float64)
+        senders = np.empty(m, dtype=np.int64)
+        context = self._round_context(r, plan.sampled)
+        for cohort in self.cohorts(plan, tally):
+            clients = cohort.clients
             t_train = time.perf_counter()
-            deltas = self._train([self.client_indices[k] for k in clients], start[: len(trainers)])
-            train_seconds += time.perf_counter() - t_train
+            deltas = self._train(cohort.start, cohort.batches)
+            tally.train_seconds += time.perf_counter() - t_train
             for post in self.postprocessors:  # colluding clients see their chunk (ALIE)
                 cohort_hook = getattr(post, "postprocess_cohort", None)
                 if cohort_hook is not None:
@@ -453,87 +382,48 @@ class FederatedSimulation:
                         delta, client=k, weight=weight, context=context
                     )
                 rng = self.rngs["uplink"] if keyed is None else keyed(r, k)
-                jobs.append((self.uplink(k) if plan is None else plan.uplink(k), delta, rng))
+                uplink = self.uplink(k) if schedule is None else schedule.uplink(k)
+                jobs.append((uplink, delta, rng))
                 client_weights.append(weight)
             sent = self._send_uplinks(jobs, keyed=keyed is not None)
             for j, k, weight, d in zip(
-                trainers, clients.tolist(), client_weights, sent, strict=True
+                cohort.slots.tolist(), clients.tolist(), client_weights, sent, strict=True
             ):
-                totals["uplink"].add(d.ledger)
-                _record_client(per_client, k, d)
-                if plan is None:
-                    client_seconds[j] += d.ledger.link_seconds
-                else:
-                    client_seconds[j] += _record_schedule(per_client, plan.client_fields(k))
-                if d.verdict.accepted and plan is not None and plan.late(k):
-                    stragglers += 1  # arrived after the deadline: counted, not aggregated
-                elif d.verdict.accepted:
+                scheduled = late = None
+                if schedule is not None:
+                    scheduled, late = schedule.client_fields(k), schedule.late(k)
+                if tally.add_uplink(j, k, d, scheduled=scheduled, late=bool(late)):
                     accepted[n_acc] = d.received
                     weights[n_acc] = weight
                     senders[n_acc] = k
                     n_acc += 1
-                else:
-                    aborted += 1
-                    detected += int(d.verdict.detected)
 
         updates, agg_weights = accepted[:n_acc], weights[:n_acc]
         for post in reversed(self.postprocessors):
             updates, agg_weights = post.postprocess_server(
                 updates, agg_weights, clients=senders[:n_acc], context=context
             )
-        record = self.finish_round(
-            r,
-            updates,
-            agg_weights,
-            t0=t0,
-            sampled=m,
-            dropped=int(dropped.sum()),
-            answered=answered,
-            aborted=aborted,
-            detected=detected,
-            aggregated=n_acc,
-            totals=totals,
-            client_seconds=client_seconds,
-            train_seconds=train_seconds,
-            clients=per_client,
-            network=None
-            if plan is None
-            else {
-                **plan.round_fields(),
-                "late_updates": stragglers,
-                "downlink_seconds": float(down_seconds.max(initial=0.0)),
-            },
-        )
+        network = None if schedule is None else schedule.round_fields()
+        record = self.finish_round(tally, updates, agg_weights, network=network)
         self.history.append(record)
         return record
 
     def finish_round(
         self,
-        r: int,
+        tally: RoundTally,
         updates: npt.NDArray[np.float32],
         weights: npt.NDArray[np.float64],
         *,
-        t0: float,
-        sampled: int,
-        dropped: int,
-        answered: int,
-        aborted: int,
-        detected: int,
-        aggregated: int,
-        totals: dict[str, _LedgerSum],
-        client_seconds: npt.NDArray[np.float64],
-        train_seconds: float,
-        clients: dict[str, list[Any]],
         network: dict[str, Any] | None = None,
     ) -> RoundMetrics:
-        """Close round ``r``: aggregate ``updates``, evaluate when due, and build its record.
+        """Close the tallied round: aggregate ``updates``, evaluate when due, build its record.
 
         Shared by :meth:`run_round` and the Flower server strategy, so both engines step the
-        model, decide when to evaluate and fill :class:`RoundMetrics` the same way. ``t0`` is
-        the round's ``time.perf_counter()`` start; the caller keeps the record in its history.
-        ``network``: the schedule's round record; the round's link time is then its
-        ``downlink_seconds`` plus ``makespan_seconds`` (downlink first, then the uplink queue).
+        model, decide when to evaluate and fill :class:`RoundMetrics` the same way. The
+        caller keeps the record in its history. ``network``: the schedule's round record
+        (:meth:`RoundTally.metrics`).
         """
+        r = tally.plan.round
         self.global_params = self.strategy.step(self.global_params, updates, weights).astype(
             np.float32, copy=False
         )
@@ -541,29 +431,7 @@ class FederatedSimulation:
         acc = loss = None
         if r % self.settings.eval_every == 0 or r == self.settings.rounds:
             acc, loss = self.evaluate()
-        return RoundMetrics(
-            round=r,
-            accuracy=acc,
-            loss=loss,
-            sampled=sampled,
-            dropped=dropped,
-            answered=answered,
-            aborted=aborted,
-            detected=detected,
-            aggregated=aggregated,
-            uplink=totals["uplink"].as_dict(),
-            downlink=totals["downlink"].as_dict(),
-            link_seconds=(
-                float(client_seconds.max(initial=0.0))
-                if network is None
-                else network["downlink_seconds"] + network["makespan_seconds"]
-            ),
-            link_seconds_total=float(client_seconds.sum()),
-            wall_seconds=time.perf_counter() - t0,
-            train_seconds=train_seconds,
-            clients=clients,
-            network=network,
-        )
+        return tally.metrics(accuracy=acc, loss=loss, network=network)
 
     def _send_uplinks(self, jobs: list[SendJob], *, keyed: bool) -> list[Delivery]:
         """Send a chunk's updates, in worker processes when that pays (module docstring).
@@ -604,15 +472,7 @@ class FederatedSimulation:
             self._buffers[name] = buf
         return buf[:rows]
 
-    def _train(
-        self, indices: list[npt.NDArray[np.int64]], start: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.float32]:
-        plan = plan_batches(
-            indices,
-            epochs=self.training.local_epochs,
-            batch_size=self.training.batch_size,
-            rng=self.rngs["batches"],
-        )
+    def _train(self, start: npt.NDArray[np.float32], plan: BatchPlan) -> npt.NDArray[np.float32]:
         out = torch.from_numpy(self._buffer("deltas", start.shape[0]))
         fn = {"bmm": train_batched_mlp, "vmap": train_vmap, "loop": train_loop}[self.backend]
         deltas = fn(

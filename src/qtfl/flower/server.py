@@ -1,9 +1,9 @@
 """The ServerApp and its strategy wrapper: the in-process engine's round, with clients on Flower.
 
 :class:`ChannelStrategy` is a Flower :class:`~flwr.serverapp.strategy.Strategy` around a
-qtfl :class:`~qtfl.fl.strategies.Strategy`. ``configure_train`` reproduces the engine's
-round with the engine's own random streams (:class:`~qtfl.fl.engine.FederatedSimulation`
-built from the same config and seed): client sampling, dropouts, the downlink (whole, on the
+qtfl :class:`~qtfl.fl.strategies.Strategy`. ``configure_train`` runs the engine's round
+protocol (:mod:`qtfl.fl.rounds`, on a :class:`~qtfl.fl.engine.FederatedSimulation` built
+from the same config and seed): client sampling, dropouts, the downlink (whole, on the
 server: the global model is public to every client), the mini-batch plan, and for each
 training client the uplink receiving end's announcements. ``aggregate_train`` decodes every
 reply with the uplink's receiving end, rejects aborted deliveries, aggregates the accepted
@@ -34,37 +34,46 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy as FlowerStrategy
 
+from qtfl.channel import Delivery, Ledger, Tap, Verdict
 from qtfl.errors import InputError
 from qtfl.fl.checkpoint import load_checkpoint, save_checkpoint
-from qtfl.fl.client import plan_batches
-from qtfl.fl.engine import (
-    CLIENT_FIELDS,
-    FederatedSimulation,
-    RoundMetrics,
-    _LedgerSum,
-    _record_client,
-)
+from qtfl.fl.engine import FederatedSimulation
 from qtfl.fl.privacy import Reveal
-from qtfl.flower.ends import UplinkEnds, uplink_ends
+from qtfl.fl.rounds import RoundMetrics, RoundTally
+from qtfl.flower.ends import FollowUp, UplinkEnds, uplink_ends
 from qtfl.flower.exchange import Transfer, finish_exchanges
 from qtfl.flower.interrupt import StoppableGrid
-from qtfl.flower.job import FlowerJob, build_simulation_for
+from qtfl.flower.job import FlowerJob, build_simulation_for, privacy_path
 from qtfl.flower.node_state import last_delivery
 from qtfl.flower.privacy_ends import read_reveals, reveal_requests, server_aggregate
 
 log = logging.getLogger("flwr")  # Flower streams its logger to `flwr run --stream`
 
 
+@dataclass
+class _Pending:
+    """The round in flight between ``configure_train`` and ``aggregate_train``."""
+
+    tally: RoundTally
+    asked: dict[int, tuple[int, object]]  # client -> (slot in the plan, receiving end state)
+
+
 class ChannelStrategy(FlowerStrategy):
-    """Flower strategy whose replies pass the uplink's receiving end before aggregation."""
+    """Flower strategy whose replies pass the uplink's receiving end before aggregation.
+
+    A round is the engine's round protocol (:mod:`qtfl.fl.rounds`): ``configure_train``
+    draws the plan and sends each cohort's clients their start and batch plan;
+    ``aggregate_train`` decodes the replies (:meth:`decode_reply`), tallies them in sampled
+    order and closes the round with the engine's ``finish_round``.
+    """
 
     def __init__(
         self,
@@ -81,7 +90,7 @@ class ChannelStrategy(FlowerStrategy):
         self.history: list[RoundMetrics] = sim.history  # restored rounds included
         self.checkpoint = checkpoint
         self.round_offset = sim.round  # Flower counts from 1 again after a resume
-        self._round: dict[str, Any] = {}
+        self._pending: _Pending | None = None
         self._grid: Grid | None = None  # kept for further uplink exchanges within a round
 
     def _ends(self, client: int) -> UplinkEnds:
@@ -94,53 +103,26 @@ class ChannelStrategy(FlowerStrategy):
     ) -> Iterable[Message]:
         sim, job = self.sim, self.job
         self._grid = grid
-        r = server_round + self.round_offset
-        t0 = time.perf_counter()
-        n = sim.num_clients
-        m = max(1, min(n, round(sim.settings.fraction * n)))
-        sampled = np.sort(sim.rngs["sampling"].choice(n, size=m, replace=False))
-        dropped = sim.rngs["dropout"].random(m) < sim.settings.dropout_probability
-        totals = {"uplink": _LedgerSum(), "downlink": _LedgerSum()}
-        seconds = np.zeros(m)
-        aborted = detected = 0
+        plan = sim.begin_round()
+        r = plan.round
+        tally = RoundTally(plan)
         online = set(grid.get_node_ids())
         messages: list[Message] = []
-        states: dict[int, tuple[int, object]] = {}
-        chunk = sim.settings.client_chunk
-        for c0 in range(0, m, chunk):
-            starts: dict[int, np.ndarray] = {}
-            for j in range(c0, min(c0 + chunk, m)):
-                d = sim.downlink(int(sampled[j])).send(sim.global_params, rng=sim.rngs["downlink"])
-                totals["downlink"].add(d.ledger)
-                seconds[j] += d.ledger.link_seconds
-                if not d.verdict.accepted:
-                    aborted += 1
-                    detected += int(d.verdict.detected)
-                elif not dropped[j]:
-                    assert d.received is not None
-                    starts[j] = d.received
-            if not starts:
-                continue
-            trainers = sorted(starts)
-            clients = sampled[trainers]
-            plan = plan_batches(
-                [sim.client_indices[k] for k in clients],
-                epochs=sim.training.local_epochs,
-                batch_size=sim.training.batch_size,
-                rng=sim.rngs["batches"],
-            )
-            for row, (j, k) in enumerate(zip(trainers, clients.tolist(), strict=True)):
+        asked: dict[int, tuple[int, object]] = {}
+        for cohort in sim.cohorts(plan, tally):
+            pairs = zip(cohort.slots.tolist(), cohort.clients.tolist(), strict=True)
+            for row, (j, k) in enumerate(pairs):
                 node = self.nodes.get(k % job.num_nodes)
                 if node is None or node not in online:
-                    dropped[j] = True  # its node is gone: it cannot answer
+                    tally.add_unanswered(k)  # its node is gone: it cannot answer
                     continue
                 state, announce = self._ends(k).prepare(job.link_key(r, k), sim.layout.size)
-                states[k] = (j, state)
+                asked[k] = (j, state)
                 train = {
-                    "start": starts[j],
-                    "indices": plan.indices[row].numpy(),
-                    "mask": plan.mask[row].numpy().astype(np.uint8),
-                    "cohort": sampled.astype(np.int64),  # public: the privacy hooks use it
+                    "start": cohort.start[row],
+                    "indices": cohort.batches.indices[row].numpy(),
+                    "mask": cohort.batches.mask[row].numpy().astype(np.uint8),
+                    "cohort": plan.sampled.astype(np.int64),  # public: the privacy hooks use it
                 }
                 last = last_delivery(self.history, k)  # error feedback's acknowledgement
                 content = RecordDict(
@@ -160,104 +142,93 @@ class ChannelStrategy(FlowerStrategy):
                     }
                 )
                 messages.append(Message(content, dst_node_id=node, message_type="train"))
-        self._round = {
-            "t0": t0,
-            "m": m,
-            "sampled": sampled,
-            "dropped": dropped,
-            "totals": totals,
-            "seconds": seconds,
-            "aborted": aborted,
-            "detected": detected,
-            "states": states,
-        }
+        self._pending = _Pending(tally=tally, asked=asked)
         return messages
+
+    def decode_reply(
+        self, r: int, reply: Message, asked: dict[int, tuple[int, object]]
+    ) -> tuple[int, Delivery | FollowUp] | None:
+        """One reply as ``(client, outcome)``, or None when it is no readable answer; the
+        outcome is a Delivery or a further request (multi-step channels,
+        :func:`qtfl.flower.exchange.finish_exchanges`).
+
+        ``asked``: client -> (slot, receiving end state) of the clients asked this round.
+        A node error, a reply without wire arrays or an unreadable one counts as no answer;
+        a readable reply that is not what the channel's sending end produces is a rejected
+        delivery (:meth:`qtfl.flower.ends.UplinkEnds.decode`).
+        """
+        if reply.has_error() or "wire" not in reply.content.array_records:
+            log.warning(
+                "round %d: a node failed: %s",
+                r,
+                reply.error if reply.has_error() else "no wire",
+            )
+            return None
+        try:  # a hostile node may send anything: unreadable replies count as no answer
+            k = int(str(reply.content.config_records["qtfl"]["client"]))
+            wire = {a: v.numpy() for a, v in reply.content.array_records["wire"].items()}
+        except (KeyError, ValueError, TypeError) as exc:
+            log.warning("round %d: an unreadable reply was ignored (%s)", r, type(exc).__name__)
+            return None
+        if k not in asked:
+            return None  # not asked this round
+        _, state = asked[k]
+        return k, self._ends(k).step(wire, state, n_values=self.sim.layout.size)
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        sim, st = self.sim, self._round
-        r = server_round + self.round_offset
-        states: dict[int, tuple[int, object]] = st["states"]
-        transfers: dict[int, Transfer] = {}
+        sim, pending = self.sim, self._pending
+        assert pending is not None
+        tally = pending.tally
+        r = tally.plan.round
+        transfers: dict[int, Transfer] = {}  # slot -> transfer in progress
         for reply in replies:
-            if reply.has_error() or "wire" not in reply.content.array_records:
-                log.warning(
-                    "round %d: a node failed: %s",
-                    r,
-                    reply.error if reply.has_error() else "no wire",
-                )
+            decoded = self.decode_reply(r, reply, pending.asked)
+            if decoded is None:
                 continue
-            try:  # a hostile node may send anything: unreadable replies count as no answer
-                k = int(str(reply.content.config_records["qtfl"]["client"]))
-                wire = {a: v.numpy() for a, v in reply.content.array_records["wire"].items()}
-            except (KeyError, ValueError, TypeError) as exc:
-                log.warning("round %d: an unreadable reply was ignored (%s)", r, type(exc).__name__)
-                continue
-            if k not in states or k in (t.client for t in transfers.values()):
-                continue  # not asked this round, or a second reply for the same client
-            j, state = states[k]
-            ends = self._ends(k)
-            outcome = ends.step(wire, state, n_values=sim.layout.size)
+            k, outcome = decoded
+            j, state = pending.asked[k]
+            if j in transfers:
+                continue  # a second reply for the same client: ignored
             node = self.nodes[k % self.job.num_nodes]
-            transfers[j] = Transfer(k, node, ends, state, outcome)
+            transfers[j] = Transfer(k, node, self._ends(k), state, outcome)
         assert self._grid is not None
         deliveries = finish_exchanges(
             self._grid, transfers, round_=r, n_values=sim.layout.size,
             timeout_s=self.job.round_timeout_s,
         )  # fmt: skip
-        answered = len(deliveries)
-        missing = len(states) - answered
+        missing = sorted(k for k, (j, _) in pending.asked.items() if j not in deliveries)
+        for k in missing:
+            tally.add_unanswered(k)
         if missing:
             log.warning(
-                "round %d: %d of %d clients did not answer within %g s (node gone or failed); "
-                "aggregating the other %d",
-                r, missing, len(states), self.job.round_timeout_s, answered,
+                "round %d: %d of %d clients did not answer within %g s (node gone or failed): "
+                "clients %s; aggregating the other %d",
+                r, len(missing), len(pending.asked), self.job.round_timeout_s, missing,
+                len(deliveries),
             )  # fmt: skip
-        dropped = st["dropped"]
-        aborted, detected, seconds = st["aborted"], st["detected"], st["seconds"]
         accepted, weights, senders = [], [], []
-        per_client: dict[str, list[Any]] = {name: [] for name in CLIENT_FIELDS}
         for j in sorted(deliveries):  # the engine's order: sampled order
             k, d = deliveries[j]
-            _record_client(per_client, k, d)
-            st["totals"]["uplink"].add(d.ledger)
-            seconds[j] += d.ledger.link_seconds
-            if d.verdict.accepted:
+            if tally.add_uplink(j, k, d):
                 accepted.append(d.received)
                 weights.append(float(sim.client_sizes[k]))
                 senders.append(k)
-            else:
-                aborted += 1
-                detected += int(d.verdict.detected)
         size = sim.layout.size
         updates = np.asarray(accepted, dtype=np.float32).reshape(len(accepted), size)
         agg_weights = np.asarray(weights, dtype=np.float64)
         if sim.postprocessors:  # central DP noise, unmasking (qtfl.flower.privacy_ends)
             updates, agg_weights = server_aggregate(
-                sim, updates, agg_weights, round_=r, cohort=st["sampled"].astype(np.int64),
+                sim, updates, agg_weights, round_=r, cohort=tally.plan.sampled.astype(np.int64),
                 senders=np.asarray(senders, np.int64), reveal=self._reveal(r),
             )  # fmt: skip
-        record = sim.finish_round(
-            r,
-            updates,
-            agg_weights,
-            t0=st["t0"],
-            sampled=st["m"],
-            dropped=int(dropped.sum()) + missing,
-            answered=answered,
-            aborted=aborted,
-            detected=detected,
-            aggregated=len(accepted),
-            totals=st["totals"],
-            client_seconds=seconds,
-            train_seconds=0.0,
-            clients=per_client,
-        )
+        record = sim.finish_round(tally, updates, agg_weights)
+        self._pending = None
         self.history.append(record)
         if self.checkpoint is not None:
             save_checkpoint(self.checkpoint, sim.state(), config_hash=self.job.config.config_hash())
-        metrics = MetricRecord({"aggregated": len(accepted), "aborted": aborted})
+        metrics = MetricRecord({"aggregated": len(accepted), "aborted": tally.aborted})
         return ArrayRecord({"params": Array(sim.global_params)}), metrics
 
     def _reveal(self, r: int) -> Reveal:
@@ -273,6 +244,47 @@ class ChannelStrategy(FlowerStrategy):
             return read_reveals(replies)
 
         return reveal
+
+    def deliver(self, grid: Grid, r: int, updates: list[np.ndarray]) -> list[Delivery]:
+        """Client ``k``'s ``updates[k]`` sent by its node's uplink sending end in round ``r``.
+
+        The privacy assessment's exchange (:func:`qtfl.attacks.run_privacy.assess_simulation`):
+        the server hands each node its client's probe update (a ``query`` message with the
+        receiving end's announcements); the node's channel mod sends it as the wire arrays of
+        the real protocol; the server decodes them as in a training round, so the
+        eavesdropper's tap and the server's view come from what crossed the wire. A client
+        whose node does not answer is an aborted delivery (``no-answer``).
+        """
+        job, size = self.job, self.sim.layout.size
+        asked: dict[int, tuple[int, object]] = {}
+        messages = []
+        for k, u in enumerate(updates):
+            node = self.nodes.get(k % job.num_nodes)
+            if node is None:
+                continue
+            state, announce = self._ends(k).prepare(job.link_key(r, k), size)
+            asked[k] = (k, state)
+            content = RecordDict(
+                {
+                    "probe": ArrayRecord({"update": Array(np.ascontiguousarray(u, np.float32))}),
+                    "announce": ArrayRecord({a: Array(v) for a, v in announce.items()}),
+                    "qtfl": ConfigRecord({"client": int(k), "round": r}),
+                }
+            )
+            messages.append(Message(content, dst_node_id=node, message_type="query"))
+        transfers: dict[int, Transfer] = {}
+        for reply in grid.send_and_receive(messages, timeout=job.round_timeout_s):
+            decoded = self.decode_reply(r, reply, asked)
+            if decoded is not None and decoded[0] not in transfers:
+                k, outcome = decoded
+                node = self.nodes[k % job.num_nodes]
+                transfers[k] = Transfer(k, node, self._ends(k), asked[k][1], outcome)
+        done = finish_exchanges(
+            grid, transfers, round_=r, n_values=size, timeout_s=job.round_timeout_s
+        )
+        got = {k: d for k, (_, d) in done.items()}
+        silent = Delivery(None, Ledger(), Verdict.abort("no-answer"), Tap(kind="none"))
+        return [got.get(k, silent) for k in range(len(updates))]
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -363,8 +375,10 @@ def serve(
     resume_from(sim, job, checkpoint)
     remaining = sim.settings.rounds - sim.round
     strategy = ChannelStrategy(job, sim, {}, checkpoint=checkpoint)
-    if remaining > 0:
+    attacks = job.config.attacks is not None
+    if remaining > 0 or attacks:
         strategy.nodes = discover_nodes(grid, job, node_ids)
+    if remaining > 0:
         strategy.start(
             grid,
             ArrayRecord({"params": Array(sim.global_params)}),
@@ -372,11 +386,25 @@ def serve(
             timeout=job.round_timeout_s,
         )
     out = Path(job.result_path)
+    if attacks:
+        from qtfl.experiments.runner import scenario_privacy
+
+        privacy = scenario_privacy(
+            job.config,
+            job.resolved,
+            sim,
+            deliver=lambda r, updates: strategy.deliver(grid, r, updates),
+        )
+        _write_json(privacy_path(out), privacy)
     np.save(out.with_suffix(".npy"), sim.global_params)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps([r.as_dict() for r in strategy.history]), encoding="utf-8")
-    tmp.replace(out)
+    _write_json(out, [r.as_dict() for r in strategy.history])
     return strategy.history
+
+
+def _write_json(path: Path, value: object) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value), encoding="utf-8")
+    tmp.replace(path)
 
 
 def make_server_app(
