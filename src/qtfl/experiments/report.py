@@ -368,6 +368,24 @@ def _privacy_html(summary: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _unanswered_html(rows: Sequence[tuple[str, int, list[int]]]) -> str:
+    """Rounds in which clients were asked to train and their node never answered (a Flower
+    node gone, failed or slower than the round timeout); empty when every node answered."""
+    if not rows:
+        return ""
+    note = (
+        "Clients asked to train whose node never answered in that round (node gone, failed, "
+        "or slower than the round timeout). They count as dropped; the round aggregated the "
+        "others."
+    )
+    body = [[_esc(name), _esc(r), _esc(", ".join(map(str, ks)))] for name, r, ks in rows]
+    return (
+        f'<section id="unanswered"><h2>Nodes that did not answer</h2><p>{_esc(note)}</p>'
+        + _table("unanswered-table", ["scenario", "round", "clients"], body)
+        + "</section>"
+    )
+
+
 def _timing_table(summary: Mapping[str, Any]) -> str:
     timing = summary.get("timing", {})
     rows = [
@@ -399,6 +417,12 @@ class ReportData:
         self.splits = pair_splits(self.table)
         self.summary = summary
         self.records = records
+        self.unanswered = [
+            (name, r.round, list(r.unanswered_clients))
+            for name, recs in records.items()
+            for r in recs
+            if r.unanswered_clients
+        ]
 
     def csv_files(self) -> dict[str, str]:
         """``report-data/`` file name -> CSV text."""
@@ -535,6 +559,7 @@ classical link without latency).</p>
 <h2>Plots</h2>
 {"".join(figures)}
 {_eavesdropper_table(table, summary)}
+{_unanswered_html(data.unanswered)}
 {_adversaries_html(summary)}
 {_secure_aggregation_html(summary)}
 {_privacy_html(summary)}

@@ -388,18 +388,39 @@ def _run(
         torch.save(sim.final_model().state_dict(), buf)
         atomic_write_bytes(out / "models" / f"{sc.name}.pt", buf.getvalue())
 
+    return write_outputs(
+        out, config, sims, history=history, elapsed=elapsed, dataset=inputs.dataset
+    )
+
+
+def write_outputs(
+    out: Path,
+    config: ExperimentConfig,
+    sims: dict[str, FederatedSimulation],
+    *,
+    history: dict[str, list[RoundMetrics]],
+    elapsed: dict[str, float],
+    dataset: Dataset,
+    head: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``metrics.jsonl``, ``summary.json`` and ``report.html`` of a finished run.
+
+    ``sims`` hold each scenario's final global model (the privacy attacks and the backdoor
+    success rate use it); ``head``: keys put first in the summary (Flower: the engine).
+    Shared by the in-process runner and the Flower engines, so their outputs are the same.
+    """
+    scenarios = config.resolved_scenarios()
+    known = {sc.name: sc.rate_known for sc in scenarios}
     atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
     size = next((int(sim.global_params.size) for sim in sims.values()), None)
-    summary = build_summary(config, history, known, elapsed, parameters=size)
+    summary = {**(head or {}), **build_summary(config, history, known, elapsed, parameters=size)}
     for sc in scenarios:
         for post in sims[sc.name].postprocessors:
             report = getattr(post, "summary", None)
             if callable(report):
                 summary["scenarios"][sc.name]["secure_aggregation"] = report()
         if sc.adversaries:
-            summary["scenarios"][sc.name].update(
-                poisoning_summary(sc, sims[sc.name], inputs.dataset)
-            )
+            summary["scenarios"][sc.name].update(poisoning_summary(sc, sims[sc.name], dataset))
     if config.attacks is not None:
         summary["privacy"] = privacy_summary(config, sims, scenarios)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -9,6 +9,14 @@ owner-only file per party (:func:`qtfl.flower.job.write_party_secrets`); it is r
 the run ends. ``flower/nodes/`` holds each client node's own state (error-feedback residuals
 of compression, :mod:`qtfl.flower.node_state`), kept for ``--resume``.
 
+Outputs are written by the in-process runner's own code
+(:func:`qtfl.experiments.runner.write_outputs`): ``metrics.jsonl`` (with, per round, the
+clients whose node did not answer), ``summary.json`` — with the ``attacks:`` section's
+results, computed on the final global model of the Flower run exactly as in process — and
+``report.html``. Everything that cannot run on Flower is refused before ``--out`` is touched
+(:func:`check_runs_on_flower`); a run that fails later removes what it created
+(:func:`removed_on_failure`), so the same command can be run again.
+
 ``--resume`` continues an interrupted run: the configuration must equal the one in
 ``config.json`` (and each checkpoint's hash), the run secret is read back from
 ``run-secret.key``, finished scenarios are read back from their checkpoints, and the others
@@ -44,7 +52,6 @@ from qtfl import registry
 from qtfl.errors import InputError, require_choice
 from qtfl.experiments.config import ExperimentConfig, Scenario, parse_config
 from qtfl.fl.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint
-from qtfl.fl.client import load_flat
 from qtfl.fl.engine import RoundMetrics
 from qtfl.flower.deploy import HOST, LocalFederation, TlsFiles, check_transport, run_deployed
 from qtfl.flower.job import FlowerJob, build_node, build_simulation_for, write_party_secrets
@@ -357,18 +364,24 @@ def run_on_flower(
 
     Raises:
         InputError: ``--out`` holds results and ``resume`` is False; ``resume`` and ``--out``
-            holds no run of this configuration. Checked before anything is written.
+            holds no run of this configuration; a scenario cannot run on Flower. Checked
+            before anything is written.
     """
-    from qtfl.experiments.metrics import metrics_jsonl
-    from qtfl.experiments.runner import build_summary
+    from qtfl.experiments.runner import (
+        build_simulation,
+        check_output_dir,
+        prepare_inputs,
+        resolve_run_secret,
+        write_outputs,
+    )
 
     require_choice("engine", engine, FLOWER_ENGINES)
     options = options or FlowerOptions()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory")
+    check_output_dir(out)
     ckpt_dir = out / "checkpoints"
-    names = [sc.name for sc in config.resolved_scenarios()]
+    scenarios = config.resolved_scenarios()
+    names = [sc.name for sc in scenarios]
     served = [sc.name for sc in config.resolved_scenarios() if sc.network is not None]
     if served:
         raise InputError(
@@ -383,48 +396,86 @@ def run_on_flower(
             f"output directory {out} is not empty; pass --resume to continue that run "
             "or choose a new --out"
         )
-    from qtfl.experiments.runner import resolve_run_secret
-
     secret, fresh = resolve_run_secret(out, resume=resume, secret_file=secret_file)
-    out.mkdir(parents=True, exist_ok=True)
-    if fresh:
-        secret.save(out / SECRET_FILE)
-    (out / "models").mkdir(exist_ok=True)
-    ckpt_dir.mkdir(exist_ok=True)
-    atomic_write_text(out / "config.json", config.model_dump_json(indent=2) + "\n")
-    history: dict[str, list[RoundMetrics]] = {}
+    inputs = prepare_inputs(config)
     todo = [name for name in names if name not in done]
-    with interrupts_as_keyboard_interrupt():
-        results = run_scenarios_on_flower(
-            config, todo, engine=engine, workdir=out / "flower", options=options,
-            secret=secret, checkpoints=ckpt_dir,
+    check_runs_on_flower(config, inputs, todo)  # every refusal before anything is written
+    with removed_on_failure(out):
+        out.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            secret.save(out / SECRET_FILE)
+        (out / "models").mkdir(exist_ok=True)
+        ckpt_dir.mkdir(exist_ok=True)
+        atomic_write_text(out / "config.json", config.model_dump_json(indent=2) + "\n")
+        with interrupts_as_keyboard_interrupt():
+            results = run_scenarios_on_flower(
+                config, todo, engine=engine, workdir=out / "flower", options=options,
+                secret=secret, checkpoints=ckpt_dir,
+            )  # fmt: skip
+        results.update(done)
+        sims = {}
+        for sc in scenarios:  # the final models, on the channels of the run, for the attacks
+            records, params = results[sc.name]
+            sim = build_simulation(config, inputs, sc, secrets=secret)
+            sim.global_params = params.astype(np.float32)
+            sim.round, sim.history = len(records), records
+            buf = io.BytesIO()
+            torch.save(sim.final_model().state_dict(), buf)
+            atomic_write_bytes(out / "models" / f"{sc.name}.pt", buf.getvalue())
+            sims[sc.name] = sim
+        history = {name: sims[name].history for name in names}
+        elapsed = {name: sum(r.wall_seconds for r in recs) for name, recs in history.items()}
+        return write_outputs(
+            out, config, sims, history=history, elapsed=elapsed, dataset=inputs.dataset,
+            head={"engine": engine},
         )  # fmt: skip
-    results.update(done)
-    for name in names:
-        records, params = results[name]
-        history[name] = records
-        model = build_node(
-            FlowerJob(config.model_dump_json(), name, 1, str(out / "unused")).to_json()
-        ).model
-        load_flat(list(model.parameters()), torch.from_numpy(params))
-        buf = io.BytesIO()
-        torch.save(model.state_dict(), buf)
-        atomic_write_bytes(out / "models" / f"{name}.pt", buf.getvalue())
-    known = {sc.name: sc.rate_known for sc in config.resolved_scenarios()}
-    atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
-    elapsed = {name: sum(r.wall_seconds for r in recs) for name, recs in history.items()}
-    size = next((int(params.size) for _, params in results.values()), None)
-    summary = {
-        "engine": engine,
-        **build_summary(config, history, known, elapsed, parameters=size),
-    }
+
+
+def check_runs_on_flower(config: ExperimentConfig, inputs: Any, scenarios: list[str]) -> None:
+    """Refuse, before anything is written, what cannot run on Flower yet.
+
+    Raises:
+        InputError: a scenario has options whose ends do not run on Flower
+            (:func:`qtfl.flower.job.check_flower_scenario`) or an uplink whose ends cannot
+            be split (:func:`qtfl.flower.ends.uplink_ends`).
+    """
+    from qtfl.experiments.runner import build_simulation
+    from qtfl.flower.ends import uplink_ends
+    from qtfl.flower.job import check_flower_scenario
+
     for sc in config.resolved_scenarios():
-        if sc.adversaries:  # the adversaries and the backdoor's success rate, as in process
-            summary["scenarios"][sc.name].update(
-                flower_poisoning_summary(config, sc, results[sc.name][1])
-            )
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return summary
+        if sc.name not in scenarios:
+            continue
+        check_flower_scenario(sc)  # names the scenario itself
+        sim = build_simulation(config, inputs, sc)  # fresh keys: nothing is sent
+        try:
+            for k in range(config.data.num_clients):
+                uplink_ends(sim.uplink(k))
+        except InputError as exc:
+            raise InputError(f"scenario {sc.name!r}: {exc}") from None
+
+
+@contextmanager
+def removed_on_failure(out: Path) -> Iterator[None]:
+    """On an error, remove what was created under ``out`` inside this block (``out`` too if
+    it did not exist), so the run can be repeated; an interrupt keeps it resumable."""
+    existed = out.exists()
+    before = set(out.rglob("*")) if existed else set()
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if not existed:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            created = set(out.rglob("*")) - before
+            for path in sorted(created, key=lambda p: len(p.parts), reverse=True):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise
 
 
 def flower_poisoning_summary(
