@@ -18,9 +18,15 @@ from qtfl.errors import InputError
 from qtfl.experiments.config import parse_config
 from qtfl.experiments.metrics import metrics_jsonl
 from qtfl.experiments.report import render_report
-from qtfl.experiments.runner import build_summary, run_experiment
+from qtfl.experiments.runner import (
+    build_simulation,
+    build_summary,
+    prepare_inputs,
+    run_experiment,
+    scenario_privacy,
+)
 from qtfl.flower.client import make_client_app
-from qtfl.flower.job import FlowerJob, write_party_secrets
+from qtfl.flower.job import FlowerJob, privacy_path, write_party_secrets
 from qtfl.flower.run import run_on_flower
 from qtfl.flower.server import serve
 from qtfl.security.run_secret import RunSecret
@@ -79,6 +85,7 @@ def test_flower_sim_writes_what_in_process_writes_attacks_and_report_included(
     assert set(theirs[0]["privacy"]) == {"plain", "aead", "teleport"}
     assert our == theirs
     assert (tmp_path / "fl" / "report.html").is_file()
+    assert (tmp_path / "fl" / "flower" / "aead.privacy.json").is_file()  # assessed on Flower
     assert all(row["unanswered_clients"] == [] for row in our[1])
 
 
@@ -153,3 +160,43 @@ def test_clients_whose_node_does_not_answer_are_in_metrics_and_report(tmp_path: 
     # Assert: per round, who did not answer (and counted as dropped)
     assert [(x["unanswered_clients"], x["dropped"]) for x in lines] == [([], 0), ([1, 3], 2)]
     assert 'id="unanswered"' in page and "1, 3" in page
+
+
+def test_the_attacks_read_the_wire_the_nodes_send_and_equal_in_process(tmp_path: Path) -> None:
+    # Prepare: the attacks section on plaintext and raw teleport, one secret for both engines
+    config = parse_config(
+        _raw(
+            attacks={"inversion": ["analytic"], "membership": False},
+            scenarios=[{"name": "plain", "channel": {"kind": "plain"}},
+                       {"name": "teleport", "uplink": TELEPORT}],
+        )
+    )  # fmt: skip
+    secret = RunSecret.generate()
+    inputs = prepare_inputs(config)
+    for sc in config.resolved_scenarios():
+        secrets = write_party_secrets(
+            tmp_path / f"s-{sc.name}", secret, scenarios=[sc.name], num_clients=2, num_nodes=2
+        )
+        job = FlowerJob(
+            config.model_dump_json(), sc.name, 2, str(tmp_path / f"{sc.name}.json"),
+            secrets_dir=str(secrets),
+        )  # fmt: skip
+        grid = InlineGrid(make_client_app(lambda _ctx, job=job: job), 2)
+        sim = build_simulation(config, inputs, sc, secrets=secret)
+        # Execute: the ServerApp's run (training, then the probe exchange); in-process
+        serve(grid, job)
+        for _ in range(config.training.rounds):
+            sim.run_round()
+        expected = json.loads(json.dumps(scenario_privacy(config, sc, sim)))
+        # Assert: the same attack results, from the probes each node sent as wire arrays
+        got = json.loads(privacy_path(Path(job.result_path)).read_text())
+        assert got == expected
+        probes = [m for m in grid.sent if "probe" in m.content.array_records]
+        assert sorted(int(str(m.content.config_records["qtfl"]["client"])) for m in probes) == [
+            0,
+            1,
+        ]
+        answers = grid.replies[-2:]
+        assert all("update" not in a.content.array_records for a in answers)
+        wire = set(answers[0].content.array_records["wire"])
+        assert wire == ({"plaintext"} if sc.name == "plain" else wire | {"bell_bits"})

@@ -4,11 +4,14 @@ After a scenario has trained, :func:`assess_simulation` takes its final global m
 
 * **inversion**: every client computes a one-example, one-step update from the global
   model, passes it through the scenario's privacy post-processors and its own uplink
-  Channel; the eavesdropper attacks the target client's ``Delivery.tap`` (the first
-  eavesdropped client of the scenario, else client 0) and the honest-but-curious server
-  attacks what it decodes for that client — with secure aggregation only the unmasked
-  aggregate of all clients. Each attack is scored against the target's example and against
-  the same attack on uniform random codes (``baseline_psnr_db``);
+  Channel (in the round after the last trained; keyed link samples where the simulation
+  keys its uplinks, so a Flower run, whose nodes send these updates through their sending
+  ends, gives the same deliveries); the eavesdropper attacks the target client's
+  ``Delivery.tap`` (the first eavesdropped client of the scenario, else client 0) and the
+  honest-but-curious server attacks what it decodes for that client — with secure
+  aggregation only the unmasked aggregate of all clients. Each attack is scored against the
+  target's example and against the same attack on uniform random codes
+  (``baseline_psnr_db``);
 * **membership**: loss-threshold and shadow-free LiRA against the final global model
   (members: up to 200 training examples; non-members and the reference population: the
   two halves of the test set).
@@ -19,7 +22,7 @@ are reported as ``unsupported`` with the reason instead of failing the run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,9 +31,29 @@ import torch
 from qtfl.attacks.assessment import attack_metrics, client_update, noise_baseline
 from qtfl.attacks.membership import evaluate_attack, membership_scores
 from qtfl.attacks.views import ViewContext, attacker_view
+from qtfl.channel.base import Delivery, FloatVector
 from qtfl.errors import InputError
 from qtfl.fl.engine import FederatedSimulation
 from qtfl.fl.privacy import RoundContext, SecureAggregation
+
+Deliver = Callable[[int, list[FloatVector]], list[Delivery]]
+"""``(round, updates) -> deliveries``: client ``k``'s update through its uplink, in round
+``round`` (the one after the last trained)."""
+
+
+def deliver_in_process(sim: FederatedSimulation, rng: np.random.Generator) -> Deliver:
+    """Every client's update through its own uplink Channel in this process; keyed link
+    samples when the simulation keys its uplinks (as the Flower engines draw them), else
+    ``rng``."""
+
+    def deliver(r: int, updates: list[FloatVector]) -> list[Delivery]:
+        keyed = sim.uplink_rng
+        return [
+            sim.uplink(k).send(u, rng=rng if keyed is None else keyed(r, k))
+            for k, u in enumerate(updates)
+        ]
+
+    return deliver
 
 
 def assess_simulation(
@@ -41,8 +64,14 @@ def assess_simulation(
     target_client: int = 0,
     encoding_bits: int = 16,
     seed: int = 0,
+    deliver: Deliver | None = None,
 ) -> dict[str, Any]:
-    """Attack results of one trained scenario (see the module docstring)."""
+    """Attack results of one trained scenario (see the module docstring).
+
+    ``deliver`` sends the clients' updates through their uplinks (default:
+    :func:`deliver_in_process`; the Flower server sends them through the client nodes'
+    sending ends and decodes the wire, :mod:`qtfl.flower.server`).
+    """
     torch.set_num_threads(1)
     rng = np.random.default_rng([seed, 7_777])
     net = sim.model
@@ -54,7 +83,7 @@ def assess_simulation(
     picks = [int(rng.choice(ix)) for ix in sim.client_indices]
     cohort = np.arange(n, dtype=np.int64)
     ctx = RoundContext(round=sim.round + 1, cohort=cohort, cohort_weights=np.ones(n), rng=rng)
-    sent, deliveries = [], []
+    sent = []
     for k in range(n):
         one = slice(picks[k], picks[k] + 1)
         u = client_update(net, start, x_all[one], y_all[one], lr=lr, local_steps=1)
@@ -62,7 +91,7 @@ def assess_simulation(
         for post in sim.postprocessors:
             u, w = post.postprocess_one_user(u, client=k, weight=w, context=ctx)
         sent.append(u)
-        deliveries.append(sim.uplink(k).send(u, rng=rng))
+    deliveries = (deliver or deliver_in_process(sim, rng))(ctx.round, sent)
     t = target_client
     view_ctx = ViewContext(
         n_values=start.size,

@@ -402,11 +402,14 @@ def write_outputs(
     elapsed: dict[str, float],
     dataset: Dataset,
     head: dict[str, Any] | None = None,
+    privacy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``metrics.jsonl``, ``summary.json`` and ``report.html`` of a finished run.
 
     ``sims`` hold each scenario's final global model (the privacy attacks and the backdoor
-    success rate use it); ``head``: keys put first in the summary (Flower: the engine).
+    success rate use it); ``head``: keys put first in the summary (Flower: the engine);
+    ``privacy``: the ``attacks`` section's results of the scenarios assessed elsewhere (the
+    Flower server), the others are assessed here.
     Shared by the in-process runner and the Flower engines, so their outputs are the same.
     """
     scenarios = config.resolved_scenarios()
@@ -422,7 +425,13 @@ def write_outputs(
         if sc.adversaries:
             summary["scenarios"][sc.name].update(poisoning_summary(sc, sims[sc.name], dataset))
     if config.attacks is not None:
-        summary["privacy"] = privacy_summary(config, sims, scenarios)
+        done = privacy or {}
+        summary["privacy"] = {
+            sc.name: done[sc.name]
+            if sc.name in done
+            else scenario_privacy(config, sc, sims[sc.name])
+            for sc in scenarios
+        }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     from qtfl.experiments.report import write_report
 
@@ -517,26 +526,36 @@ def privacy_summary(
     config: ExperimentConfig, sims: dict[str, FederatedSimulation], scenarios: list[Scenario]
 ) -> dict[str, Any]:
     """The ``attacks`` section's results per scenario (:mod:`qtfl.attacks.run_privacy`)."""
+    return {sc.name: scenario_privacy(config, sc, sims[sc.name]) for sc in scenarios}
+
+
+def scenario_privacy(
+    config: ExperimentConfig,
+    scenario: Scenario,
+    sim: FederatedSimulation,
+    *,
+    deliver: Any = None,
+) -> dict[str, Any]:
+    """The ``attacks`` section's results for one trained scenario; ``deliver``: how the
+    clients' updates reach the attackers (:func:`qtfl.attacks.run_privacy.assess_simulation`)."""
     from qtfl.attacks.run_privacy import assess_simulation
 
     assert config.attacks is not None
-    out = {}
-    for sc in scenarios:
-        dp = sc.privacy.dp_settings()
-        out[sc.name] = {
-            **assess_simulation(
-                sims[sc.name],
-                methods=config.attacks.inversion,
-                membership=config.attacks.membership,
-                target_client=(sc.eavesdropped_clients() or [0])[0],
-                encoding_bits=int(getattr(sc.uplink, "bits", 16)),
-                seed=config.seed,
-            ),
-            "epsilon": None
-            if dp is None
-            else dp.epsilon(rounds=config.training.rounds, sample_rate=config.training.fraction),
-        }
-    return out
+    dp = scenario.privacy.dp_settings()
+    return {
+        **assess_simulation(
+            sim,
+            methods=config.attacks.inversion,
+            membership=config.attacks.membership,
+            target_client=(scenario.eavesdropped_clients() or [0])[0],
+            encoding_bits=int(getattr(scenario.uplink, "bits", 16)),
+            seed=config.seed,
+            deliver=deliver,
+        ),
+        "epsilon": None
+        if dp is None
+        else dp.epsilon(rounds=config.training.rounds, sample_rate=config.training.fraction),
+    }
 
 
 def poisoning_summary(

@@ -19,6 +19,10 @@ from the update it kept when it first replied (:mod:`qtfl.flower.exchange`).
 
 A ``query`` message asks the node for its ``partition-id``; a ``query.reveal`` message asks
 for the mask seeds its clients share with dropped clients (:mod:`qtfl.flower.privacy_ends`).
+A ``query`` carrying a ``probe`` update (the privacy assessment after the last round,
+:meth:`qtfl.flower.server.ChannelStrategy.deliver`) is answered with that update, which the
+mod sends through the uplink's sending end like a trained one — without the post-processors
+(the assessment applied them) and without touching a compressor's stored residual.
 """
 
 from __future__ import annotations
@@ -61,24 +65,33 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
         party = node_party(context.node_config)
         sim = build_node(job.to_json(), party)
         delta = reply.content.array_records["update"]["delta"].numpy()
+        announced = {k: v.numpy() for k, v in msg.content.array_records["announce"].items()}
+        if "probe" in msg.content.array_records:  # the privacy assessment's probe
+            wire = uplink_ends(sim.uplink(client)).send(
+                delta, job.link_key(round_, client), announced
+            )
+            return _wire_reply(msg, wire, client, round_)
         if sim.postprocessors:
             cohort = msg.content.array_records["train"]["cohort"].numpy()
             delta = client_update(sim, delta, client=client, round_=round_, cohort=cohort)
-        announced = {k: v.numpy() for k, v in msg.content.array_records["announce"].items()}
         last = LastDelivery(int(str(meta["last_round"])), bool(meta["last_accepted"]))
         ends = uplink_ends(sim.uplink(client))
         wire, kept = send_update(job, party, ends, delta, client, round_, announced, last)
         if ends.multi_step:  # the receiving end may ask again within the round
             keep_update(context, client, round_, kept)
-        content = RecordDict(
-            {
-                "wire": ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in wire.items()}),
-                "qtfl": ConfigRecord({"client": client, "round": round_}),
-            }
-        )
-        return Message(content, reply_to=msg)
+        return _wire_reply(msg, wire, client, round_)
 
     return mod
+
+
+def _wire_reply(msg: Message, wire: Arrays, client: int, round_: int) -> Message:
+    content = RecordDict(
+        {
+            "wire": ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in wire.items()}),
+            "qtfl": ConfigRecord({"client": client, "round": round_}),
+        }
+    )
+    return Message(content, reply_to=msg)
 
 
 def send_update(
@@ -144,6 +157,9 @@ def make_client_app(job_of: JobSource = job_from_context) -> ClientApp:
 
     @app.query()
     def _query(msg: Message, context: Context) -> Message:
+        if "probe" in msg.content.array_records:  # the channel mod sends it as wire arrays
+            update = ArrayRecord({"delta": msg.content.array_records["probe"]["update"]})
+            return Message(RecordDict({"update": update}), reply_to=msg)
         part = node_partition(context.node_config)
         return Message(RecordDict({"node": ConfigRecord({"partition-id": part})}), reply_to=msg)
 

@@ -136,6 +136,11 @@ class FlowerJob:
         raise InputError(f"scenario {self.scenario!r} is not in the configuration")
 
 
+def privacy_path(result: Path) -> Path:
+    """Where the ServerApp writes the ``attacks`` section's results beside ``result``."""
+    return result.with_suffix(".privacy.json")
+
+
 def write_party_secrets(
     directory: Path, secret: RunSecret, *, scenarios: list[str], num_clients: int, num_nodes: int
 ) -> Path:

@@ -11,9 +11,11 @@ of compression, :mod:`qtfl.flower.node_state`), kept for ``--resume``.
 
 Outputs are written by the in-process runner's own code
 (:func:`qtfl.experiments.runner.write_outputs`): ``metrics.jsonl`` (with, per round, the
-clients whose node did not answer), ``summary.json`` — with the ``attacks:`` section's
-results, computed on the final global model of the Flower run exactly as in process — and
-``report.html``. Everything that cannot run on Flower is refused before ``--out`` is touched
+clients whose node did not answer), ``summary.json`` and ``report.html``. The ``attacks:``
+section runs in the ServerApp after the last round: each client node sends its client's
+probe update through its uplink's sending end and the attackers read what the server
+received (:meth:`qtfl.flower.server.ChannelStrategy.deliver`).
+Everything that cannot run on Flower is refused before ``--out`` is touched
 (:func:`check_runs_on_flower`); a run that fails later removes what it created
 (:func:`removed_on_failure`), so the same command can be run again.
 
@@ -54,7 +56,13 @@ from qtfl.experiments.config import ExperimentConfig, Scenario, parse_config
 from qtfl.fl.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint
 from qtfl.fl.engine import RoundMetrics
 from qtfl.flower.deploy import HOST, LocalFederation, TlsFiles, check_transport, run_deployed
-from qtfl.flower.job import FlowerJob, build_node, build_simulation_for, write_party_secrets
+from qtfl.flower.job import (
+    FlowerJob,
+    build_node,
+    build_simulation_for,
+    privacy_path,
+    write_party_secrets,
+)
 from qtfl.flower.procs import descendants_stopped
 from qtfl.security.run_secret import SECRET_FILE, RunSecret
 
@@ -172,6 +180,7 @@ def _run_jobs(
         _check_splittable(job, n_clients)
         jobs.append(job)
         Path(job.result_path).unlink(missing_ok=True)  # an interrupted run's stale result
+        privacy_path(Path(job.result_path)).unlink(missing_ok=True)
 
     def ckpt(job: FlowerJob) -> Path | None:
         return None if checkpoints is None else (checkpoints / f"{job.scenario}.pt").resolve()
@@ -427,8 +436,19 @@ def run_on_flower(
         elapsed = {name: sum(r.wall_seconds for r in recs) for name, recs in history.items()}
         return write_outputs(
             out, config, sims, history=history, elapsed=elapsed, dataset=inputs.dataset,
-            head={"engine": engine},
+            head={"engine": engine}, privacy=_assessed_on_flower(out / "flower", names),
         )  # fmt: skip
+
+
+def _assessed_on_flower(workdir: Path, names: list[str]) -> dict[str, Any]:
+    """The ``attacks`` results the ServerApp wrote per scenario (absent: not assessed there,
+    e.g. a scenario a resumed run found finished before the assessment ran)."""
+    found = {}
+    for name in names:
+        path = privacy_path(workdir / f"{name}.json")
+        if path.is_file():
+            found[name] = json.loads(path.read_text(encoding="utf-8"))
+    return found
 
 
 def check_runs_on_flower(config: ExperimentConfig, inputs: Any, scenarios: list[str]) -> None:
