@@ -649,7 +649,9 @@ def bench_fl_command(
     memory_clients: int = typer.Option(1000, help="Clients of the one-round memory probe."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     vs_flower: bool = typer.Option(
-        False, "--vs-flower", help="In-process engine vs Flower's simulation engine instead."
+        False,
+        "--vs-flower",
+        help="In-process engine vs Flower's simulation and deployment engines instead.",
     ),
 ) -> None:
     """FL engine speed: engine vs plain per-client loop, rounds interleaved; peak memory."""
