@@ -9,7 +9,9 @@ every round — runs on
   (``run_simulation`` with the ServerApp and ClientApp of :mod:`qtfl.flower`);
 * **flower-deploy**: Flower's deployment runtime on loopback — a SuperLink and two
   SuperNodes (``--insecure``: no TLS, the transport's encryption cost is not measured),
-  started once per setup and reused for every repetition.
+  started once per setup and reused for every repetition; only for setups of at most
+  :data:`DEPLOY_MAX_CLIENTS` clients (Flower's SuperNode starts one ClientApp process per
+  message, so larger setups would take hours; the result says so).
 
 Engines run interleaved (in-process, sim, deploy, in-process, sim, deploy, ...;
 ``repeats`` times). **Per-round overhead** of a Flower engine: its rounds' wall seconds (the
@@ -34,7 +36,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,14 @@ from qtfl.flower.run import _simulate, scratch_dir
 SETUPS: tuple[tuple[int, int], ...] = ((10, 600), (100, 60))
 #: SuperNodes of the deployed engine.
 DEPLOY_NODES = 2
+#: Setups with more clients skip flower-deploy: Flower 1.41's SuperNode starts one
+#: ``flwr-clientapp`` process per message (measured: about 20 s each, importing torch and
+#: loading the data, on the loaded 2-core machine), so 100 clients x 5 rounds would take hours.
+DEPLOY_MAX_CLIENTS = 10
+DEPLOY_SKIPPED = (
+    f"more than {DEPLOY_MAX_CLIENTS} clients: the SuperNode starts one ClientApp process per "
+    "message, so every client and round pays a process start-up"
+)
 ENGINE_NAMES = ("inprocess", "flower_sim", "flower_deploy")
 
 
@@ -100,9 +110,16 @@ def _spread(values: Sequence[float]) -> dict[str, float]:
 
 
 def vs_flower(
-    *, clients: int, samples: int, rounds: int, workdir: Path, repeats: int = 2
+    *,
+    clients: int,
+    samples: int,
+    rounds: int,
+    workdir: Path,
+    repeats: int = 2,
+    deploy: bool = True,
 ) -> dict[str, Any]:
-    """One setup on the three engines, interleaved ``repeats`` times (module docstring)."""
+    """One setup on the engines, interleaved ``repeats`` times (module docstring);
+    ``deploy=False`` leaves flower-deploy out."""
     require_int("clients", clients, low=1)
     require_int("samples", samples, low=1)
     require_int("rounds", rounds, low=1)
@@ -117,15 +134,18 @@ def vs_flower(
     )
     text = config.model_dump_json()
     tag = f"{clients}x{samples}"
-    round_s: dict[str, list[float]] = {name: [] for name in ENGINE_NAMES}
-    total_s: dict[str, list[float]] = {name: [] for name in ENGINE_NAMES}
+    engines = ENGINE_NAMES if deploy else ENGINE_NAMES[:2]
+    round_s: dict[str, list[float]] = {name: [] for name in engines}
+    total_s: dict[str, list[float]] = {name: [] for name in engines}
     accuracy: dict[str, float | None] = {}
     setup_s = train_s = 0.0
     peaks = [0] * DEPLOY_NODES
     fed = LocalFederation(workdir / f"deploy-{tag}", num_supernodes=DEPLOY_NODES, insecure=True)
+    deploy_start_s = None
     t0 = time.perf_counter()
-    with fed.running():
-        deploy_start_s = time.perf_counter() - t0
+    with fed.running() if deploy else nullcontext(fed):
+        if deploy:
+            deploy_start_s = time.perf_counter() - t0
         for rep in range(repeats):
             t0 = time.perf_counter()
             job = _job(text, nodes=clients, samples=samples, path=workdir / f"in-{tag}.json")
@@ -145,6 +165,8 @@ def vs_flower(
             records = _rounds(job)
             round_s["flower_sim"] += [r["wall_seconds"] for r in records]
             accuracy["flower_sim"] = records[-1]["accuracy"]
+            if not deploy:
+                continue
 
             path = workdir / f"deploy-{tag}-{rep}.json"
             job = _job(text, nodes=DEPLOY_NODES, samples=samples, path=path)
@@ -163,7 +185,7 @@ def vs_flower(
             "min": min(round_s[name]) - min(base),
             "median": statistics.median(round_s[name]) - statistics.median(base),
         }
-        for name in ENGINE_NAMES[1:]
+        for name in engines[1:]
     }
     return {
         "clients": clients,
@@ -176,8 +198,9 @@ def vs_flower(
         "round_overhead_seconds": overhead,
         "run_seconds": {name: _spread(v) for name, v in total_s.items()},
         "deploy_start_seconds": deploy_start_s,
-        "supernodes": DEPLOY_NODES,
-        "supernode_peak_rss_mib": [p / 2**20 for p in peaks],
+        "supernodes": DEPLOY_NODES if deploy else 0,
+        "supernode_peak_rss_mib": [p / 2**20 for p in peaks] if deploy else [],
+        "flower_deploy_skipped": None if deploy else DEPLOY_SKIPPED,
         "accuracy": accuracy,
         "same_accuracy": len(set(accuracy.values())) == 1,
         "speedup": statistics.median(total_s["flower_sim"])
@@ -196,7 +219,14 @@ def benchmark_vs_flower(
     torch.set_num_threads(1)  # as the runner and every ClientApp do: compare algorithms
     workdir = scratch_dir()
     rows = [
-        vs_flower(clients=c, samples=s, rounds=rounds, workdir=workdir, repeats=repeats)
+        vs_flower(
+            clients=c,
+            samples=s,
+            rounds=rounds,
+            workdir=workdir,
+            repeats=repeats,
+            deploy=c <= DEPLOY_MAX_CLIENTS,
+        )
         for c, s in setups
     ]
     return {
