@@ -92,8 +92,14 @@ def test_flower_sim_writes_what_in_process_writes_attacks_and_report_included(
 @pytest.mark.parametrize(
     ("scenario", "named"),
     [
-        ({"name": "fec", "uplink": {**TELEPORT, "fec": "auto"}}, "cannot run on Flower"),
-        ({"name": "dp", "privacy": {"dp": {"noise_multiplier": 1.0}}}, "post-processors"),
+        ({"name": "mal", "adversaries": [{"clients": [0], "attack": "sign-flip"}]}, "adversaries"),
+        (
+            {
+                "name": "qsa",
+                "privacy": {"secure_aggregation": True, "secure_aggregation_keys": "quantum"},
+            },
+            "secure_aggregation_keys",
+        ),
     ],
 )
 @pytest.mark.parametrize("existed", [False, True])
