@@ -92,7 +92,7 @@ def test_flower_sim_writes_what_in_process_writes_attacks_and_report_included(
 @pytest.mark.parametrize(
     ("scenario", "named"),
     [
-        ({"name": "mal", "adversaries": [{"clients": [0], "attack": "sign-flip"}]}, "adversaries"),
+        ({"name": "mal", "adversaries": [{"clients": [0], "attack": "alie"}]}, "alie"),
         (
             {
                 "name": "qsa",
