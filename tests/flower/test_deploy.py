@@ -402,6 +402,8 @@ def test_over_tls_a_supernode_killed_mid_round_is_named_and_leaves_the_round_to_
     assert stray == []
     line = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert (line["answered"], line["dropped"], line["aggregated"]) == (1, 1, 1)
+    assert line["unanswered_clients"] == [1]  # the round names the client of the dead node
+    assert "did not answer" in (tmp_path / "run" / "report.html").read_text()
     assert summary["scenarios"]["default"]["final_accuracy"] is not None
     log = (tmp_path / "run" / "flower" / "deploy" / "superlink.log").read_text(errors="replace")
     assert "insecure" not in log.lower() and "https://127.0.0.1" in log
