@@ -53,6 +53,7 @@ from qtfl.channel.verified import PairLink, distribution_cost
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import BellDiagonalPair
+from qtfl.quantum.teleport import bernoulli_packed, uniform_bits
 from qtfl.security.detection import QberTest
 from qtfl.security.eavesdropper import Eavesdropper, NoEavesdropper, sample_checks
 from qtfl.security.leakage import binary_entropy, measure_leakage
@@ -275,17 +276,11 @@ class QkdOtpChannel(Channel):
         s, lat = self.settings, float(self.link.latency_s)
         eve_rng, ends_rng = rng.spawn(2)
         attack = self.eavesdropper.plan(n_pairs, rng=eve_rng)
-        a_bases = ends_rng.integers(0, 2, n_pairs, dtype=np.uint8)
-        b_bases = ends_rng.integers(0, 2, n_pairs, dtype=np.uint8)
-        sift = np.flatnonzero(a_bases == b_bases)
-        m = int(sift.size)
-        meas = sample_checks(self.link.pair, a_bases[sift], attack[sift], rng=ends_rng)
-        k = max(1, math.ceil(s.sample_fraction * m))
-        sample = ends_rng.choice(m, size=k, replace=False)  # no permutation of all m bits
-        in_key = np.ones(m, bool)
-        in_key[sample] = False
-        key_idx = np.flatnonzero(in_key)
-        sample_errors = int(np.count_nonzero(meas.client[sample] != meas.server[sample]))
+        if attack.any():
+            raw = _measure_attacked(self.link.pair, attack, s.sample_fraction, rng=ends_rng)
+        else:
+            raw = measure_untouched(self.link.pair, n_pairs, s.sample_fraction, rng=ends_rng)
+        m, k, sample_errors = raw.n_sifted, raw.n_sample, raw.sample_errors
         qber = sample_errors / k
         extra, tries, seconds = distribution_cost(self.link, n_pairs, rng=ends_rng)
         cost = Ledger(
@@ -306,7 +301,7 @@ class QkdOtpChannel(Channel):
         if not within_tolerance(sample_errors, k, self.qber_tolerance) or m - k < 1:
             reason = "key-too-short" if m - k < 1 else "qber-above-tolerance"
             return replace(block, reason=reason), (empty,) * 3, cost
-        a_raw, b_raw, e_raw = meas.client[key_idx], meas.server[key_idx], meas.eve_bits[key_idx]
+        a_raw, b_raw, e_raw = raw.alice, raw.bob, raw.eve
         rec = self._reconcile(a_raw, b_raw, reconciliation_qber(sample_errors, k), ends_rng)
         cost += Ledger(classical_bits=rec.sent_bits, link_seconds=2 * lat * rec.rounds)
         block = replace(block, leak_ec=rec.leaked_bits, reconciliation_code=rec.code)
@@ -395,3 +390,71 @@ def _p_value_of(block: KeyBlock, link_qber: float) -> float:
 def _failed(blocks: list[KeyBlock], ledger: Ledger, reason: str) -> KeyDistillation:
     empty = np.zeros(0, np.uint8)
     return KeyDistillation(empty, empty, empty, blocks, ledger, reason)
+
+
+@dataclass(frozen=True)
+class SiftedKey:
+    """One block's sifted measurements: the sample's figures and the raw key of each end.
+
+    ``alice``, ``bob`` and ``eve`` (Eve's raw-key guess, 0 where she measured nothing) are
+    the ``n_sifted - n_sample`` sifted bits left after the estimation sample.
+    """
+
+    n_sifted: int
+    n_sample: int
+    sample_errors: int
+    alice: Bits
+    bob: Bits
+    eve: Bits
+
+
+def _sample_size(n_sifted: int, sample_fraction: float) -> int:
+    return max(1, math.ceil(sample_fraction * n_sifted))
+
+
+def measure_untouched(
+    pair: BellDiagonalPair, n_pairs: int, sample_fraction: float, *, rng: np.random.Generator
+) -> SiftedKey:
+    r"""Sift and measure ``n_pairs`` pairs that nobody touched, drawn directly with numpy.
+
+    The same law as measuring every pair in random bases with stim (:func:`_measure_attacked`),
+    drawn without the per-pair arrays: each pair's two bases agree with probability 1/2
+    independently, so the sifted count is ``Bin(n_pairs, 1/2)``; the agreed basis is uniform
+    and independent of everything else, so a sifted pair's outcomes disagree with
+    probability ``(Q_Z + Q_X)/2 = pair.qber`` (a Bell-diagonal pair's halves are each
+    maximally mixed, and the Pauli acting on it decides a disagreement independently of the
+    client's outcome, which is a fair coin). The outcomes being i.i.d. across sifted pairs,
+    a uniformly random estimation sample has the same law as the first ``k`` of them, which
+    are taken; the key is the rest. Flips are packed Bernoulli bits
+    (:func:`~qtfl.quantum.teleport.bernoulli_packed`), outcomes fair bytes.
+    """
+    m = int(rng.binomial(n_pairs, 0.5))
+    k = _sample_size(m, sample_fraction)
+    alice = uniform_bits((m,), rng=rng)
+    flips = np.unpackbits(bernoulli_packed(pair.qber, m, rng=rng), count=m, bitorder="little")
+    errors = int(np.count_nonzero(flips[:k]))
+    bob = alice[k:] ^ flips[k:]
+    return SiftedKey(m, k, errors, alice[k:], bob, np.zeros(bob.size, np.uint8))
+
+
+def _measure_attacked(
+    pair: BellDiagonalPair, attack: Bits, sample_fraction: float, *, rng: np.random.Generator
+) -> SiftedKey:
+    """Random bases for both ends of every pair, the sifted pairs measured under the attack
+    codes (stim, :func:`~qtfl.security.eavesdropper.sample_checks`), a uniformly random
+    estimation sample."""
+    n_pairs = int(attack.size)
+    a_bases = rng.integers(0, 2, n_pairs, dtype=np.uint8)
+    b_bases = rng.integers(0, 2, n_pairs, dtype=np.uint8)
+    sift = np.flatnonzero(a_bases == b_bases)
+    m = int(sift.size)
+    meas = sample_checks(pair, a_bases[sift], attack[sift], rng=rng)
+    k = _sample_size(m, sample_fraction)
+    sample = rng.choice(m, size=k, replace=False)  # no permutation of all m bits
+    in_key = np.ones(m, bool)
+    in_key[sample] = False
+    key_idx = np.flatnonzero(in_key)
+    errors = int(np.count_nonzero(meas.client[sample] != meas.server[sample]))
+    return SiftedKey(
+        m, k, errors, meas.client[key_idx], meas.server[key_idx], meas.eve_bits[key_idx]
+    )

@@ -193,8 +193,8 @@ def ldpc_reconcile(
     b = np.zeros_like(a)
     a.reshape(-1)[:n], b.reshape(-1)[:n] = alice, bob
     graph = code.tanner_graph
-    s_alice, crc_alice = graph.syndrome(a), crc32_bits(a)  # what Alice sends
-    syn = s_alice ^ graph.syndrome(b)
+    crc_alice = crc32_bits(a)  # sent with her syndrome H a
+    syn = graph.syndrome(a ^ b)  # = H a ⊕ H b, Bob's syndrome of the error (one pass, linear)
     p = max(q, 1e-4)
     out = decode_syndromes(graph, syn, bit_error_rate=p, threads=threads)
     crc_ok = (crc32_bits(b ^ out.errors) == crc_alice).all(axis=1)
@@ -240,8 +240,21 @@ def toeplitz_hash(bits: Bits, seed: Bits, out_bits: int) -> Bits:
     return toeplitz_hash_many([bits], seed, out_bits)[0]
 
 
+#: A string whose difference from an already hashed one (or from zero) has at most this many
+#: ones is hashed by linearity, one seed slice per one, instead of by FFT.
+SPARSE_HASH_ONES: Final = 64
+
+
 def toeplitz_hash_many(strings: list[Bits], seed: Bits, out_bits: int) -> list[Bits]:
-    """:func:`toeplitz_hash` of several equal-length strings under one seed (one seed FFT)."""
+    r""":func:`toeplitz_hash` of several equal-length strings under one seed.
+
+    Linear over GF(2): :math:`T x = T r \oplus T (x \oplus r)`, and column ``j`` of ``T`` is
+    the seed slice ``seed[n-1-j : n-1-j+out_bits]``. A string that differs in at most
+    :data:`SPARSE_HASH_ONES` positions from one already hashed (or from the zero string) is
+    hashed as that hash XOR those columns: Bob's reconciled key (equal to Alice's, or a few
+    bits off) and an absent eavesdropper's all-zero guess cost no transform. The others go
+    through one FFT convolution each, the seed's transform shared.
+    """
     n = strings[0].size
     m = require_int("out_bits", out_bits, low=0)
     if any(x.size != n for x in strings):
@@ -250,19 +263,58 @@ def toeplitz_hash_many(strings: list[Bits], seed: Bits, out_bits: int) -> list[B
         return [np.zeros(0, np.uint8) for _ in strings]
     if seed.size != n + m - 1:
         raise InputError(f"seed must have n + out_bits - 1 = {n + m - 1} bits, got {seed.size}")
+    seed_f: npt.NDArray[np.complex128] | None = None
+    done: list[tuple[Bits, Bits]] = []
+    out: list[Bits] = []
+    for x in strings:
+        y = _hash_by_linearity(x, done, seed, m)
+        if y is None:
+            if seed_f is None:
+                size = _fft_size(seed.size)
+                seed_f = sp_fft.rfft(_padded(seed, size), overwrite_x=True)
+            y = _hash_by_fft(x, seed_f, seed.size, m)
+        done.append((x, y))
+        out.append(y)
+    return out
+
+
+def _fft_size(seed_bits: int) -> int:
     # Circular convolution of length >= len(seed) suffices: for the outputs i in
     # [n-1, n+m-2], seed indices i-j stay in [0, n+m-2], so nothing wraps around.
-    size = sp_fft.next_fast_len(seed.size, real=True)
-    seed_f = sp_fft.rfft(seed.astype(np.float64), size)
-    out = []
-    for x in strings:  # one product per string; the seed transform is shared
-        conv = sp_fft.irfft(seed_f * sp_fft.rfft(x.astype(np.float64), size), size)
-        window = conv[n - 1 : n - 1 + m]
-        rounded = np.rint(window)
-        if np.abs(window - rounded).max() > 0.25:  # pragma: no cover - float failure guard
-            raise ArithmeticError("FFT convolution lost integer precision in Toeplitz hashing")
-        out.append((rounded.astype(np.int64) & 1).astype(np.uint8))
-    return out
+    return int(sp_fft.next_fast_len(seed_bits, real=True))
+
+
+def _padded(bits: Bits, size: int) -> npt.NDArray[np.float64]:
+    """``bits`` as float64, zero-padded to ``size`` (one pass, transformed in place)."""
+    buf = np.zeros(size, np.float64)
+    buf[: bits.size] = bits
+    return buf
+
+
+def _hash_by_fft(x: Bits, seed_f: npt.NDArray[np.complex128], seed_bits: int, m: int) -> Bits:
+    n, size = x.size, _fft_size(seed_bits)
+    spectrum = sp_fft.rfft(_padded(x, size), overwrite_x=True)
+    spectrum *= seed_f
+    conv = sp_fft.irfft(spectrum, size, overwrite_x=True)
+    window = conv[n - 1 : n - 1 + m]
+    rounded = np.rint(window)
+    if np.abs(window - rounded).max() > 0.25:  # pragma: no cover - float failure guard
+        raise ArithmeticError("FFT convolution lost integer precision in Toeplitz hashing")
+    return (rounded.astype(np.int64) & 1).astype(np.uint8)
+
+
+def _hash_by_linearity(x: Bits, done: list[tuple[Bits, Bits]], seed: Bits, m: int) -> Bits | None:
+    """``T x`` from a hashed ``(r, T r)`` (or ``r = 0``) with ``x ⊕ r`` sparse; else ``None``."""
+    n = x.size
+    for ref, ref_hash in [(None, None), *done]:
+        diff = x if ref is None else x ^ ref
+        if np.count_nonzero(diff) > SPARSE_HASH_ONES:
+            continue
+        y = np.zeros(m, np.uint8) if ref_hash is None else ref_hash.copy()
+        for j in np.flatnonzero(diff):
+            y ^= seed[n - 1 - j : n - 1 - j + m]
+        return y
+    return None
 
 
 def one_time_pad(bits: Bits, key: Bits) -> Bits:
