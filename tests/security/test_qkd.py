@@ -196,3 +196,27 @@ def test_ldpc_reconciliation_at_a_codes_limit_keeps_equal_keys() -> None:
     assert rec.success and rec.code == "ldpc-2/3"
     assert rec.kept is not None and 0.97 < rec.kept.mean() <= 1.0
     np.testing.assert_array_equal(rec.corrected[rec.kept], alice[rec.kept])
+
+
+def test_toeplitz_hash_by_linearity_equals_the_fft_and_the_matrix_product() -> None:
+    """Strings within SPARSE_HASH_ONES flips of a hashed one (or of zero) are hashed by XORing
+    seed columns; compare with the explicit matrix and with the FFT of each string alone."""
+    from qtfl.security.qkd import SPARSE_HASH_ONES
+
+    rng = np.random.default_rng(7)
+    n, m = 3000, 1100
+    x = rng.integers(0, 2, n, dtype=np.uint8)
+    near = x.copy()
+    near[rng.choice(n, SPARSE_HASH_ONES, replace=False)] ^= 1
+    far = x.copy()
+    far[rng.choice(n, SPARSE_HASH_ONES + 1, replace=False)] ^= 1  # one too many: FFT
+    sparse = np.zeros(n, np.uint8)
+    sparse[[0, 17, n - 1]] = 1
+    seed = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
+    t = np.array([[seed[i - j + n - 1] for j in range(n)] for i in range(m)], dtype=np.int64)
+    strings = [x, near, far, sparse, np.zeros(n, np.uint8), x.copy()]
+    hashed = toeplitz_hash_many(strings, seed, m)
+    for s, y in zip(strings, hashed, strict=True):
+        np.testing.assert_array_equal(y, (t @ s) % 2)
+    fft_alone = toeplitz_hash_many([x ^ 1, near], seed, m)[1]  # x ^ 1 is dense: by FFT
+    np.testing.assert_array_equal(fft_alone, hashed[1])
