@@ -227,3 +227,16 @@ def decode_sum_product(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, ou
         active = 0
         for lane in range(lanes):
             active += lane_block[lane] >= 0
+
+
+@numba.njit(cache=True, nogil=True)
+def crc32_rows(packed, table):
+    # zlib's CRC-32 (reflected, init and final XOR 0xFFFFFFFF), byte-wise table, per row.
+    b, nbytes = packed.shape
+    out = np.empty(b, np.uint32)
+    for i in range(b):
+        c = np.uint32(0xFFFFFFFF)
+        for j in range(nbytes):
+            c = table[(c ^ np.uint32(packed[i, j])) & np.uint32(0xFF)] ^ (c >> np.uint32(8))
+        out[i] = c ^ np.uint32(0xFFFFFFFF)
+    return out
