@@ -212,3 +212,31 @@ def test_auto_workers_are_the_idle_cpus(
     # Execute / Assert
     assert resolve_workers("auto") == expected
     assert ChannelPool(workers="auto").workers == expected
+
+
+def test_pooled_qkd_otp_sends_equal_in_process_sends(pool: ChannelPool) -> None:
+    """QKD-OTP over untouched pairs (the direct sampler) and over pairs an intercept-resend
+    attacker touches (stim): a worker's Delivery is the in-process one, byte for byte."""
+    from qtfl.channel.qkd import QkdOtpChannel, QkdSettings
+    from qtfl.security.eavesdropper import ClassicalTap, InterceptResend
+
+    # Prepare: two links, fixed link secrets, keyed generators
+    def qkd(eve: object, client: int) -> QkdOtpChannel:
+        return QkdOtpChannel(
+            LinkSpec(WernerPair(0.97), 1e6, 0.001),
+            eavesdropper=eve,  # type: ignore[arg-type]
+            settings=QkdSettings(qber_tolerance=0.06),
+            secret=LinkSecret(bytes([client + 1]) * 32),
+        )
+
+    channels = [qkd(ClassicalTap(), 0), qkd(InterceptResend(fraction=0.02), 1)]
+    updates = [np.random.default_rng(k).normal(0, 0.05, 2000).astype(np.float32) for k in (0, 1)]
+    jobs = [(ch, u, keyed(2, k)) for k, (ch, u) in enumerate(zip(channels, updates, strict=True))]
+    # Execute
+    before = pool.pooled_sends
+    pooled = pool.send_all(jobs)
+    local = [ch.send(u, rng=keyed(2, k)) for k, (ch, u, _) in enumerate(jobs)]
+    # Assert: both sends ran in a worker, and each Delivery is the in-process one
+    assert pool.pooled_sends - before == 2
+    assert all(same(a, b) for a, b in zip(pooled, local, strict=True))
+    assert all(d.verdict.accepted for d in pooled)
