@@ -128,4 +128,4 @@ def test_flower_check_speaks_registry_names(kind: str) -> None:
         with pytest.raises(InputError) as err:
             uplink_ends(channel)
         assert f"uplink channel {kind!r} cannot run on Flower" in str(err.value)
-        assert "Supported: plain, aead, teleport" in str(err.value)
+        assert "Supported: plain, aead, pqc, teleport" in str(err.value)

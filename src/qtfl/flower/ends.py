@@ -64,9 +64,9 @@ SPLIT_KINDS = (
     "pqc",
     "teleport (basis encoding without qec; fec, purify_to and eavesdroppers included)",
     "qkd-otp (ldpc or cascade reconciliation)",
-    "any of these with compression",
 )
-"""Channel kinds (:data:`qtfl.registry.CHANNEL_KINDS`) whose ends run on Flower."""
+"""Channel kinds (:data:`qtfl.registry.CHANNEL_KINDS`) whose ends run on Flower, each with or
+without compression."""
 
 
 @dataclass(frozen=True)
@@ -417,7 +417,8 @@ def uplink_ends(channel: Channel) -> UplinkEnds:
         return QkdOtpEnds(channel)
     raise InputError(
         f"uplink channel {channel.name!r} cannot run on Flower; its ends cannot yet be "
-        f"split between client and server. Supported: {', '.join(SPLIT_KINDS)}"
+        f"split between client and server. Supported: {', '.join(SPLIT_KINDS)}; any of "
+        "these with compression"
     )
 
 
