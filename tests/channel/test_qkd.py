@@ -13,6 +13,7 @@ from qtfl.errors import InputError
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import WernerPair
 from qtfl.security.eavesdropper import ClassicalTap, InterceptResend
+from qtfl.security.run_secret import LinkSecret
 from tests.channel.contract import sample_update
 
 
@@ -89,10 +90,14 @@ def test_intercept_resend_on_all_pairs_aborts_above_the_tolerated_qber() -> None
 def test_partial_attack_below_the_tolerance_still_yields_a_secret_key() -> None:
     update = sample_update(500, seed=2)
     link, eve = LinkSpec(WernerPair(1.0)), InterceptResend(fraction=0.2)  # QBER 0.05
-    strict = QkdOtpChannel(link, eavesdropper=eve)  # Q_tol = 0 + 0.02: aborts
+    # a fixed link secret: with a fresh one per run an assertion below failed in 1 of 80
+    # repetitions (the sample QBER and the guess agreement vary with the secret)
+    secret = LinkSecret(bytes(range(32)))
+    strict = QkdOtpChannel(link, eavesdropper=eve, secret=secret)  # Q_tol = 0.02: aborts
     out = strict.send(update, rng=np.random.default_rng(2))
     assert not out.delivered and out.verdict.reason == "qber-above-tolerance"
-    ch = QkdOtpChannel(link, eavesdropper=eve, settings=QkdSettings(qber_tolerance=0.07))
+    settings = QkdSettings(qber_tolerance=0.07)
+    ch = QkdOtpChannel(link, eavesdropper=eve, settings=settings, secret=secret)
     out = ch.send(update, rng=np.random.default_rng(2))
     assert out.delivered
     assert abs((out.verdict.qber or 0) - 0.05) < 0.02
