@@ -215,7 +215,7 @@ def test_auto_workers_are_the_idle_cpus(
 
 
 def test_pooled_qkd_otp_sends_equal_in_process_sends(pool: ChannelPool) -> None:
-    """QKD-OTP over untouched pairs (the direct sampler) and over pairs an intercept-resend
+    """QKD-OTP over untouched pairs and over pairs an intercept-resend
     attacker touches (stim): a worker's Delivery is the in-process one, byte for byte."""
     from qtfl.channel.qkd import QkdOtpChannel, QkdSettings
     from qtfl.security.eavesdropper import ClassicalTap, InterceptResend

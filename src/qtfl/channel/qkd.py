@@ -53,7 +53,6 @@ from qtfl.channel.verified import PairLink, distribution_cost
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import BellDiagonalPair
-from qtfl.quantum.teleport import bernoulli_packed, uniform_bits
 from qtfl.security.detection import QberTest
 from qtfl.security.eavesdropper import Eavesdropper, NoEavesdropper, sample_checks
 from qtfl.security.leakage import binary_entropy, measure_leakage
@@ -276,10 +275,9 @@ class QkdOtpChannel(Channel):
         s, lat = self.settings, float(self.link.latency_s)
         eve_rng, ends_rng = rng.spawn(2)
         attack = self.eavesdropper.plan(n_pairs, rng=eve_rng)
-        if attack.any():
-            raw = _measure_attacked(self.link.pair, attack, s.sample_fraction, rng=ends_rng)
-        else:
-            raw = measure_untouched(self.link.pair, n_pairs, s.sample_fraction, rng=ends_rng)
+        # every link through stim's per-pair bases, attacked or not: the split ends on Flower
+        # (qtfl.channel.split_qkd) announce and check those bases, and must draw what this does
+        raw = _measure_pairs(self.link.pair, attack, s.sample_fraction, rng=ends_rng)
         m, k, sample_errors = raw.n_sifted, raw.n_sample, raw.sample_errors
         qber = sample_errors / k
         extra, tries, seconds = distribution_cost(self.link, n_pairs, rng=ends_rng)
@@ -412,32 +410,7 @@ def _sample_size(n_sifted: int, sample_fraction: float) -> int:
     return max(1, math.ceil(sample_fraction * n_sifted))
 
 
-def measure_untouched(
-    pair: BellDiagonalPair, n_pairs: int, sample_fraction: float, *, rng: np.random.Generator
-) -> SiftedKey:
-    r"""Sift and measure ``n_pairs`` pairs that nobody touched, drawn directly with numpy.
-
-    The same law as measuring every pair in random bases with stim (:func:`_measure_attacked`),
-    drawn without the per-pair arrays: each pair's two bases agree with probability 1/2
-    independently, so the sifted count is ``Bin(n_pairs, 1/2)``; the agreed basis is uniform
-    and independent of everything else, so a sifted pair's outcomes disagree with
-    probability ``(Q_Z + Q_X)/2 = pair.qber`` (a Bell-diagonal pair's halves are each
-    maximally mixed, and the Pauli acting on it decides a disagreement independently of the
-    client's outcome, which is a fair coin). The outcomes being i.i.d. across sifted pairs,
-    a uniformly random estimation sample has the same law as the first ``k`` of them, which
-    are taken; the key is the rest. Flips are packed Bernoulli bits
-    (:func:`~qtfl.quantum.teleport.bernoulli_packed`), outcomes fair bytes.
-    """
-    m = int(rng.binomial(n_pairs, 0.5))
-    k = _sample_size(m, sample_fraction)
-    alice = uniform_bits((m,), rng=rng)
-    flips = np.unpackbits(bernoulli_packed(pair.qber, m, rng=rng), count=m, bitorder="little")
-    errors = int(np.count_nonzero(flips[:k]))
-    bob = alice[k:] ^ flips[k:]
-    return SiftedKey(m, k, errors, alice[k:], bob, np.zeros(bob.size, np.uint8))
-
-
-def _measure_attacked(
+def _measure_pairs(
     pair: BellDiagonalPair, attack: Bits, sample_fraction: float, *, rng: np.random.Generator
 ) -> SiftedKey:
     """Random bases for both ends of every pair, the sifted pairs measured under the attack
