@@ -280,17 +280,7 @@ class QkdOtpChannel(Channel):
         raw = _measure_pairs(self.link.pair, attack, s.sample_fraction, rng=ends_rng)
         m, k, sample_errors = raw.n_sifted, raw.n_sample, raw.sample_errors
         qber = sample_errors / k
-        extra, tries, seconds = distribution_cost(self.link, n_pairs, rng=ends_rng)
-        cost = Ledger(
-            bell_pairs=n_pairs + extra,
-            check_pairs=k,
-            purification_pairs=extra,
-            classical_bits=2 * n_pairs
-            + k * max(1, math.ceil(math.log2(max(m, 2))))
-            + 2 * k
-            + 2 * tries,
-            link_seconds=seconds + 2 * lat,
-        )
+        cost = block_cost(self.link, n_pairs, m, k, rng=ends_rng)
         block = KeyBlock(
             n_pairs=n_pairs, n_sifted=m, n_sample=k, n_key=m - k, qber=qber, leak_ec=0,
             key_bits=0, qber_tolerance=self.qber_tolerance,
@@ -404,6 +394,26 @@ class SiftedKey:
     alice: Bits
     bob: Bits
     eve: Bits
+
+
+def block_cost(
+    link: PairLink, n_pairs: int, n_sifted: int, n_sample: int, *, rng: np.random.Generator
+) -> Ledger:
+    """What one key block of ``n_pairs`` pairs costs: the pairs (and those spent distilling
+    them, :func:`~qtfl.channel.verified.distribution_cost`, drawn from ``rng``), both
+    ends' bases, the sample's positions and values, and two one-way trips."""
+    extra, tries, seconds = distribution_cost(link, n_pairs, rng=rng)
+    k = n_sample
+    return Ledger(
+        bell_pairs=n_pairs + extra,
+        check_pairs=k,
+        purification_pairs=extra,
+        classical_bits=2 * n_pairs
+        + k * max(1, math.ceil(math.log2(max(n_sifted, 2))))
+        + 2 * k
+        + 2 * tries,
+        link_seconds=seconds + 2 * float(link.latency_s),
+    )
 
 
 def _sample_size(n_sifted: int, sample_fraction: float) -> int:

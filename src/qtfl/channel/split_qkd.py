@@ -45,8 +45,7 @@ from qtfl.channel.base import Ledger
 from qtfl.channel.crc import CRC_BITS, crc32_bits
 from qtfl.channel.fec import LdpcCode, select_code
 from qtfl.channel.ldpc_decoder import decode_syndromes, redecode_with_sum_product
-from qtfl.channel.qkd import QkdOtpChannel
-from qtfl.channel.verified import distribution_cost
+from qtfl.channel.qkd import QkdOtpChannel, block_cost
 from qtfl.errors import InputError
 from qtfl.security.cascade import verification_hash as verification_hash  # re-exported
 from qtfl.security.eavesdropper import sample_checks
@@ -101,7 +100,7 @@ class BobHalf:
 
 def draw_block(channel: QkdOtpChannel, n_pairs: int, rng: np.random.Generator) -> _JointBlock:
     """Draw one block's pairs as :meth:`QkdOtpChannel._block` does (same calls, same order)."""
-    s, lat = channel.settings, float(channel.link.latency_s)
+    s = channel.settings
     eve_rng, ends_rng = rng.spawn(2)
     attack = channel.eavesdropper.plan(n_pairs, rng=eve_rng)
     a_bases = ends_rng.integers(0, 2, n_pairs, dtype=np.uint8)
@@ -111,17 +110,7 @@ def draw_block(channel: QkdOtpChannel, n_pairs: int, rng: np.random.Generator) -
     meas = sample_checks(channel.link.pair, a_bases[sift], attack[sift], rng=ends_rng)
     k = max(1, math.ceil(s.sample_fraction * m))
     sample = ends_rng.choice(m, size=k, replace=False)
-    extra, tries, seconds = distribution_cost(channel.link, n_pairs, rng=ends_rng)
-    cost = Ledger(
-        bell_pairs=n_pairs + extra,
-        check_pairs=k,
-        purification_pairs=extra,
-        classical_bits=2 * n_pairs
-        + k * max(1, math.ceil(math.log2(max(m, 2))))
-        + 2 * k
-        + 2 * tries,
-        link_seconds=seconds + 2 * lat,
-    )
+    cost = block_cost(channel.link, n_pairs, m, k, rng=ends_rng)
     return _JointBlock(a_bases, b_bases, sift, meas.client, meas.server, sample, cost, ends_rng)
 
 

@@ -47,7 +47,6 @@ from pydantic import (
     AliasChoices,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     field_validator,
@@ -60,7 +59,7 @@ from qtfl.channel import AeadChannel, Channel, Delivery, PlainChannel
 from qtfl.channel.fec import FEC_CHOICES
 from qtfl.channel.verified import LinkSpec, PairLink
 from qtfl.errors import InputError, require_choice
-from qtfl.experiments.loader import refuse_bool_numbers
+from qtfl.experiments.loader import ConfigSection
 from qtfl.network.link import FiberLink
 from qtfl.network.presets import PRESETS, get_preset
 from qtfl.quantum.noise import WernerPair
@@ -81,13 +80,7 @@ _FIBER_KEYS = (
 )
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_not_booleans(cls, raw: Any) -> Any:
-        return refuse_bool_numbers(cls, raw)
+_Section = ConfigSection
 
 
 MIN_PAIR_SUCCESS = 1e-30

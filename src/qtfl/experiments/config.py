@@ -53,7 +53,6 @@ import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -74,7 +73,7 @@ from qtfl.experiments.channels import (
     EavesdropperConfig,
     PlainChannelConfig,
 )
-from qtfl.experiments.loader import load_yaml, refuse_bool_numbers
+from qtfl.experiments.loader import ConfigSection, load_yaml
 from qtfl.experiments.network_config import NetworkConfig, PinnedLink, check_sizes, merge_network
 from qtfl.fl.compressed_channel import CompressedChannel
 from qtfl.fl.compression import CompressionConfig
@@ -84,14 +83,7 @@ from qtfl.models import MODELS
 from qtfl.registry import LINK_EAVESDROPPERS
 from qtfl.security.run_secret import SecretSource
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_not_booleans(cls, raw: Any) -> Any:
-        return refuse_bool_numbers(cls, raw)
+_Section = ConfigSection
 
 
 class _WithNetwork(_Section):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, model_validator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from qtfl.errors import InputError, short_repr
@@ -112,6 +112,18 @@ def _size(node: Node, sizes: dict[int, int]) -> int:
     if isinstance(node, MappingNode):
         return 1 + sum(sizes.get(id(k), 1) + sizes.get(id(v), 1) for k, v in node.value)
     return 1
+
+
+class ConfigSection(BaseModel):
+    """Base of every section of an experiment file: frozen, unknown keys refused, no NaN or
+    infinity, and no YAML boolean where a number goes (:func:`refuse_bool_numbers`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, raw: Any) -> Any:
+        return refuse_bool_numbers(cls, raw)
 
 
 def refuse_bool_numbers(model: type[BaseModel], raw: Any) -> Any:

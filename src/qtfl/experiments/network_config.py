@@ -47,12 +47,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from qtfl.channel.verified import LinkSpec, PairLink
 from qtfl.errors import InputError
 from qtfl.experiments.channels import LinkConfig
-from qtfl.experiments.loader import refuse_bool_numbers
+from qtfl.experiments.loader import ConfigSection
 from qtfl.network.timeline import POLICIES, ServerResources
 
 if TYPE_CHECKING:
@@ -77,13 +77,7 @@ CLIENT_KEYS: tuple[str, ...] = (
 )
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_not_booleans(cls, raw: Any) -> Any:
-        return refuse_bool_numbers(cls, raw)
+_Section = ConfigSection
 
 
 class Uniform(_Section):
