@@ -125,13 +125,9 @@ class CascadeQkdOtpEnds(QkdOtpEnds):
         assert half is not None
         lat = float(self.channel.link.latency_s)
         if bob.phase == ANNOUNCE:
-            k, n_pairs = int(half.sample.size), int(half.bases.size)
-            check_sift(half.bases, half.sift, _bits(wire["a_bases"], n_pairs))
-            est = estimate(half.outcomes, half.sample, _bits(wire["a_sample"], k))
-            bob.est = est
-            bob.figures.append((est.qber, est.sample_size, est.sifted))
-            bob.block_errors.append(est.errors)
-            outcome = est.outcome(self.channel.qber_tolerance)
+            outcome = self._estimate(bob, wire)
+            est = bob.est
+            assert est is not None
             if outcome != "ok":
                 bob.ledger += bob.cost
                 if outcome == "key-too-short":  # nothing to reconcile: the next block

@@ -191,18 +191,27 @@ class QkdOtpEnds(UplinkEnds):
             return _malformed()
         return state.done
 
+    def _estimate(self, bob: BobState, wire: Arrays) -> str:
+        """Bob checks Alice's announced bases against the sift the link measured, estimates
+        the block's QBER from her sample values, records it, and returns the block's outcome."""
+        half = bob.half
+        assert half is not None
+        k, n_pairs = int(half.sample.size), int(half.bases.size)
+        check_sift(half.bases, half.sift, _bits(wire["a_bases"], n_pairs))
+        est = estimate(half.outcomes, half.sample, _bits(wire["a_sample"], k))
+        bob.est = est
+        bob.figures.append((est.qber, est.sample_size, est.sifted))
+        bob.block_errors.append(est.errors)
+        return est.outcome(self.channel.qber_tolerance)
+
     def _take(self, bob: BobState, wire: Arrays) -> Arrays | None:
         half = bob.half
         assert half is not None
         lat = float(self.channel.link.latency_s)
         if bob.phase == ANNOUNCE:
-            k, n_pairs = int(half.sample.size), int(half.bases.size)
-            check_sift(half.bases, half.sift, _bits(wire["a_bases"], n_pairs))
-            est = estimate(half.outcomes, half.sample, _bits(wire["a_sample"], k))
-            bob.est = est
-            bob.figures.append((est.qber, est.sample_size, est.sifted))
-            bob.block_errors.append(est.errors)
-            outcome = est.outcome(self.channel.qber_tolerance)
+            outcome = self._estimate(bob, wire)
+            est = bob.est
+            assert est is not None
             if outcome == "key-too-short":
                 bob.ledger += bob.cost
                 bob.kept_flags.append(np.zeros(0, np.uint8))
