@@ -7,7 +7,10 @@ only what Flower would put on the wire reaches the other side.
 
 from __future__ import annotations
 
+import json
+import secrets
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from flwr.app import Context, Message, RecordDict
 from flwr.clientapp import ClientApp
@@ -80,3 +83,17 @@ class InlineGrid(Grid):
             self.replies.append(reply)
             out.append(reply)
         return out
+
+
+def untimed_rows(out: Path) -> list[dict[str, object]]:
+    """The metrics.jsonl rows of a run directory without their timing fields."""
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]
+
+
+def secret_file(tmp_path: Path) -> Path:
+    """An owner-only run-secret file, so two engines run with one secret."""
+    path = tmp_path / "secret.key"
+    path.write_text(secrets.token_hex(32))
+    path.chmod(0o600)
+    return path

@@ -9,7 +9,6 @@ no privacy key reaches a file, a log or a result.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from qtfl.experiments.config import parse_config
 from qtfl.experiments.runner import run_experiment
 from qtfl.flower.run import FlowerOptions, run_on_flower
 from qtfl.security.run_secret import SECRET_FILE, RunSecret
+from tests.flower.inline import untimed_rows
 
 pytestmark = pytest.mark.integration
 CONFIG = {
@@ -31,11 +31,6 @@ CONFIG = {
                                        "dp": {"placement": "client", "noise_multiplier": 0.5}}},
     ],
 }  # fmt: skip
-
-
-def _rows(out: Path) -> list[dict[str, object]]:
-    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]
 
 
 def test_deployed_privacy_options_equal_in_process_and_keep_keys_apart(tmp_path: Path) -> None:
@@ -51,8 +46,8 @@ def test_deployed_privacy_options_equal_in_process_and_keep_keys_apart(tmp_path:
     os.chmod(secret_file, 0o600)
     run_experiment(config, out_dir=tmp_path / "inproc", secret_file=secret_file)
     # Assert 1: every round of both scenarios equal; dropouts made the masks need reveals
-    expected = _rows(tmp_path / "inproc")
-    assert _rows(out) == expected
+    expected = untimed_rows(tmp_path / "inproc")
+    assert untimed_rows(out) == expected
     assert any(r["dropped"] for r in expected if r["scenario"] == "masked")
     # Assert 2: each node kept the residuals of its own clients (k % 2) that sent, no others
     sent = {k for r in expected if r["scenario"] == "topk" for k in r["clients"]["client"]}

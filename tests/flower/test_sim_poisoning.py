@@ -9,7 +9,6 @@ rate equal.
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from qtfl.experiments.config import parse_config
 from qtfl.experiments.runner import run_experiment
 from qtfl.flower.run import run_with_engine
+from tests.flower.inline import secret_file, untimed_rows
 
 pytestmark = pytest.mark.integration
 CONFIG = {
@@ -32,16 +32,9 @@ CONFIG = {
 POISONING_KEYS = ("adversaries", "malicious_clients", "attack_success_rate", "strategy")
 
 
-def _rows(out: Path) -> list[dict[str, object]]:
-    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]
-
-
 def test_flower_sim_with_poisoning_equals_in_process(tmp_path: Path) -> None:
     # Prepare: one run secret for both engines
-    secret = tmp_path / "secret.key"
-    secret.write_text(secrets.token_hex(32))
-    secret.chmod(0o600)
+    secret = secret_file(tmp_path)
     config = parse_config(CONFIG)
     # Execute
     run_experiment(config, out_dir=tmp_path / "inproc", secret_file=secret)
@@ -49,7 +42,7 @@ def test_flower_sim_with_poisoning_equals_in_process(tmp_path: Path) -> None:
         config, out_dir=tmp_path / "flower", engine="flower-sim", secret_file=secret
     )
     # Assert: every round equal; the poisoning section of each scenario equal
-    assert _rows(tmp_path / "flower") == _rows(tmp_path / "inproc")
+    assert untimed_rows(tmp_path / "flower") == untimed_rows(tmp_path / "inproc")
     inproc = json.loads((tmp_path / "inproc" / "summary.json").read_text())["scenarios"]
     for name in ("backdoor", "flip-bounded"):
         got = {k: summary["scenarios"][name].get(k) for k in POISONING_KEYS}

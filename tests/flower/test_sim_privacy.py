@@ -8,7 +8,6 @@ two scenarios — top-k compression with error feedback, and secure aggregation 
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from qtfl.experiments.config import parse_config
 from qtfl.experiments.runner import run_experiment
 from qtfl.flower.run import run_with_engine
+from tests.flower.inline import secret_file, untimed_rows
 
 pytestmark = pytest.mark.integration
 CONFIG = {
@@ -30,16 +30,9 @@ CONFIG = {
 }  # fmt: skip
 
 
-def _rows(out: Path) -> list[dict[str, object]]:
-    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]
-
-
 def test_flower_sim_with_compression_dp_and_masks_equals_in_process(tmp_path: Path) -> None:
     # Prepare: one run secret for both engines
-    secret = tmp_path / "secret.key"
-    secret.write_text(secrets.token_hex(32))
-    secret.chmod(0o600)
+    secret = secret_file(tmp_path)
     config = parse_config(CONFIG)
     # Execute
     run_experiment(config, out_dir=tmp_path / "inproc", secret_file=secret)
@@ -48,7 +41,7 @@ def test_flower_sim_with_compression_dp_and_masks_equals_in_process(tmp_path: Pa
     )
     # Assert: every round of both scenarios equal; the residuals stayed on the nodes' side
     assert summary["engine"] == "flower-sim"
-    assert _rows(tmp_path / "flower") == _rows(tmp_path / "inproc")
+    assert untimed_rows(tmp_path / "flower") == untimed_rows(tmp_path / "inproc")
     # the same DP accounting: epsilon of the masked scenario's local noise over 2 rounds
     inproc = json.loads((tmp_path / "inproc" / "summary.json").read_text())
     eps = summary["scenarios"]["masked"]["dp_epsilon"]
