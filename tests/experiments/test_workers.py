@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
 from qtfl.cli import main
 from qtfl.errors import InputError
-from qtfl.experiments import runner
+from qtfl.experiments import runner, scenario_pool
 from qtfl.experiments.config import parse_config
+from qtfl.fl.checkpoint import SimulationState
 from qtfl.fl.parallel import ChannelPool
 from qtfl.security.run_secret import RunSecret
 
@@ -47,10 +50,25 @@ def no_clock_rows(path: Path) -> list[dict[str, Any]]:
     return [{**r, "wall_seconds": None, "train_seconds": None} for r in rows]
 
 
-def test_one_and_two_workers_give_identical_runs(
+def same_runs(one: Path, two: Path) -> None:
+    """Everything but wall-clock time is identical: summary, metrics rows, final models."""
+    saved_one = json.loads((one / "summary.json").read_text())
+    saved_two = json.loads((two / "summary.json").read_text())
+    saved_one.pop("timing"), saved_two.pop("timing")
+    assert saved_one == saved_two
+    assert no_clock_rows(one / "metrics.jsonl") == no_clock_rows(two / "metrics.jsonl")
+    models = sorted(p.name for p in (one / "models").iterdir())
+    assert models == sorted(p.name for p in (two / "models").iterdir())
+    for name in models:
+        assert (one / "models" / name).read_bytes() == (two / "models" / name).read_bytes()
+
+
+def test_one_and_two_channel_workers_give_identical_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Prepare: pools that start at once and use the workers from the second round on
+    # Prepare: a one-scenario run (its clients' uplinks go to the channel pool: stateful
+    # error-feedback compression and an eavesdropper), pools that start at once and use the
+    # workers from the second round on
     pools: list[ChannelPool] = []
 
     def eager_pool(*, workers: int) -> ChannelPool:
@@ -60,28 +78,103 @@ def test_one_and_two_workers_give_identical_runs(
         return pool
 
     monkeypatch.setattr(runner, "ChannelPool", eager_pool)
-    config = parse_config(RAW)
+    config = parse_config({**RAW, "scenarios": RAW["scenarios"][2:]})
     secret = tmp_path / "run.key"  # same seed and same secret: bit-identical runs
     RunSecret.generate().save(secret)
     # Execute
     one = runner.run_experiment(config, out_dir=tmp_path / "one", workers=1, secret_file=secret)
     two = runner.run_experiment(config, out_dir=tmp_path / "two", workers=2, secret_file=secret)
-    # Assert: the two-worker run really sent through workers (3 scenarios x rounds 2-3 x
-    # 4 clients: with min_batch_seconds 0 even plaintext goes), and everything but
-    # wall-clock time is identical
+    # Assert: the two-worker run really sent through workers (rounds 2-3 x 4 clients), and
+    # everything but wall-clock time is identical
     assert [p.workers for p in pools] == [1, 2]
-    assert pools[0].pooled_sends == 0 and pools[1].pooled_sends == 3 * 2 * 4
+    assert pools[0].pooled_sends == 0 and pools[1].pooled_sends == 2 * 4
     assert {k: v for k, v in one.items() if k != "timing"} == {
         k: v for k, v in two.items() if k != "timing"
     }
-    saved_one = json.loads((tmp_path / "one" / "summary.json").read_text())
-    saved_two = json.loads((tmp_path / "two" / "summary.json").read_text())
-    saved_one.pop("timing"), saved_two.pop("timing")
-    assert saved_one == saved_two
-    assert no_clock_rows(tmp_path / "one" / "metrics.jsonl") == no_clock_rows(
-        tmp_path / "two" / "metrics.jsonl"
+    same_runs(tmp_path / "one", tmp_path / "two")
+    assert one["scenarios"]["teleport-topk-eve"]["bell_pairs_total"] > 0
+
+
+def test_scenarios_in_worker_processes_give_identical_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: workers start at once, and this process takes only the first scenario, so a
+    # worker process must run the other two (the worker's own module is not patched)
+    monkeypatch.setattr(scenario_pool, "START_AFTER_SECONDS", 0.0)
+    real_take = scenario_pool._take
+    taken_here: list[str] = []
+
+    def take_once(order: list[str], taken: object) -> str | None:
+        if taken_here:
+            return None
+        name = real_take(order, taken)
+        taken_here.extend([name] if name is not None else [])
+        return name
+
+    runs: list[dict[str, scenario_pool.ScenarioRun]] = []
+
+    def recording(*args: Any, **kwargs: Any) -> dict[str, scenario_pool.ScenarioRun]:
+        out = scenario_pool.run_scenarios(*args, **kwargs)
+        runs.append(out)
+        return out
+
+    config = parse_config(RAW)
+    secret = tmp_path / "run.key"
+    RunSecret.generate().save(secret)
+    one = runner.run_experiment(config, out_dir=tmp_path / "one", workers=1, secret_file=secret)
+    monkeypatch.setattr(scenario_pool, "_take", take_once)
+    monkeypatch.setattr(runner, "run_scenarios", recording)
+    # Execute
+    two = runner.run_experiment(config, out_dir=tmp_path / "two", workers=2, secret_file=secret)
+    # Assert: the slowest-ranked scenario ran here, the other two in one worker process, and
+    # summary, metrics rows and models are identical to the one-process run
+    [ran] = runs
+    assert taken_here == ["teleport"]  # FEC over unpurified pairs outranks classical
+    assert ran["teleport"].pid == os.getpid()
+    [worker] = {ran[n].pid for n in ("classical", "teleport-topk-eve")}
+    assert worker != os.getpid()
+    assert {k: v for k, v in one.items() if k != "timing"} == {
+        k: v for k, v in two.items() if k != "timing"
+    }
+    same_runs(tmp_path / "one", tmp_path / "two")
+    assert set(two["timing"]) == {"classical", "teleport", "teleport-topk-eve"}
+
+
+def test_an_error_in_a_worker_process_is_one_error_naming_its_scenario(tmp_path: Path) -> None:
+    # Prepare: the worker gets 'classical' with a checkpoint of the wrong model size, so its
+    # own InputError (raised in the worker) must travel back, named after the scenario
+    calls: list[str] = []
+
+    def run_here(name: str, poll: Any) -> scenario_pool.ScenarioRun:
+        calls.append(name)
+        while True:  # leave every other scenario to the worker; wait for its report
+            poll(0.1)
+
+    wrong = SimulationState(
+        round=1,
+        global_params=np.zeros(3, np.float32),
+        strategy_state={},
+        rng_states={},
+        metrics=(),
+        channel_states={},
     )
-    assert one["scenarios"]["teleport"]["bell_pairs_total"] > 0
+    # Execute
+    with pytest.raises(InputError) as info:
+        scenario_pool.run_scenarios(
+            parse_config(RAW),
+            names=["classical", "teleport"],
+            out=tmp_path,
+            secret=RunSecret.generate(),
+            saved={"classical": wrong},
+            digest="x",
+            workers=2,
+            run_here=run_here,
+            on_round=lambda name, record: None,
+            start_after_seconds=0.0,
+        )
+    # Assert: this process ran the first-ranked scenario; the worker's error names its own
+    assert calls == ["teleport"]
+    assert str(info.value).startswith("scenario 'classical': checkpoint holds 3 parameters")
 
 
 def test_workers_config_is_checked_and_leaves_the_hash_alone() -> None:

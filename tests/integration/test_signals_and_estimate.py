@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -17,6 +18,7 @@ from qtfl.experiments.config import load_config, parse_config
 from qtfl.experiments.estimate import estimate_run
 from qtfl.experiments.runner import run_experiment
 from qtfl.fl.checkpoint import load_checkpoint
+from qtfl.security.run_secret import RunSecret
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +111,69 @@ def test_dry_run_estimate_of_a_reduced_quickstart_is_within_2x_of_the_real_run(
             assert sc.bell_pairs == 0
         else:
             assert 0.5 <= sc.bell_pairs / got <= 2.0, (sc.name, sc.bell_pairs, got)
+
+
+def test_sigterm_stops_scenario_workers_and_resume_finishes_bit_identically(
+    tmp_path: Path,
+) -> None:
+    # Prepare: two scenarios, two workers that start at once (one scenario here, one in a
+    # worker process); the reference ran both in one process with the same secret
+    raw = {**RAW, "scenarios": [{"name": "a"}, {"name": "b", "strategy": {"name": "fedavg"}}]}
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    secret = tmp_path / "run.key"
+    RunSecret.generate().save(secret)
+    reference = tmp_path / "reference"
+    run_experiment(parse_config(raw), out_dir=reference, workers=1, secret_file=secret)
+    out = tmp_path / "run"
+    start_now = (
+        "import sys; import qtfl.experiments.scenario_pool as p; p.START_AFTER_SECONDS = 0.0; "
+        "from qtfl.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    args = ["run", str(cfg), "--out", str(out), "--workers", "2", "--secret-file", str(secret)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", start_now, *args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    # Execute: SIGTERM once both scenarios have checkpoints (the worker is running one)
+    ckpts = [out / "checkpoints" / f"{name}.pt" for name in ("a", "b")]
+    deadline = time.monotonic() + 180
+    while min(reached(c) for c in ckpts) < 2:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "no checkpoints within 180 s"
+        time.sleep(0.01)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "no worker process was started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    # Assert: exit 130, no traceback, no worker left, unfinished; then --resume finishes
+    # both scenarios bit-identically to the one-process run
+    assert proc.returncode == 130, err.decode()
+    assert "aborted; continue with --resume" in err.decode()
+    assert "Traceback" not in err.decode()
+    psutil.wait_procs(children, timeout=30)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert min(reached(c) for c in ckpts) < ROUNDS, "finished before the signal; raise ROUNDS"
+    assert not (out / "summary.json").exists()
+    resumed = subprocess.Popen(
+        [sys.executable, "-c", start_now, *args, "--resume", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err.decode()
+    for ckpt in ckpts:
+        final = load_checkpoint(ckpt)[0]
+        ref = load_checkpoint(reference / "checkpoints" / ckpt.name)[0]
+        assert final.round == ref.round == ROUNDS
+        assert final.global_params.tobytes() == ref.global_params.tobytes()
+        assert final.rng_states == ref.rng_states
+
+        def no_clock(ms: tuple[dict[str, object], ...]) -> list[dict[str, object]]:
+            return [{**m, "wall_seconds": None, "train_seconds": None} for m in ms]
+
+        assert no_clock(final.metrics) == no_clock(ref.metrics)

@@ -57,6 +57,7 @@ from qtfl.errors import InputError
 from qtfl.experiments.channels import scenario_channel_seed
 from qtfl.experiments.config import ExperimentConfig, Scenario
 from qtfl.experiments.metrics import cost_per_parameter, metrics_jsonl, summarize, timing
+from qtfl.experiments.scenario_pool import ScenarioOutputs, ScenarioRun, run_scenarios
 from qtfl.fl.checkpoint import (
     SimulationState,
     atomic_write_bytes,
@@ -344,8 +345,11 @@ def _run(
     scenarios = config.resolved_scenarios()
     ckpt_dir = out / "checkpoints"
     secret, unsaved = resolve_run_secret(out, resume=resume, secret_file=secret_file)
+    # several scenarios: one runs here at a time, others in worker processes (scenario_pool);
+    # one scenario: its clients' uplinks go through the channel pool's workers instead
+    sim_pool = pool if len(scenarios) < 2 else None
     sims = {
-        sc.name: build_simulation(config, inputs, sc, secrets=secret, channel_pool=pool)
+        sc.name: build_simulation(config, inputs, sc, secrets=secret, channel_pool=sim_pool)
         for sc in scenarios
     }
     for name, state in saved.items():
@@ -373,24 +377,108 @@ def _run(
     history = {sc.name: sims[sc.name].history for sc in scenarios}
     known = {sc.name: sc.rate_known for sc in scenarios}
     rounds = config.training.rounds
-    elapsed: dict[str, float] = {}
-    for sc in scenarios:
-        sim = sims[sc.name]
-        t0 = time.perf_counter()
+    by_name = {sc.name: sc for sc in scenarios}
+
+    def run_here(name: str, between_rounds: Callable[[], None]) -> ScenarioRun:
+        sim, t0 = sims[name], time.perf_counter()
         while sim.round < rounds:
             record = sim.run_round()
-            save_checkpoint(ckpt_dir / f"{sc.name}.pt", sim.state(), config_hash=digest)
+            save_checkpoint(ckpt_dir / f"{name}.pt", sim.state(), config_hash=digest)
             atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
             if progress is not None:
-                progress(sc.name, record, rounds)
-        elapsed[sc.name] = time.perf_counter() - t0
-        buf = io.BytesIO()
-        torch.save(sim.final_model().state_dict(), buf)
-        atomic_write_bytes(out / "models" / f"{sc.name}.pt", buf.getvalue())
+                progress(name, record, rounds)
+            between_rounds()
+        save_final_model(out, name, sim)
+        outputs = scenario_outputs(config, by_name[name], sim, inputs.dataset)
+        return ScenarioRun(outputs, time.perf_counter() - t0, os.getpid())
 
-    return write_outputs(
-        out, config, sims, history=history, elapsed=elapsed, dataset=inputs.dataset
+    def arrived(name: str, record: RoundMetrics) -> None:  # a round of a worker's scenario
+        history[name].append(record)
+        atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
+        if progress is not None:
+            progress(name, record, rounds)
+
+    runs = run_scenarios(
+        config,
+        names=[sc.name for sc in scenarios],
+        out=out,
+        secret=secret,
+        saved=saved,
+        digest=digest,
+        workers=1 if pool is None or len(scenarios) < 2 else pool.workers,
+        run_here=run_here,
+        on_round=arrived,
     )
+    return write_outputs(
+        out,
+        config,
+        {},
+        history=history,
+        elapsed={sc.name: runs[sc.name].elapsed_seconds for sc in scenarios},
+        dataset=inputs.dataset,
+        outputs={name: run.outputs for name, run in runs.items()},
+    )
+
+
+def run_one_scenario(
+    config: ExperimentConfig,
+    name: str,
+    *,
+    inputs: RunInputs,
+    out: Path,
+    secret: RunSecret,
+    state: SimulationState | None,
+    digest: str,
+    on_round: Callable[[RoundMetrics], None],
+) -> ScenarioOutputs:
+    """Run scenario ``name`` of ``config`` on ``inputs`` (:func:`prepare_inputs`) into
+    ``out`` (from ``state`` when resuming):
+    a checkpoint after every round, then the final model; ``on_round`` gets each round's
+    record. Returns the scenario's part of the summary (:func:`scenario_outputs`).
+
+    What one worker of :mod:`qtfl.experiments.scenario_pool` does; the same steps as the
+    one-process loop of :func:`run_experiment`, so the results are the same.
+    """
+    scenario = next(sc for sc in config.resolved_scenarios() if sc.name == name)
+    sim = build_simulation(config, inputs, scenario, secrets=secret)
+    if state is not None:
+        sim.restore(state)
+    while sim.round < config.training.rounds:
+        record = sim.run_round()
+        save_checkpoint(out / "checkpoints" / f"{name}.pt", sim.state(), config_hash=digest)
+        on_round(record)
+    save_final_model(out, name, sim)
+    return scenario_outputs(config, scenario, sim, inputs.dataset)
+
+
+def save_final_model(out: Path, name: str, sim: FederatedSimulation) -> None:
+    """Write ``models/<name>.pt``: the scenario's final global model (a torch state dict)."""
+    buf = io.BytesIO()
+    torch.save(sim.final_model().state_dict(), buf)
+    atomic_write_bytes(out / "models" / f"{name}.pt", buf.getvalue())
+
+
+def scenario_outputs(
+    config: ExperimentConfig,
+    scenario: Scenario,
+    sim: FederatedSimulation,
+    dataset: Dataset,
+    *,
+    privacy: dict[str, Any] | None = None,
+) -> ScenarioOutputs:
+    """A trained scenario's part of ``summary.json``: its secure aggregation's cost, its
+    adversaries' effect, and (with an ``attacks`` section) the attacks' results —
+    ``privacy`` when they were assessed elsewhere (the Flower server)."""
+    summary: dict[str, Any] = {}
+    for post in sim.postprocessors:
+        report = getattr(post, "summary", None)
+        if callable(report):
+            summary["secure_aggregation"] = report()
+    if scenario.adversaries:
+        summary.update(poisoning_summary(scenario, sim, dataset))
+    if config.attacks is not None and privacy is None:
+        privacy = scenario_privacy(config, scenario, sim)
+    return ScenarioOutputs(int(sim.global_params.size), summary, privacy)
 
 
 def write_outputs(
@@ -403,35 +491,32 @@ def write_outputs(
     dataset: Dataset,
     head: dict[str, Any] | None = None,
     privacy: dict[str, Any] | None = None,
+    outputs: dict[str, ScenarioOutputs] | None = None,
 ) -> dict[str, Any]:
     """Write ``metrics.jsonl``, ``summary.json`` and ``report.html`` of a finished run.
 
     ``sims`` hold each scenario's final global model (the privacy attacks and the backdoor
     success rate use it); ``head``: keys put first in the summary (Flower: the engine);
     ``privacy``: the ``attacks`` section's results of the scenarios assessed elsewhere (the
-    Flower server), the others are assessed here.
+    Flower server), the others are assessed here; ``outputs``: scenarios whose part of the
+    summary was computed next to their simulation elsewhere (:func:`scenario_outputs` in a
+    worker process), which then need no entry in ``sims``.
     Shared by the in-process runner and the Flower engines, so their outputs are the same.
     """
     scenarios = config.resolved_scenarios()
     known = {sc.name: sc.rate_known for sc in scenarios}
+    done = dict(outputs or {})
+    for sc in scenarios:
+        if sc.name not in done:
+            given = (privacy or {}).get(sc.name)
+            done[sc.name] = scenario_outputs(config, sc, sims[sc.name], dataset, privacy=given)
     atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
-    size = next((int(sim.global_params.size) for sim in sims.values()), None)
+    size = next((o.parameters for o in done.values()), None)
     summary = {**(head or {}), **build_summary(config, history, known, elapsed, parameters=size)}
     for sc in scenarios:
-        for post in sims[sc.name].postprocessors:
-            report = getattr(post, "summary", None)
-            if callable(report):
-                summary["scenarios"][sc.name]["secure_aggregation"] = report()
-        if sc.adversaries:
-            summary["scenarios"][sc.name].update(poisoning_summary(sc, sims[sc.name], dataset))
+        summary["scenarios"][sc.name].update(done[sc.name].summary)
     if config.attacks is not None:
-        done = privacy or {}
-        summary["privacy"] = {
-            sc.name: done[sc.name]
-            if sc.name in done
-            else scenario_privacy(config, sc, sims[sc.name])
-            for sc in scenarios
-        }
+        summary["privacy"] = {sc.name: done[sc.name].privacy for sc in scenarios}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     from qtfl.experiments.report import write_report
 
