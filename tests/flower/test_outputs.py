@@ -120,32 +120,6 @@ def test_a_refused_flower_run_leaves_out_as_it_found_it(
     assert not existed or list(out.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    "privacy",
-    [
-        {"secure_aggregation": True},
-        {"dp": {"clip_norm": 1.0, "noise_multiplier": 0.5, "placement": "client"}},
-    ],
-)
-def test_attacks_on_client_keyed_privacy_are_refused_on_flower_before_writing(
-    tmp_path: Path, privacy: dict[str, Any]
-) -> None:
-    # Prepare: the attacks section on a scenario whose probes need the client nodes' keys
-    config = parse_config(
-        _raw(
-            attacks={"inversion": ["analytic"], "membership": False},
-            scenarios=[{"name": "keyed", "privacy": privacy}],
-        )
-    )
-    out = tmp_path / "out"
-    # Execute
-    with pytest.raises(InputError, match="attacks section with secure aggregation") as exc:
-        run_on_flower(config, out_dir=out, engine="flower-sim")
-    # Assert: one message naming the scenario and the way out; nothing written
-    assert "'keyed'" in str(exc.value) and "--engine inprocess" in str(exc.value)
-    assert not out.exists()
-
-
 def test_a_flower_run_that_fails_after_writing_removes_what_it_created(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

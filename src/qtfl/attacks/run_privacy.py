@@ -22,7 +22,9 @@ are reported as ``unsupported`` with the reason instead of failing the run.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,24 +36,43 @@ from qtfl.attacks.views import ViewContext, attacker_view
 from qtfl.channel.base import Delivery, FloatVector
 from qtfl.errors import InputError
 from qtfl.fl.engine import FederatedSimulation
-from qtfl.fl.privacy import RoundContext, SecureAggregation
+from qtfl.fl.privacy import Reveal, RoundContext, SecureAggregation
 
-Deliver = Callable[[int, list[FloatVector]], list[Delivery]]
-"""``(round, updates) -> deliveries``: client ``k``'s update through its uplink, in round
-``round`` (the one after the last trained)."""
+Deliver = Callable[[RoundContext, list[FloatVector]], "Probes"]
+"""``(context, updates) -> Probes``: client ``k``'s honest probe ``updates[k]`` after the
+scenario's post-processors (with ``context``: the round after the last trained, every
+client in the cohort, equal weights) through its uplink."""
+
+
+@dataclass(frozen=True)
+class Probes:
+    """What the probes became: each client's Delivery and the largest magnitude of what it
+    sent (the teleportation header's scale, which the attackers are given)."""
+
+    deliveries: list[Delivery]
+    sent_max_abs: list[float]
 
 
 def deliver_in_process(sim: FederatedSimulation, rng: np.random.Generator) -> Deliver:
-    """Every client's update through its own uplink Channel in this process; keyed link
-    samples when the simulation keys its uplinks (as the Flower engines draw them), else
-    ``rng``."""
+    """Every client's probe through the post-processors and its own uplink Channel in this
+    process; keyed link samples when the simulation keys its uplinks (as the Flower engines
+    draw them), else ``rng``. Flower runs instead post-process and send each probe on the
+    client node that holds the client's keys (:meth:`qtfl.flower.server.ChannelStrategy.
+    deliver`)."""
 
-    def deliver(r: int, updates: list[FloatVector]) -> list[Delivery]:
+    def deliver(ctx: RoundContext, updates: list[FloatVector]) -> Probes:
         keyed = sim.uplink_rng
-        return [
-            sim.uplink(k).send(u, rng=rng if keyed is None else keyed(r, k))
-            for k, u in enumerate(updates)
+        sent = []
+        for k, u in enumerate(updates):
+            w = 1.0
+            for post in sim.postprocessors:
+                u, w = post.postprocess_one_user(u, client=k, weight=w, context=ctx)
+            sent.append(u)
+        deliveries = [
+            sim.uplink(k).send(u, rng=rng if keyed is None else keyed(ctx.round, k))
+            for k, u in enumerate(sent)
         ]
+        return Probes(deliveries, [float(np.max(np.abs(u))) for u in sent])
 
     return deliver
 
@@ -65,12 +86,16 @@ def assess_simulation(
     encoding_bits: int = 16,
     seed: int = 0,
     deliver: Deliver | None = None,
+    reveal: Reveal | None = None,
 ) -> dict[str, Any]:
     """Attack results of one trained scenario (see the module docstring).
 
-    ``deliver`` sends the clients' updates through their uplinks (default:
-    :func:`deliver_in_process`; the Flower server sends them through the client nodes'
-    sending ends and decodes the wire, :mod:`qtfl.flower.server`).
+    ``deliver`` post-processes the clients' probes and sends them through their uplinks
+    (default: :func:`deliver_in_process`; the Flower server has each client node mask or
+    noise its probe with its own keys and send it through its sending end, then decodes
+    the wire, :mod:`qtfl.flower.server`). ``reveal``: how the server obtains the mask seeds
+    survivors share with clients whose probe did not arrive (``None``: this process holds
+    every key).
     """
     torch.set_num_threads(1)
     rng = np.random.default_rng([seed, 7_777])
@@ -83,24 +108,22 @@ def assess_simulation(
     picks = [int(rng.choice(ix)) for ix in sim.client_indices]
     cohort = np.arange(n, dtype=np.int64)
     ctx = RoundContext(round=sim.round + 1, cohort=cohort, cohort_weights=np.ones(n), rng=rng)
-    sent = []
+    probes = []
     for k in range(n):
         one = slice(picks[k], picks[k] + 1)
-        u = client_update(net, start, x_all[one], y_all[one], lr=lr, local_steps=1)
-        w = 1.0
-        for post in sim.postprocessors:
-            u, w = post.postprocess_one_user(u, client=k, weight=w, context=ctx)
-        sent.append(u)
-    deliveries = (deliver or deliver_in_process(sim, rng))(ctx.round, sent)
+        probes.append(client_update(net, start, x_all[one], y_all[one], lr=lr, local_steps=1))
+    out_of = (deliver or deliver_in_process(sim, rng))(ctx, probes)
+    deliveries = out_of.deliveries
     t = target_client
     view_ctx = ViewContext(
         n_values=start.size,
         encoding_bits=encoding_bits,
-        header_max_abs=float(np.max(np.abs(sent[t]))),
+        header_max_abs=out_of.sent_max_abs[t],
     )
+    server_ctx = dataclasses.replace(ctx, reveal=reveal)
     views = {
         "eavesdropper": attacker_view("eavesdropper", deliveries[t], view_ctx),
-        "server": _server_view(sim, deliveries, ctx, t, view_ctx),
+        "server": _server_view(sim, deliveries, server_ctx, t, view_ctx),
     }
     truth_x, truth_y = x_all[picks[t] : picks[t] + 1], y_all[picks[t] : picks[t] + 1]
     inversion: dict[str, Any] = {}
@@ -166,7 +189,7 @@ def _server_view(
     agg, _ = masking[0].postprocess_server(
         rows, np.ones(len(ok)), clients=np.asarray(ok, np.int64), context=ctx
     )
-    return agg[0]
+    return agg[0] if agg.shape[0] else None  # no valid masked row, or a seed withheld
 
 
 def _membership(sim: FederatedSimulation, rng: np.random.Generator) -> dict[str, Any]:

@@ -620,9 +620,11 @@ def scenario_privacy(
     sim: FederatedSimulation,
     *,
     deliver: Any = None,
+    reveal: Any = None,
 ) -> dict[str, Any]:
     """The ``attacks`` section's results for one trained scenario; ``deliver``: how the
-    clients' updates reach the attackers (:func:`qtfl.attacks.run_privacy.assess_simulation`)."""
+    clients' updates reach the attackers, ``reveal``: how the server obtains revealed mask
+    seeds (:func:`qtfl.attacks.run_privacy.assess_simulation`)."""
     from qtfl.attacks.run_privacy import assess_simulation
 
     assert config.attacks is not None
@@ -636,6 +638,7 @@ def scenario_privacy(
             encoding_bits=int(getattr(scenario.uplink, "bits", 16)),
             seed=config.seed,
             deliver=deliver,
+            reveal=reveal,
         ),
         "epsilon": None
         if dp is None

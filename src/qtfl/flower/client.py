@@ -21,8 +21,11 @@ A ``query`` message asks the node for its ``partition-id``; a ``query.reveal`` m
 for the mask seeds its clients share with dropped clients (:mod:`qtfl.flower.privacy_ends`).
 A ``query`` carrying a ``probe`` update (the privacy assessment after the last round,
 :meth:`qtfl.flower.server.ChannelStrategy.deliver`) is answered with that update, which the
-mod sends through the uplink's sending end like a trained one — without the post-processors
-(the assessment applied them) and without touching a compressor's stored residual.
+mod passes through the privacy post-processors with this node's own keys (the probe's
+cohort and equal weights come in the message) and sends through the uplink's sending end
+like a trained one, without touching a compressor's stored residual. The reply adds the
+scale of what was sent (``probe`` record) and, on a tapped link, the simulated
+eavesdropper's record with her guess (:mod:`qtfl.flower.taps`).
 """
 
 from __future__ import annotations
@@ -42,7 +45,14 @@ from qtfl.flower.ends import Arrays, UplinkEnds, uplink_ends
 from qtfl.flower.exchange import answer_request, keep_update
 from qtfl.flower.job import FlowerJob, build_node, node_partition, node_party
 from qtfl.flower.node_state import LastDelivery, ResidualStore
-from qtfl.flower.privacy_ends import client_update, reveal_reply
+from qtfl.flower.privacy_ends import (
+    PROBE,
+    client_update,
+    probe_record,
+    probe_weights,
+    reveal_reply,
+)
+from qtfl.flower.taps import EVE, eve_record
 
 JobSource = Callable[[Context], FlowerJob]
 
@@ -67,10 +77,18 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
         delta = reply.content.array_records["update"]["delta"].numpy()
         announced = {k: v.numpy() for k, v in msg.content.array_records["announce"].items()}
         if "probe" in msg.content.array_records:  # the privacy assessment's probe
-            wire = uplink_ends(sim.uplink(client)).send(
-                delta, job.link_key(round_, client), announced
-            )
-            return _wire_reply(msg, wire, client, round_)
+            probe = msg.content.array_records["probe"]
+            if sim.postprocessors:  # masks and local noise from this node's own keys
+                cohort = probe["cohort"].numpy()
+                weights = probe_weights(cohort, probe["cohort_weights"].numpy())
+                delta = client_update(sim, delta, client=client, round_=round_, cohort=cohort,
+                                      cohort_weights=weights)  # fmt: skip
+            ends, key = uplink_ends(sim.uplink(client)), job.link_key(round_, client)
+            wire = ends.send(delta, key, announced)
+            eve = eve_record(ends, delta, key, announced, with_guess=True)
+            reply = _wire_reply(msg, wire, client, round_, eve=eve)
+            reply.content[PROBE] = probe_record(delta)
+            return reply
         if sim.postprocessors:
             cohort = msg.content.array_records["train"]["cohort"].numpy()
             delta = client_update(sim, delta, client=client, round_=round_, cohort=cohort)
@@ -79,18 +97,25 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
         wire, kept = send_update(job, party, ends, delta, client, round_, announced, last)
         if ends.multi_step:  # the receiving end may ask again within the round
             keep_update(context, client, round_, kept)
-        return _wire_reply(msg, wire, client, round_)
+        eve = eve_record(ends, delta, job.link_key(round_, client), announced)
+        return _wire_reply(msg, wire, client, round_, eve=eve)
 
     return mod
 
 
-def _wire_reply(msg: Message, wire: Arrays, client: int, round_: int) -> Message:
+def _wire_reply(
+    msg: Message, wire: Arrays, client: int, round_: int, *, eve: Arrays | None = None
+) -> Message:
+    """The reply: the sending end's wire arrays and, beside them, the tap record of the
+    eavesdropper this node simulates (:mod:`qtfl.flower.taps`; never decoded)."""
     content = RecordDict(
         {
             "wire": ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in wire.items()}),
             "qtfl": ConfigRecord({"client": client, "round": round_}),
         }
     )
+    if eve:
+        content[EVE] = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in eve.items()})
     return Message(content, reply_to=msg)
 
 

@@ -26,6 +26,7 @@ on Flower yet.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -76,11 +77,19 @@ def client_update(
     client: int,
     round_: int,
     cohort: npt.NDArray[np.int64],
+    cohort_weights: npt.NDArray[np.float64] | None = None,
 ) -> FloatVector:
-    """Client node: ``delta`` after every post-processor's ``postprocess_one_user``, in order."""
+    """Client node: ``delta`` after every post-processor's ``postprocess_one_user``, in order.
+
+    ``cohort_weights``: the cohort's weights (``None``: their data sizes, as in training;
+    the privacy assessment's probes weigh every client 1, :func:`probe_weights`).
+    """
     check_cohort(sim, cohort, client)
     context = _context(sim, round_, cohort)
     weight = float(sim.client_sizes[client])
+    if cohort_weights is not None:
+        context = replace(context, cohort_weights=cohort_weights)
+        weight = float(cohort_weights[list(cohort.tolist()).index(client)])
     out = np.asarray(delta, np.float32)
     for post in sim.postprocessors:
         out, weight = post.postprocess_one_user(out, client=client, weight=weight, context=context)
@@ -171,3 +180,35 @@ def read_reveals(replies: Iterable[Message]) -> dict[tuple[int, int], bytes]:
         for (k, j), seed in zip(pairs.tolist(), seeds, strict=True):
             out.setdefault((int(k), int(j)), bytes(seed))
     return out
+
+
+def probe_weights(cohort: npt.NDArray[Any], weights: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """The probe message's cohort weights, or InputError: finite, positive, one per member."""
+    w = np.asarray(weights)
+    if w.dtype != np.float64 or w.shape != np.asarray(cohort).shape or not np.all(w > 0):
+        raise InputError("probe message: cohort_weights must be positive float64, one per client")
+    if not np.isfinite(w).all():
+        raise InputError("probe message: cohort_weights must be finite")
+    return w
+
+
+#: Name of the probe reply's record holding the scale of what the node sent.
+PROBE = "probe"
+
+
+def probe_record(sent: FloatVector) -> ArrayRecord:
+    """Client node: the largest magnitude of the probe it sent (the teleportation header's
+    scale, which the assessment gives its attackers)."""
+    scale = float(np.max(np.abs(sent))) if sent.size else 0.0
+    return ArrayRecord({"max_abs": Array(np.array([scale], np.float64))})
+
+
+def probe_scale(reply: Message) -> float:
+    """Server: the scale a probe reply reports; 1.0 when it reports none readable."""
+    try:
+        value = reply.content.array_records[PROBE]["max_abs"].numpy()
+    except (KeyError, ValueError, TypeError):
+        return 1.0
+    if value.dtype != np.float64 or value.shape != (1,) or not np.isfinite(value[0]):
+        return 1.0
+    return float(value[0]) if value[0] >= 0 else 1.0

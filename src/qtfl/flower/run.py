@@ -467,18 +467,6 @@ def check_runs_on_flower(config: ExperimentConfig, inputs: Any, scenarios: list[
         if sc.name not in scenarios:
             continue
         check_flower_scenario(sc)  # names the scenario itself
-        privacy = sc.privacy
-        client_keyed = privacy.secure_aggregation or (
-            privacy.dp is not None and privacy.dp.placement == "client"
-        )
-        if config.attacks is not None and client_keyed:
-            # the assessment masks / noises its probe updates with keys only client nodes hold
-            raise InputError(
-                f"scenario {sc.name!r}: the attacks section with secure aggregation or "
-                "client-side DP cannot run on Flower yet (the probes would need the client "
-                "nodes' mask and noise keys on the server); use --engine inprocess, or drop "
-                "the attacks section"
-            )
         sim = build_simulation(config, inputs, sc)  # fresh keys: nothing is sent
         try:
             for k in range(config.data.num_clients):

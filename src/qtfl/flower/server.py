@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
@@ -46,14 +47,23 @@ from qtfl.channel import Delivery, Ledger, Tap, Verdict
 from qtfl.errors import InputError
 from qtfl.fl.checkpoint import load_checkpoint, save_checkpoint
 from qtfl.fl.engine import FederatedSimulation
-from qtfl.fl.privacy import Reveal
+from qtfl.fl.privacy import Reveal, RoundContext
 from qtfl.fl.rounds import RoundMetrics, RoundTally
 from qtfl.flower.ends import FollowUp, UplinkEnds, uplink_ends
 from qtfl.flower.exchange import Transfer, finish_exchanges
 from qtfl.flower.interrupt import StoppableGrid
 from qtfl.flower.job import FlowerJob, build_simulation_for, privacy_path
 from qtfl.flower.node_state import last_delivery
-from qtfl.flower.privacy_ends import read_reveals, reveal_requests, server_aggregate
+from qtfl.flower.privacy_ends import (
+    probe_scale,
+    read_reveals,
+    reveal_requests,
+    server_aggregate,
+)
+from qtfl.flower.taps import EVE, attach_eve_record
+
+if TYPE_CHECKING:
+    from qtfl.attacks.run_privacy import Probes
 
 log = logging.getLogger("flwr")  # Flower streams its logger to `flwr run --stream`
 
@@ -173,7 +183,14 @@ class ChannelStrategy(FlowerStrategy):
         if k not in asked:
             return None  # not asked this round
         _, state = asked[k]
-        return k, self._ends(k).step(wire, state, n_values=self.sim.layout.size)
+        outcome = self._ends(k).step(wire, state, n_values=self.sim.layout.size)
+        if isinstance(outcome, Delivery) and EVE in reply.content.array_records:
+            try:  # after decoding, and never decoded: a simulation record (qtfl.flower.taps)
+                eve = {a: v.numpy() for a, v in reply.content.array_records[EVE].items()}
+                outcome = attach_eve_record(outcome, eve)
+            except (KeyError, ValueError, TypeError):
+                pass
+        return k, outcome
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -245,17 +262,24 @@ class ChannelStrategy(FlowerStrategy):
 
         return reveal
 
-    def deliver(self, grid: Grid, r: int, updates: list[np.ndarray]) -> list[Delivery]:
-        """Client ``k``'s ``updates[k]`` sent by its node's uplink sending end in round ``r``.
+    def deliver(self, grid: Grid, ctx: RoundContext, updates: list[np.ndarray]) -> Probes:
+        """Client ``k``'s probe ``updates[k]``, post-processed and sent by its node.
 
         The privacy assessment's exchange (:func:`qtfl.attacks.run_privacy.assess_simulation`):
-        the server hands each node its client's probe update (a ``query`` message with the
-        receiving end's announcements); the node's channel mod sends it as the wire arrays of
-        the real protocol; the server decodes them as in a training round, so the
-        eavesdropper's tap and the server's view come from what crossed the wire. A client
-        whose node does not answer is an aborted delivery (``no-answer``).
+        the server hands each node its client's honest probe update (a ``query`` message with
+        the probe context — round, cohort, equal weights — and the receiving end's
+        announcements); the node runs the privacy post-processors with its own keys (local
+        DP noise, masks; :func:`qtfl.flower.privacy_ends.client_update`) and sends the result
+        as the wire arrays of the real protocol; the server decodes them as in a training
+        round, so the eavesdropper's tap and the server's view come from what crossed the
+        wire. The node reports the largest magnitude it sent (the teleportation header's
+        scale, given to the attackers). A client whose node does not answer is an aborted
+        delivery (``no-answer``).
         """
-        job, size = self.job, self.sim.layout.size
+        from qtfl.attacks.run_privacy import Probes
+
+        job, size, r = self.job, self.sim.layout.size, ctx.round
+        self._grid = grid
         asked: dict[int, tuple[int, object]] = {}
         messages = []
         for k, u in enumerate(updates):
@@ -264,27 +288,37 @@ class ChannelStrategy(FlowerStrategy):
                 continue
             state, announce = self._ends(k).prepare(job.link_key(r, k), size)
             asked[k] = (k, state)
+            probe = {
+                "update": np.ascontiguousarray(u, np.float32),
+                "cohort": np.asarray(ctx.cohort, np.int64),
+                "cohort_weights": np.asarray(ctx.cohort_weights, np.float64),
+            }
             content = RecordDict(
                 {
-                    "probe": ArrayRecord({"update": Array(np.ascontiguousarray(u, np.float32))}),
+                    "probe": ArrayRecord({a: Array(np.asarray(v)) for a, v in probe.items()}),
                     "announce": ArrayRecord({a: Array(v) for a, v in announce.items()}),
                     "qtfl": ConfigRecord({"client": int(k), "round": r}),
                 }
             )
             messages.append(Message(content, dst_node_id=node, message_type="query"))
         transfers: dict[int, Transfer] = {}
+        max_abs: dict[int, float] = {}
         for reply in grid.send_and_receive(messages, timeout=job.round_timeout_s):
             decoded = self.decode_reply(r, reply, asked)
             if decoded is not None and decoded[0] not in transfers:
                 k, outcome = decoded
                 node = self.nodes[k % job.num_nodes]
                 transfers[k] = Transfer(k, node, self._ends(k), asked[k][1], outcome)
+                max_abs[k] = probe_scale(reply)
         done = finish_exchanges(
             grid, transfers, round_=r, n_values=size, timeout_s=job.round_timeout_s
         )
         got = {k: d for k, (_, d) in done.items()}
         silent = Delivery(None, Ledger(), Verdict.abort("no-answer"), Tap(kind="none"))
-        return [got.get(k, silent) for k in range(len(updates))]
+        n = len(updates)
+        return Probes(
+            [got.get(k, silent) for k in range(n)], [max_abs.get(k, 1.0) for k in range(n)]
+        )
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -393,7 +427,8 @@ def serve(
             job.config,
             job.resolved,
             sim,
-            deliver=lambda r, updates: strategy.deliver(grid, r, updates),
+            deliver=lambda ctx, updates: strategy.deliver(grid, ctx, updates),
+            reveal=strategy._reveal(sim.round + 1),
         )
         _write_json(privacy_path(out), privacy)
     np.save(out.with_suffix(".npy"), sim.global_params)

@@ -1,0 +1,106 @@
+"""Eve's record on Flower: what the simulated eavesdropper learned, from the end that simulates her.
+
+In process one Channel draws the link sample, Eve's actions on it and both ends' records
+together, and :class:`~qtfl.channel.Tap` carries her payload guess and its worth
+(``information_bits``, measured against the true bits). On Flower no protocol party holds
+her guess: the eavesdropper acts on the wire between them. The party that *simulates* her
+is the client node: it draws the link sample (:func:`qtfl.channel.split.keyed_sample`,
+keyed by the public link key and the link secret it holds) whose ``eve_guess_frame`` is her
+guess for an all-zero payload, and it holds the payload bits. In the split teleport circuit
+a payload ``x`` flips only the X-correction bit ``m1`` (:mod:`qtfl.channel.split`), and her
+guess is her own outcome XOR the tapped ``m1`` where she intercepted, the tapped ``m1``
+elsewhere, so her guess of ``x`` is ``eve_guess_frame XOR x``.
+
+The node therefore sends, beside its wire arrays and in a record of its own (``eve``), a
+**tap record**: ``information_bits`` (:func:`qtfl.security.leakage.measure_leakage` of that
+guess against the payload bits, as in process) and, for the privacy assessment's probes
+only, the guess itself (bit-packed) so that the eavesdropper attacks what she holds. The
+server's receiving end never reads it: :func:`attach_eve_record` copies it into the
+Delivery's tap after decoding, and only onto a delivery the server accepted whose tap holds
+Bell bits. It is a simulation record, not protocol data: a real deployment has no such
+message, and a hostile node can misreport it (it cannot change the decoded update).
+
+Covered: teleportation of basis-encoded bits without FEC or compression (a single pass).
+Teleportation with FEC (several passes, one leakage each) and compressed uplinks still
+report ``null`` on Flower.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from qtfl.channel import Delivery
+from qtfl.channel.split import LinkKey, keyed_sample, teleport_bits
+from qtfl.flower.ends import Arrays, TeleportEnds, _unpack_list
+from qtfl.security.leakage import measure_leakage
+
+#: Name of the reply record that carries the tap record.
+EVE = "eve"
+
+
+def eve_record(
+    ends: Any,
+    update: npt.NDArray[np.float32],
+    key: LinkKey,
+    announced: Arrays,
+    *,
+    with_guess: bool = False,
+) -> Arrays:
+    """Client node: the tap record of the transfer ``ends.send(update, key, announced)`` made.
+
+    Empty when the link has no classical tap, the channel is not a single-pass teleport, or
+    no attempt passed its checks (nothing teleported, nothing guessed).
+    """
+    if type(ends) is not TeleportEnds:
+        return {}
+    protocol = ends.sender.protocol
+    if not protocol.eavesdropper.taps_classical:
+        return {}
+    bits = ends.sender.encoding.encode(np.asarray(update, np.float32)).bit_array()
+    sample = keyed_sample(protocol, int(bits.size), key, ends.secret)
+    peer = _unpack_list("server_checks", announced)
+    _, bell = teleport_bits(protocol, sample.sender, bits, peer)
+    if bell is None or sample.eve_guess_frame is None:
+        return {}
+    guess = (sample.eve_guess_frame ^ bits).astype(np.uint8)
+    out: Arrays = {
+        "information_bits": np.array([measure_leakage(guess, bits).information_bits], np.float64)
+    }
+    if with_guess:
+        out["payload_guess"] = np.packbits(guess)
+    return out
+
+
+def attach_eve_record(delivery: Delivery, record: Arrays | None) -> Delivery:
+    """Server: ``delivery`` with the node's tap record in its tap (see the module docstring).
+
+    A record that is not one float64 within ``[0, payload bits]`` (and, if present, a guess
+    of the payload's length, bit-packed) is ignored: the tap keeps ``None``.
+    """
+    if not record or not delivery.delivered or delivery.tap.kind != "bell-measurement-bits":
+        return delivery
+    n_bits = int(delivery.ledger.payload_bits)
+    try:
+        info = record["information_bits"]
+        if info.dtype != np.float64 or info.shape != (1,):
+            return delivery
+        value = float(info[0])
+        if not (math.isfinite(value) and 0.0 <= value <= n_bits):
+            return delivery
+        guess = None
+        if "payload_guess" in record:
+            packed = record["payload_guess"]
+            if packed.dtype != np.uint8 or packed.shape != (-(-n_bits // 8),):
+                return delivery
+            guess = np.unpackbits(packed, count=n_bits)
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return delivery
+    tap = delivery.tap
+    return dataclasses.replace(
+        delivery, tap=dataclasses.replace(tap, information_bits=value, payload_guess=guess)
+    )
