@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from qtfl.attacks.poisoning import Adversary, ModelPoisoning
-from qtfl.errors import InputError
 from qtfl.experiments.config import ExperimentConfig, parse_config
 from qtfl.experiments.runner import build_simulation, poisoning_summary, prepare_inputs
 from qtfl.fl.privacy import RoundContext
@@ -59,6 +58,11 @@ CASES = {
     },
     "backdoor": {
         "adversaries": [{"clients": [1, 2], "attack": "backdoor", "poison_fraction": 0.5}]
+    },
+    "alie-median-teleport": {  # colluders on different nodes pool through the relay
+        "adversaries": [{"clients": [1, 2], "attack": "alie", "z": 3.0}],
+        "strategy": {"name": "median"},
+        "uplink": TELEPORT,
     },
 }
 
@@ -150,10 +154,55 @@ def test_keyed_gaussian_noise_does_not_depend_on_order() -> None:
     assert abs(float(forward[1].std()) - 2.0) < 5 * 2.0 / np.sqrt(2000)
 
 
-def test_alie_is_refused_on_flower_with_the_reason(tmp_path: Path) -> None:
-    # Prepare
-    config = _config({"adversaries": [{"clients": [1, 2], "attack": "alie"}]})
+def test_alie_colluders_pool_through_the_relay_per_chunk_as_in_process(tmp_path: Path) -> None:
+    # Prepare: three colluders (1 on node 1; 2, 4 on node 0), chunks of 3 sampled clients, so
+    # each chunk pools only its own colluders, and z from the chunk's size (alie_z)
+    from qtfl.flower.collusion import COLLUDE, POOL, POOL_TYPE
+
+    config = _config(
+        {"adversaries": [{"clients": [1, 2, 4], "attack": "alie"}]}, client_chunk=3,
+        dropout_probability=0.2,
+    )  # fmt: skip
+    expected, params = _inprocess(config, "s")
     job = _job(config, "s", tmp_path, 2)
-    # Execute / Assert: one message naming the attack and what runs instead
-    with pytest.raises(InputError, match=r"'alie'.*sign-flip, scaling, gaussian"):
-        build_simulation_for(job)
+    grid = InlineGrid(make_client_app(lambda _ctx: job), 2)
+    # Execute
+    got = serve(grid, job)
+    # Assert: bit for bit; the colluders' first replies held their honest updates only
+    # (no wire), and each relay message carried the pool of the colluder's own chunk
+    assert _rows(got) == _rows(expected)
+    np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), params)
+    first = [r for r in grid.replies if COLLUDE in r.content.array_records]
+    assert first and all("wire" not in r.content.array_records for r in first)
+    pools = [m for m in grid.sent if m.metadata.message_type == POOL_TYPE]
+    assert pools
+    for m in pools:
+        members = m.content.array_records[POOL]["clients"].numpy().tolist()
+        assert int(str(m.content.config_records["qtfl"]["client"])) in members
+        assert set(members) <= {1, 2, 4} and len(members) <= 3
+    assert any(len(m.content.array_records[POOL]["clients"].numpy()) == 2 for m in pools)
+    # the relay is no part of aggregation: what the server aggregated came through uplinks
+    wires = [r for r in grid.replies if "wire" in r.content.array_records]
+    assert sum(r.aggregated for r in got) == len(wires)
+
+
+def test_alie_from_a_pool_equals_the_cohort_hook() -> None:
+    # Prepare: three colluders among five clients training together
+    poisoner = ModelPoisoning([Adversary(clients=(0, 2, 3), attack="alie")],
+                              rng=np.random.default_rng(0))  # fmt: skip
+    updates = np.random.default_rng(1).normal(0, 1, (5, 40)).astype(np.float32)
+    ctx = RoundContext(1, np.arange(5), np.ones(5), rng=np.random.default_rng(0))
+    # Execute
+    hooked = poisoner.postprocess_cohort(updates.copy(), clients=np.arange(5), context=ctx)
+    pooled = poisoner.alie_from_pool(
+        updates[[0, 2, 3]], clients=np.array([0, 2, 3]), cohort_size=5, client=2
+    )
+    # Assert: the same vector, and it is mu - z sigma with z = alie_z(5, 3)
+    from qtfl.attacks.poisoning import alie_z
+
+    np.testing.assert_array_equal(hooked[2], pooled)
+    x = updates[[0, 2, 3]].astype(np.float64)
+    z = alie_z(5, 3)
+    np.testing.assert_allclose(pooled, x.mean(0) - z * x.std(0), rtol=1e-6)
+    lone = poisoner.alie_from_pool(updates[[2]], clients=np.array([2]), cohort_size=5, client=2)
+    np.testing.assert_array_equal(lone, updates[2])

@@ -141,10 +141,34 @@ class ModelPoisoning:
     ) -> UpdateMatrix:
         rows = [i for i, k in enumerate(clients.tolist()) if self._alie(k)]
         if len(rows) >= 2:
-            adv = self._by_client[int(clients[rows[0]])]
-            z = adv.z if adv.z is not None else alie_z(len(clients), len(rows))
-            updates[rows] = alie_update(updates[rows], z)
+            updates[rows] = self.alie_from_pool(
+                updates[rows], clients=clients[rows], cohort_size=len(clients)
+            )
         return updates
+
+    def colludes(self, client: int) -> bool:
+        """True when ``client`` is an ALIE colluder (it pools its honest update)."""
+        return self._alie(client)
+
+    def alie_from_pool(
+        self,
+        pool: UpdateMatrix,
+        *,
+        clients: npt.NDArray[np.int64],
+        cohort_size: int,
+        client: int | None = None,
+    ) -> FloatVector:
+        """What the colluders send: ALIE of their pooled honest updates ``pool`` (rows of
+        ``clients``, in sampled order) among ``cohort_size`` clients training together;
+        with fewer than two colluders, ``client``'s honest update. One function for both
+        engines (the Flower colluders compute it on their nodes, :mod:`qtfl.flower.collusion`).
+        """
+        if pool.shape[0] < 2:
+            row = 0 if client is None else clients.tolist().index(int(client))
+            return np.asarray(pool[row], np.float32)
+        adv = self._by_client[int(clients[0])]
+        z = adv.z if adv.z is not None else alie_z(cohort_size, pool.shape[0])
+        return alie_update(pool, z)
 
     def postprocess_one_user(
         self, update: FloatVector, *, client: int, weight: float, context: object

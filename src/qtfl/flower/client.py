@@ -13,6 +13,10 @@ every handler, turns that update into what leaves the node, in the in-process or
    error-feedback residual kept on this node (:mod:`qtfl.flower.compression_ends`,
    :mod:`qtfl.flower.node_state`).
 
+A colluding ALIE client's node answers its ``train`` message with its honest update for the
+colluders' relay, and its ``train.collude`` message (the pool of its chunk's colluders) with
+the ALIE update, which the mod then sends like a trained one (:mod:`qtfl.flower.collusion`).
+
 A ``train.uplink`` message is a further request of the uplink's receiving end within the
 round (teleportation with FEC asks again for the blocks that failed): the node answers it
 from the update it kept when it first replied (:mod:`qtfl.flower.exchange`).
@@ -40,6 +44,7 @@ from flwr.clientapp import ClientApp
 from qtfl.errors import InputError
 from qtfl.fl.batched_mlp import train_batched_mlp
 from qtfl.fl.client import BatchPlan, train_loop, train_vmap
+from qtfl.flower.collusion import alie_from_pool, collude_reply, colluder_of
 from qtfl.flower.compression_ends import CompressedEnds
 from qtfl.flower.ends import Arrays, UplinkEnds, uplink_ends
 from qtfl.flower.exchange import answer_request, keep_update
@@ -75,6 +80,8 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
         party = node_party(context.node_config)
         sim = build_node(job.to_json(), party)
         delta = reply.content.array_records["update"]["delta"].numpy()
+        if msg.metadata.message_type == "train" and colluder_of(sim, client):
+            return collude_reply(msg, client=client, round_=round_, honest=delta)  # to the relay
         announced = {k: v.numpy() for k, v in msg.content.array_records["announce"].items()}
         if "probe" in msg.content.array_records:  # the privacy assessment's probe
             probe = msg.content.array_records["probe"]
@@ -179,6 +186,14 @@ def make_client_app(job_of: JobSource = job_from_context) -> ClientApp:
         return answer_request(
             msg, context, lambda k: (uplink_ends(sim.uplink(k)), job.link_key(round_, k))
         )
+
+    @app.train("collude")
+    def _collude(msg: Message, context: Context) -> Message:
+        job = job_of(context)
+        sim = build_node(job.to_json(), node_party(context.node_config))
+        client = int(str(msg.content.config_records["qtfl"]["client"]))
+        delta = alie_from_pool(sim, msg, client=client)  # the channel mod sends it
+        return Message(RecordDict({"update": ArrayRecord({"delta": Array(delta)})}), reply_to=msg)
 
     @app.query()
     def _query(msg: Message, context: Context) -> Message:

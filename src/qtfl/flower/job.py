@@ -224,11 +224,6 @@ def check_flower_scenario(scenario: Scenario) -> None:
     privacy = scenario.privacy
     if privacy.secure_aggregation and privacy.secure_aggregation_keys == "quantum":
         missing.append("privacy.secure_aggregation_keys 'quantum' (use 'pairwise')")
-    if any(a.attack == "alie" for a in scenario.adversaries):
-        missing.append(
-            "adversaries attack 'alie' (colluders pool their updates across nodes; "
-            "sign-flip, scaling, gaussian, label-flip and backdoor run)"
-        )
     if missing:
         raise InputError(
             f"scenario {scenario.name!r}: {'; '.join(missing)} cannot run on Flower yet; "

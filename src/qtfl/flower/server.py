@@ -49,6 +49,7 @@ from qtfl.fl.checkpoint import load_checkpoint, save_checkpoint
 from qtfl.fl.engine import FederatedSimulation
 from qtfl.fl.privacy import Reveal, RoundContext
 from qtfl.fl.rounds import RoundMetrics, RoundTally
+from qtfl.flower.collusion import pool_messages, read_collusion
 from qtfl.flower.ends import FollowUp, UplinkEnds, uplink_ends
 from qtfl.flower.exchange import Transfer, finish_exchanges
 from qtfl.flower.interrupt import StoppableGrid
@@ -74,6 +75,8 @@ class _Pending:
 
     tally: RoundTally
     asked: dict[int, tuple[int, object]]  # client -> (slot in the plan, receiving end state)
+    chunks: list[tuple[list[int], int]]  # per chunk: its clients asked, how many train in it
+    trains: dict[int, tuple[int, RecordDict]]  # client -> (node, train message content)
 
 
 class ChannelStrategy(FlowerStrategy):
@@ -119,7 +122,10 @@ class ChannelStrategy(FlowerStrategy):
         online = set(grid.get_node_ids())
         messages: list[Message] = []
         asked: dict[int, tuple[int, object]] = {}
+        chunks: list[tuple[list[int], int]] = []
+        trains: dict[int, tuple[int, RecordDict]] = {}
         for cohort in sim.cohorts(plan, tally):
+            chunks.append((cohort.clients.tolist(), int(cohort.clients.size)))
             pairs = zip(cohort.slots.tolist(), cohort.clients.tolist(), strict=True)
             for row, (j, k) in enumerate(pairs):
                 node = self.nodes.get(k % job.num_nodes)
@@ -152,7 +158,8 @@ class ChannelStrategy(FlowerStrategy):
                     }
                 )
                 messages.append(Message(content, dst_node_id=node, message_type="train"))
-        self._pending = _Pending(tally=tally, asked=asked)
+                trains[k] = (node, content)
+        self._pending = _Pending(tally=tally, asked=asked, chunks=chunks, trains=trains)
         return messages
 
     def decode_reply(
@@ -200,7 +207,9 @@ class ChannelStrategy(FlowerStrategy):
         tally = pending.tally
         r = tally.plan.round
         transfers: dict[int, Transfer] = {}  # slot -> transfer in progress
-        for reply in replies:
+        honest: dict[int, np.ndarray] = {}  # the colluders' side channel (never aggregated)
+        assert self._grid is not None
+        for reply in self._relay_colluders(replies, honest, pending):
             decoded = self.decode_reply(r, reply, pending.asked)
             if decoded is None:
                 continue
@@ -210,7 +219,7 @@ class ChannelStrategy(FlowerStrategy):
                 continue  # a second reply for the same client: ignored
             node = self.nodes[k % self.job.num_nodes]
             transfers[j] = Transfer(k, node, self._ends(k), state, outcome)
-        assert self._grid is not None
+        honest.clear()
         deliveries = finish_exchanges(
             self._grid, transfers, round_=r, n_values=sim.layout.size,
             timeout_s=self.job.round_timeout_s,
@@ -247,6 +256,28 @@ class ChannelStrategy(FlowerStrategy):
             save_checkpoint(self.checkpoint, sim.state(), config_hash=self.job.config.config_hash())
         metrics = MetricRecord({"aggregated": len(accepted), "aborted": tally.aborted})
         return ArrayRecord({"params": Array(sim.global_params)}), metrics
+
+    def _relay_colluders(
+        self, replies: Iterable[Message], honest: dict[int, np.ndarray], pending: _Pending
+    ) -> list[Message]:
+        """The round's replies with the ALIE colluders' side channel relayed.
+
+        A colluder's first reply is its honest update (:mod:`qtfl.flower.collusion`); the
+        relay pools them per chunk, sends each colluder its pool and returns, in place of
+        those replies, the colluders' answers: their ALIE updates through the uplink.
+        """
+        out: list[Message] = []
+        for reply in replies:
+            got = read_collusion(reply, n_values=self.sim.layout.size)
+            if got is None:
+                out.append(reply)
+            elif got[0] in pending.asked and got[0] not in honest:
+                honest[got[0]] = got[1]
+        if honest:
+            assert self._grid is not None
+            messages = pool_messages(honest, chunks=pending.chunks, trains=pending.trains)
+            out += self._grid.send_and_receive(messages, timeout=self.job.round_timeout_s)
+        return out
 
     def _reveal(self, r: int) -> Reveal:
         """Ask the survivors' nodes for the round's pair seeds with dropped clients."""
