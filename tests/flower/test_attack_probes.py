@@ -58,8 +58,10 @@ def _assessed_on_flower(config: ExperimentConfig, tmp_path: Path, **grid: Any) -
         {"uplink": TELEPORT, "privacy": {"dp": {"placement": "client", "noise_multiplier": 0.5}}},
         {"uplink": {"kind": "plain"}, "privacy": {"secure_aggregation": True,
                                                   "dp": {"placement": "client"}}},
+        {"uplink": {"kind": "plain"}, "privacy": {"secure_aggregation": True,
+                                                  "secure_aggregation_keys": "quantum"}},
     ],
-    ids=["masks", "local-dp", "masks+local-dp"],
+    ids=["masks", "local-dp", "masks+local-dp", "secagg+"],
 )  # fmt: skip
 def test_attacks_on_client_keyed_privacy_equal_in_process(
     tmp_path: Path, scenario: dict[str, Any]

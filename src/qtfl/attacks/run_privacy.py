@@ -36,7 +36,7 @@ from qtfl.attacks.views import ViewContext, attacker_view
 from qtfl.channel.base import Delivery, FloatVector
 from qtfl.errors import InputError
 from qtfl.fl.engine import FederatedSimulation
-from qtfl.fl.privacy import Reveal, RoundContext, SecureAggregation
+from qtfl.fl.privacy import Reveal, RoundContext, SecureAggregation, Unmask
 
 Deliver = Callable[[RoundContext, list[FloatVector]], "Probes"]
 """``(context, updates) -> Probes``: client ``k``'s honest probe ``updates[k]`` after the
@@ -87,15 +87,16 @@ def assess_simulation(
     seed: int = 0,
     deliver: Deliver | None = None,
     reveal: Reveal | None = None,
+    unmask: Unmask | None = None,
 ) -> dict[str, Any]:
     """Attack results of one trained scenario (see the module docstring).
 
     ``deliver`` post-processes the clients' probes and sends them through their uplinks
     (default: :func:`deliver_in_process`; the Flower server has each client node mask or
     noise its probe with its own keys and send it through its sending end, then decodes
-    the wire, :mod:`qtfl.flower.server`). ``reveal``: how the server obtains the mask seeds
-    survivors share with clients whose probe did not arrive (``None``: this process holds
-    every key).
+    the wire, :mod:`qtfl.flower.server`). ``reveal`` / ``unmask``: how the server obtains
+    the mask seeds survivors share with clients whose probe did not arrive, and SecAgg+'s
+    shares and edge keys (``None``: this process holds every key).
     """
     torch.set_num_threads(1)
     rng = np.random.default_rng([seed, 7_777])
@@ -120,7 +121,7 @@ def assess_simulation(
         encoding_bits=encoding_bits,
         header_max_abs=out_of.sent_max_abs[t],
     )
-    server_ctx = dataclasses.replace(ctx, reveal=reveal)
+    server_ctx = dataclasses.replace(ctx, reveal=reveal, unmask=unmask)
     views = {
         "eavesdropper": attacker_view("eavesdropper", deliveries[t], view_ctx),
         "server": _server_view(sim, deliveries, server_ctx, t, view_ctx),

@@ -341,7 +341,7 @@ class PrivacyConfig(_Section):
 
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(5_000,)))
             secret_rng = LinkSecret(mask_key).generator(b"quantum-secagg")  # keys: run secret
-            chain.append(QuantumSecAgg(settings, rng=rng, secret_rng=secret_rng))
+            chain.append(QuantumSecAgg(settings, rng=rng, secret_rng=secret_rng, keys=keys))
         return chain
 
     def dp_settings(self) -> Any:

@@ -160,8 +160,6 @@ def build_simulation(
     privacy = scenario.privacy
     if secrets is not None:
         keys = PrivacyKeys(secrets, scenario.name)  # each key used by its holder only
-        if privacy.secure_aggregation and privacy.secure_aggregation_keys == "quantum":
-            mask_key = secrets.key("mask", scenario.name)
     postprocessors = list(privacy.postprocessors(seed=config.seed, mask_key=mask_key, keys=keys))
     if adversaries:
         from qtfl.attacks.poisoning import ModelPoisoning, poison_partition
@@ -465,15 +463,19 @@ def scenario_outputs(
     dataset: Dataset,
     *,
     privacy: dict[str, Any] | None = None,
+    secure_aggregation: dict[str, Any] | None = None,
 ) -> ScenarioOutputs:
     """A trained scenario's part of ``summary.json``: its secure aggregation's cost, its
     adversaries' effect, and (with an ``attacks`` section) the attacks' results —
-    ``privacy`` when they were assessed elsewhere (the Flower server)."""
+    ``privacy`` and ``secure_aggregation`` when they were computed elsewhere (the Flower
+    server)."""
     summary: dict[str, Any] = {}
     for post in sim.postprocessors:
         report = getattr(post, "summary", None)
         if callable(report):
-            summary["secure_aggregation"] = report()
+            summary["secure_aggregation"] = (
+                report() if secure_aggregation is None else secure_aggregation
+            )
     if scenario.adversaries:
         summary.update(poisoning_summary(scenario, sim, dataset))
     if config.attacks is not None and privacy is None:
@@ -492,15 +494,18 @@ def write_outputs(
     head: dict[str, Any] | None = None,
     privacy: dict[str, Any] | None = None,
     outputs: dict[str, ScenarioOutputs] | None = None,
+    secure_aggregation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``metrics.jsonl``, ``summary.json`` and ``report.html`` of a finished run.
 
     ``sims`` hold each scenario's final global model (the privacy attacks and the backdoor
     success rate use it); ``head``: keys put first in the summary (Flower: the engine);
     ``privacy``: the ``attacks`` section's results of the scenarios assessed elsewhere (the
-    Flower server), the others are assessed here; ``outputs``: scenarios whose part of the
-    summary was computed next to their simulation elsewhere (:func:`scenario_outputs` in a
-    worker process), which then need no entry in ``sims``.
+    Flower server), the others are assessed here; ``secure_aggregation``: SecAgg+ summaries
+    of the scenarios whose protocol ran elsewhere (the Flower server), the others come from
+    ``sims``' post-processors; ``outputs``: scenarios whose part of the summary was computed
+    next to their simulation elsewhere (:func:`scenario_outputs` in a worker process), which
+    then need no entry in ``sims``.
     Shared by the in-process runner and the Flower engines, so their outputs are the same.
     """
     scenarios = config.resolved_scenarios()
@@ -508,8 +513,14 @@ def write_outputs(
     done = dict(outputs or {})
     for sc in scenarios:
         if sc.name not in done:
-            given = (privacy or {}).get(sc.name)
-            done[sc.name] = scenario_outputs(config, sc, sims[sc.name], dataset, privacy=given)
+            done[sc.name] = scenario_outputs(
+                config,
+                sc,
+                sims[sc.name],
+                dataset,
+                privacy=(privacy or {}).get(sc.name),
+                secure_aggregation=(secure_aggregation or {}).get(sc.name),
+            )
     atomic_write_text(out / "metrics.jsonl", metrics_jsonl(history, rate_known=known))
     size = next((o.parameters for o in done.values()), None)
     summary = {**(head or {}), **build_summary(config, history, known, elapsed, parameters=size)}
@@ -621,10 +632,12 @@ def scenario_privacy(
     *,
     deliver: Any = None,
     reveal: Any = None,
+    unmask: Any = None,
 ) -> dict[str, Any]:
     """The ``attacks`` section's results for one trained scenario; ``deliver``: how the
-    clients' updates reach the attackers, ``reveal``: how the server obtains revealed mask
-    seeds (:func:`qtfl.attacks.run_privacy.assess_simulation`)."""
+    clients' updates reach the attackers, ``reveal`` / ``unmask``: how the server obtains
+    revealed mask seeds, SecAgg+ shares and edge keys
+    (:func:`qtfl.attacks.run_privacy.assess_simulation`)."""
     from qtfl.attacks.run_privacy import assess_simulation
 
     assert config.attacks is not None
@@ -639,6 +652,7 @@ def scenario_privacy(
             seed=config.seed,
             deliver=deliver,
             reveal=reveal,
+            unmask=unmask,
         ),
         "epsilon": None
         if dp is None

@@ -72,13 +72,23 @@ _HALF = 1 << (MODULUS_BITS - 1)
 #: survivors reveal them to the server.
 Reveal = Callable[[Sequence[tuple[int, int]]], Mapping[tuple[int, int], bytes]]
 
+#: ``unmask(share_requests, key_requests) -> (shares, keys)``: SecAgg+ unmasking
+#: (:mod:`qtfl.fl.secagg`): each ``(owner, holder)`` asks the holder for its Shamir share of
+#: the owner's self-mask seed (``LIMBS`` int64 values), each ``(survivor, dropped)`` the
+#: survivor for their 16-byte edge key; answers missing from the mappings were withheld.
+Unmask = Callable[
+    [Sequence[tuple[int, int]], Sequence[tuple[int, int]]],
+    tuple[Mapping[tuple[int, int], npt.NDArray[np.int64]], Mapping[tuple[int, int], bytes]],
+]
+
 
 @dataclass(frozen=True)
 class RoundContext:
     """Public facts of one round: its number, the sampled cohort and their weights.
 
     ``reveal`` (server side, optional): how the server obtains the mask seeds survivors
-    share with dropped clients; ``None`` where one process holds every key (in process).
+    share with dropped clients; ``unmask`` the same for SecAgg+'s shares and edge keys;
+    ``None`` where one process holds every key (in process).
     """
 
     round: int
@@ -86,6 +96,7 @@ class RoundContext:
     cohort_weights: npt.NDArray[np.float64]
     rng: np.random.Generator = field(repr=False)
     reveal: Reveal | None = field(default=None, repr=False)
+    unmask: Unmask | None = field(default=None, repr=False)
 
 
 class Postprocessor(Protocol):
@@ -347,8 +358,7 @@ class SecureAggregation:
     ) -> tuple[UpdateMatrix, npt.NDArray[np.float64]]:
         if updates.shape[0] == 0:
             return updates, weights
-        ring = np.isfinite(updates) & (updates >= 0) & (updates < _MOD)
-        valid = np.all(ring & (np.rint(np.where(ring, updates, 0)) == updates), axis=1)
+        valid = on_ring(updates)
         if not valid.all():  # not a masked vector (a corrupted or hostile row): a dropout
             updates, weights, clients = updates[valid], weights[valid], clients[valid]
             if updates.shape[0] == 0:
@@ -363,6 +373,15 @@ class SecureAggregation:
         # the codes hold shares of the whole cohort's weight; renormalise to the survivors'
         agg *= float(np.sum(context.cohort_weights)) / float(np.sum(weights))
         return agg[None, :].astype(np.float32), np.ones(1)
+
+
+def on_ring(updates: UpdateMatrix) -> npt.NDArray[np.bool_]:
+    """Rows that are masked vectors: finite integers in :math:`[0, 2^{24})`."""
+    ring = np.isfinite(updates) & (updates >= 0) & (updates < _MOD)
+    out: npt.NDArray[np.bool_] = np.all(
+        ring & (np.rint(np.where(ring, updates, 0)) == updates), axis=1
+    )
+    return out
 
 
 def make_postprocessors(

@@ -9,7 +9,10 @@ key                                           holder
 ============================================  =================================================
 ``key("dp-noise", scenario, k)``              client ``k`` (local DP noise of its updates)
 ``key("dp-noise", scenario, "server")``       the server (central DP noise on the sum)
-``key("mask-pair", scenario, i, j)``, i < j   clients ``i`` and ``j`` (their pairwise mask)
+``key("mask-pair", scenario, i, j)``, i < j   clients ``i`` and ``j`` (their pairwise mask;
+                                              in SecAgg+ their edge key)
+``key("secagg-self", scenario, k)``           client ``k`` (its SecAgg+ self-mask seed and
+                                              the coefficients of its Shamir shares)
 ============================================  =================================================
 
 Per round a key seeds one generator (:meth:`~qtfl.security.run_secret.LinkSecret.generator`
@@ -18,7 +21,12 @@ on which other clients trained or in which order — and a Flower client node de
 what the in-process engine derives. A pair key is the stand-in for the key two clients
 agree (Diffie-Hellman in Bonawitz et al. 2017); revealing one round's seed of a pair (for a
 dropped peer) reveals nothing of other rounds: :meth:`PrivacyKeys.pair_seed` is
-``HKDF(pair key, "round/<r>")``.
+``HKDF(pair key, "round/<r>")``. The quantum-keyed SecAgg+ (:mod:`qtfl.fl.secagg`) takes
+the pair's 16-byte edge key of round ``r`` from the same pair key under another label
+(:meth:`PrivacyKeys.edge_key`): it stands in for the key the two clients distil over the
+pairs the server swaps (whose establishment, cost and abort the simulation draws from the
+experiment seed); an edge key is uniform and held by its two clients only, as the
+distilled one is.
 
 In process one :class:`PrivacyKeys` holds the whole run secret. On Flower each node holds
 its own share (:func:`party_keys` lists what a party's file must contain): a client node the
@@ -67,19 +75,38 @@ class PrivacyKeys:
         return hkdf(key, _label(round_))
 
 
+    def edge_key(self, round_: int, i: int, j: int) -> bytes:
+        """The 16-byte SecAgg+ key of edge ``(i, j)`` in round ``round_`` (its two clients')."""
+        a, b = sorted((int(i), int(j)))
+        key = self._source.key("mask-pair", self.scenario, a, b)
+        return hkdf(key, f"secagg-edge/{int(round_)}".encode())[:16]
+
+    def self_seed(self, round_: int, client: int) -> bytes:
+        """Client ``client``'s 16-byte SecAgg+ self-mask seed ``b`` in round ``round_``."""
+        key = self._source.key("secagg-self", self.scenario, int(client))
+        return hkdf(key, f"self/{int(round_)}".encode())[:16]
+
+    def share_coefficients(self, round_: int, client: int) -> np.random.Generator:
+        """Generator of the random coefficients of client ``client``'s Shamir shares of its
+        self-mask seed in round ``round_`` (only the client can draw them)."""
+        key = self._source.key("secagg-self", self.scenario, int(client))
+        return LinkSecret(key).generator(f"shamir/{int(round_)}".encode())
+
+
 def party_keys(
     scenario: str, *, clients: list[int], num_clients: int, server: bool = False
 ) -> list[tuple[str | int, ...]]:
     """The ``(purpose, *context)`` of every privacy key a party holds.
 
-    A client node serving ``clients`` holds their noise keys and their pair keys with every
-    other client; the server (``server=True``) only its central-noise key.
+    A client node serving ``clients`` holds their noise and self-mask keys and their pair
+    keys with every other client; the server (``server=True``) only its central-noise key.
     """
     if server:
         return [("dp-noise", scenario, SERVER_NOISE)]
     out: list[tuple[str | int, ...]] = []
     for k in clients:
         out.append(("dp-noise", scenario, int(k)))
+        out.append(("secagg-self", scenario, int(k)))
         for j in range(num_clients):
             if j != k:
                 out.append(("mask-pair", scenario, min(k, j), max(k, j)))

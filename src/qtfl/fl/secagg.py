@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -51,9 +52,19 @@ from scipy.stats import binom
 
 from qtfl.channel.base import Ledger
 from qtfl.errors import InputError, require_range
-from qtfl.fl.privacy import MODULUS_BITS, Reveal, RoundContext, SecureAggregation
+from qtfl.fl.privacy import (
+    MODULUS_BITS,
+    Reveal,
+    RoundContext,
+    SecureAggregation,
+    Unmask,
+    on_ring,
+)
 from qtfl.security import shamir
 from qtfl.security.relay_keys import RelayKeySettings, distill_over_relay
+
+if TYPE_CHECKING:
+    from qtfl.fl.privacy_keys import PrivacyKeys
 
 _MOD = 1 << MODULUS_BITS
 _SHARE_WIRE_BYTES = shamir.LIMBS * 4 + 12 + 16  # limbs as uint32, nonce, tag
@@ -165,7 +176,13 @@ class QuantumSecAgg(SecureAggregation):
         settings: links, dropout tolerance, threshold, key security.
         rng: the experiment generator (graph, channel noise statistics).
         secret_rng: the CSPRNG-seeded generator of keys, self-mask seeds and Shamir
-            coefficients (default: a fresh one from the operating system).
+            coefficients when no ``keys`` are given (default: a fresh one from the OS).
+        keys: the party's privacy keys (:mod:`qtfl.fl.privacy_keys`); when given, every
+            secret comes from the key of its holder, per round: edge ``(i, j)``'s key from
+            the pair key of ``i`` and ``j``, client ``k``'s self-mask seed and the
+            coefficients of its shares from ``k``'s own key. What runs use (in process and
+            on Flower, where the server's object holds none of them and a client node's
+            only those of its clients, :mod:`qtfl.flower.secagg_ends`).
     """
 
     def __init__(
@@ -174,17 +191,26 @@ class QuantumSecAgg(SecureAggregation):
         *,
         rng: np.random.Generator,
         secret_rng: np.random.Generator | None = None,
+        keys: PrivacyKeys | None = None,
     ) -> None:
         self.settings = settings or QuantumSecAggSettings()
         super().__init__(max_abs=self.settings.max_abs)
         self._rng = rng
-        self._secret = secret_rng if secret_rng is not None else shamir.secret_generator()
+        self._holder_keys = keys
+        self._secret: np.random.Generator | None = None
+        if keys is None:
+            self._secret = secret_rng if secret_rng is not None else shamir.secret_generator()
         self._state: _RoundState | None = None
         self.rounds: list[SecAggRound] = []
 
     # -- setup (steps 1-3) --------------------------------------------------------------
     def setup(self, round_: int, cohort: npt.ArrayLike) -> _RoundState:
-        """Graph, keys and shares of one round for ``cohort`` (client ids)."""
+        """Graph, keys and shares of one round for ``cohort`` (client ids).
+
+        The graph and which keys were established are public (drawn from the experiment
+        generator); with holder keys the secrets are not drawn here but derived by their
+        holders when used (:meth:`edge_key`, :meth:`self_seed`, :meth:`client_shares`).
+        """
         t0 = time.perf_counter()
         s = self.settings
         ids = np.asarray(cohort, dtype=np.int64)
@@ -200,43 +226,71 @@ class QuantumSecAgg(SecureAggregation):
         )  # fmt: skip
         good = local[pk.established]
         edges = ids[good]
-        keys = {
-            (int(a), int(b)): bytes(key)
-            for (a, b), key in zip(edges.tolist(), pk.keys[pk.established], strict=True)
-        }
+        keys: dict[tuple[int, int], bytes] = {}
+        if self._secret is not None:
+            keys = {
+                (int(a), int(b)): bytes(key)
+                for (a, b), key in zip(edges.tolist(), pk.keys[pk.established], strict=True)
+            }
         neighbours: dict[int, list[int]] = {int(c): [] for c in ids.tolist()}
         for a, b in edges.tolist():
             neighbours[a].append(b)
             neighbours[b].append(a)
         refused = {c for c, nb in neighbours.items() if not nb}
         senders = [c for c in ids.tolist() if c not in refused]
-        seeds = self._secret.integers(0, 256, size=(len(senders), 16), dtype=np.uint8)
-        self_seeds = {c: bytes(seeds[i]) for i, c in enumerate(senders)}
+        self_seeds: dict[int, bytes] = {}
         shares: dict[int, dict[int, npt.NDArray[np.int64]]] = {}
-        share_x: dict[int, dict[int, int]] = {}
-        messages = pk.messages
-        sent = 0
-        for deg in sorted({len(neighbours[c]) for c in senders}):
-            group = [c for c in senders if len(neighbours[c]) == deg]
-            split = shamir.split(
-                np.stack([np.frombuffer(self_seeds[c], np.uint8) for c in group]),
-                threshold=min(t, deg), count=deg, rng=self._secret,
-            )  # fmt: skip
-            for gi, c in enumerate(group):
-                shares[c] = {h: split.values[gi, x] for x, h in enumerate(neighbours[c])}
-                share_x[c] = {h: x + 1 for x, h in enumerate(neighbours[c])}
-            messages += len(group) * deg
-            sent += len(group) * deg * _SHARE_WIRE_BYTES
+        share_x = {c: {h: x + 1 for x, h in enumerate(neighbours[c])} for c in senders}
+        if self._secret is not None:
+            seeds = self._secret.integers(0, 256, size=(len(senders), 16), dtype=np.uint8)
+            self_seeds = {c: bytes(seeds[i]) for i, c in enumerate(senders)}
+            for deg in sorted({len(neighbours[c]) for c in senders}):
+                group = [c for c in senders if len(neighbours[c]) == deg]
+                split = shamir.split(
+                    np.stack([np.frombuffer(self_seeds[c], np.uint8) for c in group]),
+                    threshold=min(t, deg), count=deg, rng=self._secret,
+                )  # fmt: skip
+                for gi, c in enumerate(group):
+                    shares[c] = {h: split.values[gi, x] for x, h in enumerate(neighbours[c])}
+        shared = sum(len(neighbours[c]) for c in senders)  # one encrypted share per edge end
         report = SecAggRound(
             round=round_, clients=n, neighbours=k, threshold=t, edges=int(local.shape[0]),
             keys_established=int(pk.established.sum()), keys_aborted=pk.detected,
             refused=len(refused), dropped=0, unmasked=False, ledger=pk.ledger,
-            messages=messages, bytes_sent=sent, seconds=time.perf_counter() - t0,
+            messages=pk.messages + shared, bytes_sent=shared * _SHARE_WIRE_BYTES,
+            seconds=time.perf_counter() - t0,
         )  # fmt: skip
         self._state = _RoundState(
             round_, ids, edges, keys, neighbours, self_seeds, shares, share_x, refused, report
         )
         return self._state
+
+    def adopt(
+        self, round_: int, cohort: npt.ArrayLike, client: int, neighbours: list[int], threshold: int
+    ) -> None:
+        """Client node: take ``client``'s public part of round ``round_`` as the server
+        announced it (its neighbours in the server's order, the Shamir threshold), instead
+        of drawing the graph (the server's experiment generator draws it)."""
+        st = self._state
+        if st is None or st.round != round_:
+            ids = np.asarray(cohort, dtype=np.int64)
+            report = SecAggRound(
+                round=round_, clients=int(ids.size), neighbours=0, threshold=int(threshold),
+                edges=0, keys_established=0, keys_aborted=0, refused=0, dropped=0,
+                unmasked=False, ledger=Ledger(), messages=0, bytes_sent=0, seconds=0.0,
+            )  # fmt: skip
+            st = _RoundState(round_, ids, np.zeros((0, 2), np.int64), {}, {}, {}, {}, {},
+                             set(), report)  # fmt: skip
+            self._state = st
+        st.neighbours[int(client)] = [int(h) for h in neighbours]
+        st.share_x[int(client)] = {int(h): x + 1 for x, h in enumerate(neighbours)}
+        if not neighbours:
+            st.refused.add(int(client))
+
+    def round_state(self, round_: int) -> _RoundState | None:
+        """The public state of round ``round_`` if it is the current one."""
+        st = self._state
+        return st if st is not None and st.round == round_ else None
 
     def _round(self, context: RoundContext) -> _RoundState:
         if self._state is None or self._state.round != context.round:
@@ -244,14 +298,49 @@ class QuantumSecAgg(SecureAggregation):
         assert self._state is not None
         return self._state
 
+    # -- the secrets, each from its holder -------------------------------------------
+    def edge_key(self, round_: int, i: int, j: int) -> bytes:
+        """The 16-byte key of edge ``(i, j)`` in round ``round_`` (held by ``i`` and ``j``)."""
+        if self._holder_keys is not None:
+            return self._holder_keys.edge_key(round_, i, j)
+        st = self.round_state(round_)
+        if st is None:
+            raise InputError(f"no secure-aggregation setup for round {round_}")
+        return st.keys[(min(i, j), max(i, j))]
+
+    def self_seed(self, round_: int, client: int) -> bytes:
+        """Client ``client``'s 16-byte self-mask seed ``b`` in round ``round_``."""
+        if self._holder_keys is not None:
+            return self._holder_keys.self_seed(round_, client)
+        st = self.round_state(round_)
+        if st is None:
+            raise InputError(f"no secure-aggregation setup for round {round_}")
+        return st.self_seeds[client]
+
+    def client_shares(self, round_: int, client: int) -> npt.NDArray[np.int64]:
+        """``(deg, LIMBS)``: the Shamir shares of ``client``'s self-mask seed, one per
+        neighbour in its neighbour order (share ``x`` = position + 1)."""
+        st = self.round_state(round_)
+        if st is None:
+            raise InputError(f"no secure-aggregation setup for round {round_}")
+        holders = st.neighbours[client]
+        if self._holder_keys is None:
+            return np.stack([st.shares[client][h] for h in holders])
+        seed = np.frombuffer(self.self_seed(round_, client), np.uint8)[None, :]
+        split = shamir.split_each(
+            seed, threshold=min(st.report.threshold, len(holders)), count=len(holders),
+            rngs=[self._holder_keys.share_coefficients(round_, client)],
+        )  # fmt: skip
+        return split.values[0]
+
     # -- step 4: the client --------------------------------------------------------------
     def mask(self, client: int, cohort: npt.ArrayLike, round_: int, size: int) -> Any:
-        st = self._state
-        if st is None or st.round != round_:
+        st = self.round_state(round_)
+        if st is None:
             st = self.setup(round_, cohort)
-        total = prg(st.self_seeds[client], size, domain=1, round_=round_)
+        total = prg(self.self_seed(round_, client), size, domain=1, round_=round_)
         for j in st.neighbours[client]:
-            m = prg(st.keys[(min(client, j), max(client, j))], size, domain=2, round_=round_)
+            m = prg(self.edge_key(round_, client, j), size, domain=2, round_=round_)
             total += m if j > client else -m
         return total % _MOD
 
@@ -259,7 +348,7 @@ class QuantumSecAgg(SecureAggregation):
         self, update: npt.NDArray[np.float32], *, client: int, weight: float, context: RoundContext
     ) -> tuple[npt.NDArray[np.float32], float]:
         st = self._round(context)
-        if client in st.refused:
+        if client in st.refused or not st.neighbours.get(client):
             raise InputError(f"client {client} holds no pairwise key this round")
         return super().postprocess_one_user(update, client=client, weight=weight, context=context)
 
@@ -272,7 +361,16 @@ class QuantumSecAgg(SecureAggregation):
         cohort: npt.ArrayLike,
         round_: int,
         reveal: Reveal | None = None,
+        unmask: Unmask | None = None,
     ) -> Any:
+        """Remove the survivors' self masks (from ``t`` shares each) and the masks they
+        share with dropped neighbours (from the revealed edge keys).
+
+        ``unmask(share_requests, key_requests)`` asks the holders: ``(owner, holder)`` for
+        the holder's share of the owner's seed, ``(survivor, dropped)`` for their edge key
+        (``None``: this object derives them, one process holding every key). A share or
+        key not answered leaves the round masked: ``None`` is returned.
+        """
         st = self._state
         if st is None or st.round != round_:
             raise InputError(f"no secure-aggregation setup for round {round_}")
@@ -284,19 +382,42 @@ class QuantumSecAgg(SecureAggregation):
         messages = len(alive)
         sent = len(alive) * 4 * size
         # self masks: t shares from surviving neighbours
-        points: list[list[int]] = []
-        values: list[npt.NDArray[np.int64]] = []
+        share_requests: list[tuple[int, int]] = []
         for c in alive:
             holders = [h for h in st.neighbours[c] if h in alive_set]
             need = min(st.report.threshold, len(st.neighbours[c]))
             if len(holders) < need:
                 self._finish(st, alive, unmasked=False, messages=messages, sent=sent)
                 return None
-            chosen = holders[:need]
-            points.append([st.share_x[c][h] for h in chosen])
-            values.append(np.stack([st.shares[c][h] for h in chosen]))
+            share_requests += [(c, h) for h in holders[:need]]
             messages += need
             sent += need * _SHARE_WIRE_BYTES
+        key_requests = [(c, j) for c in alive for j in st.neighbours[c] if j not in alive_set]
+        messages += len(key_requests)
+        sent += len(key_requests) * (16 + 12 + 16)
+        shares: Mapping[tuple[int, int], npt.NDArray[np.int64]]
+        keys: Mapping[tuple[int, int], bytes]
+        if unmask is None:
+            own_shares: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
+            for c in sorted({o for o, _ in share_requests}):
+                own = self.client_shares(round_, c)
+                for x, h in enumerate(st.neighbours[c]):
+                    own_shares[(c, h)] = own[x]
+            shares = own_shares
+            keys = {(c, j): self.edge_key(round_, c, j) for c, j in key_requests}
+        else:
+            shares, keys = unmask(share_requests, key_requests)
+        if any((c, h) not in shares for c, h in share_requests) or any(
+            (c, j) not in keys for c, j in key_requests
+        ):  # a holder withheld or lost it: this round's sum stays masked
+            self._finish(st, alive, unmasked=False, messages=messages, sent=sent)
+            return None
+        points: list[list[int]] = []
+        values: list[npt.NDArray[np.int64]] = []
+        for c in alive:
+            chosen = [h for o, h in share_requests if o == c]
+            points.append([st.share_x[c][h] for h in chosen])
+            values.append(np.stack([np.asarray(shares[(c, h)], np.int64) for h in chosen]))
         by_t: dict[int, list[int]] = {}
         for i, p in enumerate(points):
             by_t.setdefault(len(p), []).append(i)
@@ -307,14 +428,9 @@ class QuantumSecAgg(SecureAggregation):
             for row in range(len(idx)):
                 total -= prg(bytes(seeds[row]), size, domain=1, round_=round_)
         # pairwise masks with dropped neighbours: the surviving side reveals the edge key
-        for c in alive:
-            for j in st.neighbours[c]:
-                if j in alive_set:
-                    continue
-                m = prg(st.keys[(min(c, j), max(c, j))], size, domain=2, round_=round_)
-                total -= m if j > c else -m
-                messages += 1
-                sent += 16 + 12 + 16
+        for c, j in key_requests:
+            m = prg(keys[(c, j)], size, domain=2, round_=round_)
+            total -= m if j > c else -m
         self._finish(st, alive, unmasked=True, messages=messages, sent=sent)
         return total % _MOD
 
@@ -341,8 +457,16 @@ class QuantumSecAgg(SecureAggregation):
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
         if updates.shape[0] == 0:
             return updates, weights
+        valid = on_ring(updates)
+        if not valid.all():  # not a masked vector (a corrupted or hostile row): a dropout
+            updates, weights, clients = updates[valid], weights[valid], clients[valid]
+            if updates.shape[0] == 0:
+                return updates, weights
         st = self._round(context)
-        total = self.unmask_sum(updates, survivors=clients, cohort=st.cohort, round_=context.round)
+        total = self.unmask_sum(
+            updates, survivors=clients, cohort=st.cohort, round_=context.round,
+            unmask=context.unmask,
+        )  # fmt: skip
         if total is None:  # too few shares: this round's sum cannot be unmasked
             return updates[:0], weights[:0]
         agg = self.decode_sum(total, cohort_size=st.cohort.size)

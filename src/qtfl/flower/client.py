@@ -22,7 +22,8 @@ round (teleportation with FEC asks again for the blocks that failed): the node a
 from the update it kept when it first replied (:mod:`qtfl.flower.exchange`).
 
 A ``query`` message asks the node for its ``partition-id``; a ``query.reveal`` message asks
-for the mask seeds its clients share with dropped clients (:mod:`qtfl.flower.privacy_ends`).
+for the mask seeds its clients share with dropped clients (:mod:`qtfl.flower.privacy_ends`);
+a ``query.unmask`` message for SecAgg+'s shares and edge keys (:mod:`qtfl.flower.secagg_ends`).
 A ``query`` carrying a ``probe`` update (the privacy assessment after the last round,
 :meth:`qtfl.flower.server.ChannelStrategy.deliver`) is answered with that update, which the
 mod passes through the privacy post-processors with this node's own keys (the probe's
@@ -57,6 +58,7 @@ from qtfl.flower.privacy_ends import (
     probe_weights,
     reveal_reply,
 )
+from qtfl.flower.secagg_ends import SHARES, share_record, unmask_reply
 from qtfl.flower.taps import EVE, eve_record
 
 JobSource = Callable[[Context], FlowerJob]
@@ -89,25 +91,36 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
                 cohort = probe["cohort"].numpy()
                 weights = probe_weights(cohort, probe["cohort_weights"].numpy())
                 delta = client_update(sim, delta, client=client, round_=round_, cohort=cohort,
-                                      cohort_weights=weights)  # fmt: skip
+                                      cohort_weights=weights, public=probe)  # fmt: skip
             ends, key = uplink_ends(sim.uplink(client)), job.link_key(round_, client)
             wire = ends.send(delta, key, announced)
             eve = eve_record(ends, delta, key, announced, with_guess=True)
             reply = _wire_reply(msg, wire, client, round_, eve=eve)
             reply.content[PROBE] = probe_record(delta)
+            _add_shares(reply, sim, round_, client)
             return reply
         if sim.postprocessors:
-            cohort = msg.content.array_records["train"]["cohort"].numpy()
-            delta = client_update(sim, delta, client=client, round_=round_, cohort=cohort)
+            train = msg.content.array_records["train"]
+            delta = client_update(sim, delta, client=client, round_=round_,
+                                  cohort=train["cohort"].numpy(), public=train)  # fmt: skip
         last = LastDelivery(int(str(meta["last_round"])), bool(meta["last_accepted"]))
         ends = uplink_ends(sim.uplink(client))
         wire, kept = send_update(job, party, ends, delta, client, round_, announced, last)
         if ends.multi_step:  # the receiving end may ask again within the round
             keep_update(context, client, round_, kept)
         eve = eve_record(ends, delta, job.link_key(round_, client), announced)
-        return _wire_reply(msg, wire, client, round_, eve=eve)
+        reply = _wire_reply(msg, wire, client, round_, eve=eve)
+        _add_shares(reply, sim, round_, client)
+        return reply
 
     return mod
+
+
+def _add_shares(reply: Message, sim: object, round_: int, client: int) -> None:
+    """SecAgg+: the client's encrypted shares of its self-mask seed, beside its update."""
+    shares = share_record(sim, round_, client)
+    if shares is not None:
+        reply.content[SHARES] = shares
 
 
 def _wire_reply(
@@ -202,6 +215,15 @@ def make_client_app(job_of: JobSource = job_from_context) -> ClientApp:
             return Message(RecordDict({"update": update}), reply_to=msg)
         part = node_partition(context.node_config)
         return Message(RecordDict({"node": ConfigRecord({"partition-id": part})}), reply_to=msg)
+
+    @app.query("unmask")
+    def _unmask(msg: Message, context: Context) -> Message:
+        job = job_of(context)
+        part = node_partition(context.node_config)
+        sim = build_node(job.to_json(), node_party(context.node_config))
+        return unmask_reply(
+            sim, msg, context.state, served=lambda k: k % job.num_nodes == part
+        )
 
     @app.query("reveal")
     def _reveal(msg: Message, context: Context) -> Message:

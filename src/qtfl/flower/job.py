@@ -141,6 +141,11 @@ def privacy_path(result: Path) -> Path:
     return result.with_suffix(".privacy.json")
 
 
+def secagg_path(result: Path) -> Path:
+    """Where the ServerApp writes its SecAgg+ rounds' summary beside ``result``."""
+    return result.with_suffix(".secagg.json")
+
+
 def write_party_secrets(
     directory: Path, secret: RunSecret, *, scenarios: list[str], num_clients: int, num_nodes: int
 ) -> Path:
@@ -198,7 +203,6 @@ def build_simulation_for(job: FlowerJob, *, party: str = SERVER) -> FederatedSim
     from qtfl.experiments.runner import build_simulation, prepare_inputs
 
     config = job.config
-    check_flower_scenario(job.resolved)
     sim = build_simulation(
         config, prepare_inputs(config), job.resolved, secrets=job.party_secrets(party)
     )
@@ -207,28 +211,6 @@ def build_simulation_for(job: FlowerJob, *, party: str = SERVER) -> FederatedSim
         sim.client_indices = [ix[:cap] for ix in sim.client_indices]
         sim.client_sizes = np.minimum(sim.client_sizes, cap)
     return sim
-
-
-def check_flower_scenario(scenario: Scenario) -> None:
-    """Refuse, in one message, the scenario options whose ends do not run on Flower yet.
-
-    DP (both placements), pairwise secure aggregation, compression and the poisoning
-    adversaries ``sign-flip``, ``scaling``, ``gaussian``, ``label-flip`` and ``backdoor``
-    run on Flower (each on the client node that serves the malicious client). Not yet:
-    quantum-keyed secure aggregation (SecAgg+ over relayed keys: graph, Shamir shares and
-    reveals are more message rounds) and ``alie``, whose colluding clients pool their honest
-    updates of the round before any of them sends — on Flower they may sit on different
-    nodes, and the nodes have no channel to each other.
-    """
-    missing = []
-    privacy = scenario.privacy
-    if privacy.secure_aggregation and privacy.secure_aggregation_keys == "quantum":
-        missing.append("privacy.secure_aggregation_keys 'quantum' (use 'pairwise')")
-    if missing:
-        raise InputError(
-            f"scenario {scenario.name!r}: {'; '.join(missing)} cannot run on Flower yet; "
-            "use --engine inprocess"
-        )
 
 
 def node_partition(node_config: Any) -> int:

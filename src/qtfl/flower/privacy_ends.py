@@ -19,8 +19,8 @@ asks the node serving ``k`` for that round's pair seed (a ``query.reveal`` messa
 reveal them in Bonawitz et al. 2017. A seed not revealed (node gone, malformed answer)
 leaves the round's sum masked: nothing is aggregated that round. As in process (pairwise
 keys, no self-masks), a server that declares a client dropped although it answered could
-remove that client's masks; the quantum-keyed SecAgg+ variant with self-masks does not run
-on Flower yet.
+remove that client's masks; the quantum-keyed SecAgg+ variant with self-masks and Shamir
+shares, which protects against that, has its own steps (:mod:`qtfl.flower.secagg_ends`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
 from qtfl.errors import InputError
 from qtfl.fl.engine import FederatedSimulation
-from qtfl.fl.privacy import RoundContext
+from qtfl.fl.privacy import RoundContext, Unmask
+from qtfl.flower.secagg_ends import adopt_round
 
 FloatVector = npt.NDArray[np.float32]
 #: Bytes of one revealed pair seed.
@@ -78,13 +79,18 @@ def client_update(
     round_: int,
     cohort: npt.NDArray[np.int64],
     cohort_weights: npt.NDArray[np.float64] | None = None,
+    public: Any = None,
 ) -> FloatVector:
     """Client node: ``delta`` after every post-processor's ``postprocess_one_user``, in order.
 
     ``cohort_weights``: the cohort's weights (``None``: their data sizes, as in training;
     the privacy assessment's probes weigh every client 1, :func:`probe_weights`).
+    ``public``: the message's arrays, which name the client's SecAgg+ neighbours when the
+    scenario uses quantum-keyed secure aggregation (:mod:`qtfl.flower.secagg_ends`).
     """
     check_cohort(sim, cohort, client)
+    if public is not None:
+        adopt_round(sim, round_, cohort, client, public)
     context = _context(sim, round_, cohort)
     weight = float(sim.client_sizes[client])
     if cohort_weights is not None:
@@ -105,9 +111,10 @@ def server_aggregate(
     cohort: npt.NDArray[np.int64],
     senders: npt.NDArray[np.int64],
     reveal: Callable[[Sequence[tuple[int, int]]], Mapping[tuple[int, int], bytes]],
+    unmask: Unmask | None = None,
 ) -> tuple[FloatVector, npt.NDArray[np.float64]]:
     """Server: the accepted updates after every ``postprocess_server``, in reverse order."""
-    context = _context(sim, round_, cohort, reveal=reveal)
+    context = _context(sim, round_, cohort, reveal=reveal, unmask=unmask)
     for post in reversed(sim.postprocessors):
         updates, weights = post.postprocess_server(
             updates, weights, clients=senders, context=context

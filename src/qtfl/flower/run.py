@@ -61,6 +61,7 @@ from qtfl.flower.job import (
     build_node,
     build_simulation_for,
     privacy_path,
+    secagg_path,
     write_party_secrets,
 )
 from qtfl.flower.procs import descendants_stopped
@@ -181,6 +182,7 @@ def _run_jobs(
         jobs.append(job)
         Path(job.result_path).unlink(missing_ok=True)  # an interrupted run's stale result
         privacy_path(Path(job.result_path)).unlink(missing_ok=True)
+        secagg_path(Path(job.result_path)).unlink(missing_ok=True)
 
     def ckpt(job: FlowerJob) -> Path | None:
         return None if checkpoints is None else (checkpoints / f"{job.scenario}.pt").resolve()
@@ -437,6 +439,7 @@ def run_on_flower(
         return write_outputs(
             out, config, sims, history=history, elapsed=elapsed, dataset=inputs.dataset,
             head={"engine": engine}, privacy=_assessed_on_flower(out / "flower", names),
+            secure_aggregation=_secagg_on_flower(out / "flower", names),
         )  # fmt: skip
 
 
@@ -451,22 +454,31 @@ def _assessed_on_flower(workdir: Path, names: list[str]) -> dict[str, Any]:
     return found
 
 
+def _secagg_on_flower(workdir: Path, names: list[str]) -> dict[str, Any]:
+    """The SecAgg+ summaries the ServerApp wrote per scenario (the server ran the protocol's
+    rounds; the simulation rebuilt here for the outputs did not)."""
+    found = {}
+    for name in names:
+        path = secagg_path(workdir / f"{name}.json")
+        if path.is_file():
+            found[name] = json.loads(path.read_text(encoding="utf-8"))
+    return found
+
+
 def check_runs_on_flower(config: ExperimentConfig, inputs: Any, scenarios: list[str]) -> None:
     """Refuse, before anything is written, what cannot run on Flower yet.
 
     Raises:
-        InputError: a scenario has options whose ends do not run on Flower
-            (:func:`qtfl.flower.job.check_flower_scenario`) or an uplink whose ends cannot
-            be split (:func:`qtfl.flower.ends.uplink_ends`).
+        InputError: a scenario has an uplink whose ends cannot be split
+            (:func:`qtfl.flower.ends.uplink_ends`). Every privacy option, adversary and
+            the attacks section run on Flower.
     """
     from qtfl.experiments.runner import build_simulation
     from qtfl.flower.ends import uplink_ends
-    from qtfl.flower.job import check_flower_scenario
 
     for sc in config.resolved_scenarios():
         if sc.name not in scenarios:
             continue
-        check_flower_scenario(sc)  # names the scenario itself
         sim = build_simulation(config, inputs, sc)  # fresh keys: nothing is sent
         try:
             for k in range(config.data.num_clients):

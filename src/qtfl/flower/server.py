@@ -47,19 +47,26 @@ from qtfl.channel import Delivery, Ledger, Tap, Verdict
 from qtfl.errors import InputError
 from qtfl.fl.checkpoint import load_checkpoint, save_checkpoint
 from qtfl.fl.engine import FederatedSimulation
-from qtfl.fl.privacy import Reveal, RoundContext
+from qtfl.fl.privacy import Reveal, RoundContext, Unmask
 from qtfl.fl.rounds import RoundMetrics, RoundTally
 from qtfl.flower.collusion import pool_messages, read_collusion
 from qtfl.flower.ends import FollowUp, UplinkEnds, uplink_ends
 from qtfl.flower.exchange import Transfer, finish_exchanges
 from qtfl.flower.interrupt import StoppableGrid
-from qtfl.flower.job import FlowerJob, build_simulation_for, privacy_path
+from qtfl.flower.job import FlowerJob, build_simulation_for, privacy_path, secagg_path
 from qtfl.flower.node_state import last_delivery
 from qtfl.flower.privacy_ends import (
     probe_scale,
     read_reveals,
     reveal_requests,
     server_aggregate,
+)
+from qtfl.flower.secagg_ends import (
+    begin_round,
+    public_arrays,
+    read_shares,
+    read_unmasked,
+    unmask_requests,
 )
 from qtfl.flower.taps import EVE, attach_eve_record
 
@@ -105,6 +112,8 @@ class ChannelStrategy(FlowerStrategy):
         self.round_offset = sim.round  # Flower counts from 1 again after a resume
         self._pending: _Pending | None = None
         self._grid: Grid | None = None  # kept for further uplink exchanges within a round
+        # SecAgg+: each client's encrypted shares of the round in flight (holders, ciphertexts)
+        self._shares: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _ends(self, client: int) -> UplinkEnds:
         if client not in self.ends:
@@ -124,7 +133,9 @@ class ChannelStrategy(FlowerStrategy):
         asked: dict[int, tuple[int, object]] = {}
         chunks: list[tuple[list[int], int]] = []
         trains: dict[int, tuple[int, RecordDict]] = {}
+        self._shares = {}
         for cohort in sim.cohorts(plan, tally):
+            begin_round(sim, r, plan.sampled.astype(np.int64))  # SecAgg+: the public graph
             chunks.append((cohort.clients.tolist(), int(cohort.clients.size)))
             pairs = zip(cohort.slots.tolist(), cohort.clients.tolist(), strict=True)
             for row, (j, k) in enumerate(pairs):
@@ -139,6 +150,7 @@ class ChannelStrategy(FlowerStrategy):
                     "indices": cohort.batches.indices[row].numpy(),
                     "mask": cohort.batches.mask[row].numpy().astype(np.uint8),
                     "cohort": plan.sampled.astype(np.int64),  # public: the privacy hooks use it
+                    **public_arrays(sim, r, k),
                 }
                 last = last_delivery(self.history, k)  # error feedback's acknowledgement
                 content = RecordDict(
@@ -210,6 +222,7 @@ class ChannelStrategy(FlowerStrategy):
         honest: dict[int, np.ndarray] = {}  # the colluders' side channel (never aggregated)
         assert self._grid is not None
         for reply in self._relay_colluders(replies, honest, pending):
+            self._keep_shares(reply, pending.asked)
             decoded = self.decode_reply(r, reply, pending.asked)
             if decoded is None:
                 continue
@@ -248,6 +261,7 @@ class ChannelStrategy(FlowerStrategy):
             updates, agg_weights = server_aggregate(
                 sim, updates, agg_weights, round_=r, cohort=tally.plan.sampled.astype(np.int64),
                 senders=np.asarray(senders, np.int64), reveal=self._reveal(r),
+                unmask=self._unmask(r),
             )  # fmt: skip
         record = sim.finish_round(tally, updates, agg_weights)
         self._pending = None
@@ -278,6 +292,35 @@ class ChannelStrategy(FlowerStrategy):
             messages = pool_messages(honest, chunks=pending.chunks, trains=pending.trains)
             out += self._grid.send_and_receive(messages, timeout=self.job.round_timeout_s)
         return out
+
+    def _keep_shares(self, reply: Message, asked: dict[int, tuple[int, object]]) -> None:
+        """SecAgg+: keep the encrypted shares a client sent (for its holders, later)."""
+        shares = read_shares(reply)
+        if shares is None:
+            return
+        try:
+            k = int(str(reply.content.config_records["qtfl"]["client"]))
+        except (KeyError, ValueError, TypeError):
+            return
+        if k in asked and k not in self._shares:
+            self._shares[k] = shares
+
+    def _unmask(self, r: int) -> Unmask:
+        """SecAgg+: ask the holders' nodes for shares and the survivors' for edge keys."""
+
+        def unmask(
+            share_requests: Sequence[tuple[int, int]], key_requests: Sequence[tuple[int, int]]
+        ) -> tuple[dict[tuple[int, int], np.ndarray], dict[tuple[int, int], bytes]]:
+            messages = unmask_requests(
+                share_requests, key_requests, round_=r, ciphertexts=self._shares,
+                node_of=lambda k: self.nodes.get(k % self.job.num_nodes),
+            )  # fmt: skip
+            if not messages or self._grid is None:
+                return {}, {}
+            replies = self._grid.send_and_receive(messages, timeout=self.job.round_timeout_s)
+            return read_unmasked(replies)
+
+        return unmask
 
     def _reveal(self, r: int) -> Reveal:
         """Ask the survivors' nodes for the round's pair seeds with dropped clients."""
@@ -311,6 +354,8 @@ class ChannelStrategy(FlowerStrategy):
 
         job, size, r = self.job, self.sim.layout.size, ctx.round
         self._grid = grid
+        self._shares = {}
+        begin_round(self.sim, r, np.asarray(ctx.cohort, np.int64))  # SecAgg+: public graph
         asked: dict[int, tuple[int, object]] = {}
         messages = []
         for k, u in enumerate(updates):
@@ -323,6 +368,7 @@ class ChannelStrategy(FlowerStrategy):
                 "update": np.ascontiguousarray(u, np.float32),
                 "cohort": np.asarray(ctx.cohort, np.int64),
                 "cohort_weights": np.asarray(ctx.cohort_weights, np.float64),
+                **public_arrays(self.sim, r, k),
             }
             content = RecordDict(
                 {
@@ -335,6 +381,7 @@ class ChannelStrategy(FlowerStrategy):
         transfers: dict[int, Transfer] = {}
         max_abs: dict[int, float] = {}
         for reply in grid.send_and_receive(messages, timeout=job.round_timeout_s):
+            self._keep_shares(reply, asked)
             decoded = self.decode_reply(r, reply, asked)
             if decoded is not None and decoded[0] not in transfers:
                 k, outcome = decoded
@@ -451,6 +498,10 @@ def serve(
             timeout=job.round_timeout_s,
         )
     out = Path(job.result_path)
+    for post in sim.postprocessors:  # SecAgg+: its training rounds, before the probes' one
+        report = getattr(post, "summary", None)
+        if callable(report):
+            _write_json(secagg_path(out), report())
     if attacks:
         from qtfl.experiments.runner import scenario_privacy
 
@@ -460,6 +511,7 @@ def serve(
             sim,
             deliver=lambda ctx, updates: strategy.deliver(grid, ctx, updates),
             reveal=strategy._reveal(sim.round + 1),
+            unmask=strategy._unmask(sim.round + 1),
         )
         _write_json(privacy_path(out), privacy)
     np.save(out.with_suffix(".npy"), sim.global_params)

@@ -150,7 +150,7 @@ def distill_over_relay(
     settings: RelayKeySettings,
     relay: Literal["honest", "measure"] = "honest",
     rng: np.random.Generator,
-    secret_rng: np.random.Generator,
+    secret_rng: np.random.Generator | None,
 ) -> PairwiseKeys:
     """Establish a key for every edge (see the module docstring).
 
@@ -159,7 +159,8 @@ def distill_over_relay(
         link_fidelity: each client's link fidelity to the server, ``(clients,)`` (or a scalar).
         relay: ``"honest"`` swaps; ``"measure"`` measures its halves in Z (an attack).
         rng: the experiment generator (noise statistics).
-        secret_rng: the CSPRNG-seeded generator the key bytes come from.
+        secret_rng: the CSPRNG-seeded generator the key bytes come from; ``None`` when
+            the key holders derive them themselves (``keys`` is then all zeros).
     """
     require_choice("relay", relay, RELAYS)
     e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
@@ -179,7 +180,10 @@ def distill_over_relay(
     errors = rng.binomial(in_z, q_z) + rng.binomial(n_sample - in_z, q_x)
     qber = errors / n_sample
     established = qber <= settings.qber_tolerance
-    keys = secret_rng.integers(0, 256, size=(count, 16), dtype=np.uint8)
+    if secret_rng is None:
+        keys = np.zeros((count, 16), np.uint8)
+    else:
+        keys = secret_rng.integers(0, 256, size=(count, 16), dtype=np.uint8)
     keys[~established] = 0
     total_raw = int(raw.sum())
     ok = int(established.sum())

@@ -121,6 +121,31 @@ def split(
     s = to_limbs(data)
     m = s.shape[0]
     coeffs = rng.integers(0, PRIME, size=(m, LIMBS, t), dtype=np.int64)
+    return _evaluate(s, coeffs, n)
+
+
+def split_each(
+    data: npt.NDArray[np.uint8],
+    *,
+    threshold: int,
+    count: int,
+    rngs: list[np.random.Generator],
+) -> Shares:
+    """:func:`split` with the coefficients of secret ``i`` drawn from ``rngs[i]`` alone, so
+    each secret's owner can draw its own shares (and nobody else can)."""
+    t = require_int("threshold", threshold, low=1)
+    n = require_int("share count", count, low=t, high=PRIME - 1)
+    s = to_limbs(data)
+    if len(rngs) != s.shape[0]:
+        raise InputError(f"one generator per secret: {s.shape[0]} secrets, {len(rngs)} generators")
+    coeffs = np.stack([g.integers(0, PRIME, size=(LIMBS, t), dtype=np.int64) for g in rngs])
+    return _evaluate(s, coeffs.reshape(s.shape[0], LIMBS, t), n)
+
+
+def _evaluate(s: Int64Array, coeffs: Int64Array, n: int) -> Shares:
+    """Shares at ``x = 1..n`` of the polynomials ``coeffs`` ``(m, LIMBS, t)`` with constant
+    terms ``s`` ``(m, LIMBS)``."""
+    m, _, t = coeffs.shape
     coeffs[:, :, 0] = s
     x = np.arange(1, n + 1, dtype=np.int64)
     vander = np.ones((t, n), dtype=np.int64)  # vander[d, i] = x_i^d mod p
