@@ -92,16 +92,16 @@ def test_flower_sim_writes_what_in_process_writes_attacks_and_report_included(
 @pytest.mark.parametrize(
     ("scenario", "named"),
     [
-        ({"name": "mal", "adversaries": [{"clients": [0], "attack": "alie"}]}, "alie"),
         (
             {
-                "name": "qsa",
-                "privacy": {"secure_aggregation": True, "secure_aggregation_keys": "quantum"},
+                "name": "qec",
+                "uplink": {"kind": "teleport", "link": {"fidelity": 0.99}, "bits": 16,
+                           "qec": "bit-flip"},
             },
-            "secure_aggregation_keys",
+            "qec 'bit-flip'",
         ),
     ],
-)
+)  # fmt: skip
 @pytest.mark.parametrize("existed", [False, True])
 def test_a_refused_flower_run_leaves_out_as_it_found_it(
     tmp_path: Path, scenario: dict[str, Any], named: str, existed: bool

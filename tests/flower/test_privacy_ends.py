@@ -250,14 +250,6 @@ def test_the_server_sees_uniform_masked_values_and_holds_no_pair_key(tmp_path: P
         server.postprocessors[0].pair_seed(0, 1, 1)
 
 
-def test_what_flower_cannot_run_is_refused_in_one_message(tmp_path: Path) -> None:
-    config = _config({"privacy": {"secure_aggregation": True, "secure_aggregation_keys":
-                                  "quantum"}})  # fmt: skip
-    job = _job_with_state(config, tmp_path)
-    with pytest.raises(InputError, match=r"'quantum'.*cannot run on Flower yet"):
-        build_simulation_for(job)
-
-
 def test_a_hostile_masked_reply_is_left_out_like_a_dropout_never_an_exception(
     tmp_path: Path,
 ) -> None:

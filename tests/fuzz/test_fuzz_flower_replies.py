@@ -244,3 +244,156 @@ def test_hostile_masked_rows_never_raise_and_never_poison_the_sum(
     on_ring &= np.rint(np.where(on_ring, hostile, 0)) == hostile
     if not on_ring.all(axis=1).any():
         np.testing.assert_allclose(out[0], 0.25, atol=1e-5)
+
+
+# -- the other reply kinds: SecAgg+ shares and unmask answers, ALIE's side channel, the
+# -- probe's scale and the eavesdropper's tap record. Each reader returns "nothing readable"
+# -- (None, empty, the tap untouched, a neutral scale), never an exception or a bad value.
+
+
+def _honest_records() -> dict[str, dict[str, np.ndarray]]:
+    from qtfl.security.shamir import LIMBS
+
+    rng = np.random.default_rng(2)
+    return {
+        "secagg": {
+            "holders": np.array([1, 2, 3], np.int64),
+            "shares": rng.integers(0, 256, (3, 4 * LIMBS + 16)).astype(np.uint8),
+        },
+        "unmasked": {
+            "share_pairs": np.array([[1, 0], [2, 0]], np.int64),
+            "shares": rng.integers(0, 2**31 - 1, (2, LIMBS)).astype(np.int64),
+            "key_pairs": np.array([[0, 3]], np.int64),
+            "keys": rng.integers(0, 256, (1, 16)).astype(np.uint8),
+        },
+        "collude": {"honest": UPDATE.copy()},
+        "eve": {"information_bits": np.array([3.5]), "payload_guess": np.zeros(5, np.uint8)},
+        "probe": {"max_abs": np.array([0.25])},
+    }
+
+
+def _reply(name: str, arrays: dict[str, np.ndarray]) -> Any:
+    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+    from flwr.supercore.task_identity import TaskIdentity
+
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1
+    query = Message(RecordDict(), dst_node_id=5, message_type="query")
+    record = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in arrays.items()})
+    content = RecordDict({name: record, "qtfl": ConfigRecord({"client": 2, "round": 1})})
+    return Message(content, reply_to=query)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(kind=st.sampled_from(["secagg", "unmasked", "collude", "eve", "probe"]), data=st.data())
+def test_mutated_side_records_are_ignored_never_exceptions(kind: str, data: st.DataObject) -> None:
+    from qtfl.channel import Delivery, Ledger, Tap, Verdict
+    from qtfl.flower.collusion import read_collusion
+    from qtfl.flower.privacy_ends import probe_scale
+    from qtfl.flower.secagg_ends import read_shares, read_unmasked
+    from qtfl.flower.taps import attach_eve_record
+    from qtfl.security.shamir import LIMBS, PRIME
+
+    arrays = _mutate(_honest_records()[kind], data)
+    try:
+        reply = _reply(kind, arrays)
+    except (TypeError, ValueError):
+        return  # not even a Flower record (e.g. an object array): it never reaches us
+    if kind == "secagg":
+        got = read_shares(reply)
+        if got is not None:
+            holders, cts = got
+            assert holders.dtype == np.int64 and cts.shape == (holders.size, 4 * LIMBS + 16)
+    elif kind == "unmasked":
+        shares, keys = read_unmasked([reply])
+        assert all(v.shape == (LIMBS,) and v.min() >= 0 and v.max() < PRIME
+                   for v in shares.values())  # fmt: skip
+        assert all(isinstance(v, bytes) and len(v) == 16 for v in keys.values())
+    elif kind == "collude":
+        out = read_collusion(reply, n_values=N)
+        if out is not None:
+            assert out[1].shape == (N,) and np.isfinite(out[1]).all()
+    elif kind == "eve":
+        accepted = Delivery(UPDATE, Ledger(payload_bits=40), Verdict.ok(),
+                            Tap(kind="bell-measurement-bits"))  # fmt: skip
+        record = {k: v.numpy() for k, v in reply.content.array_records["eve"].items()}
+        tap = attach_eve_record(accepted, record).tap
+        if tap.information_bits is not None:
+            assert 0.0 <= tap.information_bits <= 40
+        assert tap.payload_guess is None or tap.payload_guess.shape == (40,)
+    else:
+        scale = probe_scale(reply)
+        assert np.isfinite(scale) and scale >= 0
+
+
+def test_honest_side_records_are_read() -> None:
+    from qtfl.channel import Delivery, Ledger, Tap, Verdict
+    from qtfl.flower.collusion import read_collusion
+    from qtfl.flower.privacy_ends import probe_scale
+    from qtfl.flower.secagg_ends import read_shares, read_unmasked
+    from qtfl.flower.taps import attach_eve_record
+
+    honest = _honest_records()
+    assert read_shares(_reply("secagg", honest["secagg"])) is not None
+    shares, keys = read_unmasked([_reply("unmasked", honest["unmasked"])])
+    assert set(shares) == {(1, 0), (2, 0)} and set(keys) == {(0, 3)}
+    got = read_collusion(_reply("collude", honest["collude"]), n_values=N)
+    assert got is not None and got[0] == 2
+    accepted = Delivery(UPDATE, Ledger(payload_bits=40), Verdict.ok(),
+                        Tap(kind="bell-measurement-bits"))  # fmt: skip
+    assert attach_eve_record(accepted, honest["eve"]).tap.information_bits == 3.5
+    assert probe_scale(_reply("probe", honest["probe"])) == 0.25
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_a_hostile_unmask_request_is_refused_by_the_node_never_a_crash(
+    data: st.DataObject,
+) -> None:
+    # Prepare: an honest request to the node serving client 0 (a share of client 1's seed
+    # and the edge key with client 3), then mutated; the node answers or raises InputError
+    # (which Flower returns to the server as an error reply)
+    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+
+    from qtfl.errors import InputError
+    from qtfl.flower.secagg_ends import unmask_reply
+
+    sim = _quantum_node()
+    arrays = {
+        "share_pairs": np.array([[1, 0]], np.int64),
+        "ciphertexts": np.zeros((1, 36), np.uint8),
+        "key_pairs": np.array([[0, 3]], np.int64),
+    }
+    hostile = _mutate(arrays, data)
+    _reply("unmask", {})  # sets the task identity a Message needs outside a ServerApp
+    try:
+        record = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in hostile.items()})
+    except (TypeError, ValueError):
+        return
+    msg = Message(RecordDict({"unmask": record, "qtfl": ConfigRecord({"round": 1})}),
+                  dst_node_id=5, message_type="query.unmask")  # fmt: skip
+    try:
+        reply = unmask_reply(sim, msg, RecordDict(), served=lambda k: k % 2 == 0)
+    except (InputError, KeyError):
+        return
+    rec = reply.content.array_records["unmasked"]
+    assert rec["shares"].numpy().shape[0] == 0  # the zero ciphertext never decrypts
+
+
+_NODE: list[Any] = []
+
+
+def _quantum_node() -> Any:
+    if not _NODE:
+        from qtfl.experiments.config import parse_config
+        from qtfl.experiments.runner import build_simulation, prepare_inputs
+        from qtfl.security.run_secret import RunSecret
+
+        config = parse_config({
+            "seed": 1, "data": {"num_clients": 4},
+            "scenarios": [{"name": "q", "privacy": {"secure_aggregation": True,
+                                                    "secure_aggregation_keys": "quantum"}}],
+        })  # fmt: skip
+        sc = config.resolved_scenarios()[0]
+        _NODE.append(build_simulation(config, prepare_inputs(config), sc,
+                                      secrets=RunSecret(bytes(32))))  # fmt: skip
+    return _NODE[0]
