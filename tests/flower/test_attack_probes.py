@@ -136,3 +136,34 @@ def test_the_eavesdropper_attacks_her_guess_on_flower_as_in_process(tmp_path: Pa
     probe_replies = [r for r in grid.replies if "probe" in r.content.array_records]
     tapped = [r for r in probe_replies if EVE in r.content.array_records]
     assert len(tapped) == 1 and "payload_guess" in tapped[0].content.array_records[EVE]
+
+
+def test_eves_information_over_fec_with_resends_equals_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: a decoder at its limit forces resends (as tests/flower/test_channels.py);
+    # passive taps on clients 1 and 2 guess every pass's codeword bits
+    from qtfl.channel import teleportation
+    from qtfl.channel.fec import FecCodec
+
+    def at_its_limit(fec: str, *, bit_error_rate: float, **_: Any) -> FecCodec:
+        return FecCodec("ldpc-2/3", bit_error_rate=0.035)
+
+    monkeypatch.setattr(teleportation.FecCodec, "for_link", staticmethod(at_its_limit))
+    uplink = {"kind": "teleport", "link": {"fidelity": 0.937}, "bits": 16, "fec": "ldpc-2/3",
+              "max_retransmissions": 2}  # fmt: skip
+    eve = [{"clients": [1, 2], "kind": "tap"}]
+    config = parse_config(
+        {"seed": 5, "data": {"num_clients": 4}, "model": {"name": "mlp", "hidden": 16},
+         "training": {"rounds": 2, "local_epochs": 1},
+         "scenarios": [{"name": "s", "uplink": uplink, "eavesdroppers": eve}]}
+    )  # fmt: skip
+    expected, _ = _inprocess(config, "s")
+    # Execute
+    got, _ = _flower(config, "s", tmp_path)
+    # Assert: resends happened; per client the sum over passes equals in-process
+    assert sum(r.uplink["retransmissions"] for r in expected) > 0
+    assert _rows(got) == _rows(expected)
+    for r in got:
+        row = r.clients["client"].index(1)
+        assert r.clients["eve_information_bits"][row] is not None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
@@ -25,6 +25,12 @@ from flwr.serverapp import Grid
 
 from qtfl.channel import Delivery
 from qtfl.flower.ends import Arrays, FollowUp, UplinkEnds
+from qtfl.flower.taps import (
+    EVE,
+    attach_information,
+    fec_answer_record,
+    pass_information,
+)
 
 log = logging.getLogger("flwr")
 
@@ -42,6 +48,9 @@ class Transfer:
     ends: UplinkEnds
     state: object
     outcome: Delivery | FollowUp
+    #: Eve's information per pass so far, from the sending node's tap records (FEC;
+    #: :mod:`qtfl.flower.taps`), summed into the final delivery's tap.
+    eve: list[float] = field(default_factory=list)
 
 
 def finish_exchanges(
@@ -75,14 +84,33 @@ def finish_exchanges(
             answered.add(j)
             t = transfers[j]
             t.outcome = t.ends.step(wire, t.state, n_values=n_values)
+            info = pass_information(_record(reply, EVE))
+            if info is not None:
+                t.eve.append(info)
         for j in set(waiting) - answered:
             t = transfers[j]
             t.outcome = t.ends.abandon(t.state)
     out: dict[int, tuple[int, Delivery]] = {}
     for j, t in transfers.items():
         assert isinstance(t.outcome, Delivery)
-        out[j] = (t.client, t.outcome)
+        out[j] = (t.client, attach_information(t.outcome, t.eve))
     return out
+
+
+def _record(reply: Message, name: str) -> dict[str, np.ndarray] | None:
+    """A reply's array record as arrays (None if absent or unreadable)."""
+    try:
+        if name not in reply.content.array_records:
+            return None
+        return {a: v.numpy() for a, v in reply.content.array_records[name].items()}
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def first_pass_information(reply: Message, ends: UplinkEnds) -> list[float]:
+    """Eve's information of a multi-pass transfer's first pass, from its train reply."""
+    info = pass_information(_record(reply, EVE)) if ends.multi_step else None
+    return [] if info is None else [info]
 
 
 def _request(t: Transfer, round_: int) -> Message:
@@ -133,4 +161,7 @@ def answer_request(
             "qtfl": ConfigRecord({"client": client, "round": round_}),
         }
     )
+    eve = fec_answer_record(ends, update, key, request)  # type: ignore[arg-type]
+    if eve:  # the simulated eavesdropper's record of this pass, beside the wire
+        content[EVE] = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in eve.items()})
     return Message(content, reply_to=msg)

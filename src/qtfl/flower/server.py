@@ -51,7 +51,7 @@ from qtfl.fl.privacy import Reveal, RoundContext, Unmask
 from qtfl.fl.rounds import RoundMetrics, RoundTally
 from qtfl.flower.collusion import pool_messages, read_collusion
 from qtfl.flower.ends import FollowUp, UplinkEnds, uplink_ends
-from qtfl.flower.exchange import Transfer, finish_exchanges
+from qtfl.flower.exchange import Transfer, finish_exchanges, first_pass_information
 from qtfl.flower.interrupt import StoppableGrid
 from qtfl.flower.job import FlowerJob, build_simulation_for, privacy_path, secagg_path
 from qtfl.flower.node_state import last_delivery
@@ -202,8 +202,10 @@ class ChannelStrategy(FlowerStrategy):
         if k not in asked:
             return None  # not asked this round
         _, state = asked[k]
-        outcome = self._ends(k).step(wire, state, n_values=self.sim.layout.size)
-        if isinstance(outcome, Delivery) and EVE in reply.content.array_records:
+        ends = self._ends(k)
+        outcome = ends.step(wire, state, n_values=self.sim.layout.size)
+        single = not ends.multi_step and isinstance(outcome, Delivery)  # FEC: per pass
+        if single and isinstance(outcome, Delivery) and EVE in reply.content.array_records:
             try:  # after decoding, and never decoded: a simulation record (qtfl.flower.taps)
                 eve = {a: v.numpy() for a, v in reply.content.array_records[EVE].items()}
                 outcome = attach_eve_record(outcome, eve)
@@ -230,8 +232,9 @@ class ChannelStrategy(FlowerStrategy):
             j, state = pending.asked[k]
             if j in transfers:
                 continue  # a second reply for the same client: ignored
-            node = self.nodes[k % self.job.num_nodes]
-            transfers[j] = Transfer(k, node, self._ends(k), state, outcome)
+            node, ends = self.nodes[k % self.job.num_nodes], self._ends(k)
+            eve = first_pass_information(reply, ends)
+            transfers[j] = Transfer(k, node, ends, state, outcome, eve)
         honest.clear()
         deliveries = finish_exchanges(
             self._grid, transfers, round_=r, n_values=sim.layout.size,
@@ -385,8 +388,9 @@ class ChannelStrategy(FlowerStrategy):
             decoded = self.decode_reply(r, reply, asked)
             if decoded is not None and decoded[0] not in transfers:
                 k, outcome = decoded
-                node = self.nodes[k % job.num_nodes]
-                transfers[k] = Transfer(k, node, self._ends(k), asked[k][1], outcome)
+                node, ends = self.nodes[k % job.num_nodes], self._ends(k)
+                eve = first_pass_information(reply, ends)
+                transfers[k] = Transfer(k, node, ends, asked[k][1], outcome, eve)
                 max_abs[k] = probe_scale(reply)
         done = finish_exchanges(
             grid, transfers, round_=r, n_values=size, timeout_s=job.round_timeout_s

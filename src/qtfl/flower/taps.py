@@ -20,9 +20,12 @@ Delivery's tap after decoding, and only onto a delivery the server accepted whos
 Bell bits. It is a simulation record, not protocol data: a real deployment has no such
 message, and a hostile node can misreport it (it cannot change the decoded update).
 
-Covered: teleportation of basis-encoded bits without FEC or compression (a single pass).
-Teleportation with FEC (several passes, one leakage each) and compressed uplinks still
-report ``null`` on Flower.
+Covered: teleportation of basis-encoded bits without compression, single-pass and with
+FEC. With FEC every pass teleports fresh pairs and Eve guesses each pass's codeword bits:
+the node reports each pass's information with that pass (its train reply, then each answer
+to a resend request, :func:`fec_pass_record`), and the server sums them over the transfer
+as the in-process channel does (:func:`attach_information`). Compressed uplinks and
+QKD-OTP (whose Eve guesses key bits during distillation) still report ``null`` on Flower.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ import numpy.typing as npt
 
 from qtfl.channel import Delivery
 from qtfl.channel.split import LinkKey, keyed_sample, teleport_bits
-from qtfl.flower.ends import Arrays, TeleportEnds, _unpack_list
+from qtfl.channel.split_fec import pass_samples
+from qtfl.flower.ends import Arrays, FecTeleportEnds, TeleportEnds, _unpack_list
 from qtfl.security.leakage import measure_leakage
 
 #: Name of the reply record that carries the tap record.
@@ -56,6 +60,8 @@ def eve_record(
     Empty when the link has no classical tap, the channel is not a single-pass teleport, or
     no attempt passed its checks (nothing teleported, nothing guessed).
     """
+    if type(ends) is FecTeleportEnds:
+        return fec_pass_record(ends, update, key, announced, blocks=None, earlier=())
     if type(ends) is not TeleportEnds:
         return {}
     protocol = ends.sender.protocol
@@ -74,6 +80,66 @@ def eve_record(
     if with_guess:
         out["payload_guess"] = np.packbits(guess)
     return out
+
+
+def fec_pass_record(
+    ends: FecTeleportEnds,
+    update: npt.NDArray[np.float32],
+    key: LinkKey,
+    announced: Arrays,
+    *,
+    blocks: npt.NDArray[np.int64] | None,
+    earlier: tuple[int, ...],
+) -> Arrays:
+    """Client node: the tap record of one FEC pass over ``blocks`` (``None``: all), the pass
+    after passes of ``earlier`` sizes (what :func:`qtfl.channel.split_fec.sender_pass` sent)."""
+    protocol = ends.protocol
+    if not protocol.eavesdropper.taps_classical:
+        return {}
+    bits = ends.encoding.encode(np.asarray(update, np.float32)).bit_array()
+    codewords, layout = ends.codec.encode(bits)
+    ids = np.arange(layout.blocks, dtype=np.int64) if blocks is None else blocks
+    outgoing = layout.to_channel(codewords[ids], ids)
+    *_, last = pass_samples(protocol, [*earlier, int(outgoing.size)], key, ends.secret)
+    peer = _unpack_list("server_checks", announced)
+    _, bell = teleport_bits(protocol, last.sender, outgoing, peer)
+    if bell is None or last.eve_guess_frame is None:
+        return {}
+    guess = (last.eve_guess_frame ^ outgoing).astype(np.uint8)
+    info = measure_leakage(guess, outgoing).information_bits
+    return {"information_bits": np.array([info], np.float64)}
+
+
+def fec_answer_record(ends: Any, update: npt.NDArray[np.float32], key: LinkKey,
+                      request: Arrays) -> Arrays:  # fmt: skip
+    """Client node: the tap record of the pass answering a FEC resend ``request``."""
+    if type(ends) is not FecTeleportEnds:
+        return {}
+    earlier = tuple(int(x) for x in request["pass_sizes"][:-1])
+    return fec_pass_record(ends, update, key, request, blocks=request["blocks"], earlier=earlier)
+
+
+def pass_information(record: Arrays | None) -> float | None:
+    """Server: the information bits of one pass's tap record (None: none readable)."""
+    if not record:
+        return None
+    try:
+        info = record["information_bits"]
+        if info.dtype != np.float64 or info.shape != (1,):
+            return None
+        value = float(info[0])
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0.0 else None
+
+
+def attach_information(delivery: Delivery, passes: list[float]) -> Delivery:
+    """Server: a FEC transfer's delivery with Eve's information summed over its passes (as
+    the in-process channel sums it, whatever the verdict); unchanged without any."""
+    if not passes:
+        return delivery
+    tap = dataclasses.replace(delivery.tap, information_bits=sum(passes))
+    return dataclasses.replace(delivery, tap=tap)
 
 
 def attach_eve_record(delivery: Delivery, record: Arrays | None) -> Delivery:
