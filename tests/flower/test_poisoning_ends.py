@@ -206,3 +206,30 @@ def test_alie_from_a_pool_equals_the_cohort_hook() -> None:
     np.testing.assert_allclose(pooled, x.mean(0) - z * x.std(0), rtol=1e-6)
     lone = poisoner.alie_from_pool(updates[[2]], clients=np.array([2]), cohort_size=5, client=2)
     np.testing.assert_array_equal(lone, updates[2])
+
+
+def test_a_node_posing_an_honest_client_as_a_colluder_is_not_relayed(tmp_path: Path) -> None:
+    # Prepare: node 0 answers client 0's train message (an honest client) as a colluder
+    from qtfl.flower.collusion import POOL_TYPE, collude_reply
+
+    config = _config({"adversaries": [{"clients": [1, 2], "attack": "alie"}]}, rounds=1)
+    job = _job(config, "s", tmp_path, 2)
+    app = make_client_app(lambda _ctx: job)
+
+    def hostile(msg: Any, ctx: Any) -> Any:
+        meta = msg.content.config_records.get("qtfl")
+        if msg.metadata.message_type == "train" and int(str(meta["client"])) == 0:
+            honest = np.zeros(build_simulation_for(job).layout.size, np.float32)
+            return collude_reply(msg, client=0, round_=1, honest=honest)
+        return app(msg, ctx)
+
+    grid = InlineGrid(app, 2)
+    grid.client_app = hostile  # type: ignore[assignment]
+    # Execute
+    (record,) = serve(grid, job)
+    # Assert: the relay pooled the configuration's colluders only; client 0 sent nothing
+    # through its uplink, so it counts as not answering, and the round went on
+    pools = [m for m in grid.sent if m.metadata.message_type == POOL_TYPE]
+    assert pools and all(int(str(m.content.config_records["qtfl"]["client"])) in (1, 2)
+                         for m in pools)  # fmt: skip
+    assert 0 in record.unanswered_clients and record.aggregated == record.answered

@@ -15,7 +15,8 @@ strategy never reads:
    :func:`collude_reply`);
 2. the relay pools, per chunk of the round (the engine's ``client_chunk`` sampled clients;
    the default chunk of 128 holds the whole round of most configurations), the honest
-   updates of the colluders that answered, in sampled order, and sends each of them a
+   updates of the colluders that answered (the configuration's colluders only: a node
+   cannot pose an honest client as one), in sampled order, and sends each of them a
    ``train.collude`` message: its original train message plus the pool and the number of
    clients training in the chunk (:func:`pool_messages`);
 3. the node computes ALIE from the pool exactly as the in-process post-processor does
@@ -112,7 +113,10 @@ def pool_messages(
 
 
 def alie_from_pool(sim: Any, msg: Message, *, client: int) -> npt.NDArray[np.float32]:
-    """Client node: the colluder's ALIE update from the relayed pool."""
+    """Client node: the colluder's ALIE update from the relayed pool (InputError for a
+    client that does not collude: an honest client never sends ALIE)."""
+    if not colluder_of(sim, client):
+        raise InputError(f"collude message: client {client} is no ALIE colluder")
     rec = msg.content.array_records[POOL]
     rows, members = rec["rows"].numpy(), rec["clients"].numpy()
     size = rec["cohort_size"].numpy()

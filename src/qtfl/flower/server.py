@@ -49,7 +49,7 @@ from qtfl.fl.checkpoint import load_checkpoint, save_checkpoint
 from qtfl.fl.engine import FederatedSimulation
 from qtfl.fl.privacy import Reveal, RoundContext, Unmask
 from qtfl.fl.rounds import RoundMetrics, RoundTally
-from qtfl.flower.collusion import pool_messages, read_collusion
+from qtfl.flower.collusion import colluder_of, pool_messages, read_collusion
 from qtfl.flower.ends import FollowUp, UplinkEnds, uplink_ends
 from qtfl.flower.exchange import Transfer, finish_exchanges, first_pass_information
 from qtfl.flower.interrupt import StoppableGrid
@@ -288,8 +288,8 @@ class ChannelStrategy(FlowerStrategy):
             got = read_collusion(reply, n_values=self.sim.layout.size)
             if got is None:
                 out.append(reply)
-            elif got[0] in pending.asked and got[0] not in honest:
-                honest[got[0]] = got[1]
+            elif got[0] in pending.asked and got[0] not in honest and colluder_of(self.sim, got[0]):
+                honest[got[0]] = got[1]  # only the configuration's colluders are pooled
         if honest:
             assert self._grid is not None
             messages = pool_messages(honest, chunks=pending.chunks, trains=pending.trains)
