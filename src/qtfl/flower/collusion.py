@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
 
 from qtfl.errors import InputError
 
@@ -59,9 +60,7 @@ def collude_reply(msg: Message, *, client: int, round_: int, honest: np.ndarray)
     """Client node: the colluder's honest update, sent to the relay instead of its uplink."""
     content = RecordDict(
         {
-            COLLUDE: ArrayRecord(
-                {"honest": Array(np.ascontiguousarray(honest, dtype=np.float32))}
-            ),
+            COLLUDE: ArrayRecord({"honest": Array(np.ascontiguousarray(honest, dtype=np.float32))}),
             "qtfl": ConfigRecord({"client": client, "round": round_}),
         }
     )
@@ -136,4 +135,35 @@ def alie_from_pool(sim: Any, msg: Message, *, client: int) -> npt.NDArray[np.flo
     out: npt.NDArray[np.float32] = poisoner.alie_from_pool(
         rows, clients=members, cohort_size=int(size[0]), client=client
     )
+    return out
+
+
+def relay_colluders(
+    grid: Grid,
+    replies: Iterable[Message],
+    *,
+    sim: Any,
+    asked: Mapping[int, object],
+    chunks: Iterable[tuple[list[int], int]],
+    trains: Mapping[int, tuple[int, RecordDict]],
+    timeout_s: float,
+) -> list[Message]:
+    """Relay: the round's replies with the colluders' side channel run.
+
+    A colluder's first reply is its honest update; the relay pools those of the
+    configuration's colluders asked this round per chunk (:func:`pool_messages`), sends each
+    its pool and returns, in place of those replies, the colluders' answers: their ALIE
+    updates through the uplink. The pooled updates are dropped when this returns.
+    """
+    out: list[Message] = []
+    honest: dict[int, np.ndarray] = {}
+    for reply in replies:
+        got = read_collusion(reply, n_values=sim.layout.size)
+        if got is None:
+            out.append(reply)
+        elif got[0] in asked and got[0] not in honest and colluder_of(sim, got[0]):
+            honest[got[0]] = got[1]
+    if honest:
+        messages = pool_messages(honest, chunks=chunks, trains=trains)
+        out += grid.send_and_receive(messages, timeout=timeout_s)
     return out

@@ -138,9 +138,7 @@ def share_record(sim: Any, round_: int, client: int) -> ArrayRecord | None:
             _nonce(client, h), plain, _aad(round_)
         )
         out[row] = np.frombuffer(sealed, np.uint8)
-    return ArrayRecord(
-        {"holders": Array(np.asarray(holders, np.int64)), "shares": Array(out)}
-    )
+    return ArrayRecord({"holders": Array(np.asarray(holders, np.int64)), "shares": Array(out)})
 
 
 # -- step 3: the server asks, the holders answer ----------------------------------------

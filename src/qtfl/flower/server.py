@@ -43,20 +43,19 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricR
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy as FlowerStrategy
 
-from qtfl.channel import Delivery, Ledger, Tap, Verdict
+from qtfl.channel import Delivery
 from qtfl.errors import InputError
 from qtfl.fl.checkpoint import load_checkpoint, save_checkpoint
 from qtfl.fl.engine import FederatedSimulation
 from qtfl.fl.privacy import Reveal, RoundContext, Unmask
 from qtfl.fl.rounds import RoundMetrics, RoundTally
-from qtfl.flower.collusion import colluder_of, pool_messages, read_collusion
+from qtfl.flower.collusion import relay_colluders
 from qtfl.flower.ends import FollowUp, UplinkEnds, uplink_ends
 from qtfl.flower.exchange import Transfer, finish_exchanges, first_pass_information
 from qtfl.flower.interrupt import StoppableGrid
 from qtfl.flower.job import FlowerJob, build_simulation_for, privacy_path, secagg_path
 from qtfl.flower.node_state import last_delivery
 from qtfl.flower.privacy_ends import (
-    probe_scale,
     read_reveals,
     reveal_requests,
     server_aggregate,
@@ -221,9 +220,12 @@ class ChannelStrategy(FlowerStrategy):
         tally = pending.tally
         r = tally.plan.round
         transfers: dict[int, Transfer] = {}  # slot -> transfer in progress
-        honest: dict[int, np.ndarray] = {}  # the colluders' side channel (never aggregated)
         assert self._grid is not None
-        for reply in self._relay_colluders(replies, honest, pending):
+        relayed = relay_colluders(
+            self._grid, replies, sim=sim, asked=pending.asked, chunks=pending.chunks,
+            trains=pending.trains, timeout_s=self.job.round_timeout_s,
+        )  # fmt: skip
+        for reply in relayed:
             self._keep_shares(reply, pending.asked)
             decoded = self.decode_reply(r, reply, pending.asked)
             if decoded is None:
@@ -235,7 +237,6 @@ class ChannelStrategy(FlowerStrategy):
             node, ends = self.nodes[k % self.job.num_nodes], self._ends(k)
             eve = first_pass_information(reply, ends)
             transfers[j] = Transfer(k, node, ends, state, outcome, eve)
-        honest.clear()
         deliveries = finish_exchanges(
             self._grid, transfers, round_=r, n_values=sim.layout.size,
             timeout_s=self.job.round_timeout_s,
@@ -273,28 +274,6 @@ class ChannelStrategy(FlowerStrategy):
             save_checkpoint(self.checkpoint, sim.state(), config_hash=self.job.config.config_hash())
         metrics = MetricRecord({"aggregated": len(accepted), "aborted": tally.aborted})
         return ArrayRecord({"params": Array(sim.global_params)}), metrics
-
-    def _relay_colluders(
-        self, replies: Iterable[Message], honest: dict[int, np.ndarray], pending: _Pending
-    ) -> list[Message]:
-        """The round's replies with the ALIE colluders' side channel relayed.
-
-        A colluder's first reply is its honest update (:mod:`qtfl.flower.collusion`); the
-        relay pools them per chunk, sends each colluder its pool and returns, in place of
-        those replies, the colluders' answers: their ALIE updates through the uplink.
-        """
-        out: list[Message] = []
-        for reply in replies:
-            got = read_collusion(reply, n_values=self.sim.layout.size)
-            if got is None:
-                out.append(reply)
-            elif got[0] in pending.asked and got[0] not in honest and colluder_of(self.sim, got[0]):
-                honest[got[0]] = got[1]  # only the configuration's colluders are pooled
-        if honest:
-            assert self._grid is not None
-            messages = pool_messages(honest, chunks=pending.chunks, trains=pending.trains)
-            out += self._grid.send_and_receive(messages, timeout=self.job.round_timeout_s)
-        return out
 
     def _keep_shares(self, reply: Message, asked: dict[int, tuple[int, object]]) -> None:
         """SecAgg+: keep the encrypted shares a client sent (for its holders, later)."""
@@ -340,67 +319,11 @@ class ChannelStrategy(FlowerStrategy):
         return reveal
 
     def deliver(self, grid: Grid, ctx: RoundContext, updates: list[np.ndarray]) -> Probes:
-        """Client ``k``'s probe ``updates[k]``, post-processed and sent by its node.
+        """The privacy assessment's probes, post-processed and sent by the client nodes
+        (:func:`qtfl.flower.probes.deliver_probes`)."""
+        from qtfl.flower.probes import deliver_probes
 
-        The privacy assessment's exchange (:func:`qtfl.attacks.run_privacy.assess_simulation`):
-        the server hands each node its client's honest probe update (a ``query`` message with
-        the probe context — round, cohort, equal weights — and the receiving end's
-        announcements); the node runs the privacy post-processors with its own keys (local
-        DP noise, masks; :func:`qtfl.flower.privacy_ends.client_update`) and sends the result
-        as the wire arrays of the real protocol; the server decodes them as in a training
-        round, so the eavesdropper's tap and the server's view come from what crossed the
-        wire. The node reports the largest magnitude it sent (the teleportation header's
-        scale, given to the attackers). A client whose node does not answer is an aborted
-        delivery (``no-answer``).
-        """
-        from qtfl.attacks.run_privacy import Probes
-
-        job, size, r = self.job, self.sim.layout.size, ctx.round
-        self._grid = grid
-        self._shares = {}
-        begin_round(self.sim, r, np.asarray(ctx.cohort, np.int64))  # SecAgg+: public graph
-        asked: dict[int, tuple[int, object]] = {}
-        messages = []
-        for k, u in enumerate(updates):
-            node = self.nodes.get(k % job.num_nodes)
-            if node is None:
-                continue
-            state, announce = self._ends(k).prepare(job.link_key(r, k), size)
-            asked[k] = (k, state)
-            probe = {
-                "update": np.ascontiguousarray(u, np.float32),
-                "cohort": np.asarray(ctx.cohort, np.int64),
-                "cohort_weights": np.asarray(ctx.cohort_weights, np.float64),
-                **public_arrays(self.sim, r, k),
-            }
-            content = RecordDict(
-                {
-                    "probe": ArrayRecord({a: Array(np.asarray(v)) for a, v in probe.items()}),
-                    "announce": ArrayRecord({a: Array(v) for a, v in announce.items()}),
-                    "qtfl": ConfigRecord({"client": int(k), "round": r}),
-                }
-            )
-            messages.append(Message(content, dst_node_id=node, message_type="query"))
-        transfers: dict[int, Transfer] = {}
-        max_abs: dict[int, float] = {}
-        for reply in grid.send_and_receive(messages, timeout=job.round_timeout_s):
-            self._keep_shares(reply, asked)
-            decoded = self.decode_reply(r, reply, asked)
-            if decoded is not None and decoded[0] not in transfers:
-                k, outcome = decoded
-                node, ends = self.nodes[k % job.num_nodes], self._ends(k)
-                eve = first_pass_information(reply, ends)
-                transfers[k] = Transfer(k, node, ends, asked[k][1], outcome, eve)
-                max_abs[k] = probe_scale(reply)
-        done = finish_exchanges(
-            grid, transfers, round_=r, n_values=size, timeout_s=job.round_timeout_s
-        )
-        got = {k: d for k, (_, d) in done.items()}
-        silent = Delivery(None, Ledger(), Verdict.abort("no-answer"), Tap(kind="none"))
-        n = len(updates)
-        return Probes(
-            [got.get(k, silent) for k in range(n)], [max_abs.get(k, 1.0) for k in range(n)]
-        )
+        return deliver_probes(self, grid, ctx, updates)
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
