@@ -49,17 +49,13 @@ from qtfl.fl.checkpoint import load_checkpoint, save_checkpoint
 from qtfl.fl.engine import FederatedSimulation
 from qtfl.fl.privacy import Reveal, RoundContext, Unmask
 from qtfl.fl.rounds import RoundMetrics, RoundTally
-from qtfl.flower.collusion import relay_colluders
+from qtfl.flower.collusion import colluder_of, relay_colluders
 from qtfl.flower.ends import FollowUp, UplinkEnds, uplink_ends
 from qtfl.flower.exchange import Transfer, finish_exchanges, first_pass_information
 from qtfl.flower.interrupt import StoppableGrid
 from qtfl.flower.job import FlowerJob, build_simulation_for, privacy_path, secagg_path
 from qtfl.flower.node_state import last_delivery
-from qtfl.flower.privacy_ends import (
-    read_reveals,
-    reveal_requests,
-    server_aggregate,
-)
+from qtfl.flower.privacy_ends import read_reveals, reveal_requests, server_aggregate
 from qtfl.flower.secagg_ends import (
     begin_round,
     public_arrays,
@@ -82,7 +78,7 @@ class _Pending:
     tally: RoundTally
     asked: dict[int, tuple[int, object]]  # client -> (slot in the plan, receiving end state)
     chunks: list[tuple[list[int], int]]  # per chunk: its clients asked, how many train in it
-    trains: dict[int, tuple[int, RecordDict]]  # client -> (node, train message content)
+    trains: dict[int, tuple[int, RecordDict]]  # ALIE colluder -> (node, train message)
 
 
 class ChannelStrategy(FlowerStrategy):
@@ -169,7 +165,8 @@ class ChannelStrategy(FlowerStrategy):
                     }
                 )
                 messages.append(Message(content, dst_node_id=node, message_type="train"))
-                trains[k] = (node, content)
+                if colluder_of(sim, k):  # an ALIE colluder: its train message goes again
+                    trains[k] = (node, content)
         self._pending = _Pending(tally=tally, asked=asked, chunks=chunks, trains=trains)
         return messages
 
@@ -203,10 +200,10 @@ class ChannelStrategy(FlowerStrategy):
         _, state = asked[k]
         ends = self._ends(k)
         outcome = ends.step(wire, state, n_values=self.sim.layout.size)
-        single = not ends.multi_step and isinstance(outcome, Delivery)  # FEC: per pass
-        if single and isinstance(outcome, Delivery) and EVE in reply.content.array_records:
+        records = reply.content.array_records
+        if isinstance(outcome, Delivery) and not ends.multi_step and EVE in records:
             try:  # after decoding, and never decoded: a simulation record (qtfl.flower.taps)
-                eve = {a: v.numpy() for a, v in reply.content.array_records[EVE].items()}
+                eve = {a: v.numpy() for a, v in records[EVE].items()}  # FEC: per pass, later
                 outcome = attach_eve_record(outcome, eve)
             except (KeyError, ValueError, TypeError):
                 pass
