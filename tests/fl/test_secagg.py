@@ -15,6 +15,7 @@ from scipy.stats import binom, chisquare
 from qtfl.attacks.assessment import attack_metrics, client_update, noise_baseline
 from qtfl.data import load_dataset
 from qtfl.fl.privacy import RoundContext
+from qtfl.fl.privacy_keys import PrivacyKeys
 from qtfl.fl.secagg import (
     QuantumSecAgg,
     QuantumSecAggSettings,
@@ -25,6 +26,7 @@ from qtfl.models import build_model
 from qtfl.security import shamir
 from qtfl.security.leakage import binary_entropy
 from qtfl.security.relay_keys import RelayKeySettings, distill_over_relay
+from qtfl.security.run_secret import RunSecret
 
 
 def test_shamir_any_t_shares_reconstruct_and_fewer_look_uniform() -> None:
@@ -96,10 +98,12 @@ def test_a_measuring_relay_is_detected_on_every_edge() -> None:
     assert np.all(keys.qber > 0.2)  # ~ (Q_Z + 1/2) / 2
 
 
-def _aggregate(n: int, dropout: float, seed: int) -> tuple[np.ndarray, np.ndarray, QuantumSecAgg]:
+def _aggregate(
+    n: int, dropout: float, seed: int, *, keys: PrivacyKeys | None = None
+) -> tuple[np.ndarray, np.ndarray, QuantumSecAgg]:
     rng = np.random.default_rng(seed)
     updates = rng.normal(0, 0.05, (n, 300)).astype(np.float32)
-    sa = QuantumSecAgg(QuantumSecAggSettings(), rng=np.random.default_rng(seed + 1))
+    sa = QuantumSecAgg(QuantumSecAggSettings(), rng=np.random.default_rng(seed + 1), keys=keys)
     ctx = RoundContext(round=1, cohort=np.arange(n), cohort_weights=np.ones(n), rng=rng)
     alive = np.flatnonzero(rng.random(n) >= dropout)
     masked = np.stack(
@@ -119,6 +123,43 @@ def test_masked_sum_equals_the_plain_sum_exactly(dropout: float) -> None:
     assert report.unmasked and report.neighbours == 188 and report.threshold == 94
     assert (report.dropped > 60) == (dropout > 0)
     assert report.ledger.payload_bits == 128 * report.keys_established
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_with_holder_keys_the_sum_is_exact_and_the_public_record_unchanged(
+    dropout: float,
+) -> None:
+    # Prepare: the same round with secrets drawn by the object, and derived per holder
+    keys = PrivacyKeys(RunSecret(bytes(range(32))), "s")
+    # Execute
+    total, plain, sa = _aggregate(60, dropout, seed=3, keys=keys)
+    _, _, legacy = _aggregate(60, dropout, seed=3)
+    # Assert: exact; the public record (graph, keys established, cost) does not depend on
+    # where the secrets come from; and the object keeps no secret of its own
+    np.testing.assert_array_equal(total, plain)
+    mine, theirs = sa.rounds[-1].as_dict(), legacy.rounds[-1].as_dict()
+    mine.pop("seconds"), theirs.pop("seconds")
+    assert mine == theirs and mine["unmasked"]
+    st = sa.round_state(1)
+    assert st is not None and st.keys == {} and st.self_seeds == {} and st.shares == {}
+    # the self-mask seed is the client's own: the shares any t neighbours hold give it back
+    shares = sa.client_shares(1, 0)
+    t = st.report.threshold
+    seed = shamir.combine(np.arange(1, t + 1)[None, :], shares[None, :t])
+    assert bytes(seed[0]) == keys.self_seed(1, 0)
+
+
+def test_split_each_draws_each_secrets_coefficients_from_its_own_generator() -> None:
+    # Prepare: two secrets, each with its owner's generator
+    data = np.arange(32, dtype=np.uint8).reshape(2, 16)
+    gens = [np.random.default_rng(1), np.random.default_rng(2)]
+    # Execute
+    both = shamir.split_each(data, threshold=3, count=5, rngs=gens)
+    one = shamir.split_each(data[1:], threshold=3, count=5, rngs=[np.random.default_rng(2)])
+    # Assert: secret 1's shares do not depend on secret 0 or its generator; any 3 recover it
+    np.testing.assert_array_equal(both.values[1], one.values[0])
+    got = shamir.combine(np.array([[2, 4, 5]]), both.values[1:, [1, 3, 4]])
+    np.testing.assert_array_equal(got[0], data[1])
 
 
 def test_dishonest_relay_leaves_every_client_without_keys() -> None:
