@@ -88,6 +88,23 @@ def test_quantum_secagg_on_flower_equals_in_process(
         assert keys_asked == 0
 
 
+def test_aborted_edge_keys_leave_sparser_neighbourhoods_equal_to_in_process(
+    tmp_path: Path,
+) -> None:
+    # Prepare: links at F = 0.963: swapped pairs near the 5% QBER tolerance, so some edge
+    # keys abort and some clients have fewer neighbours than the threshold's degree
+    privacy = {**QUANTUM, "quantum_keys": {"link_fidelity": 0.963}}
+    config = _config(privacy, dropout_probability=0.3)
+    expected, params = _inprocess(config, "q")
+    # Execute
+    got, _ = _serve(config, tmp_path)
+    # Assert: bit for bit, with aborted keys in the protocol's record
+    assert _rows(got) == _rows(expected)
+    np.testing.assert_array_equal(np.load(tmp_path / "q.npy"), params)
+    summary = json.loads(secagg_path(tmp_path / "q.json").read_text())
+    assert summary == _in_process_summary(config) and summary["keys_aborted"] > 0
+
+
 def test_a_node_lost_mid_round_is_unmasked_from_the_shares_and_keys(tmp_path: Path) -> None:
     # Prepare: node 1 (clients 1, 3, 5) stops answering train messages in round 2
     def dead(node: int, msg: Any) -> bool:

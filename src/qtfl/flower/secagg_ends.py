@@ -105,11 +105,11 @@ def adopt_round(
         or nb.ndim != 1
         or t.dtype != np.int64
         or t.shape != (1,)
-        or not 1 <= int(t[0]) <= max(1, nb.size)
+        or not 1 <= int(t[0]) <= len(members)  # a client with fewer keys uses min(t, degree)
         or np.unique(nb).size != nb.size
         or not set(nb.tolist()) <= members - {client}
     ):
-        raise InputError("message: neighbours must be distinct cohort members, 1 <= t <= degree")
+        raise InputError("message: neighbours must be distinct cohort members, 1 <= t <= cohort")
     q.adopt(round_, cohort, client, [int(h) for h in nb.tolist()], int(t[0]))
 
 
