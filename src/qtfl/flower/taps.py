@@ -57,8 +57,11 @@ def eve_record(
 ) -> Arrays:
     """Client node: the tap record of the transfer ``ends.send(update, key, announced)`` made.
 
-    Empty when the link has no classical tap, the channel is not a single-pass teleport, or
-    no attempt passed its checks (nothing teleported, nothing guessed).
+    Empty when the link has no classical tap, the channel is no teleportation of basis bits
+    (compressed uplinks, QKD-OTP), or no attempt passed its checks (nothing teleported,
+    nothing guessed). With FEC it is the first pass's record, without her guess (the
+    assessment's eavesdropper view of an FEC probe therefore falls back to the tapped
+    X-correction bits on Flower, where in process she holds the last pass's guess).
     """
     if type(ends) is FecTeleportEnds:
         return fec_pass_record(ends, update, key, announced, blocks=None, earlier=())
