@@ -14,10 +14,11 @@ data and its uplink channel's sending end. So the arithmetic is the in-process e
 Secrets. The job carries no secret. It names ``secrets_dir``, an owner-only directory the
 launcher fills (:func:`write_party_secrets`) with one owner-only file per party: ``server.key``
 (every link key — the server is an end of every link — and its central DP noise key) and
-``node-<i>.key`` (the link, local DP noise and pairwise mask keys of the clients node ``i``
-serves, nothing else). Each node opens only its own file (:meth:`FlowerJob.party_secrets`),
-so a client node cannot derive another client's Bell frame, check positions or AEAD key,
-and the server cannot regenerate a client's DP noise or a mask.
+``node-<i>.key`` (the link, local DP noise, pairwise mask and SecAgg+ self-mask keys of the
+clients node ``i`` serves, nothing else). Each node opens only its own file
+(:meth:`FlowerJob.party_secrets`), so a client node cannot derive another client's Bell
+frame, check positions or AEAD key, and the server cannot regenerate a client's DP noise
+or a mask.
 
 Client-node state. Error-feedback residuals live on the client node, never on the server:
 each node keeps them in files under ``state_dir`` (:mod:`qtfl.flower.node_state`).
@@ -152,7 +153,7 @@ def write_party_secrets(
     """Fill ``directory`` (created 0700) with ``server.key`` and one ``node-<i>.key`` per node.
 
     The server's file holds every link key (it is an end of every link) and its central DP
-    noise key; node ``i``'s the uplink keys, local DP noise keys and pairwise mask keys of
+    noise key; node ``i``'s the uplink, local DP noise, pairwise mask and self-mask keys of
     the clients it serves (:func:`qtfl.fl.privacy_keys.party_keys`). No file holds the run
     secret itself, so no node can derive another party's key.
     """
@@ -173,8 +174,8 @@ def write_party_secrets(
 def node_share(
     secret: RunSecret, node: int, *, scenarios: list[str], num_clients: int, num_nodes: int
 ) -> PartySecrets:
-    """SuperNode ``node``'s share of ``secret``: the uplink keys, local DP noise keys and
-    pairwise mask keys of the clients it serves (:func:`clients_of_node`), nothing else."""
+    """SuperNode ``node``'s share of ``secret``: the uplink, local DP noise, pairwise mask and
+    self-mask keys of the clients it serves (:func:`clients_of_node`), nothing else."""
     served = clients_of_node(node, num_clients=num_clients, num_nodes=num_nodes)
     keys: list[tuple[str | int, ...]] = [("link", n, 0, k) for n in scenarios for k in served]
     for name in scenarios:
