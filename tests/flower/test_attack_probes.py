@@ -167,3 +167,37 @@ def test_eves_information_over_fec_with_resends_equals_in_process(
     for r in got:
         row = r.clients["client"].index(1)
         assert r.clients["eve_information_bits"][row] is not None
+
+
+@pytest.mark.parametrize("kind", ["fec-resends", "qkd-otp"])
+def test_probes_over_multi_step_uplinks_equal_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # Prepare: uplinks whose transfer takes further requests (FEC resends forced by a
+    # decoder at its limit; QKD-OTP's dialogue): the node answers them from the probe it
+    # kept, as it does for a trained update
+    if kind == "fec-resends":
+        from qtfl.channel import teleportation
+        from qtfl.channel.fec import FecCodec
+
+        def at_its_limit(fec: str, *, bit_error_rate: float, **_: Any) -> FecCodec:
+            return FecCodec("ldpc-2/3", bit_error_rate=0.035)
+
+        monkeypatch.setattr(teleportation.FecCodec, "for_link", staticmethod(at_its_limit))
+        uplink: dict[str, Any] = {"kind": "teleport", "link": {"fidelity": 0.937}, "bits": 16,
+                                  "fec": "ldpc-2/3", "max_retransmissions": 2}  # fmt: skip
+    else:
+        uplink = {"kind": "qkd-otp", "link": {"fidelity": 0.97, "latency_s": 0.001}, "bits": 8}
+    config = parse_config(
+        {"seed": 5, "data": {"num_clients": 2}, "model": {"name": "mlp", "hidden": 16},
+         "training": {"rounds": 1, "local_epochs": 1},
+         "attacks": {"inversion": ["analytic"], "membership": False},
+         "scenarios": [{"name": "s", "uplink": uplink}]}
+    )  # fmt: skip
+    # Execute
+    expected = _assessed_in_process(config)
+    got, grid = _assessed_on_flower(config, tmp_path)
+    # Assert: equal, every probe delivered, and further requests were answered
+    assert got == expected
+    assert expected["inversion"]["server/analytic"]["held_payload"] is True
+    assert any(m.metadata.message_type == "train.uplink" for m in grid.sent)

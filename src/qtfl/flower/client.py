@@ -93,7 +93,12 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
                 delta = client_update(sim, delta, client=client, round_=round_, cohort=cohort,
                                       cohort_weights=weights, public=probe)  # fmt: skip
             ends, key = uplink_ends(sim.uplink(client)), job.link_key(round_, client)
-            wire = ends.send(delta, key, announced)
+            if isinstance(ends, CompressedEnds):  # a fresh residual: the probe is no round
+                wire, _, _, kept = ends.send_with_state(delta, key, announced, None)
+            else:
+                wire, kept = ends.send(delta, key, announced), delta
+            if ends.multi_step:  # FEC resends, QKD-OTP's dialogue: answered from this
+                keep_update(context, client, round_, kept)
             eve = eve_record(ends, delta, key, announced, with_guess=True)
             reply = _wire_reply(msg, wire, client, round_, eve=eve)
             reply.content[PROBE] = probe_record(delta)
