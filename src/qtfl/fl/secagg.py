@@ -35,6 +35,18 @@ sampled cohort of ``n`` clients:
 
 Everything is counted: pairs and key bits (in :attr:`SecAggRound.ledger`), and messages
 and bytes of the shares, masked inputs and reveals (:class:`SecAggRound`).
+
+Who holds what. In runs every secret comes from a key of its holder
+(:mod:`qtfl.fl.privacy_keys`): an edge key from the pair key of its two clients (standing
+in for the key they distil: uniform, held by them only — whether it was established and
+what it cost are the simulated statistics above), a self-mask seed and the coefficients of
+its shares from the client's own key. The graph and the key statistics are public (the
+experiment generator). So the protocol splits between parties: on Flower the server's
+object draws the public round (:meth:`QuantumSecAgg.setup`) and holds no secret, a client
+node's adopts its clients' part of it (:meth:`QuantumSecAgg.adopt`) and derives their
+secrets, and unmasking asks the holders (:data:`qtfl.fl.privacy.Unmask`;
+:mod:`qtfl.flower.secagg_ends`). Without keys (analysis and benchmarks) one object draws
+every secret from its secret generator.
 """
 
 from __future__ import annotations
