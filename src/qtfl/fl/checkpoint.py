@@ -51,6 +51,8 @@ class SimulationState:
         metrics: one JSON-ready mapping per completed round.
         channel_states: arrays stateful channels carry between sends, keyed
             ``"uplink/<client>/<name>"`` (e.g. error-feedback residuals).
+        postprocessor_states: one JSON-ready mapping per privacy post-processor, in order
+            (SecAgg+'s graph generator and its rounds' reports; empty for stateless ones).
     """
 
     round: int
@@ -59,6 +61,7 @@ class SimulationState:
     rng_states: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: tuple[dict[str, Any], ...] = ()
     channel_states: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
+    postprocessor_states: tuple[dict[str, Any], ...] = ()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -86,7 +89,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def save_checkpoint(path: str | Path, state: SimulationState, *, config_hash: str) -> None:
     """Atomically write ``state`` (tagged with ``config_hash``) to ``path``."""
-    meta_json = json.dumps({"rng_states": state.rng_states, "metrics": list(state.metrics)})
+    meta_json = json.dumps(
+        {
+            "rng_states": state.rng_states,
+            "metrics": list(state.metrics),
+            "postprocessor_states": list(state.postprocessor_states),
+        }
+    )
     global_params = np.ascontiguousarray(state.global_params)
     strategy_state = {k: np.array(v) for k, v in state.strategy_state.items()}
     channel_states = {k: np.array(v) for k, v in state.channel_states.items()}
@@ -216,6 +225,9 @@ def _unpack(raw: Any) -> tuple[SimulationState, str, str]:
         raise TypeError("meta")
     if not all(isinstance(m, dict) for m in metrics):
         raise TypeError("metrics")
+    posts = meta.get("postprocessor_states", [])
+    if not isinstance(posts, list) or not all(isinstance(m, dict) for m in posts):
+        raise TypeError("postprocessor_states")
     config_hash = raw["config_hash"]
     if not isinstance(config_hash, str):
         raise TypeError("config_hash")
@@ -234,6 +246,7 @@ def _unpack(raw: Any) -> tuple[SimulationState, str, str]:
         rng_states=rng_states,
         metrics=tuple(metrics),
         channel_states=channel_states,
+        postprocessor_states=tuple(posts),
     )
     return state, config_hash, digest
 

@@ -533,6 +533,10 @@ class FederatedSimulation:
                 for k in range(self.num_clients)
                 for name, value in factory(k).state_dict().items()
             },
+            postprocessor_states=tuple(
+                post.state_json() if hasattr(post, "state_json") else {}
+                for post in self.postprocessors
+            ),
         )
 
     def restore(self, state: SimulationState) -> None:
@@ -555,6 +559,9 @@ class FederatedSimulation:
         for direction, factory in (("uplink", self.uplink), ("downlink", self.downlink)):
             for k in range(self.num_clients):
                 factory(k).load_state_dict(channel_states.get((direction, k), {}))
+        for post, saved in zip(self.postprocessors, state.postprocessor_states, strict=False):
+            if saved and hasattr(post, "load_state_json"):
+                post.load_state_json(saved)
         load_flat(list(self.model.parameters()), torch.from_numpy(self.global_params))
 
     def final_model(self) -> nn.Module:

@@ -215,6 +215,20 @@ class QuantumSecAgg(SecureAggregation):
         self._state: _RoundState | None = None
         self.rounds: list[SecAggRound] = []
 
+    def state_json(self) -> dict[str, Any]:
+        """What a resumed run needs: the graph generator's state and the rounds' reports."""
+        return {
+            "rng": dict(self._rng.bit_generator.state),
+            "rounds": [r.as_dict() for r in self.rounds],
+        }
+
+    def load_state_json(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_json` (the same settings; secrets are per round)."""
+        self._rng.bit_generator.state = state["rng"]
+        self.rounds = [
+            SecAggRound(**{**r, "ledger": Ledger(**r["ledger"])}) for r in state["rounds"]
+        ]
+
     # -- setup (steps 1-3) --------------------------------------------------------------
     def setup(self, round_: int, cohort: npt.ArrayLike) -> _RoundState:
         """Graph, keys and shares of one round for ``cohort`` (client ids).
