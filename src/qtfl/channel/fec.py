@@ -46,6 +46,7 @@ after changing the construction). Measured limits, rate: 1/4 -> 0.155, 1/3 -> 0.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Final
@@ -380,6 +381,58 @@ def decode_blocks(
         crc_ok = _crc_ok(code, r ^ out.errors)
     corrected = r ^ out.errors
     return corrected[:, : code.data_bits], ~(out.converged & crc_ok)
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    """Received codeword blocks ``(B, n)`` waiting for ``codec`` to decode them.
+
+    What a send that is run step by step (:func:`qtfl.channel.retransmission.
+    retransmission_steps`) hands out, so that several sends' blocks can be decoded in one
+    decoder call (:func:`decode_many`).
+    """
+
+    codec: FecCodec
+    blocks: BitArray
+
+
+#: ``(data (B, k - 32), failed (B,))`` of one :class:`DecodeRequest`, as
+#: :meth:`FecCodec.decode_blocks` returns it.
+DecodeResult = tuple[BitArray, npt.NDArray[np.bool_]]
+
+
+def decode_many(requests: Sequence[DecodeRequest]) -> list[DecodeResult]:
+    """Decode several requests' blocks, one decoder call per code and error rate.
+
+    Requests whose codecs share the code, the bit error rate and ``max_iter`` are stacked
+    into one :func:`decode_blocks` call, so that e.g. ten clients' 22 blocks fill the
+    decoder's 64 lanes instead of a third of them. Results equal
+    ``[r.codec.decode_blocks(r.blocks) for r in requests]`` block for block: a block's
+    decoding depends only on its own syndrome and CRC (:mod:`qtfl.channel.ldpc_decoder`:
+    no arithmetic across lanes; the sum-product fallback and the CRC retry are per block).
+    """
+    groups: dict[tuple[LdpcCode, float, int], list[int]] = {}
+    for i, req in enumerate(requests):
+        key = (req.codec.code, req.codec.bit_error_rate, req.codec.max_iter)
+        groups.setdefault(key, []).append(i)
+    out: list[DecodeResult | None] = [None] * len(requests)
+    for (code, _, _), members in groups.items():
+        stacked = [np.asarray(requests[i].blocks, dtype=np.uint8) for i in members]
+        for blocks in stacked:
+            if blocks.ndim != 2 or blocks.shape[1] != code.n:
+                raise InputError(
+                    f"received blocks must have shape (B, {code.n}), got {blocks.shape}"
+                )
+        # any member's codec decodes them all (same code, rate and max_iter; threads
+        # change no result): the one with the most threads
+        codec = max((requests[i].codec for i in members), key=lambda c: c.threads)
+        data, failed = codec.decode_blocks(
+            stacked[0] if len(stacked) == 1 else np.concatenate(stacked)
+        )
+        bounds = np.cumsum([0] + [b.shape[0] for b in stacked])
+        for i, lo, hi in zip(members, bounds[:-1], bounds[1:], strict=True):
+            out[i] = (data[lo:hi], failed[lo:hi])
+    return [r for r in out if r is not None]
 
 
 def _crc_ok(code: LdpcCode, words: BitArray) -> npt.NDArray[np.bool_]:

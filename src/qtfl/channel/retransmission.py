@@ -16,18 +16,42 @@ that a block is still failed after ``r`` resends is ``q^(r+1)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from qtfl.channel.fec import BitArray, BlockLayout, FecCodec
+from qtfl.channel.fec import (
+    BitArray,
+    BlockLayout,
+    DecodeRequest,
+    DecodeResult,
+    FecCodec,
+)
 from qtfl.errors import InputError, require_int
 
 #: ``send_fn(bits, rng) -> received bits``: one pass of 0/1 bits over the channel (fresh
 #: pairs), or ``None`` when the channel refused to send (e.g. its eavesdropping test aborted).
 SendFn = Callable[[BitArray, np.random.Generator], BitArray | None]
+T = TypeVar("T")
+#: A computation run step by step: it yields the blocks it needs decoded
+#: (:class:`~qtfl.channel.fec.DecodeRequest`), is sent their :data:`DecodeResult`, and
+#: returns its result. :func:`run_steps` runs one alone; :func:`qtfl.channel.batched.
+#: send_batched` runs several sends side by side and decodes their blocks together.
+DecodeSteps = Generator[DecodeRequest, DecodeResult, T]
+
+
+def run_steps(steps: DecodeSteps[T]) -> T:
+    """Run ``steps`` to the end, decoding each request as it comes; return its result."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(request.codec.decode_blocks(request.blocks))
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,24 @@ def deliver_with_retransmission(
         rng: the generator every ``send_fn`` call draws from.
         max_retransmissions: resend rounds after the first pass (0 disables resending).
     """
+    return run_steps(
+        retransmission_steps(codec, bits, send_fn, rng=rng, max_retransmissions=max_retransmissions)
+    )
+
+
+def retransmission_steps(
+    codec: FecCodec,
+    bits: npt.ArrayLike,
+    send_fn: SendFn,
+    *,
+    rng: np.random.Generator,
+    max_retransmissions: int = 8,
+) -> DecodeSteps[FecTransfer]:
+    """:func:`deliver_with_retransmission` step by step: after each pass it yields the
+    received blocks as a :class:`~qtfl.channel.fec.DecodeRequest` and continues with the
+    decoded data and failed-block mask it is sent. Decoding draws no randomness, so who
+    decodes, and together with which other blocks, changes nothing
+    (:func:`~qtfl.channel.fec.decode_many`)."""
     rounds_cap = require_int("max_retransmissions", max_retransmissions, low=0, high=1000)
     codewords, layout = codec.encode(bits)
     data = np.zeros((layout.blocks, layout.data_bits_per_block), np.uint8)
@@ -115,7 +157,7 @@ def deliver_with_retransmission(
                 f"send_fn returned {received.shape} bits for {outgoing.shape} sent; it must "
                 "return one received bit per sent bit"
             )
-        decoded, failed = codec.decode_blocks(layout.from_channel(received, pending))
+        decoded, failed = yield DecodeRequest(codec, layout.from_channel(received, pending))
         data[pending] = decoded
         pending = pending[failed]
     failed_mask = np.zeros(layout.blocks, bool)

@@ -50,7 +50,7 @@ from qtfl.channel.qubit_payload import (
     logical_pair,
     readout_flips,
 )
-from qtfl.channel.retransmission import deliver_with_retransmission
+from qtfl.channel.retransmission import DecodeSteps, retransmission_steps, run_steps
 from qtfl.channel.safety import screen_values
 from qtfl.channel.verified import (
     BitTransfer,
@@ -79,6 +79,7 @@ from qtfl.security.eavesdropper import (
     make_eavesdropper,
 )
 from qtfl.security.run_secret import LinkSecret
+from qtfl.updates import validate_update
 
 Bits = npt.NDArray[np.uint8]
 BitEncoding = BasisEncoding | Float32Encoding
@@ -288,12 +289,30 @@ class TeleportationChannel(Channel):
 
     def transmit(self, update: FloatVector, *, rng: np.random.Generator) -> TeleportReport:
         """Run the whole protocol and keep the simulation-side evidence."""
+        return run_steps(self._transmit_steps(update, rng=rng))
+
+    def send_steps(
+        self, update: npt.ArrayLike, *, rng: np.random.Generator
+    ) -> DecodeSteps[Delivery]:
+        """:meth:`send` step by step: yields each FEC pass's received blocks to decode
+        (none without ``fec``) and returns the Delivery. Run alone
+        (:func:`~qtfl.channel.retransmission.run_steps`) it is :meth:`send`;
+        :func:`~qtfl.channel.batched.send_batched` runs several clients' sends side by side
+        and decodes their blocks in one decoder call, with the same Deliveries."""
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        report = yield from self._transmit_steps(validate_update(update), rng=rng)
+        return report.delivery
+
+    def _transmit_steps(
+        self, update: FloatVector, *, rng: np.random.Generator
+    ) -> DecodeSteps[TeleportReport]:
         if self.analog:
             return self._transmit_analog(update, rng=rng)
         header = self.sender.encode(update)
         bits = header.bit_array()
         if self.codec is not None:
-            return self._transmit_fec(header, bits, rng=rng)
+            return (yield from self._transmit_fec(header, bits, rng=rng))
         t, corrected = self._teleport_bits(bits, rng, header_bits=header.header_bits)
         verdict, received = t.verdict, None
         if corrected is not None:
@@ -357,7 +376,7 @@ class TeleportationChannel(Channel):
 
     def _transmit_fec(
         self, header: BasisPayload, bits: Bits, *, rng: np.random.Generator
-    ) -> TeleportReport:
+    ) -> DecodeSteps[TeleportReport]:
         """FEC-encode, teleport every pass over fresh verified pairs, decode, screen."""
         assert self.codec is not None
         transfers: list[BitTransfer] = []
@@ -367,7 +386,7 @@ class TeleportationChannel(Channel):
             transfers.append(t)
             return corrected
 
-        out = deliver_with_retransmission(
+        out = yield from retransmission_steps(
             self.codec, bits, send, rng=rng, max_retransmissions=self.max_retransmissions
         )
         total = sum((t.ledger for t in transfers), Ledger())

@@ -10,8 +10,9 @@ One round of :class:`FederatedSimulation`:
    when the model allows (:mod:`qtfl.fl.batched_mlp`, ``vmap`` in :mod:`qtfl.fl.client`);
 5. each update travels through the client's uplink Channel — a chunk's uplinks in worker
    processes when a :class:`~qtfl.fl.parallel.ChannelPool` is given and they are keyed per
-   client and slow enough, with the same Deliveries; only accepted Deliveries are
-   aggregated, aborted ones are counted (and ``detected`` ones too);
+   client and slow enough, else in this process with their FEC blocks decoded together
+   (:mod:`qtfl.channel.batched`), with the same Deliveries either way; only accepted
+   Deliveries are aggregated, aborted ones are counted (and ``detected`` ones too);
 6. the :class:`~qtfl.fl.strategies.Strategy` turns the accepted updates into the next
    global model;
 7. every ``eval_every`` rounds (and after the last) the global model is evaluated on the
@@ -58,6 +59,7 @@ from torch import nn
 from torch.func import functional_call
 
 from qtfl.channel import Channel, Delivery
+from qtfl.channel.batched import send_batched
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.fl.batched_mlp import supports_batched_mlp, train_batched_mlp
 from qtfl.fl.checkpoint import SimulationState
@@ -436,7 +438,10 @@ class FederatedSimulation:
     def _send_uplinks(self, jobs: list[SendJob], *, keyed: bool) -> list[Delivery]:
         """Send a chunk's updates, in worker processes when that pays (module docstring).
 
-        Only keyed uplinks (one Generator per client and round) may go to the pool: the
+        In this process keyed uplinks (no shared Generator) are sent side by side with
+        their FEC blocks decoded together (:func:`~qtfl.channel.batched.send_batched`: the
+        same Deliveries, one decoder call for the chunk instead of one per client). Only
+        keyed uplinks (one Generator per client and round) may go to the pool: the
         sequential stream must be drawn in client order. Sends stay in this process until
         one chunk's sequential sends took the pool's ``min_batch_seconds`` (cheap channels
         such as plaintext stay here); from then on this simulation uses the pool. Either way
@@ -446,7 +451,7 @@ class FederatedSimulation:
         if self._parallel_uplinks and pool is not None:
             return pool.send_all(jobs)
         t0 = time.perf_counter()
-        sent = [channel.send(update, rng=rng) for channel, update, rng in jobs]
+        sent = send_batched(jobs)
         self._parallel_uplinks = (
             keyed
             and pool is not None
