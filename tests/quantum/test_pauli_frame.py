@@ -170,3 +170,22 @@ def test_subset_edge_sizes() -> None:
     rng = np.random.default_rng(0)
     assert sample_subset(5, 0, rng=rng).size == 0
     np.testing.assert_array_equal(sample_subset(5, 5, rng=rng), np.arange(5))
+
+
+def _subset_by_sorting(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """The sort-only algorithm (draw, sort, keep distinct, draw the missing again)."""
+    got = np.unique(rng.integers(0, n, size=k, dtype=np.int64))
+    while got.size < k:
+        got = np.unique(np.concatenate([got, rng.integers(0, n, size=k - got.size)]))
+    return got
+
+
+@pytest.mark.parametrize(
+    ("n", "k"), [(100, 50), (98_000, 9_800), (1_000_000, 300_000), (10_000_000, 1_000)]
+)
+def test_subsets_equal_the_sort_only_algorithm_draw_for_draw(n: int, k: int) -> None:
+    # the bitmap (n <= 64 k) and the sort (n > 64 k) keep the same subset of the same draws
+    for seed in range(3):
+        got = sample_subset(n, k, rng=np.random.default_rng(seed))
+        np.testing.assert_array_equal(got, _subset_by_sorting(n, k, np.random.default_rng(seed)))
+        assert got.dtype == np.int64

@@ -471,6 +471,10 @@ def _as_bits(bits: npt.ArrayLike) -> BitArray:
     arr = np.asarray(bits)
     if arr.ndim != 1 or arr.size == 0:
         raise InputError(f"payload bits must be a non-empty 1-D array, got shape {arr.shape}")
-    if not np.isin(arr, (0, 1)).all():
+    if arr.dtype == np.uint8 or arr.dtype == np.bool_:
+        valid = bool(arr.max() <= 1)  # one pass, no set lookup
+    else:
+        valid = bool(np.isin(arr, (0, 1)).all())
+    if not valid:
         raise InputError("payload bits must be 0 or 1")
     return arr.astype(np.uint8)

@@ -163,14 +163,21 @@ def _sorted_distinct(a: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return out
 
 
+#: :func:`sample_subset` marks its draws in a bitmap of ``range(n)`` (O(n), no sort) when
+#: ``n`` is at most this many times ``k``, and sorts them (O(k log k)) otherwise; both give
+#: the same subset from the same draws.
+_BITMAP_PER_DRAW: Final = 64
+
+
 def sample_subset(n: int, k: int, *, rng: np.random.Generator) -> npt.NDArray[np.int64]:
     """``k`` distinct positions of ``range(n)``, uniform over all k-subsets, sorted ascending.
 
-    Cost ``O(k log k)`` (never a permutation of all ``n``): draw ``k`` positions with
-    replacement, keep the distinct ones, draw the missing number again, until ``k`` are
-    distinct; for ``k > n/2`` the same on the complement. Every step treats all positions
-    alike, so the law of the result is invariant under permutations of ``range(n)``: uniform
-    over k-subsets. Expected draws ``<= 2k`` when ``k <= n/2``.
+    Cost ``O(min(n, k log k))`` (never a permutation of all ``n``): draw ``k`` positions with
+    replacement, keep the distinct ones (a bitmap when ``n`` is small against ``k``, else a
+    sort), draw the missing number again, until ``k`` are distinct; for ``k > n/2`` the same
+    on the complement. Every step treats all positions alike, so the law of the result is
+    invariant under permutations of ``range(n)``: uniform over k-subsets. Expected draws
+    ``<= 2k`` when ``k <= n/2``.
     """
     n = require_int("n", n, low=0)
     k = require_int("k", k, low=0, high=n)
@@ -178,7 +185,16 @@ def sample_subset(n: int, k: int, *, rng: np.random.Generator) -> npt.NDArray[np
         keep = np.ones(n, dtype=bool)
         keep[sample_subset(n, n - k, rng=rng)] = False
         return np.flatnonzero(keep).astype(np.int64)
-    got = _sorted_distinct(rng.integers(0, n, size=k, dtype=np.int64))
+    draws = rng.integers(0, n, size=k, dtype=np.int64)
+    if n <= _BITMAP_PER_DRAW * k:  # the same set, sorted, from a bitmap of range(n): O(n)
+        seen = np.zeros(n, dtype=bool)
+        seen[draws] = True
+        got = np.flatnonzero(seen)
+        while got.size < k:
+            seen[rng.integers(0, n, size=k - got.size, dtype=np.int64)] = True
+            got = np.flatnonzero(seen)
+        return got.astype(np.int64, copy=False)
+    got = _sorted_distinct(draws)
     while got.size < k:  # a few rounds: each keeps all but a fraction <= k/n of its draws
         extra = np.sort(rng.integers(0, n, size=k - got.size, dtype=np.int64))
         got = _sorted_distinct(np.concatenate([got, extra]))

@@ -31,6 +31,7 @@ References: Hoeffding, J. Am. Stat. Assoc. 58, 13 (1963); Clopper & Pearson, Bio
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -74,6 +75,18 @@ class CheckResult:
     passed: bool
 
 
+@functools.lru_cache(maxsize=4096)
+def _binomial_critical(k: int, q: float, a: float) -> int:
+    """Smallest ``c`` with ``P(Bin(k, q) > c) <= a``; cached, since every transfer of a
+    link asks it again for the same check count (scipy's ppf and sf take ~0.2 ms each)."""
+    c = int(stats.binom.ppf(1.0 - a, k, q))
+    while c < k and stats.binom.sf(c, k, q) > a:  # guard the ppf's float rounding
+        c += 1
+    while c > 0 and stats.binom.sf(c - 1, k, q) <= a:
+        c -= 1
+    return c
+
+
 @dataclass(frozen=True)
 class QberTest:
     """Abort rule for the check pairs of one link.
@@ -101,12 +114,7 @@ class QberTest:
             return min(k, math.floor(k * (q + hoeffding_margin(k, a)) + 1e-9))
         if q == 0.0:
             return 0
-        c = int(stats.binom.ppf(1.0 - a, k, q))
-        while c < k and stats.binom.sf(c, k, q) > a:  # guard the ppf's float rounding
-            c += 1
-        while c > 0 and stats.binom.sf(c - 1, k, q) <= a:
-            c -= 1
-        return c
+        return _binomial_critical(k, q, a)
 
     def qber_bound(self, n_checks: int) -> float:
         """The largest accepted QBER estimate, ``c / k``."""
