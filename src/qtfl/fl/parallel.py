@@ -6,12 +6,13 @@ when the engine keys its randomness per ``(round, client)`` (``uplink_rng`` of
 sends such a batch in worker processes and hands back the Deliveries in the order given,
 bit-identical to sending them one after the other in this process.
 
-Why processes, not threads: a teleport send is Python-heavy (LDPC belief propagation one
-C++ call per block, stim sampling, check statistics) and the FEC decoder object is shared
-per code, so threads would both fight over the GIL and race on the decoder. A send's
+Why processes, not threads: a teleport send is Python-heavy (stim sampling, check
+statistics, the steps around LDPC decoding), so threads would fight over the GIL. A send's
 inputs pickle cheaply (the Channel is a small description plus cached code matrices, the
-update a float32 vector), so every task carries ``(channel, update, rng)`` and returns
-``(delivery, channel.state_dict())``; the parent loads that state back into its Channel,
+update a float32 vector), so every task carries a few ``(channel, update, rng)`` jobs (two
+tasks per worker, their FEC blocks decoded in one decoder call,
+:func:`~qtfl.channel.batched.send_batched`) and returns ``(delivery, channel.state_dict())``
+per job; the parent loads that state back into its Channel,
 so a stateful channel (an error-feedback residual, :class:`~qtfl.fl.compressed_channel.
 CompressedChannel`) continues exactly as if it had sent in-process. A Channel must keep
 everything that carries over from one send to the next in ``state_dict()`` — the Channel
@@ -42,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl.channel import Channel, Delivery
+from qtfl.channel.batched import send_batched
 from qtfl.errors import InputError, require_int, require_range
 
 SendJob = tuple[Channel, npt.NDArray[np.float32], np.random.Generator]
@@ -124,12 +126,13 @@ def _ready() -> bool:
 
 
 def _send(
-    channel: Channel, update: npt.NDArray[np.float32], rng: np.random.Generator
-) -> tuple[Delivery, dict[str, npt.NDArray[np.float32]]]:
-    """A worker's task: one send, and the channel state it leaves behind."""
+    jobs: Sequence[SendJob],
+) -> list[tuple[Delivery, dict[str, npt.NDArray[np.float32]]]]:
+    """A worker's task: some independent sends (their FEC blocks decoded together,
+    :func:`~qtfl.channel.batched.send_batched`), and the channel states they leave."""
     _limit_threads()  # unpickling the channel may have imported torch or numba
-    delivery = channel.send(update, rng=rng)
-    return delivery, channel.state_dict()
+    sent = send_batched(jobs)
+    return [(d, channel.state_dict()) for (channel, _, _), d in zip(jobs, sent, strict=True)]
 
 
 class ChannelPool:
@@ -187,13 +190,16 @@ class ChannelPool:
         if self.workers == 1 or len(jobs) < 2 or not independent or not self._warm(jobs):
             return [channel.send(update, rng=rng) for channel, update, rng in jobs]
         assert self._executor is not None
-        futures = [self._executor.submit(_send, *job) for job in jobs]
+        # two tasks per worker: enough blocks per task to fill the decoder's lanes, and
+        # some balance when sends differ in cost (an attacked client aborts early)
+        tasks = [list(ix) for ix in np.array_split(np.arange(len(jobs)), 2 * self.workers)]
+        futures = [self._executor.submit(_send, [jobs[i] for i in ix]) for ix in tasks if ix]
         self.pooled_sends += len(jobs)
         out = []
-        for (channel, _, _), future in zip(jobs, futures, strict=True):
-            delivery, state = future.result()
-            channel.load_state_dict(state)
-            out.append(delivery)
+        for ix, future in zip([ix for ix in tasks if ix], futures, strict=True):
+            for i, (delivery, state) in zip(ix, future.result(), strict=True):
+                jobs[i][0].load_state_dict(state)
+                out.append(delivery)
         return out
 
     def _warm(self, jobs: Sequence[SendJob]) -> bool:
