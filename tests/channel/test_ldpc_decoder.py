@@ -92,6 +92,28 @@ def test_one_and_two_threads_and_any_lane_give_bit_identical_results() -> None:
     assert one.converged.mean() > 0.95
 
 
+def test_narrow_tail_decodes_each_block_as_the_full_lanes_do() -> None:
+    # Prepare: above the code's limit, so blocks finish at every iteration count up to
+    # max_iter; in a batch the last ones finish in the TAIL_LANES-wide arrays
+    code = FEC_CODES["ldpc-2/3"]
+    errors = _errors(code, 0.042, LANES + 10, seed=9)
+    syndromes = code.syndrome(errors)
+    graph = code.tanner_graph
+    # Execute: min-sum only (max_iter 60, no sum-product), batched vs each block alone
+    batched = decode_syndromes(graph, syndromes, bit_error_rate=0.042, max_iter=60)
+    alone = [
+        decode_syndromes(graph, syndromes[[i]], bit_error_rate=0.042) for i in range(len(errors))
+    ]
+    # Assert: the same pattern, verdict and iteration count for every block
+    for i, one in enumerate(alone):
+        np.testing.assert_array_equal(batched.errors[i], one.errors[0])
+        assert batched.converged[i] == one.converged[0]
+        assert batched.min_sum_iterations[i] == one.min_sum_iterations[0]
+        assert batched.sum_product_iterations[i] == one.sum_product_iterations[0]
+    its = batched.min_sum_iterations
+    assert (its == 60).sum() >= 3 and (its < 20).sum() >= 10  # both ends of the range
+
+
 def test_sum_product_fallback_solves_what_min_sum_left() -> None:
     # one min-sum iteration solves almost nothing at p = 0.03; sum-product must finish it
     code = FEC_CODES["ldpc-2/3"]

@@ -35,7 +35,12 @@ that LLVM turns into vector instructions, the way stim packs 64+ shots into one 
 block's result depends only on its own syndrome (there is no arithmetic across lanes), so it
 is the same whichever lane, batch or thread decodes it: ``threads > 1`` splits the blocks
 into contiguous chunks decoded concurrently (the kernels release the GIL) and returns
-bit-identical results.
+bit-identical results. Loading a block into a lane does not zero its check messages (one
+strided store per edge): the lane's first sweep reads zeros in their place. Once no block
+is left to load and at most ``TAIL_LANES`` (8) lanes are still decoding, those lanes move
+to 8-wide arrays and finish there, so a block min-sum cannot solve no longer keeps 64
+lanes sweeping for ``max_iter`` iterations. Neither changes any block's arithmetic (tests
+compare each block decoded alone and in a batch).
 
 Compilation. The kernels are compiled by numba on first use and cached on disk
 (``cache=True``, next to this file or in ``NUMBA_CACHE_DIR``); the first call in a fresh
