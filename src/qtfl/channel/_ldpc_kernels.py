@@ -32,15 +32,28 @@ _TANH_MAX = 1.0 - 1e-15
 
 @numba.njit(cache=True, nogil=True)
 def syndromes(row_ptr, col_idx, words):
-    b = words.shape[0]
+    # LANES blocks at a time, one per byte lane: the chunk is transposed to (n, LANES) so
+    # that each edge is one vector XOR over the blocks instead of a gather per block.
+    b, n = words.shape
     m = row_ptr.size - 1
     out = np.zeros((b, m), np.uint8)
-    for i in range(b):
+    lanes = LANES
+    cols = np.zeros((n, lanes), np.uint8)
+    acc = np.zeros(lanes, np.uint8)
+    for c0 in range(0, b, lanes):
+        w = min(lanes, b - c0)
+        for i in range(w):
+            for v in range(n):
+                cols[v, i] = words[c0 + i, v]
         for r in range(m):
-            acc = 0
+            for lane in range(lanes):
+                acc[lane] = 0
             for j in range(row_ptr[r], row_ptr[r + 1]):
-                acc ^= words[i, col_idx[j]]
-            out[i, r] = acc & 1
+                v = col_idx[j]
+                for lane in range(lanes):
+                    acc[lane] ^= cols[v, lane]
+            for i in range(w):
+                out[c0 + i, r] = acc[i] & 1
     return out
 
 
