@@ -189,11 +189,11 @@ def sample_subset(n: int, k: int, *, rng: np.random.Generator) -> npt.NDArray[np
     if n <= _BITMAP_PER_DRAW * k:  # the same set, sorted, from a bitmap of range(n): O(n)
         seen = np.zeros(n, dtype=bool)
         seen[draws] = True
-        got = np.flatnonzero(seen)
-        while got.size < k:
-            seen[rng.integers(0, n, size=k - got.size, dtype=np.int64)] = True
-            got = np.flatnonzero(seen)
-        return got.astype(np.int64, copy=False)
+        have = int(np.count_nonzero(seen))
+        while have < k:
+            seen[rng.integers(0, n, size=k - have, dtype=np.int64)] = True
+            have = int(np.count_nonzero(seen))
+        return np.flatnonzero(seen).astype(np.int64, copy=False)
     got = _sorted_distinct(draws)
     while got.size < k:  # a few rounds: each keeps all but a fraction <= k/n of its draws
         extra = np.sort(rng.integers(0, n, size=k - got.size, dtype=np.int64))
