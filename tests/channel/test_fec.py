@@ -256,3 +256,13 @@ def test_an_aborted_pass_stops_delivery_and_keeps_pending_blocks_failed() -> Non
     assert out.channel_bits == 4 * n
     assert out.retransmitted_blocks == 1
     np.testing.assert_array_equal(out.bits[codec.code.data_bits :], bits[codec.code.data_bits :])
+
+
+def test_encoding_equals_the_sparse_prefix_xor_construction() -> None:
+    # p = prefix-XOR(H1 s) computed with scipy's sparse product, for every code
+    rng = np.random.default_rng(31)
+    for code in FEC_CODES.values():
+        info = rng.integers(0, 2, (70, code.k), dtype=np.uint8)
+        v = (code.h1 @ info.T.astype(np.int64)) % 2
+        parity = np.bitwise_xor.accumulate(v.astype(np.uint8), axis=0).T
+        np.testing.assert_array_equal(code.encode(info), np.concatenate([info, parity], axis=1))

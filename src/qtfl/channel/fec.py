@@ -137,9 +137,14 @@ class LdpcCode:
     def encode(self, info: npt.ArrayLike) -> BitArray:
         """Codewords ``[s | p]`` for the rows of ``info`` (``(B, k)``): ``p = prefix-XOR(H1 s)``."""
         s = np.asarray(info, dtype=np.uint8)
-        v = (self.h1 @ s.T.astype(np.int32)) & 1  # (m, B)
-        parity = np.bitwise_xor.accumulate(v.astype(np.uint8), axis=0)
-        return np.concatenate([s, parity.T], axis=1)
+        v = self.h1_graph.syndrome(s & 1)  # (B, m): H1 s mod 2, the syndrome kernel's way
+        parity = np.bitwise_xor.accumulate(v, axis=1)
+        return np.concatenate([s, parity], axis=1)
+
+    @cached_property
+    def h1_graph(self) -> TannerGraph:
+        """``H1`` as row-wise edge lists (what :meth:`encode` multiplies by)."""
+        return TannerGraph.from_matrix(self.h1)
 
     @cached_property
     def tanner_graph(self) -> TannerGraph:

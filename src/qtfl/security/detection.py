@@ -87,6 +87,12 @@ def _binomial_critical(k: int, q: float, a: float) -> int:
     return c
 
 
+@functools.lru_cache(maxsize=4096)
+def _binomial_sf(c: int, k: int, q: float) -> float:
+    """``P(Bin(k, q) > c)``, cached: a link's transfers see the same few counts again."""
+    return float(stats.binom.sf(c, k, q))
+
+
 @dataclass(frozen=True)
 class QberTest:
     """Abort rule for the check pairs of one link.
@@ -128,7 +134,7 @@ class QberTest:
         """``P(Bin(k, q) >= errors)``: how surprising the count is on an honest link."""
         if errors <= 0:
             return 1.0
-        return float(stats.binom.sf(errors - 1, n_checks, self.expected_qber))
+        return _binomial_sf(int(errors) - 1, int(n_checks), self.expected_qber)
 
     def evaluate(self, errors: int, n_checks: int) -> CheckResult:
         """Compare an observed error count with the threshold."""
