@@ -377,14 +377,15 @@ def decode_blocks(
     out = decode_syndromes(
         graph, syndromes, bit_error_rate=bit_error_rate, max_iter=max_iter, threads=threads
     )
-    crc_ok = _crc_ok(code, r ^ out.errors)
+    corrected = r ^ out.errors
+    crc_ok = _crc_ok(code, corrected)
     retry = out.converged & ~crc_ok & (out.sum_product_iterations == 0)
     if retry.any():  # min-sum met the syndrome with a wrong word: ask sum-product
         out = redecode_with_sum_product(
             graph, syndromes, out, retry, bit_error_rate=bit_error_rate, threads=threads
         )
-        crc_ok = _crc_ok(code, r ^ out.errors)
-    corrected = r ^ out.errors
+        corrected = r ^ out.errors
+        crc_ok = _crc_ok(code, corrected)
     return corrected[:, : code.data_bits], ~(out.converged & crc_ok)
 
 
