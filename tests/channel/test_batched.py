@@ -131,3 +131,36 @@ def test_send_batched_with_a_shared_generator_sends_in_order() -> None:
     alone = [ch.send(u, rng=g_b) for ch, u in zip(_channels(secrets), updates, strict=True)]
     for a, b in zip(batched, alone, strict=True):
         _assert_same(a, b)
+
+
+def test_send_batched_in_several_decoder_calls_when_blocks_pile_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Prepare: a cap of 40 pending blocks, below the 7 jobs' ~90 first-pass blocks
+    from qtfl.channel import batched
+
+    secrets = [bytes([i + 1]) * 32 for i in range(6)]
+    updates = [sample_update(2000 + 300 * i, seed=i) for i in range(7)]
+    calls: list[int] = []
+    real = batched.decode_many
+
+    def counted(requests):  # type: ignore[no-untyped-def]
+        calls.append(sum(r.blocks.shape[0] for r in requests))
+        return real(requests)
+
+    monkeypatch.setattr(batched, "MAX_PENDING_BLOCKS", 40)
+    monkeypatch.setattr(batched, "decode_many", counted)
+    jobs = [
+        (ch, u, np.random.default_rng([9, k]))
+        for k, (ch, u) in enumerate(zip(_channels(secrets), updates, strict=True))
+    ]
+    # Execute
+    capped = send_batched(jobs)
+    alone = [
+        ch.send(u, rng=np.random.default_rng([9, k]))
+        for k, (ch, u) in enumerate(zip(_channels(secrets), updates, strict=True))
+    ]
+    # Assert: more than one first-pass call, none far above the cap, same Deliveries
+    assert len(calls) >= 2 and max(calls) < 40 + 30
+    for a, b in zip(capped, alone, strict=True):
+        _assert_same(a, b)
