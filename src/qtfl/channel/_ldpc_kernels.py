@@ -161,19 +161,22 @@ def decode_min_sum(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, out_it
     deg = 0
     for r in range(m):
         deg = max(deg, row_ptr[r + 1] - row_ptr[r])
-    post = np.zeros((n, lanes), np.float32)
-    msg = np.zeros((col_idx.size, lanes), np.float32)
-    ssign = np.ones((m, lanes), np.float32)
+    # A batch of at most TAIL_LANES blocks goes to the tail at once (below): its state is
+    # allocated that wide, and the 64-lane sweep, which would index beyond it, never runs.
+    width = lanes if b > TAIL_LANES else TAIL_LANES
+    post = np.zeros((n, width), np.float32)
+    msg = np.zeros((col_idx.size, width), np.float32)
+    ssign = np.ones((m, width), np.float32)
     ext = np.zeros((deg, lanes), np.float32)
     min1 = np.zeros(lanes, np.float32)
     min2 = np.zeros(lanes, np.float32)
     sgn = np.zeros(lanes, np.float32)
     pos = np.zeros(lanes, np.int32)
-    lane_block = np.full(lanes, -1, np.int64)
-    lane_iter = np.zeros(lanes, np.int64)
+    lane_block = np.full(width, -1, np.int64)
+    lane_iter = np.zeros(width, np.int64)
     bad = np.zeros(lanes, np.uint8)
     par = np.zeros(lanes, np.uint8)
-    fresh = np.zeros(lanes, np.uint8)
+    fresh = np.zeros(width, np.uint8)
     llr32 = np.float32(llr)
     nxt = 0
     for lane in range(min(lanes, b)):
