@@ -82,6 +82,11 @@ def _channels(
             secret=LinkSecret(secrets[4]),
         ),
         TeleportationChannel(link, fec="ldpc-2/3", secret=LinkSecret(secrets[5])),
+        # no FEC blocks to yield: analog readout, and qec under FEC over logical bits
+        TeleportationChannel(link, encoding="angle", shots=64, secret=LinkSecret(secrets[0])),
+        TeleportationChannel(
+            LinkSpec(WernerPair(0.97)), qec="bit-flip", fec="auto", secret=LinkSecret(secrets[1])
+        ),
     ]
 
 
@@ -98,7 +103,7 @@ def _assert_same(a: Delivery, b: Delivery) -> None:
 def test_send_batched_equals_sending_one_after_the_other() -> None:
     # Prepare: the same channels (same link secrets) twice, one keyed generator per job
     secrets = [bytes([i + 1]) * 32 for i in range(6)]
-    updates = [sample_update(2000 + 300 * i, seed=i) for i in range(7)]
+    updates = [sample_update(2000 + 300 * i, seed=i) for i in range(9)]
     resent = 0
     for seed in range(3):
         jobs_a = [
@@ -123,7 +128,7 @@ def test_send_batched_equals_sending_one_after_the_other() -> None:
 def test_send_batched_with_a_shared_generator_sends_in_order() -> None:
     # one Generator for all jobs: its draws depend on the order, so no interleaving
     secrets = [bytes([i + 1]) * 32 for i in range(6)]
-    updates = [sample_update(1500, seed=i) for i in range(7)]
+    updates = [sample_update(1500, seed=i) for i in range(9)]
     g_a, g_b = np.random.default_rng(5), np.random.default_rng(5)
     batched = send_batched(
         [(ch, u, g_a) for ch, u in zip(_channels(secrets), updates, strict=True)]
@@ -140,7 +145,7 @@ def test_send_batched_in_several_decoder_calls_when_blocks_pile_up(
     from qtfl.channel import batched
 
     secrets = [bytes([i + 1]) * 32 for i in range(6)]
-    updates = [sample_update(2000 + 300 * i, seed=i) for i in range(7)]
+    updates = [sample_update(2000 + 300 * i, seed=i) for i in range(9)]
     calls: list[int] = []
     real = batched.decode_many
 
