@@ -137,11 +137,12 @@ def run_scenarios(
     state = _Progress(on_round)
     procs = []
     if messages is not None:
-        args = (config.model_dump_json(), str(out), bytes.fromhex(secret.hex()), saved, digest)
+        material = bytes.fromhex(secret.hex())
+        job = _Job(config.model_dump_json(), str(out), material, saved, digest, tuple(order))
         procs = [
             ctx.Process(
                 target=_scenario_worker,
-                args=(*args, order, taken, messages),
+                args=(job, taken, messages),
                 name=f"qtfl-scenarios-{i}",
                 daemon=True,
             )
@@ -263,36 +264,30 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _scenario_worker(
-    config_json: str,
-    out_dir: str,
-    material: bytes,
-    saved: dict[str, SimulationState],
-    digest: str,
-    order: Sequence[str],
-    taken: Any,
-    messages: Any,
-) -> None:
+@dataclass(frozen=True)
+class _Job:
+    """What every worker of one run is given (pickled once, through the starting pipe)."""
+
+    config_json: str
+    out_dir: str
+    material: bytes  # the run secret
+    saved: dict[str, SimulationState]
+    digest: str
+    order: tuple[str, ...]
+
+
+def _scenario_worker(job: _Job, taken: Any, messages: Any) -> None:
     """A worker process: take scenarios until none is left, reporting to ``messages``."""
     # the parent stops workers with SIGTERM; Ctrl-C reaches the parent, which does that
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        _serve(config_json, out_dir, material, saved, digest, order, taken, messages)
+        _serve(job, taken, messages)
     except KeyboardInterrupt:  # stopped by the parent (even while starting): no traceback
         os._exit(0)
 
 
-def _serve(
-    config_json: str,
-    out_dir: str,
-    material: bytes,
-    saved: dict[str, SimulationState],
-    digest: str,
-    order: Sequence[str],
-    taken: Any,
-    messages: Any,
-) -> None:
+def _serve(job: _Job, taken: Any, messages: Any) -> None:
     pid = os.getpid()
     name = "?"
     try:
@@ -303,11 +298,11 @@ def _serve(
         from qtfl.experiments.runner import prepare_inputs, run_one_scenario
 
         torch.set_num_threads(1)
-        config = parse_config(json.loads(config_json))
-        secret = RunSecret(material)
+        config = parse_config(json.loads(job.config_json))
+        secret = RunSecret(job.material)
         with threadpool_limits(limits=1):
             inputs = prepare_inputs(config)  # once per worker: every scenario shares it
-            while (task := _take(order, taken)) is not None:
+            while (task := _take(job.order, taken)) is not None:
                 name = task
                 messages.put(("start", pid, name, None))
                 t0 = time.perf_counter()
@@ -315,10 +310,10 @@ def _serve(
                     config,
                     name,
                     inputs=inputs,
-                    out=Path(out_dir),
+                    out=Path(job.out_dir),
                     secret=secret,
-                    state=saved.get(name),
-                    digest=digest,
+                    state=job.saved.get(name),
+                    digest=job.digest,
                     on_round=functools.partial(_report_round, messages, pid, name),
                 )
                 run = ScenarioRun(outputs, time.perf_counter() - t0, pid)
