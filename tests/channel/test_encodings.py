@@ -242,22 +242,16 @@ def test_checks_still_detect_a_noisy_link_under_analog_encoding() -> None:
 
 
 @pytest.mark.parametrize(
-    "options",
-    [
-        {"encoding": "angle"},
-        {"encoding": "float32"},
-        {"qec": "bit-flip"},
-        {"encoding": "float32", "fec": "auto"},
-        {"qec": "five-qubit", "fec": "auto"},
-    ],
+    "options", [{"qec": "bit-flip", "fec": "auto"}, {"qec": "five-qubit", "fec": "auto"}]
 )
 def test_flower_split_refuses_what_it_cannot_carry(options: dict) -> None:  # type: ignore[type-arg]
-    # Prepare
+    # Prepare: every encoding and code splits (tests/flower/test_encoding_ends.py) except qec
+    # under fec
     from qtfl.flower.ends import uplink_ends
 
     channel = _channel(0.95, **options)
     # Execute / Assert
-    with pytest.raises(InputError, match="basis-encoded bits without qec only"):
+    with pytest.raises(InputError, match="fec for basis or float32 bits without qec only"):
         uplink_ends(channel)
 
 

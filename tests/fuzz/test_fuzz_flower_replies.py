@@ -8,8 +8,9 @@ bit errors exceed what the code's decoder assumes —, QKD-OTP's announcements a
 and its closing answer with hash and ciphertext; with Cascade its announcements, its parity
 answers (with and without the verification hash) and its closing ciphertext; compressed:
 top-k over plain with its positions, stochastic quantisation over teleportation, top-k over
-teleportation with FEC) and mutates it: arrays dropped, added, truncated, extended,
-retyped, reshaped, bytes flipped, values replaced with NaN or huge numbers.
+teleportation with FEC; float32, QEC-protected, angle and amplitude payloads) and mutates
+it: arrays dropped, added, truncated, extended, retyped, reshaped, bytes flipped, values
+replaced with NaN or huge numbers.
 """
 
 from __future__ import annotations
@@ -68,9 +69,21 @@ CHANNELS["topk-teleport-fec"] = CompressedChannel(
     TeleportationChannel(LinkSpec(WernerPair(0.999)), bits=8, fec="auto"),
     config=CompressionConfig(kind="topk", ratio=0.25),
 )
-#: Honest decoding error beyond the 8-bit grid: the values top-k drops, quantisation's step
+# the other payloads of teleportation: float32 bits, qec-protected bits, angle and amplitude
+# copies (their split ends carry the Pauli frame, qtfl.channel.split_payload)
+CHANNELS["teleport-float32"] = TeleportationChannel(LinkSpec(WernerPair(1.0)), encoding="float32")
+CHANNELS["teleport-qec"] = TeleportationChannel(LinkSpec(WernerPair(0.99)), bits=8, qec="shor")
+CHANNELS["teleport-angle"] = TeleportationChannel(
+    LinkSpec(WernerPair(1.0)), encoding="angle", shots=256
+)
+CHANNELS["teleport-amplitude"] = TeleportationChannel(
+    LinkSpec(WernerPair(1.0)), encoding="amplitude", shots=4096
+)
+#: Honest decoding error beyond the 8-bit grid: the values top-k drops, quantisation's step,
+#: 6 standard deviations of the analog readouts (at most 0.0073 and 0.0105 here)
 TOLERANCE = {"topk-plain": 0.2, "topk-teleport-fec": 0.2,
-             "quantize-teleport": 2 * float(np.abs(UPDATE).max()) / 127}  # fmt: skip
+             "quantize-teleport": 2 * float(np.abs(UPDATE).max()) / 127,
+             "teleport-angle": 6 * 0.0073, "teleport-amplitude": 6 * 0.0105}  # fmt: skip
 
 
 def _honest(kind: str) -> tuple[Any, dict[str, np.ndarray], object]:

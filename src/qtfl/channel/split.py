@@ -108,12 +108,17 @@ class ReceiverHalf:
 
     ``raw`` ``(n,)`` are its Z outcomes before corrections (``None`` if never teleported);
     ``attempt_ledgers`` the link's cost of each attempt (pairs, checks, purification, time).
+    ``raw_z`` ``(n,)``: for payloads read out in more than the Z basis (a QEC code's
+    syndrome, an X-basis readout; :class:`~qtfl.channel.qubit_payload.FramedTeleport`
+    links) the Z component of the Pauli frame its qubits hold before corrections, which
+    ``Z^{m0}`` undoes (:mod:`qtfl.channel.split_payload`); ``None`` otherwise.
     """
 
     n_bits: int
     checks: tuple[EndChecks, ...]
     raw: Bits | None
     attempt_ledgers: tuple[Ledger, ...]
+    raw_z: Bits | None = None
 
 
 @dataclass(frozen=True)
@@ -154,9 +159,11 @@ def simulate_link(
         if reason != "ok":
             continue
         tele = protocol.teleport(sample, zeros, rng=rng, secret_rng=secret_rng)
+        frame_z = getattr(tele, "frame_z", None)  # FramedTeleport keeps the Z errors
+        raw_z = None if frame_z is None else frame_z ^ tele.bell_bits[:, 0]
         return LinkSample(
             SenderHalf(n, tuple(tx), tele.bell_bits),
-            ReceiverHalf(n, tuple(rx), tele.raw, tuple(ledgers)),
+            ReceiverHalf(n, tuple(rx), tele.raw, tuple(ledgers), raw_z),
             tele.eve_guess,
         )
     return LinkSample(

@@ -54,7 +54,7 @@ from qtfl.channel.split import (
 )
 from qtfl.channel.verified import VerifiedTeleport
 from qtfl.errors import InputError
-from qtfl.quantum.encoding import BasisEncoding, BasisPayload
+from qtfl.quantum.encoding import BasisEncoding, BasisPayload, Float32Encoding
 from qtfl.security.run_secret import LinkSecret
 
 Bits = npt.NDArray[np.uint8]
@@ -123,7 +123,7 @@ class FecReceiver:
 
     protocol: VerifiedTeleport
     codec: FecCodec
-    encoding: BasisEncoding
+    encoding: BasisEncoding | Float32Encoding
     layout: BlockLayout
     max_retransmissions: int
     noise: np.random.Generator
@@ -143,7 +143,7 @@ class FecReceiver:
         cls,
         protocol: VerifiedTeleport,
         codec: FecCodec,
-        encoding: BasisEncoding,
+        encoding: BasisEncoding | Float32Encoding,
         *,
         n_values: int,
         key: LinkKey,
@@ -211,7 +211,7 @@ class FecReceiver:
                 failed_bit_mask=transfer.failed_bit_mask(),
                 bits_per_value=self.encoding.bits,
             )
-            if screening.count:
+            if screening.count or not np.isfinite(values).all():  # float32: inf/NaN bits
                 verdict = Verdict.abort(
                     "safety-net-flagged", qber=verdict.qber, qber_bound=verdict.qber_bound,
                     p_value=verdict.p_value, attempts=verdict.attempts,

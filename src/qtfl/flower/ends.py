@@ -53,16 +53,20 @@ from qtfl.channel.split import (
     sender_half,
 )
 from qtfl.channel.split_fec import FecReceiver, ResendRequest, sender_pass
+from qtfl.channel.split_payload import PayloadEnds, PayloadMessage
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.errors import InputError
-from qtfl.quantum.encoding import BasisEncoding
+from qtfl.quantum.encoding import BasisEncoding, Float32Encoding
+
+BitEncoding = BasisEncoding | Float32Encoding
 
 Arrays = dict[str, npt.NDArray[Any]]
 SPLIT_KINDS = (
     "plain",
     "aead",
     "pqc",
-    "teleport (basis encoding without qec; fec, purify_to and eavesdroppers included)",
+    "teleport (every encoding and qec code; fec with basis or float32 bits without qec; "
+    "purify_to and eavesdroppers included)",
     "qkd-otp (ldpc or cascade reconciliation)",
 )
 """Channel kinds (:data:`qtfl.registry.CHANNEL_KINDS`) whose ends run on Flower, each with or
@@ -178,16 +182,16 @@ class AeadEnds(UplinkEnds):
         return Delivery(received, ledger, Verdict.ok(), tap)
 
 
-def _basis_only(channel: TeleportationChannel) -> BasisEncoding:
-    """The channel's basis encoding, or one InputError: the split ends carry fixed-point
-    bits without qec only (other encodings and qec run on the in-process engine)."""
+def _basis_only(channel: TeleportationChannel) -> BitEncoding:
+    """The channel's bit encoding (basis or float32), or one InputError: FEC's split ends
+    carry bits without qec (qec with fec runs on the in-process engine)."""
     encoding = channel.encoding
-    if not isinstance(encoding, BasisEncoding) or channel.code is not None:
+    if not isinstance(encoding, BasisEncoding | Float32Encoding) or channel.code is not None:
         raise InputError(
-            f"a Flower run splits teleportation of basis-encoded bits without qec only; "
-            f"this uplink uses encoding {encoding.name!r} and qec "
-            f"{'none' if channel.code is None else channel.code.name!r}: run it with the "
-            "in-process engine, or use encoding basis and qec none"
+            f"a Flower run splits teleportation with fec for basis or float32 bits without "
+            f"qec only; this uplink uses encoding {encoding.name!r}, qec "
+            f"{'none' if channel.code is None else channel.code.name!r} and fec: run it with "
+            "the in-process engine, or drop fec (qec runs on Flower) or qec"
         )
     return encoding
 
@@ -238,7 +242,9 @@ class TeleportEnds(UplinkEnds):
     """Verify-then-teleport with each node holding only its half (:mod:`qtfl.channel.split`)."""
 
     def __init__(self, channel: TeleportationChannel) -> None:
-        encoding = _basis_only(channel)
+        encoding = channel.encoding
+        if not isinstance(encoding, BasisEncoding) or channel.code is not None:
+            raise InputError("TeleportEnds carries basis bits without qec (PayloadTeleportEnds)")
         self.sender = SplitSender(channel.protocol, encoding)
         self.receiver = SplitReceiver(channel.protocol, encoding)
         self.secret = channel.secret
@@ -278,6 +284,60 @@ class TeleportEnds(UplinkEnds):
             n_values=int(count[0]),
         )
         return self.receiver.receive(message, state)
+
+
+class PayloadTeleportEnds(UplinkEnds):
+    """Teleportation of float32 bits, qec-protected qubits or angle/amplitude copies, each
+    end holding its half of the link and its Pauli frame (:mod:`qtfl.channel.split_payload`)."""
+
+    def __init__(self, channel: TeleportationChannel) -> None:
+        self.ends = PayloadEnds(channel.protocol, channel.encoding, channel.code, channel.logical)
+        self.secret = channel.secret
+        self.analog = self.ends.analog
+
+    def prepare(self, key: LinkKey, n_values: int) -> tuple[object, Arrays]:
+        n = self.ends.physical_qubits(n_values)
+        half = receiver_half(self.ends.protocol, n, key, self.secret)
+        return (half, n_values), _pack_list("server_checks", SplitReceiver.announce(half))
+
+    def send(self, update: npt.NDArray[np.float32], key: LinkKey, announced: Arrays) -> Arrays:
+        peer = _unpack_list("server_checks", announced)
+        message = self.ends.transmit(update.astype(np.float32), key, self.secret, peer)
+        out = _pack_list("client_checks", message.announced)
+        dtype = np.float64 if self.analog else np.float32  # the header the channel counts
+        out["header"] = np.array([message.header], dtype=dtype)
+        out["n_values"] = np.array([message.n_values], dtype=np.int64)
+        if message.bell_bits is not None:
+            out["bell_bits"] = np.packbits(message.bell_bits.reshape(-1))
+        return out
+
+    def receive(self, wire: Arrays, state: object) -> Delivery:
+        assert isinstance(state, tuple)
+        half, n_values = state
+        assert isinstance(half, ReceiverHalf)
+        n = half.n_bits
+        bell = None
+        if "bell_bits" in wire:
+            packed = wire["bell_bits"]
+            if packed.dtype != np.uint8 or packed.shape != (-(-2 * n // 8),):
+                raise InputError(f"bell_bits must be {2 * n} packed bits")
+            bell = np.unpackbits(packed, count=2 * n).reshape(n, 2)
+        header, count = wire["header"], wire["n_values"]
+        dtype = np.float64 if self.analog else np.float32
+        if header.shape != (1,) or count.shape != (1,) or header.dtype != dtype:
+            raise InputError(f"header ({dtype.__name__}) and n_values must be single values")
+        if count.dtype != np.int64:
+            raise InputError("n_values must be int64")
+        value = float(header[0])
+        if not (math.isfinite(value) and value >= 0.0):
+            raise InputError(f"header must be finite and >= 0, got {value}")
+        message = PayloadMessage(
+            announced=_unpack_list("client_checks", wire),
+            bell_bits=bell,
+            header=value,
+            n_values=int(count[0]),
+        )
+        return self.ends.receive(message, half, n_values=n_values)
 
 
 class FecTeleportEnds(UplinkEnds):
@@ -407,7 +467,11 @@ def uplink_ends(channel: Channel) -> UplinkEnds:
     if isinstance(channel, PqcChannel):
         return PqcEnds(channel)
     if isinstance(channel, TeleportationChannel):
-        return TeleportEnds(channel) if channel.codec is None else FecTeleportEnds(channel)
+        if channel.codec is not None:
+            return FecTeleportEnds(channel)
+        if isinstance(channel.encoding, BasisEncoding) and channel.code is None:
+            return TeleportEnds(channel)
+        return PayloadTeleportEnds(channel)
     if isinstance(channel, QkdOtpChannel):
         from qtfl.flower.cascade_ends import CascadeQkdOtpEnds  # they build on this module
         from qtfl.flower.qkd_ends import QkdOtpEnds
