@@ -317,14 +317,6 @@ def test_per_client_links_without_a_server_set_each_uplink() -> None:
     assert record.network is None and "wait_seconds" not in record.clients
 
 
-def test_flower_engines_refuse_a_network_section(tmp_path: Any) -> None:
-    from qtfl.flower.run import run_on_flower
-
-    config = parse_config(_raw({"server": {"channels": 2}}))
-    with pytest.raises(InputError, match="inprocess"):
-        run_on_flower(config, out_dir=tmp_path / "o", engine="flower-sim")
-
-
 def test_top_level_network_serves_quantum_uplinks_and_a_classical_baseline_ignores_it() -> None:
     # Prepare: the network at the top level, a teleport scenario and a plain one
     raw = _raw({})

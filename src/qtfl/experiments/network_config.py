@@ -33,7 +33,8 @@ discrete-event timeline (:mod:`qtfl.network.timeline`, :mod:`qtfl.experiments.ne
 each answering client's queueing wait, delivery time and the fidelity its pairs had when
 used; the delivery is simulated with that dephased pair; clients delivered after the deadline
 are stragglers, not aggregated. Needs a ``teleport`` uplink with a known pair rate, without
-compression; the Flower engines refuse it.
+compression. The Flower engines run it too: the server schedules and tells each client node
+the coherence of its pairs in the train message (:mod:`qtfl.flower.server`).
 
 Without a ``network`` section nothing changes: outputs and configuration hashes are those of
 a file without it.
@@ -360,7 +361,9 @@ def build_server_timeline(
     def make_uplink(client: int, link: PairLink) -> Any:
         return scenario.build_uplink(client, secrets=secrets, link=link)
 
-    nominal = [make_uplink(k, link) for k, link in enumerate(links)]
+    # pair counts and rates hold no secret: counted on channels with throw-away keys, so a
+    # Flower client node (which holds its own clients' keys only) builds the same timeline
+    nominal: list[Any] = [scenario.build_uplink(k, link=link) for k, link in enumerate(links)]
     pairs = [nominal_pairs(ch, num_values) for ch in nominal]
     rates = [ch.link.pair_rate_hz for ch in nominal]  # purified pairs where purifying
     return ServerTimeline(

@@ -113,6 +113,14 @@ class ScheduledRound:
     links: tuple[LinkSpec, ...]
     resources: ServerResources
     make_uplink: Callable[[int, PairLink], Channel]
+    coherence: FloatArray | None = None
+
+    def link_parameter(self, client: int) -> float:
+        """The coherence factor of the client's pairs this round (1: undephased): what the
+        client's own end needs, with its link, to rebuild this round's uplink
+        (:meth:`ServerTimeline.round_uplink`). Public: a sample parameter, no secret."""
+        i = self._index(client)
+        return 1.0 if self.coherence is None else float(self.coherence[i])
 
     def _index(self, client: int) -> int:
         pos = int(np.searchsorted(self.clients, client))
@@ -211,13 +219,22 @@ class ServerTimeline:
         )
         t2 = self.t2_s[ids]
         coherence = batch_coherence(tl.service_s, t2)
-        links = []
-        for i, k in enumerate(ids.tolist()):
-            base = self.links[k]
-            pair = base.pair
-            c = float(coherence[i])
-            if c < 1.0:
-                # one half dephased with coherence c: p = (1 - c) / 2 (BellDiagonalPair.dephase)
-                pair = pair.dephase(wait_s=-math.log(max(c, 1e-300)), t2_s=1.0, halves=1)
-            links.append(LinkSpec(pair, base.pair_rate_hz, base.latency_s))
-        return ScheduledRound(ids, tl, tuple(links), self.resources, self.make_uplink)
+        links = [self.round_link(k, float(coherence[i])) for i, k in enumerate(ids.tolist())]
+        return ScheduledRound(
+            ids, tl, tuple(links), self.resources, self.make_uplink, coherence=coherence
+        )
+
+    def round_link(self, client: int, coherence: float) -> LinkSpec:
+        """The client's link with its pairs dephased to ``coherence`` (1: as delivered)."""
+        base = self.links[client]
+        pair = base.pair
+        if coherence < 1.0:
+            # one half dephased with coherence c: p = (1 - c) / 2 (BellDiagonalPair.dephase)
+            pair = pair.dephase(wait_s=-math.log(max(coherence, 1e-300)), t2_s=1.0, halves=1)
+        return LinkSpec(pair, base.pair_rate_hz, base.latency_s)
+
+    def round_uplink(self, client: int, parameter: float) -> Channel:
+        """The client's uplink of a round whose schedule gave it ``parameter``
+        (:meth:`ScheduledRound.link_parameter`): how the client's own end, told that number,
+        builds the channel the server's schedule built."""
+        return self.make_uplink(client, self.round_link(client, parameter))

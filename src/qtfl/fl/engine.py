@@ -128,6 +128,10 @@ class RoundSchedule(Protocol):
     def round_fields(self) -> dict[str, Any]:
         """The round's ``network`` record; ``makespan_seconds`` is the uplink's link time."""
 
+    def link_parameter(self, client: int) -> float:
+        """The public number the client's own end needs to rebuild its uplink of this round
+        (:meth:`RoundScheduler.round_uplink`; a Flower client node is told it)."""
+
 
 class RoundScheduler(Protocol):
     """Schedules each round's answering clients on shared resources (the engine's only hook
@@ -137,6 +141,9 @@ class RoundScheduler(Protocol):
         self, clients: npt.NDArray[np.int64], *, rng: np.random.Generator
     ) -> RoundSchedule:
         """The round of ``clients`` (ascending ids), drawing from the ``"network"`` stream."""
+
+    def round_uplink(self, client: int, parameter: float) -> Channel:
+        """The client's uplink of a round whose schedule gave it ``parameter``."""
 
 
 def seed_streams(seed: int) -> dict[str, np.random.SeedSequence]:
@@ -319,6 +326,14 @@ class FederatedSimulation:
             dropout=self.rngs["dropout"],
         )
 
+    def schedule_round(self, plan: RoundPlan) -> RoundSchedule | None:
+        """The network's schedule of ``plan``'s clients that do not drop out (``None``
+        without a network, or when all drop out); one draw from the ``"network"`` stream.
+        Both engines call it right after :meth:`begin_round`."""
+        if self.network is None or plan.dropped.all():
+            return None
+        return self.network.schedule(plan.sampled[~plan.dropped], rng=self.rngs["network"])
+
     def cohorts(self, plan: RoundPlan, tally: RoundTally) -> Iterator[Cohort]:
         """Send the global model down to each chunk of ``plan`` and yield who trains.
 
@@ -357,9 +372,7 @@ class FederatedSimulation:
         plan = self.begin_round()
         tally = RoundTally(plan)
         r, m = plan.round, plan.size
-        schedule = None
-        if self.network is not None and not plan.dropped.all():
-            schedule = self.network.schedule(plan.sampled[~plan.dropped], rng=self.rngs["network"])
+        schedule = self.schedule_round(plan)
         keyed = self.uplink_rng
         n_acc = 0
         accepted = self._buffer("accepted", m)

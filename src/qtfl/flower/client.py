@@ -42,13 +42,15 @@ import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 
+from qtfl.channel import Channel
 from qtfl.errors import InputError
 from qtfl.fl.batched_mlp import train_batched_mlp
 from qtfl.fl.client import BatchPlan, train_loop, train_vmap
+from qtfl.fl.engine import FederatedSimulation
 from qtfl.flower.collusion import alie_from_pool, collude_reply, colluder_of
 from qtfl.flower.compression_ends import CompressedEnds
 from qtfl.flower.ends import Arrays, UplinkEnds, uplink_ends
-from qtfl.flower.exchange import answer_request, keep_update
+from qtfl.flower.exchange import answer_request, keep_update, kept_link_parameter
 from qtfl.flower.job import FlowerJob, build_node, node_partition, node_party
 from qtfl.flower.node_state import LastDelivery, ResidualStore
 from qtfl.flower.privacy_ends import (
@@ -109,16 +111,28 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
             delta = client_update(sim, delta, client=client, round_=round_,
                                   cohort=train["cohort"].numpy(), public=train)  # fmt: skip
         last = LastDelivery(int(str(meta["last_round"])), bool(meta["last_accepted"]))
-        ends = uplink_ends(sim.uplink(client))
+        parameter = float(str(meta["link_parameter"])) if "link_parameter" in meta else None
+        ends = uplink_ends(round_uplink(sim, client, parameter))
         wire, kept = send_update(job, party, ends, delta, client, round_, announced, last)
         if ends.multi_step:  # the receiving end may ask again within the round
-            keep_update(context, client, round_, kept)
+            keep_update(context, client, round_, kept, link_parameter=parameter)
         eve = eve_record(ends, delta, job.link_key(round_, client), announced)
         reply = _wire_reply(msg, wire, client, round_, eve=eve)
         _add_shares(reply, sim, round_, client)
         return reply
 
     return mod
+
+
+def round_uplink(sim: FederatedSimulation, client: int, parameter: float | None) -> Channel:
+    """The client's uplink this round: with a network schedule's ``parameter`` (the coherence
+    of its pairs, told in the train message) the channel over its pairs as they are this
+    round (:meth:`qtfl.fl.engine.RoundScheduler.round_uplink`), else its usual one."""
+    if parameter is None:
+        return sim.uplink(client)
+    if sim.network is None:
+        raise InputError("a link parameter was sent, but this scenario has no network.server")
+    return sim.network.round_uplink(client, parameter)
 
 
 def _add_shares(reply: Message, sim: object, round_: int, client: int) -> None:
@@ -201,9 +215,12 @@ def make_client_app(job_of: JobSource = job_from_context) -> ClientApp:
         job = job_of(context)
         sim = build_node(job.to_json(), node_party(context.node_config))
         round_ = int(str(msg.content.config_records["qtfl"]["round"]))
-        return answer_request(
-            msg, context, lambda k: (uplink_ends(sim.uplink(k)), job.link_key(round_, k))
-        )
+
+        def ends_of(k: int) -> tuple[UplinkEnds, object]:
+            parameter = kept_link_parameter(context, k, round_)
+            return uplink_ends(round_uplink(sim, k, parameter)), job.link_key(round_, k)
+
+        return answer_request(msg, context, ends_of)
 
     @app.train("collude")
     def _collude(msg: Message, context: Context) -> Message:

@@ -126,12 +126,30 @@ def _request(t: Transfer, round_: int) -> Message:
     return Message(content, dst_node_id=t.node, message_type=REQUEST_TYPE)
 
 
-def keep_update(context: Context, client: int, round_: int, update: np.ndarray) -> None:
-    """Keep ``client``'s update of ``round_`` on its node for further requests."""
-    context.state[_KEPT.format(client=client)] = ArrayRecord(
-        {"update": Array(np.ascontiguousarray(update, dtype=np.float32)),
-         "round": Array(np.array([round_], np.int64))}
-    )  # fmt: skip
+def keep_update(
+    context: Context,
+    client: int,
+    round_: int,
+    update: np.ndarray,
+    *,
+    link_parameter: float | None = None,
+) -> None:
+    """Keep ``client``'s update of ``round_`` on its node for further requests, with the
+    round's link parameter the train message gave (a network schedule's; ``None``: none)."""
+    arrays = {"update": Array(np.ascontiguousarray(update, dtype=np.float32)),
+              "round": Array(np.array([round_], np.int64))}  # fmt: skip
+    if link_parameter is not None:
+        arrays["link_parameter"] = Array(np.array([link_parameter], np.float64))
+    context.state[_KEPT.format(client=client)] = ArrayRecord(arrays)
+
+
+def kept_link_parameter(context: Context, client: int, round_: int) -> float | None:
+    """The link parameter kept with ``client``'s update of ``round_`` (``None``: none)."""
+    kept_update(context, client, round_)  # KeyError if nothing is kept for that round
+    record = context.state.array_records[_KEPT.format(client=client)]
+    if "link_parameter" not in record:
+        return None
+    return float(record["link_parameter"].numpy()[0])
 
 
 def kept_update(context: Context, client: int, round_: int) -> np.ndarray:

@@ -393,12 +393,6 @@ def run_on_flower(
     ckpt_dir = out / "checkpoints"
     scenarios = config.resolved_scenarios()
     names = [sc.name for sc in scenarios]
-    served = [sc.name for sc in config.resolved_scenarios() if sc.network is not None]
-    if served:
-        raise InputError(
-            f"scenario {served[0]!r} has a network section (per-client links, the quantum "
-            "server's timeline); the Flower engines do not run it yet: use --engine inprocess"
-        )
     done: dict[str, tuple[list[RoundMetrics], np.ndarray]] = {}
     if resume:
         done = _check_resumable(config, out, names)

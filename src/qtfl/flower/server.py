@@ -46,7 +46,7 @@ from flwr.serverapp.strategy import Strategy as FlowerStrategy
 from qtfl.channel import Delivery
 from qtfl.errors import InputError
 from qtfl.fl.checkpoint import load_checkpoint, save_checkpoint
-from qtfl.fl.engine import FederatedSimulation
+from qtfl.fl.engine import FederatedSimulation, RoundSchedule
 from qtfl.fl.privacy import Reveal, RoundContext, Unmask
 from qtfl.fl.rounds import RoundMetrics, RoundTally
 from qtfl.flower.collusion import colluder_of, relay_colluders
@@ -79,6 +79,7 @@ class _Pending:
     asked: dict[int, tuple[int, object]]  # client -> (slot in the plan, receiving end state)
     chunks: list[tuple[list[int], int]]  # per chunk: its clients asked, how many train in it
     trains: dict[int, tuple[int, RecordDict]]  # ALIE colluder -> (node, train message)
+    schedule: RoundSchedule | None = None  # the network's schedule of the round
 
 
 class ChannelStrategy(FlowerStrategy):
@@ -109,8 +110,11 @@ class ChannelStrategy(FlowerStrategy):
         self._grid: Grid | None = None  # kept for further uplink exchanges within a round
         # SecAgg+: each client's encrypted shares of the round in flight (holders, ciphertexts)
         self._shares: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._round_ends: dict[int, UplinkEnds] = {}  # this round's scheduled uplinks
 
     def _ends(self, client: int) -> UplinkEnds:
+        if client in self._round_ends:
+            return self._round_ends[client]
         if client not in self.ends:
             self.ends[client] = uplink_ends(self.sim.uplink(client))
         return self.ends[client]
@@ -121,6 +125,8 @@ class ChannelStrategy(FlowerStrategy):
         sim, job = self.sim, self.job
         self._grid = grid
         plan = sim.begin_round()
+        schedule = sim.schedule_round(plan)  # the network's timeline (None without one)
+        self._round_ends = {}
         r = plan.round
         tally = RoundTally(plan)
         online = set(grid.get_node_ids())
@@ -138,6 +144,10 @@ class ChannelStrategy(FlowerStrategy):
                 if node is None or node not in online:
                     tally.add_unanswered(k)  # its node is gone: it cannot answer
                     continue
+                link: dict[str, float] = {}
+                if schedule is not None:  # its pairs as dephased while waiting this round
+                    self._round_ends[k] = uplink_ends(schedule.uplink(k))
+                    link["link_parameter"] = schedule.link_parameter(k)
                 state, announce = self._ends(k).prepare(job.link_key(r, k), sim.layout.size)
                 asked[k] = (j, state)
                 train = {
@@ -160,6 +170,7 @@ class ChannelStrategy(FlowerStrategy):
                                 "round": r,
                                 "last_round": last.round,
                                 "last_accepted": last.accepted,
+                                **link,
                             }
                         ),
                     }
@@ -167,7 +178,8 @@ class ChannelStrategy(FlowerStrategy):
                 messages.append(Message(content, dst_node_id=node, message_type="train"))
                 if colluder_of(sim, k):  # an ALIE colluder: its train message goes again
                     trains[k] = (node, content)
-        self._pending = _Pending(tally=tally, asked=asked, chunks=chunks, trains=trains)
+        self._pending = _Pending(tally=tally, asked=asked, chunks=chunks, trains=trains,
+                                 schedule=schedule)
         return messages
 
     def decode_reply(
@@ -249,9 +261,13 @@ class ChannelStrategy(FlowerStrategy):
                 len(deliveries),
             )  # fmt: skip
         accepted, weights, senders = [], [], []
+        schedule = pending.schedule
         for j in sorted(deliveries):  # the engine's order: sampled order
             k, d = deliveries[j]
-            if tally.add_uplink(j, k, d):
+            scheduled, late = None, False
+            if schedule is not None:  # a straggler is counted, not aggregated
+                scheduled, late = schedule.client_fields(k), schedule.late(k)
+            if tally.add_uplink(j, k, d, scheduled=scheduled, late=late):
                 accepted.append(d.received)
                 weights.append(float(sim.client_sizes[k]))
                 senders.append(k)
@@ -264,8 +280,10 @@ class ChannelStrategy(FlowerStrategy):
                 senders=np.asarray(senders, np.int64), reveal=self._reveal(r),
                 unmask=self._unmask(r),
             )  # fmt: skip
-        record = sim.finish_round(tally, updates, agg_weights)
+        network = None if schedule is None else schedule.round_fields()
+        record = sim.finish_round(tally, updates, agg_weights, network=network)
         self._pending = None
+        self._round_ends = {}
         self.history.append(record)
         if self.checkpoint is not None:
             save_checkpoint(self.checkpoint, sim.state(), config_hash=self.job.config.config_hash())
