@@ -241,20 +241,6 @@ def test_checks_still_detect_a_noisy_link_under_analog_encoding() -> None:
     assert d.verdict.reason == "qber-above-threshold"
 
 
-@pytest.mark.parametrize(
-    "options", [{"qec": "bit-flip", "fec": "auto"}, {"qec": "five-qubit", "fec": "auto"}]
-)
-def test_flower_split_refuses_what_it_cannot_carry(options: dict) -> None:  # type: ignore[type-arg]
-    # Prepare: every encoding and code splits (tests/flower/test_encoding_ends.py) except qec
-    # under fec
-    from qtfl.flower.ends import uplink_ends
-
-    channel = _channel(0.95, **options)
-    # Execute / Assert
-    with pytest.raises(InputError, match="fec for basis or float32 bits without qec only"):
-        uplink_ends(channel)
-
-
 def test_one_name_per_encoding_and_code_across_registry_library_and_config() -> None:
     from qtfl import registry
     from qtfl.quantum.encoding import ENCODINGS

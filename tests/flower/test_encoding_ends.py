@@ -18,7 +18,6 @@ import pytest
 from qtfl.channel.split import LinkKey
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.channel.verified import LinkSpec
-from qtfl.errors import InputError
 from qtfl.experiments.config import ExperimentConfig, parse_config
 from qtfl.flower.ends import FollowUp, PayloadTeleportEnds, uplink_ends
 from qtfl.quantum.noise import WernerPair
@@ -85,6 +84,8 @@ def _split_send(
         (0.97, {"encoding": "float32"}),  # flipped exponent bits: safety-net flagged
         (0.9995, {"encoding": "float32"}),
         (0.97, {"encoding": "float32", "fec": "auto"}),
+        (0.95, {"qec": "bit-flip", "fec": "auto"}),
+        (0.97, {"encoding": "float32", "qec": "shor", "fec": "auto"}),
         (0.97, {"qec": "bit-flip"}),
         (0.97, {"qec": "phase-flip"}),
         (0.97, {"qec": "shor"}),
@@ -166,12 +167,26 @@ def test_the_wire_tells_an_outsider_nothing_about_the_payload(options: dict[str,
     assert update.tobytes()[:64] not in wire
 
 
-def test_qec_with_fec_is_refused_in_one_message() -> None:
-    # Prepare
-    channel = _channel(0.95, qec="five-qubit", fec="auto")
-    # Execute / Assert
-    with pytest.raises(InputError, match="fec for basis or float32 bits without qec only"):
-        uplink_ends(channel)
+@pytest.mark.parametrize(("fidelity", "code"), [(0.9, "bit-flip"), (0.93, "five-qubit")])
+def test_qec_under_fec_with_resends_equals_the_channel(fidelity: float, code: str) -> None:
+    # Prepare: the FEC decoder assumes a logical bit error of 0.0005, the link's is far
+    # higher, so blocks fail and are asked for again (each over fresh code blocks of pairs)
+    from qtfl.channel.fec import FecCodec
+
+    channel = _channel(fidelity, qec=code, fec="auto", max_retransmissions=3)
+    channel.codec = FecCodec("ldpc-9/10", bit_error_rate=0.0005)
+    update = np.random.default_rng(3).normal(0, 0.1, 300).astype(np.float32)
+    key = LinkKey(seed=2, scenario="s", round=1, client=0)
+    expected = channel.send(update, rng=key.rng())
+    # Execute
+    got, sent = _split_send(channel, update, key)
+    # Assert: resends were real further exchanges; everything equals the channel
+    assert expected.ledger.retransmissions > 0 and len(sent) > 1
+    assert got.verdict == expected.verdict and got.ledger == expected.ledger
+    if expected.received is None:
+        assert got.received is None
+    else:
+        np.testing.assert_array_equal(got.received, expected.received)
 
 
 def test_a_hostile_header_is_a_rejected_delivery() -> None:

@@ -8,9 +8,9 @@ bit errors exceed what the code's decoder assumes —, QKD-OTP's announcements a
 and its closing answer with hash and ciphertext; with Cascade its announcements, its parity
 answers (with and without the verification hash) and its closing ciphertext; compressed:
 top-k over plain with its positions, stochastic quantisation over teleportation, top-k over
-teleportation with FEC; float32, QEC-protected, angle and amplitude payloads) and mutates
-it: arrays dropped, added, truncated, extended, retyped, reshaped, bytes flipped, values
-replaced with NaN or huge numbers.
+teleportation with FEC; float32, QEC-protected (also under FEC), angle and amplitude
+payloads) and mutates it: arrays dropped, added, truncated, extended, retyped, reshaped,
+bytes flipped, values replaced with NaN or huge numbers.
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ CHANNELS["topk-teleport-fec"] = CompressedChannel(
 # copies (their split ends carry the Pauli frame, qtfl.channel.split_payload)
 CHANNELS["teleport-float32"] = TeleportationChannel(LinkSpec(WernerPair(1.0)), encoding="float32")
 CHANNELS["teleport-qec"] = TeleportationChannel(LinkSpec(WernerPair(0.99)), bits=8, qec="shor")
+CHANNELS["teleport-qec-fec"] = TeleportationChannel(
+    LinkSpec(WernerPair(0.99)), bits=8, qec="bit-flip", fec="auto"
+)
 CHANNELS["teleport-angle"] = TeleportationChannel(
     LinkSpec(WernerPair(1.0)), encoding="angle", shots=256
 )

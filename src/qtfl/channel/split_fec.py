@@ -52,9 +52,11 @@ from qtfl.channel.split import (
     simulate_link,
     teleport_bits,
 )
+from qtfl.channel.split_payload import logical_readouts, physical_flips
 from qtfl.channel.verified import VerifiedTeleport
 from qtfl.errors import InputError
 from qtfl.quantum.encoding import BasisEncoding, BasisPayload, Float32Encoding
+from qtfl.quantum.qec import StabilizerCode
 from qtfl.security.run_secret import LinkSecret
 
 Bits = npt.NDArray[np.uint8]
@@ -94,17 +96,29 @@ def sender_pass(
     key: LinkKey,
     secret: LinkSecret,
     peer_announced: Sequence[Bits],
+    code: StabilizerCode | None = None,
 ) -> tuple[tuple[Bits, ...], Bits | None]:
     """The sender's pass over ``blocks`` of the payload ``bits``' codewords: its check
-    outcomes and Bell bits (``None`` when no attempt passed), on the pass's fresh pairs."""
+    outcomes and Bell bits (``None`` when no attempt passed), on the pass's fresh pairs.
+    With a QEC ``code`` each codeword bit is a logical qubit of ``code.n`` pairs
+    (:mod:`qtfl.channel.split_payload`); pass sizes then count pairs."""
     codewords, layout = codec.encode(bits)
     ids = check_blocks(layout, blocks)
     outgoing = layout.to_channel(codewords[ids], ids)
-    sizes = [*earlier_sizes, int(outgoing.size)]
-    if len(sizes) > 1 and any(not 1 <= s <= layout.channel_bits for s in sizes):
-        raise InputError(f"earlier passes must be 1 to {layout.channel_bits} bits each")
+    per_bit = 1 if code is None else code.n
+    sizes = [*earlier_sizes, int(outgoing.size) * per_bit]
+    if len(sizes) > 1 and any(not 1 <= s <= layout.channel_bits * per_bit for s in sizes):
+        raise InputError(f"earlier passes must be 1 to {layout.channel_bits * per_bit} pairs each")
     *_, last = pass_samples(protocol, sizes, key, secret)
-    return teleport_bits(protocol, last.sender, outgoing, peer_announced)
+    if code is None:
+        return teleport_bits(protocol, last.sender, outgoing, peer_announced)
+    zeros = np.zeros(outgoing.size * per_bit, np.uint8)
+    announced, bell = teleport_bits(protocol, last.sender, zeros, peer_announced)
+    if bell is not None:  # each codeword bit b as X_L^b on its block's Bell bits
+        px, pz = physical_flips(code, outgoing, np.zeros_like(outgoing))
+        bell[:, 1] ^= px
+        bell[:, 0] ^= pz
+    return announced, bell
 
 
 @dataclass(frozen=True)
@@ -137,6 +151,7 @@ class FecReceiver:
     taps: list[Tap] = field(default_factory=list)
     verdict: Verdict | None = None
     resent: int = 0
+    code: StabilizerCode | None = None
 
     @classmethod
     def start(
@@ -149,16 +164,18 @@ class FecReceiver:
         key: LinkKey,
         secret: LinkSecret,
         max_retransmissions: int,
+        code: StabilizerCode | None = None,
     ) -> FecReceiver:
-        """The receiver before pass 1 (all blocks), its half of that pass drawn."""
+        """The receiver before pass 1 (all blocks), its half of that pass drawn. With a QEC
+        ``code`` each codeword bit is a logical qubit of ``code.n`` pairs."""
         layout = codec.layout(int(encoding.payload_qubits(n_values)))
         blocks = np.arange(layout.blocks, dtype=np.int64)
         noise = key.rng()
-        size = pass_bits(layout, blocks)
+        size = pass_bits(layout, blocks) * (1 if code is None else code.n)
         half = simulate_link(protocol, size, rng=noise, secret_rng=secret.for_transfer(noise))
         data = np.zeros((layout.blocks, layout.data_bits_per_block), np.uint8)
         return cls(protocol, codec, encoding, layout, max_retransmissions, noise, secret,
-                   blocks, half.receiver, [size], data)  # fmt: skip
+                   blocks, half.receiver, [size], data, code=code)  # fmt: skip
 
     def announce(self) -> tuple[Bits, ...]:
         """The receiver's check outcomes of the current pass."""
@@ -172,14 +189,19 @@ class FecReceiver:
         self.verdict = out.verdict
         if out.bits is None:
             return self._finish(aborted=True)
-        words = self.layout.from_channel(out.bits, self.pending)
+        received = out.bits
+        if self.code is not None:  # correct the frame with m0 too, decode each block
+            assert bell_bits is not None and self.half.raw_z is not None
+            z = self.half.raw_z ^ np.asarray(bell_bits, np.uint8)[:, 0]
+            received, _ = logical_readouts(self.code, out.bits, z)
+        words = self.layout.from_channel(received, self.pending)
         decoded, failed = self.codec.decode_blocks(words)
         self.data[self.pending] = decoded
         self.pending = self.pending[failed]
         if not self.pending.size or len(self.sizes) > self.max_retransmissions:
             return self._finish(aborted=False)
         self.resent += int(self.pending.size)
-        size = pass_bits(self.layout, self.pending)
+        size = pass_bits(self.layout, self.pending) * (1 if self.code is None else self.code.n)
         sample = simulate_link(
             self.protocol, size, rng=self.noise, secret_rng=self.secret.for_transfer(self.noise)
         )

@@ -65,8 +65,7 @@ SPLIT_KINDS = (
     "plain",
     "aead",
     "pqc",
-    "teleport (every encoding and qec code; fec with basis or float32 bits without qec; "
-    "purify_to and eavesdroppers included)",
+    "teleport (every encoding, qec code, fec, purify_to and eavesdroppers)",
     "qkd-otp (ldpc or cascade reconciliation)",
 )
 """Channel kinds (:data:`qtfl.registry.CHANNEL_KINDS`) whose ends run on Flower, each with or
@@ -182,17 +181,11 @@ class AeadEnds(UplinkEnds):
         return Delivery(received, ledger, Verdict.ok(), tap)
 
 
-def _basis_only(channel: TeleportationChannel) -> BitEncoding:
-    """The channel's bit encoding (basis or float32), or one InputError: FEC's split ends
-    carry bits without qec (qec with fec runs on the in-process engine)."""
+def _bit_encoding(channel: TeleportationChannel) -> BitEncoding:
+    """The channel's bit encoding (basis or float32); FEC protects bits, so a channel with
+    ``fec`` never has another (:class:`TeleportationChannel` refuses it)."""
     encoding = channel.encoding
-    if not isinstance(encoding, BasisEncoding | Float32Encoding) or channel.code is not None:
-        raise InputError(
-            f"a Flower run splits teleportation with fec for basis or float32 bits without "
-            f"qec only; this uplink uses encoding {encoding.name!r}, qec "
-            f"{'none' if channel.code is None else channel.code.name!r} and fec: run it with "
-            "the in-process engine, or drop fec (qec runs on Flower) or qec"
-        )
+    assert isinstance(encoding, BasisEncoding | Float32Encoding)
     return encoding
 
 
@@ -349,14 +342,15 @@ class FecTeleportEnds(UplinkEnds):
         assert channel.codec is not None
         self.protocol = channel.protocol
         self.codec = channel.codec
-        self.encoding = _basis_only(channel)
+        self.encoding = _bit_encoding(channel)
+        self.code = channel.code
         self.secret = channel.secret
         self.max_retransmissions = channel.max_retransmissions
 
     def prepare(self, key: LinkKey, n_values: int) -> tuple[object, Arrays]:
         rx = FecReceiver.start(
             self.protocol, self.codec, self.encoding, n_values=n_values, key=key,
-            secret=self.secret, max_retransmissions=self.max_retransmissions,
+            secret=self.secret, max_retransmissions=self.max_retransmissions, code=self.code,
         )  # fmt: skip
         return rx, _pack_list("server_checks", rx.announce())
 
@@ -374,6 +368,7 @@ class FecTeleportEnds(UplinkEnds):
         checks, bell = sender_pass(
             self.protocol, self.codec, bits, blocks=blocks, earlier_sizes=earlier, key=key,
             secret=self.secret, peer_announced=_unpack_list("server_checks", announced),
+            code=self.code,
         )  # fmt: skip
         out = _pack_list("client_checks", checks)
         if bell is not None:
