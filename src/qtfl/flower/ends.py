@@ -13,6 +13,10 @@ Flower message exchange.
 3. ``receive`` (server, in the strategy wrapper): the receiving end turns the wire arrays
    into a :class:`~qtfl.channel.Delivery` (accepted or aborted) before aggregation.
 
+Teleportation of float32 bits, of qubits protected by a stabilizer code, or of angle and
+amplitude copies keeps the server's Pauli frame and puts the payload's logical Paulis on the
+Bell bits (:mod:`qtfl.channel.split_payload`, :class:`PayloadTeleportEnds`).
+
 Some channels need more than one exchange: teleportation with FEC asks the client again for
 the blocks that failed (:mod:`qtfl.channel.split_fec`). Their :meth:`UplinkEnds.step` returns
 a :class:`FollowUp` (the request arrays) instead of a Delivery; the client answers it with

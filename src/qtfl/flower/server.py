@@ -15,6 +15,14 @@ secret, a client node only its clients' link keys); the in-process runner keys t
 same way, so runs agree bit for bit. A
 client whose node does not answer within the round timeout (or fails) counts as dropped.
 
+Network. With a ``network.server`` section the strategy asks the simulation for the round's
+schedule right after the plan (:meth:`~qtfl.fl.engine.FederatedSimulation.schedule_round`,
+the same network stream as in process), builds each scheduled client's receiving end over its
+pairs as dephased this round, and tells the client node the coherence of its pairs in the
+train message (``link_parameter``: a public number of the link sample, no secret), from which
+the node rebuilds the same channel with its own keys. Stragglers (delivered after the
+deadline) are tallied and not aggregated; the schedule's fields go into the round's record.
+
 Resume: with a checkpoint path the ServerApp saves the simulation's state
 (:func:`qtfl.fl.checkpoint.save_checkpoint`, tagged with the configuration hash) after every
 round, and when that file already exists it restores it first and runs only the remaining
