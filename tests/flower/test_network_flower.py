@@ -83,6 +83,30 @@ def test_without_a_deadline_every_client_is_aggregated_as_in_process(tmp_path: P
     np.testing.assert_array_equal(np.load(tmp_path / "net.npy"), params)
 
 
+def test_fec_resends_of_a_scheduled_client_use_its_round_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: a decoder that assumes fewer errors than the dephased pairs make, so blocks
+    # fail and the server asks again; the node must answer over the same round link
+    from qtfl.channel import teleportation
+    from qtfl.channel.fec import FecCodec
+    from qtfl.flower.exchange import REQUEST_TYPE
+
+    def too_optimistic(fec: str, *, bit_error_rate: float, **_: Any) -> FecCodec:
+        return FecCodec("ldpc-9/10", bit_error_rate=0.0005)
+
+    monkeypatch.setattr(teleportation.FecCodec, "for_link", staticmethod(too_optimistic))
+    config = _config(deadline_s=None, rounds=1)
+    expected, params = _inprocess(config, "net")
+    # Execute
+    got, grid = _flower(config, "net", tmp_path)
+    # Assert: resends happened as further messages; every figure equals in-process
+    assert expected[0].uplink["retransmissions"] > 0
+    assert any(m.metadata.message_type == REQUEST_TYPE for m in grid.sent)
+    assert _rows(got) == _rows(expected) and _network_rows(got) == _network_rows(expected)
+    np.testing.assert_array_equal(np.load(tmp_path / "net.npy"), params)
+
+
 NETWORK_SUMMARY = ("round_makespan_seconds", "network_seconds_total", "stragglers_total",
                    "mean_utilisation", "mean_delivery_seconds", "channels", "policy")  # fmt: skip
 
