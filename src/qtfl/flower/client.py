@@ -2,10 +2,12 @@
 
 A ``train`` message carries the client id, the start parameters the downlink delivered, the
 client's mini-batch plan for the round, the round's sampled cohort, how the server recorded
-the client's last delivery, and the receiving end's announcements. The handler trains with
-the same function the in-process engine picks (:mod:`qtfl.fl.batched_mlp`, ``train_vmap``
-or ``train_loop``) and replies with the plain update; :func:`channel_mod`, wrapped around
-every handler, turns that update into what leaves the node, in the in-process order:
+the client's last delivery, and the receiving end's announcements; with a network schedule
+also ``link_parameter``, the coherence of the client's pairs this round (:func:`round_uplink`).
+The handler trains with the same function the in-process engine picks
+(:mod:`qtfl.fl.batched_mlp`, ``train_vmap`` or ``train_loop``) and replies with the plain
+update; :func:`channel_mod`, wrapped around every handler, turns that update into what
+leaves the node, in the in-process order:
 
 1. the privacy post-processors' client hooks (:func:`qtfl.flower.privacy_ends.client_update`:
    clipping, local DP noise, secure-aggregation masks — from this node's own keys);
@@ -132,6 +134,8 @@ def round_uplink(sim: FederatedSimulation, client: int, parameter: float | None)
         return sim.uplink(client)
     if sim.network is None:
         raise InputError("a link parameter was sent, but this scenario has no network.server")
+    if not 0.0 < parameter <= 1.0:  # a coherence factor; anything else is no honest server's
+        raise InputError(f"link_parameter must be a coherence in (0, 1], got {parameter}")
     return sim.network.round_uplink(client, parameter)
 
 
