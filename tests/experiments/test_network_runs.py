@@ -5,6 +5,7 @@ Each test builds a small digits run and checks a closed form on what the round r
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -337,3 +338,21 @@ def test_config_policies_are_the_timeline_policies() -> None:
     from qtfl.network.timeline import POLICIES
 
     assert get_args(ServerConfig.model_fields["policy"].annotation) == POLICIES
+
+
+def test_a_dumped_configuration_parses_back_to_the_same_networks() -> None:
+    # Prepare: configs/network.yaml puts the clients at the top level and the server in each
+    # scenario; its dump (config.json, a Flower job) writes the scenarios' unset keys as null
+    from pathlib import Path
+
+    from qtfl.experiments.config import load_config
+
+    config = load_config(Path(__file__).parents[2] / "configs" / "network.yaml")
+    # Execute
+    again = parse_config(json.loads(config.model_dump_json()))
+    # Assert: every resolved scenario keeps the top level's clients and repeaters
+    before = [sc.network for sc in config.resolved_scenarios()]
+    after = [sc.network for sc in again.resolved_scenarios()]
+    assert after == before
+    assert all(n is not None and n.clients is not None and n.repeaters is not None for n in after)
+

@@ -22,7 +22,9 @@ from qtfl.fl.engine import RoundMetrics
 from tests.flower.test_engines import _flower, _inprocess, _rows
 
 
-def _config(*, deadline_s: float | None = 0.09, rounds: int = 2) -> ExperimentConfig:
+def _config(
+    *, deadline_s: float | None = 0.09, rounds: int = 2, top_level_clients: bool = False
+) -> ExperimentConfig:
     # three clients over links of F = 0.995, 0.99, 0.985 at 2e5 pairs/s; each update takes
     # about 0.03 s, so on ONE server channel the third is delivered near 0.105 s: past the
     # 0.09 s deadline. Memories (client T2 0.5 s, server 1 s) dephase waiting pairs.
@@ -30,6 +32,9 @@ def _config(*, deadline_s: float | None = 0.09, rounds: int = 2) -> ExperimentCo
               "fec": "auto"}  # fmt: skip
     network = {"clients": {"fidelity": [0.995, 0.99, 0.985], "memory_t2_s": 0.5},
                "server": {"channels": 1, "memory_t2_s": 1.0, "deadline_s": deadline_s}}  # fmt: skip
+    top: dict[str, Any] = {}
+    if top_level_clients:  # as configs/network.yaml: clients for every scenario, server in it
+        top = {"network": {"clients": network.pop("clients")}}
     return parse_config(
         {
             "seed": 4,
@@ -37,6 +42,7 @@ def _config(*, deadline_s: float | None = 0.09, rounds: int = 2) -> ExperimentCo
             "model": {"name": "mlp", "hidden": 8},
             "training": {"rounds": rounds, "local_epochs": 1},
             "scenarios": [{"name": "net", "uplink": uplink, "network": network}],
+            **top,
         }
     )
 
@@ -69,14 +75,16 @@ def test_network_run_on_flower_equals_in_process(tmp_path: Path) -> None:
 
 
 def test_without_a_deadline_every_client_is_aggregated_as_in_process(tmp_path: Path) -> None:
-    # Prepare
-    config = _config(deadline_s=None, rounds=1)
+    # Prepare: the clients' links at the top level (the Flower job carries the config as
+    # JSON: the scenario's unset keys must not hide them)
+    config = _config(deadline_s=None, rounds=1, top_level_clients=True)
     expected, params = _inprocess(config, "net")
     # Execute
     got, _ = _flower(config, "net", tmp_path)
     # Assert: K = 1 -> the makespan is the sum of the three service times
     (record,) = got
     assert record.network is not None and record.aggregated == 3
+    assert len(set(record.clients["fidelity_used"])) == 3  # three different links
     total = sum(record.clients["service_seconds"])
     assert record.network["makespan_seconds"] == pytest.approx(total, rel=1e-12)
     assert _rows(got) == _rows(expected) and _network_rows(got) == _network_rows(expected)

@@ -220,14 +220,16 @@ class NetworkConfig(_Section):
 
 
 def merge_network(top: NetworkConfig | None, own: NetworkConfig | None) -> NetworkConfig | None:
-    """A scenario's network: its own keys replace the top level's (key by key)."""
+    """A scenario's network: its own keys replace the top level's (key by key); a key it
+    leaves out or sets to null keeps the top level's. (A dumped configuration writes every
+    key, null where not given, so null must mean "not given" for the dump to parse back to
+    the same run: config.json, a Flower job.)"""
     if own is None or top is None:
         return own or top
-    keys = own.model_fields_set
     return NetworkConfig(
-        clients=own.clients if "clients" in keys else top.clients,
-        repeaters=own.repeaters if "repeaters" in keys else top.repeaters,
-        server=own.server if "server" in keys else top.server,
+        clients=own.clients if own.clients is not None else top.clients,
+        repeaters=own.repeaters if own.repeaters is not None else top.repeaters,
+        server=own.server if own.server is not None else top.server,
     )
 
 
