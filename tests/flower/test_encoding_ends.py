@@ -207,3 +207,39 @@ def test_a_hostile_header_is_a_rejected_delivery() -> None:
     assert not isinstance(wrong_dtype, FollowUp) and wrong_dtype.verdict.reason == "malformed-reply"
     assert not isinstance(nan, FollowUp) and nan.verdict.reason == "malformed-reply"
     assert not isinstance(honest, FollowUp) and honest.delivered
+
+
+@pytest.mark.parametrize(
+    ("uplink", "eve_reported"),
+    [
+        ({"encoding": "float32", "link": {"fidelity": 1.0}}, True),
+        ({"bits": 8, "qec": "bit-flip", "fec": "auto", "link": {"fidelity": 0.97}}, False),
+    ],
+)
+def test_a_tapped_client_of_a_new_payload_equals_in_process(
+    tmp_path: Path, uplink: dict[str, Any], eve_reported: bool
+) -> None:
+    # Prepare: a classical tap on client 1's Bell bits (the only attacker these payloads take)
+    config = parse_config(
+        {"seed": 5, "data": {"num_clients": 3}, "model": {"name": "mlp", "hidden": 8},
+         "training": {"rounds": 1, "local_epochs": 1},
+         "scenarios": [{"name": "tap", "uplink": {"kind": "teleport", **uplink},
+                        "eavesdroppers": [{"clients": [1], "kind": "tap"}]}]}
+    )  # fmt: skip
+    expected, params = _inprocess(config, "tap")
+    # Execute
+    got, _ = _flower(config, "tap", tmp_path)
+    # Assert: everything equal; Eve's information as in process for float32 bits, null for
+    # qec (in process it is measured against the all-zero physical payload the simulation
+    # teleports: no figure about the update)
+    def without_eve(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**r, "clients": {k: v for k, v in r["clients"].items()
+                                  if k != "eve_information_bits"}} for r in rows]  # fmt: skip
+
+    assert without_eve(_rows(got)) == without_eve(_rows(expected))
+    np.testing.assert_array_equal(np.load(tmp_path / "tap.npy"), params)
+    eve = got[0].clients["eve_information_bits"][got[0].clients["client"].index(1)]
+    if eve_reported:
+        assert _rows(got) == _rows(expected) and eve is not None and eve > 0
+    else:
+        assert eve is None

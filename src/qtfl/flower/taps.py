@@ -20,8 +20,11 @@ Delivery's tap after decoding, and only onto a delivery the server accepted whos
 Bell bits. It is a simulation record, not protocol data: a real deployment has no such
 message, and a hostile node can misreport it (it cannot change the decoded update).
 
-Covered: teleportation of basis-encoded bits without compression, single-pass and with
-FEC. With FEC every pass teleports fresh pairs and Eve guesses each pass's codeword bits:
+Covered: teleportation of basis-encoded (and float32) bits without compression,
+single-pass and with FEC. Not for qubits under a QEC code or analog payloads: in process the
+simulation teleports an all-zero physical payload for them and measures her guess against
+it, a figure with no meaning for the update, so Flower reports ``null``. With FEC every
+pass teleports fresh pairs and Eve guesses each pass's codeword bits:
 the node reports each pass's information with that pass (its train reply, then each answer
 to a resend request, :func:`fec_pass_record`), and the server sums them over the transfer
 as the in-process channel does (:func:`attach_information`). Compressed uplinks and
@@ -40,7 +43,14 @@ import numpy.typing as npt
 from qtfl.channel import Delivery
 from qtfl.channel.split import LinkKey, keyed_sample, teleport_bits
 from qtfl.channel.split_fec import pass_samples
-from qtfl.flower.ends import Arrays, FecTeleportEnds, TeleportEnds, _unpack_list
+from qtfl.flower.ends import (
+    Arrays,
+    FecTeleportEnds,
+    PayloadTeleportEnds,
+    TeleportEnds,
+    _unpack_list,
+)
+from qtfl.quantum.encoding import BasisEncoding, Float32Encoding
 from qtfl.security.leakage import measure_leakage
 
 #: Name of the reply record that carries the tap record.
@@ -66,12 +76,20 @@ def eve_record(
     """
     if type(ends) is FecTeleportEnds:
         return fec_pass_record(ends, update, key, announced, blocks=None, earlier=())
-    if type(ends) is not TeleportEnds:
+    encoding: BasisEncoding | Float32Encoding
+    if type(ends) is TeleportEnds:
+        protocol, encoding = ends.sender.protocol, ends.sender.encoding
+    elif (
+        type(ends) is PayloadTeleportEnds
+        and ends.ends.code is None
+        and isinstance(ends.ends.encoding, Float32Encoding)
+    ):
+        protocol, encoding = ends.ends.protocol, ends.ends.encoding
+    else:
         return {}
-    protocol = ends.sender.protocol
     if not protocol.eavesdropper.taps_classical:
         return {}
-    bits = ends.sender.encoding.encode(np.asarray(update, np.float32)).bit_array()
+    bits = encoding.encode(np.asarray(update, np.float32)).bit_array()
     sample = keyed_sample(protocol, int(bits.size), key, ends.secret)
     peer = _unpack_list("server_checks", announced)
     _, bell = teleport_bits(protocol, sample.sender, bits, peer)
@@ -98,8 +116,8 @@ def fec_pass_record(
     """Client node: the tap record of one FEC pass over ``blocks`` (``None``: all), the pass
     after passes of ``earlier`` sizes (what :func:`qtfl.channel.split_fec.sender_pass` sent)."""
     protocol = ends.protocol
-    if not protocol.eavesdropper.taps_classical:
-        return {}
+    if not protocol.eavesdropper.taps_classical or ends.code is not None:
+        return {}  # qec: the in-process figure is of the all-zero physical payload it models
     bits = ends.encoding.encode(np.asarray(update, np.float32)).bit_array()
     codewords, layout = ends.codec.encode(bits)
     ids = np.arange(layout.blocks, dtype=np.int64) if blocks is None else blocks
