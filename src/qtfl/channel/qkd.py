@@ -53,8 +53,9 @@ from qtfl.channel.verified import PairLink, distribution_cost
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import BellDiagonalPair
+from qtfl.quantum.teleport import bernoulli_packed, uniform_bits
 from qtfl.security.detection import QberTest
-from qtfl.security.eavesdropper import Eavesdropper, NoEavesdropper, sample_checks
+from qtfl.security.eavesdropper import CheckSample, Eavesdropper, NoEavesdropper, sample_checks
 from qtfl.security.leakage import binary_entropy, measure_leakage
 from qtfl.security.qkd import (
     SHOR_PRESKILL_QBER,
@@ -275,8 +276,7 @@ class QkdOtpChannel(Channel):
         s, lat = self.settings, float(self.link.latency_s)
         eve_rng, ends_rng = rng.spawn(2)
         attack = self.eavesdropper.plan(n_pairs, rng=eve_rng)
-        # every link through stim's per-pair bases, attacked or not: the split ends on Flower
-        # (qtfl.channel.split_qkd) announce and check those bases, and must draw what this does
+        # the split ends on Flower (qtfl.channel.split_qkd) draw through the same function
         raw = _measure_pairs(self.link.pair, attack, s.sample_fraction, rng=ends_rng)
         m, k, sample_errors = raw.n_sifted, raw.n_sample, raw.sample_errors
         qber = sample_errors / k
@@ -420,24 +420,78 @@ def _sample_size(n_sifted: int, sample_fraction: float) -> int:
     return max(1, math.ceil(sample_fraction * n_sifted))
 
 
+@dataclass(frozen=True)
+class BlockDraw:
+    """The joint sample of one key block: both ends' bases, the sifted positions, the
+    outcomes of both ends (and Eve's guess) on the sifted pairs, the estimation sample's
+    positions (indices into the sifted pairs, in draw order)."""
+
+    a_bases: Bits
+    b_bases: Bits
+    sift: npt.NDArray[np.int64]
+    client: Bits
+    server: Bits
+    eve_bits: Bits
+    sample: npt.NDArray[np.int64]
+
+
+def measure_sifted(
+    pair: BellDiagonalPair, bases: Bits, attack: Bits, *, rng: np.random.Generator
+) -> CheckSample:
+    """Both halves of the sifted pairs, pair ``i`` measured in ``bases[i]`` (0 = Z, 1 = X).
+
+    No pair attacked (every code :data:`~qtfl.security.eavesdropper.NONE`): drawn directly
+    from the Bell-diagonal law, no circuit. Pair ``i`` is a Pauli ``σ`` on one half of
+    ``Φ+`` with probabilities ``pair.pauli_probabilities``; each half alone is uniform and
+    independent of ``σ``, and the two Z outcomes differ iff ``σ`` has an X component
+    (``B + C`` = :attr:`~qtfl.quantum.noise.BellDiagonalPair.qber_z`), the two X outcomes iff
+    it has a Z component (``B + D`` = ``qber_x``). So: the client's bits uniform
+    (:func:`~qtfl.quantum.teleport.uniform_bits`), then the Z-basis pairs' disagreements
+    ``Bernoulli(qber_z)`` and the X-basis pairs' ``Bernoulli(qber_x)``
+    (:func:`~qtfl.quantum.teleport.bernoulli_packed`), all from ``rng`` in that order.
+    Otherwise stim (:func:`~qtfl.security.eavesdropper.sample_checks`), the reference
+    (tests/channel/test_qkd_sampler.py compares the two).
+    """
+    if attack.any():
+        return sample_checks(pair, bases, attack, rng=rng)
+    n = int(bases.size)
+    client = uniform_bits((n,), rng=rng)
+    errors = np.empty(n, np.uint8)
+    for basis, q in ((0, pair.qber_z), (1, pair.qber_x)):
+        idx = np.flatnonzero(bases == basis)
+        packed = bernoulli_packed(min(1.0, q), int(idx.size), rng=rng)
+        errors[idx] = np.unpackbits(packed, count=int(idx.size), bitorder="little")
+    return CheckSample(
+        bases=bases, client=client, server=client ^ errors, eve_bits=np.zeros(n, np.uint8)
+    )
+
+
+def draw_block_pairs(
+    pair: BellDiagonalPair, attack: Bits, sample_fraction: float, *, rng: np.random.Generator
+) -> BlockDraw:
+    """Random bases for both ends of every pair (:func:`~qtfl.quantum.teleport.uniform_bits`),
+    the sifted pairs measured under the attack codes (:func:`measure_sifted`), a uniformly
+    random estimation sample. The in-process channel and the split ends
+    (:mod:`qtfl.channel.split_qkd`) both call this, so they draw the same."""
+    n_pairs = int(attack.size)
+    a_bases = uniform_bits((n_pairs,), rng=rng)
+    b_bases = uniform_bits((n_pairs,), rng=rng)
+    sift = np.flatnonzero(a_bases == b_bases)
+    m = int(sift.size)
+    meas = measure_sifted(pair, a_bases[sift], attack[sift], rng=rng)
+    k = _sample_size(m, sample_fraction)
+    sample = rng.choice(m, size=k, replace=False)  # Floyd's algorithm when k << m
+    return BlockDraw(a_bases, b_bases, sift, meas.client, meas.server, meas.eve_bits, sample)
+
+
 def _measure_pairs(
     pair: BellDiagonalPair, attack: Bits, sample_fraction: float, *, rng: np.random.Generator
 ) -> SiftedKey:
-    """Random bases for both ends of every pair, the sifted pairs measured under the attack
-    codes (stim, :func:`~qtfl.security.eavesdropper.sample_checks`), a uniformly random
-    estimation sample."""
-    n_pairs = int(attack.size)
-    a_bases = rng.integers(0, 2, n_pairs, dtype=np.uint8)
-    b_bases = rng.integers(0, 2, n_pairs, dtype=np.uint8)
-    sift = np.flatnonzero(a_bases == b_bases)
-    m = int(sift.size)
-    meas = sample_checks(pair, a_bases[sift], attack[sift], rng=rng)
-    k = _sample_size(m, sample_fraction)
-    sample = rng.choice(m, size=k, replace=False)  # no permutation of all m bits
+    """:func:`draw_block_pairs`, reduced to the sample's figures and the raw keys."""
+    d = draw_block_pairs(pair, attack, sample_fraction, rng=rng)
+    m, k = int(d.sift.size), int(d.sample.size)
     in_key = np.ones(m, bool)
-    in_key[sample] = False
+    in_key[d.sample] = False
     key_idx = np.flatnonzero(in_key)
-    errors = int(np.count_nonzero(meas.client[sample] != meas.server[sample]))
-    return SiftedKey(
-        m, k, errors, meas.client[key_idx], meas.server[key_idx], meas.eve_bits[key_idx]
-    )
+    errors = int(np.count_nonzero(d.client[d.sample] != d.server[d.sample]))
+    return SiftedKey(m, k, errors, d.client[key_idx], d.server[key_idx], d.eve_bits[key_idx])

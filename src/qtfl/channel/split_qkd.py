@@ -35,7 +35,6 @@ generator calls in the same order, the same sums.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,10 +44,9 @@ from qtfl.channel.base import Ledger
 from qtfl.channel.crc import CRC_BITS, crc32_bits
 from qtfl.channel.fec import LdpcCode, select_code
 from qtfl.channel.ldpc_decoder import decode_syndromes, redecode_with_sum_product
-from qtfl.channel.qkd import QkdOtpChannel, block_cost
+from qtfl.channel.qkd import QkdOtpChannel, block_cost, draw_block_pairs
 from qtfl.errors import InputError
 from qtfl.security.cascade import verification_hash as verification_hash  # re-exported
-from qtfl.security.eavesdropper import sample_checks
 from qtfl.security.qkd import (
     finite_key_length,
     reconciliation_qber,
@@ -100,18 +98,12 @@ class BobHalf:
 
 def draw_block(channel: QkdOtpChannel, n_pairs: int, rng: np.random.Generator) -> _JointBlock:
     """Draw one block's pairs as :meth:`QkdOtpChannel._block` does (same calls, same order)."""
-    s = channel.settings
     eve_rng, ends_rng = rng.spawn(2)
     attack = channel.eavesdropper.plan(n_pairs, rng=eve_rng)
-    a_bases = ends_rng.integers(0, 2, n_pairs, dtype=np.uint8)
-    b_bases = ends_rng.integers(0, 2, n_pairs, dtype=np.uint8)
-    sift = np.flatnonzero(a_bases == b_bases)
-    m = int(sift.size)
-    meas = sample_checks(channel.link.pair, a_bases[sift], attack[sift], rng=ends_rng)
-    k = max(1, math.ceil(s.sample_fraction * m))
-    sample = ends_rng.choice(m, size=k, replace=False)
+    d = draw_block_pairs(channel.link.pair, attack, channel.settings.sample_fraction, rng=ends_rng)
+    m, k = int(d.sift.size), int(d.sample.size)
     cost = block_cost(channel.link, n_pairs, m, k, rng=ends_rng)
-    return _JointBlock(a_bases, b_bases, sift, meas.client, meas.server, sample, cost, ends_rng)
+    return _JointBlock(d.a_bases, d.b_bases, d.sift, d.client, d.server, d.sample, cost, ends_rng)
 
 
 def alice_half(joint: _JointBlock) -> AliceHalf:
