@@ -65,6 +65,7 @@ from qtfl.security.qkd import (
     reconcile,
     reconciliation_qber,
     toeplitz_hash_many,
+    toeplitz_seed,
     verification_hash_bits,
     within_tolerance,
 )
@@ -311,7 +312,7 @@ class QkdOtpChannel(Channel):
         block = replace(block, key_bits=ell)
         if ell == 0:
             return replace(block, reason="key-too-short"), (empty,) * 3, cost
-        seed = ends_rng.integers(0, 2, int(a_raw.size) + ell - 1, dtype=np.uint8)
+        seed = toeplitz_seed(int(a_raw.size), ell, rng=ends_rng)
         cost += Ledger(classical_bits=int(seed.size), link_seconds=lat)
         taps = self.eavesdropper.taps_classical
         hashed = toeplitz_hash_many([a_raw, corrected] + [e_raw] * taps, seed, ell)

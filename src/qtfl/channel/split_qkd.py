@@ -51,6 +51,7 @@ from qtfl.security.qkd import (
     finite_key_length,
     reconciliation_qber,
     toeplitz_hash_many,
+    toeplitz_seed,
     verification_hash_bits,
     within_tolerance,
 )
@@ -252,5 +253,5 @@ def amplify(
     )  # fmt: skip
     if ell == 0:
         return np.zeros(0, np.uint8), 0
-    seed = ends_rng.integers(0, 2, int(kept.size) + ell - 1, dtype=np.uint8)
+    seed = toeplitz_seed(int(kept.size), ell, rng=ends_rng)
     return toeplitz_hash_many([kept], seed, ell)[0], int(seed.size)

@@ -59,6 +59,7 @@ from scipy import fft as sp_fft
 from scipy.stats import beta as beta_dist
 
 from qtfl.errors import InputError, require_int, require_range
+from qtfl.quantum.teleport import uniform_bits
 from qtfl.security.cascade import MAX_PASSES as MAX_PASSES  # re-exported
 from qtfl.security.cascade import cascade_in_process
 from qtfl.security.leakage import binary_entropy
@@ -227,6 +228,14 @@ def reconcile(
     t = verification_hash_bits(eps_cor)
     end = cascade_in_process(alice, bob, qber=qber, hash_bits=t, rng=rng)
     return Reconciliation(end.corrected, end.leaked_bits, end.passes, end.rounds, end.success)
+
+
+def toeplitz_seed(n_bits: int, out_bits: int, *, rng: np.random.Generator) -> Bits:
+    """The public seed of an ``out_bits × n_bits`` Toeplitz hash: ``n_bits + out_bits - 1``
+    fair bits, eight per random byte of ``rng``."""
+    n = require_int("n_bits", n_bits, low=1)
+    m = require_int("out_bits", out_bits, low=1)
+    return uniform_bits((n + m - 1,), rng=rng)
 
 
 def toeplitz_hash(bits: Bits, seed: Bits, out_bits: int) -> Bits:
