@@ -47,9 +47,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import Strategy as FlowerStrategy
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from qtfl.channel import Delivery
 from qtfl.errors import InputError
@@ -186,8 +188,9 @@ class ChannelStrategy(FlowerStrategy):
                 messages.append(Message(content, dst_node_id=node, message_type="train"))
                 if colluder_of(sim, k):  # an ALIE colluder: its train message goes again
                     trains[k] = (node, content)
-        self._pending = _Pending(tally=tally, asked=asked, chunks=chunks, trains=trains,
-                                 schedule=schedule)
+        self._pending = _Pending(
+            tally=tally, asked=asked, chunks=chunks, trains=trains, schedule=schedule
+        )
         return messages
 
     def decode_reply(
@@ -491,6 +494,13 @@ def make_server_app(
 
     @app.main()
     def _main(grid: Grid, context: Context) -> None:
+        # one BLAS and torch thread, as the in-process runner: OpenBLAS's threaded float32
+        # gemv (FedAvg's weighted mean) rounds some columns differently from one thread
+        torch.set_num_threads(1)
+        with threadpool_limits(limits=1):
+            _serve_app(grid, context)
+
+    def _serve_app(grid: Grid, context: Context) -> None:
         if stop is not None:
             grid = StoppableGrid(grid, stop)
         if job is not None:
