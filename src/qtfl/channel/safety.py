@@ -9,7 +9,8 @@ unreliable:
 * one of its ``b`` bits sat in an FEC block that failed to decode (BP or CRC-32), as
   reported by :attr:`qtfl.channel.retransmission.FecTransfer.failed_blocks`.
 
-:func:`screen_values` returns the mask and the count; :func:`withhold` replaces the flagged
+:func:`screen_values` returns the mask and the count, :func:`flagged_verdict` the rejection
+a receiving end reports when any value is flagged; :func:`withhold` replaces the flagged
 values by 0 (the neutral element of a sum of updates) so a caller that still aggregates
 cannot be poisoned silently — the count travels with the result and belongs in the
 Delivery's verdict or metrics. Out-of-range screening alone cannot catch in-range garbage:
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from qtfl.channel.base import Verdict
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding
 
@@ -121,3 +123,13 @@ def withhold(values: npt.ArrayLike, screening: Screening) -> FloatVector:
     out = np.array(values, dtype=np.float32)
     out[screening.flagged] = 0.0
     return out
+
+
+def flagged_verdict(verdict: Verdict) -> Verdict:
+    """The checks' ``verdict`` turned into a safety-net rejection (``"safety-net-flagged"``),
+    keeping its evidence (QBER, bound, p-value, attempts): what every teleportation receiving
+    end — in process or split — reports when :func:`screen_values` flags a decoded value."""
+    return Verdict.abort(
+        "safety-net-flagged", qber=verdict.qber, qber_bound=verdict.qber_bound,
+        p_value=verdict.p_value, attempts=verdict.attempts,
+    )  # fmt: skip

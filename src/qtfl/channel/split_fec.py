@@ -43,7 +43,7 @@ import numpy.typing as npt
 from qtfl.channel.base import Delivery, FloatVector, Ledger, Tap, Verdict
 from qtfl.channel.fec import BlockLayout, FecCodec
 from qtfl.channel.retransmission import FecTransfer
-from qtfl.channel.safety import screen_values
+from qtfl.channel.safety import flagged_verdict, screen_values
 from qtfl.channel.split import (
     LinkKey,
     LinkSample,
@@ -234,10 +234,7 @@ class FecReceiver:
                 bits_per_value=self.encoding.bits,
             )
             if screening.count or not np.isfinite(values).all():  # float32: inf/NaN bits
-                verdict = Verdict.abort(
-                    "safety-net-flagged", qber=verdict.qber, qber_bound=verdict.qber_bound,
-                    p_value=verdict.p_value, attempts=verdict.attempts,
-                )  # fmt: skip
+                verdict = flagged_verdict(verdict)
             else:
                 received = values
         return Delivery(received, ledger, verdict, self.taps[-1])

@@ -58,8 +58,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from qtfl.channel.base import Delivery, FloatVector, Verdict
+from qtfl.channel.base import Delivery, FloatVector
 from qtfl.channel.qubit_payload import _BLOCK
+from qtfl.channel.safety import flagged_verdict
 from qtfl.channel.split import (
     LinkKey,
     ReceiverHalf,
@@ -285,10 +286,7 @@ class PayloadEnds:
                 isinstance(enc, Float32Encoding)
                 and enc.flagged(values, max_abs=message.header).any()
             ):
-                verdict = Verdict.abort(
-                    "safety-net-flagged", qber=verdict.qber, qber_bound=verdict.qber_bound,
-                    p_value=verdict.p_value, attempts=verdict.attempts,
-                )  # fmt: skip
+                verdict = flagged_verdict(verdict)
             else:
                 received = values
         return Delivery(received, ledger, verdict, out.tap)

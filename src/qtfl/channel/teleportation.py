@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from qtfl import registry
-from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger, Verdict
+from qtfl.channel.base import Channel, Delivery, FloatVector, Ledger
 from qtfl.channel.fec import FecCodec
 from qtfl.channel.qubit_payload import (
     FramedTeleport,
@@ -51,7 +51,7 @@ from qtfl.channel.qubit_payload import (
     readout_flips,
 )
 from qtfl.channel.retransmission import DecodeSteps, retransmission_steps, run_steps
-from qtfl.channel.safety import screen_values
+from qtfl.channel.safety import flagged_verdict, screen_values
 from qtfl.channel.verified import (
     BitTransfer,
     LinkSpec,
@@ -320,7 +320,7 @@ class TeleportationChannel(Channel):
             if isinstance(self.encoding, Float32Encoding) and self.encoding.flagged(
                 values, max_abs=header.max_abs
             ).any():
-                verdict = _flagged(verdict)
+                verdict = flagged_verdict(verdict)
             else:
                 received = values
         delivery = Delivery(received=received, ledger=t.ledger, verdict=verdict, tap=t.tap)
@@ -407,7 +407,7 @@ class TeleportationChannel(Channel):
                 bits_per_value=header.bits_per_value,
             )
             if screening.count or not np.isfinite(values).all():
-                verdict = _flagged(verdict)
+                verdict = flagged_verdict(verdict)
             else:
                 received = values
         learned = [t.leakage.information_bits for t in transfers if t.leakage is not None]
@@ -417,14 +417,6 @@ class TeleportationChannel(Channel):
 
     def _send(self, update: FloatVector, *, rng: np.random.Generator) -> Delivery:
         return self.transmit(update, rng=rng).delivery
-
-
-def _flagged(verdict: Verdict) -> Verdict:
-    """The checks' verdict turned into a safety-net rejection (values out of range)."""
-    return Verdict.abort(
-        "safety-net-flagged", qber=verdict.qber, qber_bound=verdict.qber_bound,
-        p_value=verdict.p_value, attempts=verdict.attempts,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True)
