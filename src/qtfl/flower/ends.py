@@ -255,30 +255,20 @@ class TeleportEnds(UplinkEnds):
         n = self.sender.payload_bits(update.size)
         half = sender_half(self.sender.protocol, n, key, self.secret)
         message = self.sender.transmit(update, half, _unpack_list("server_checks", announced))
-        out = _pack_list("client_checks", message.announced)
-        out["header"] = np.array([message.max_abs], dtype=np.float32)
-        out["n_values"] = np.array([message.n_values], dtype=np.int64)
-        if message.bell_bits is not None:
-            out["bell_bits"] = np.packbits(message.bell_bits.reshape(-1))
-        return out
+        return _message_arrays(
+            message.announced, message.bell_bits, header=message.max_abs,
+            header_dtype=np.float32, n_values=message.n_values,
+        )  # fmt: skip
 
     def receive(self, wire: Arrays, state: object) -> Delivery:
         assert isinstance(state, ReceiverHalf)
-        n = state.n_bits
-        bell = None
-        if "bell_bits" in wire:
-            bell = np.unpackbits(wire["bell_bits"], count=2 * n).reshape(n, 2)
-        header, count = wire["header"], wire["n_values"]
-        if header.shape != (1,) or count.shape != (1,):
-            raise InputError("header and n_values must be single values")
-        max_abs = float(header[0])
-        if not (math.isfinite(max_abs) and max_abs >= 0.0):  # an encoder's scale never is
-            raise InputError(f"header max_abs must be finite and >= 0, got {max_abs}")
+        bell = _unpack_bell(wire, state.n_bits)
+        max_abs, n_values = _read_header(wire)
         message = SenderMessage(
             announced=_unpack_list("client_checks", wire),
             bell_bits=bell,
             max_abs=max_abs,
-            n_values=int(count[0]),
+            n_values=n_values,
         )
         return self.receiver.receive(message, state)
 
@@ -292,6 +282,11 @@ class PayloadTeleportEnds(UplinkEnds):
         self.secret = channel.secret
         self.analog = self.ends.analog
 
+    @property
+    def _header_dtype(self) -> type[np.floating[Any]]:
+        """The header the channel counts: an analog norm in float64, a bit scale in float32."""
+        return np.float64 if self.analog else np.float32
+
     def prepare(self, key: LinkKey, n_values: int) -> tuple[object, Arrays]:
         n = self.ends.physical_qubits(n_values)
         half = receiver_half(self.ends.protocol, n, key, self.secret)
@@ -300,39 +295,22 @@ class PayloadTeleportEnds(UplinkEnds):
     def send(self, update: npt.NDArray[np.float32], key: LinkKey, announced: Arrays) -> Arrays:
         peer = _unpack_list("server_checks", announced)
         message = self.ends.transmit(update.astype(np.float32), key, self.secret, peer)
-        out = _pack_list("client_checks", message.announced)
-        dtype = np.float64 if self.analog else np.float32  # the header the channel counts
-        out["header"] = np.array([message.header], dtype=dtype)
-        out["n_values"] = np.array([message.n_values], dtype=np.int64)
-        if message.bell_bits is not None:
-            out["bell_bits"] = np.packbits(message.bell_bits.reshape(-1))
-        return out
+        return _message_arrays(
+            message.announced, message.bell_bits, header=message.header,
+            header_dtype=self._header_dtype, n_values=message.n_values,
+        )  # fmt: skip
 
     def receive(self, wire: Arrays, state: object) -> Delivery:
         assert isinstance(state, tuple)
         half, n_values = state
         assert isinstance(half, ReceiverHalf)
-        n = half.n_bits
-        bell = None
-        if "bell_bits" in wire:
-            packed = wire["bell_bits"]
-            if packed.dtype != np.uint8 or packed.shape != (-(-2 * n // 8),):
-                raise InputError(f"bell_bits must be {2 * n} packed bits")
-            bell = np.unpackbits(packed, count=2 * n).reshape(n, 2)
-        header, count = wire["header"], wire["n_values"]
-        dtype = np.float64 if self.analog else np.float32
-        if header.shape != (1,) or count.shape != (1,) or header.dtype != dtype:
-            raise InputError(f"header ({dtype.__name__}) and n_values must be single values")
-        if count.dtype != np.int64:
-            raise InputError("n_values must be int64")
-        value = float(header[0])
-        if not (math.isfinite(value) and value >= 0.0):
-            raise InputError(f"header must be finite and >= 0, got {value}")
+        bell = _unpack_bell(wire, half.n_bits)
+        value, count = _read_header(wire, dtype=self._header_dtype)
         message = PayloadMessage(
             announced=_unpack_list("client_checks", wire),
             bell_bits=bell,
             header=value,
-            n_values=int(count[0]),
+            n_values=count,
         )
         return self.ends.receive(message, half, n_values=n_values)
 
@@ -376,15 +354,13 @@ class FecTeleportEnds(UplinkEnds):
         )  # fmt: skip
         out = _pack_list("client_checks", checks)
         if bell is not None:
-            out["bell_bits"] = np.packbits(bell.reshape(-1))
+            out["bell_bits"] = _pack_bell(bell)
         return out
 
     def send(self, update: npt.NDArray[np.float32], key: LinkKey, announced: Arrays) -> Arrays:
         out = self._pass(update, key, announced, None, ())
         header = self.encoding.encode(update)
-        out["header"] = np.array([header.max_abs], dtype=np.float32)
-        out["n_values"] = np.array([header.n_values], dtype=np.int64)
-        return out
+        return out | _header_arrays(header.max_abs, np.float32, n_values=header.n_values)
 
     def answer(self, update: npt.NDArray[np.float32], key: LinkKey, request: Arrays) -> Arrays:
         sizes = request["pass_sizes"]
@@ -429,21 +405,11 @@ class FecTeleportEnds(UplinkEnds):
 
     def _take(self, wire: Arrays, rx: FecReceiver, *, n_values: int) -> Delivery | ResendRequest:
         if rx.header is None:  # pass 1 carries the header
-            header, count = wire["header"], wire["n_values"]
-            if header.shape != (1,) or count.shape != (1,):
-                raise InputError("header and n_values must be single values")
-            max_abs = float(header[0])
-            if not (math.isfinite(max_abs) and max_abs >= 0.0):
-                raise InputError(f"header max_abs must be finite and >= 0, got {max_abs}")
-            if int(count[0]) != n_values:
-                raise InputError(f"n_values {int(count[0])}, expected {n_values}")
+            max_abs, count = _read_header(wire)
+            if count != n_values:
+                raise InputError(f"n_values {count}, expected {n_values}")
             rx.set_header(max_abs=max_abs, n_values=n_values)
-        n = rx.half.n_bits
-        bell = None
-        if "bell_bits" in wire:
-            if wire["bell_bits"].dtype != np.uint8 or wire["bell_bits"].size != -(-2 * n // 8):
-                raise InputError(f"bell_bits must be {2 * n} packed bits")
-            bell = np.unpackbits(wire["bell_bits"], count=2 * n).reshape(n, 2)
+        bell = _unpack_bell(wire, rx.half.n_bits)
         return rx.take(_unpack_list("client_checks", wire), bell)
 
 
@@ -500,3 +466,64 @@ def _unpack_list(name: str, arrays: Arrays) -> tuple[npt.NDArray[np.uint8], ...]
         raise InputError(f"{name}: sizes do not fit the bits sent")  # no allocation bombs
     flat = np.unpackbits(packed, count=int(sizes.sum()))
     return tuple(np.split(flat, np.cumsum(sizes)[:-1])) if sizes.size else ()
+
+
+def _message_arrays(
+    announced: tuple[npt.NDArray[np.uint8], ...],
+    bell_bits: npt.NDArray[np.uint8] | None,
+    *,
+    header: float,
+    header_dtype: type[np.floating[Any]],
+    n_values: int,
+) -> Arrays:
+    """A teleportation sender's one-pass message on the wire: its check outcomes, the header
+    (one ``header_dtype`` value) and ``n_values`` (int64), then its Bell bits packed (absent
+    when no attempt passed). :func:`_read_header` and :func:`_unpack_bell` read it back."""
+    out = _pack_list("client_checks", announced) | _header_arrays(
+        header, header_dtype, n_values=n_values
+    )
+    if bell_bits is not None:
+        out["bell_bits"] = _pack_bell(bell_bits)
+    return out
+
+
+def _header_arrays(value: float, dtype: type[np.floating[Any]], *, n_values: int) -> Arrays:
+    """The header's wire arrays: its value (one ``dtype`` value) and ``n_values`` (int64)."""
+    return {
+        "header": np.array([value], dtype=dtype),
+        "n_values": np.array([n_values], dtype=np.int64),
+    }
+
+
+def _read_header(wire: Arrays, *, dtype: type[np.floating[Any]] | None = None) -> tuple[float, int]:
+    """The header value and ``n_values`` of a sender's reply, which may be hostile.
+
+    Both must be single values and the header (a scale or a norm) finite and >= 0 — an
+    encoder's never is otherwise. With ``dtype`` the arrays' dtypes must be the sender's too
+    (header ``dtype``, n_values int64). Raises InputError.
+    """
+    header, count = wire["header"], wire["n_values"]
+    if header.shape != (1,) or count.shape != (1,):
+        raise InputError("header and n_values must be single values")
+    if dtype is not None and (header.dtype != dtype or count.dtype != np.int64):
+        raise InputError(f"header must be {dtype.__name__} and n_values int64")
+    value = float(header[0])
+    if not (math.isfinite(value) and value >= 0.0):
+        raise InputError(f"header must be finite and >= 0, got {value}")
+    return value, int(count[0])
+
+
+def _pack_bell(bell_bits: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """``(n, 2)`` Bell bits packed 8 to a byte, row by row."""
+    return np.packbits(bell_bits.reshape(-1))
+
+
+def _unpack_bell(wire: Arrays, n_bits: int) -> npt.NDArray[np.uint8] | None:
+    """The ``(n_bits, 2)`` Bell bits of a reply (``None`` when it has none); InputError
+    unless they are exactly ``2 * n_bits`` bits packed as uint8."""
+    if "bell_bits" not in wire:
+        return None
+    packed = wire["bell_bits"]
+    if packed.dtype != np.uint8 or packed.shape != (-(-2 * n_bits // 8),):
+        raise InputError(f"bell_bits must be {2 * n_bits} packed bits")
+    return np.unpackbits(packed, count=2 * n_bits).reshape(n_bits, 2)
