@@ -440,20 +440,23 @@ def run_on_flower(
 def _assessed_on_flower(workdir: Path, names: list[str]) -> dict[str, Any]:
     """The ``attacks`` results the ServerApp wrote per scenario (absent: not assessed there,
     e.g. a scenario a resumed run found finished before the assessment ran)."""
-    found = {}
-    for name in names:
-        path = privacy_path(workdir / f"{name}.json")
-        if path.is_file():
-            found[name] = json.loads(path.read_text(encoding="utf-8"))
-    return found
+    return _written_by_server(workdir, names, privacy_path)
 
 
 def _secagg_on_flower(workdir: Path, names: list[str]) -> dict[str, Any]:
     """The SecAgg+ summaries the ServerApp wrote per scenario (the server ran the protocol's
     rounds; the simulation rebuilt here for the outputs did not)."""
+    return _written_by_server(workdir, names, secagg_path)
+
+
+def _written_by_server(
+    workdir: Path, names: list[str], beside: Callable[[Path], Path]
+) -> dict[str, Any]:
+    """Per scenario, the JSON the ServerApp wrote at ``beside(<scenario>.json)`` in
+    ``workdir``; a scenario without that file is absent from the result."""
     found = {}
     for name in names:
-        path = secagg_path(workdir / f"{name}.json")
+        path = beside(workdir / f"{name}.json")
         if path.is_file():
             found[name] = json.loads(path.read_text(encoding="utf-8"))
     return found
