@@ -36,7 +36,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from qtfl.errors import InputError
 from qtfl.fl.engine import FederatedSimulation
 from qtfl.fl.privacy import RoundContext, Unmask
-from qtfl.flower.secagg_ends import adopt_round
+from qtfl.flower.secagg_ends import adopt_round, is_pair_table, reply_arrays
 
 FloatVector = npt.NDArray[np.float32]
 #: Bytes of one revealed pair seed.
@@ -169,20 +169,11 @@ def read_reveals(replies: Iterable[Message]) -> dict[tuple[int, int], bytes]:
     """The seeds in the nodes' reveal replies; unreadable replies reveal nothing."""
     out: dict[tuple[int, int], bytes] = {}
     for reply in replies:
-        try:
-            if reply.has_error():
-                continue
-            rec = reply.content.array_records["revealed"]
-            pairs, seeds = rec["pairs"].numpy(), rec["seeds"].numpy()
-        except (KeyError, ValueError, TypeError):
+        arrays = reply_arrays(reply, "revealed", ("pairs", "seeds"))
+        if arrays is None:
             continue
-        if (
-            pairs.dtype != np.int64
-            or seeds.dtype != np.uint8
-            or pairs.ndim != 2
-            or pairs.shape[1:] != (2,)
-            or seeds.shape != (pairs.shape[0], SEED_BYTES)
-        ):
+        pairs, seeds = arrays
+        if not is_pair_table(pairs, seeds, dtype=np.uint8, width=SEED_BYTES):
             continue
         for (k, j), seed in zip(pairs.tolist(), seeds, strict=True):
             out.setdefault((int(k), int(j)), bytes(seed))

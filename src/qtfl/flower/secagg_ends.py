@@ -289,25 +289,13 @@ def read_unmasked(
     shares: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
     keys: dict[tuple[int, int], bytes] = {}
     for reply in replies:
-        try:
-            if reply.has_error():
-                continue
-            rec = reply.content.array_records["unmasked"]
-            sp, sv = rec["share_pairs"].numpy(), rec["shares"].numpy()
-            kp, kv = rec["key_pairs"].numpy(), rec["keys"].numpy()
-        except (KeyError, ValueError, TypeError):
+        arrays = reply_arrays(reply, "unmasked", ("share_pairs", "shares", "key_pairs", "keys"))
+        if arrays is None:
             continue
+        sp, sv, kp, kv = arrays
         if (
-            sp.dtype != np.int64
-            or kp.dtype != np.int64
-            or sv.dtype != np.int64
-            or kv.dtype != np.uint8
-            or sp.ndim != 2
-            or sp.shape[1:] != (2,)
-            or sv.shape != (sp.shape[0], LIMBS)
-            or kp.ndim != 2
-            or kp.shape[1:] != (2,)
-            or kv.shape != (kp.shape[0], 16)
+            not is_pair_table(sp, sv, dtype=np.int64, width=LIMBS)
+            or not is_pair_table(kp, kv, dtype=np.uint8, width=16)
             or np.any(sv < 0)
             or np.any(sv >= PRIME)
         ):
@@ -317,3 +305,31 @@ def read_unmasked(
         for (k, j), v in zip(kp.tolist(), kv, strict=True):
             keys.setdefault((int(k), int(j)), bytes(v))
     return shares, keys
+
+
+def reply_arrays(
+    reply: Message, record: str, names: Sequence[str]
+) -> list[npt.NDArray[Any]] | None:
+    """Server: the arrays ``names`` of a node's reply's ``record``, or None when the reply is
+    an error or they are not all there and readable (a hostile reply reveals nothing)."""
+    try:
+        if reply.has_error():
+            return None
+        rec = reply.content.array_records[record]
+        return [rec[name].numpy() for name in names]
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def is_pair_table(
+    pairs: npt.NDArray[Any], rows: npt.NDArray[Any], *, dtype: type[np.generic], width: int
+) -> bool:
+    """True when ``pairs`` is a ``(P, 2)`` int64 table of node pairs and ``rows`` holds one
+    ``width``-long ``dtype`` row per pair (``(P, width)``): what a node reveals per pair."""
+    return (
+        pairs.dtype == np.int64
+        and rows.dtype == dtype
+        and pairs.ndim == 2
+        and pairs.shape[1:] == (2,)
+        and rows.shape == (pairs.shape[0], width)
+    )
