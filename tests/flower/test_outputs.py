@@ -89,33 +89,33 @@ def test_flower_sim_writes_what_in_process_writes_attacks_and_report_included(
     assert all(row["unanswered_clients"] == [] for row in our[1])
 
 
-@pytest.mark.parametrize(
-    ("scenario", "named"),
-    [
-        (
-            {
-                "name": "qec",
-                "uplink": {"kind": "teleport", "link": {"fidelity": 0.99}, "bits": 16,
-                           "qec": "bit-flip"},
-            },
-            "qec 'bit-flip'",
-        ),
-    ],
-)  # fmt: skip
 @pytest.mark.parametrize("existed", [False, True])
 def test_a_refused_flower_run_leaves_out_as_it_found_it(
-    tmp_path: Path, scenario: dict[str, Any], named: str, existed: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existed: bool
 ) -> None:
-    # Prepare: a scenario Flower cannot run yet; --out absent, or present and empty
+    # Prepare: every shipped channel kind splits, so an uplink whose ends cannot be split
+    # (a channel a user added without Flower ends) stands in; --out absent, or present and
+    # empty
+    import qtfl.flower.ends as ends_module
+
+    real = ends_module.uplink_ends
+
+    def unsplittable(channel: Any) -> Any:
+        if "teleport" in channel.name:
+            raise InputError(f"uplink channel {channel.name!r} cannot run on Flower")
+        return real(channel)
+
+    monkeypatch.setattr(ends_module, "uplink_ends", unsplittable)
+    scenario = {"name": "tp", "uplink": {"kind": "teleport", "link": {"fidelity": 0.99}}}
     config = parse_config(_raw(scenarios=[{"name": "plain"}, scenario]))
     out = tmp_path / "out"
     if existed:
         out.mkdir()
     # Execute
-    with pytest.raises(InputError, match=named) as exc:
+    with pytest.raises(InputError, match="cannot run on Flower") as exc:
         run_on_flower(config, out_dir=out, engine="flower-sim")
     # Assert: one message naming the scenario; --out untouched
-    assert scenario["name"] in str(exc.value)
+    assert str(exc.value).startswith("scenario 'tp': ")
     assert out.exists() == existed
     assert not existed or list(out.iterdir()) == []
 
