@@ -37,7 +37,7 @@ eavesdropper's record with her guess (:mod:`qtfl.flower.taps`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -66,6 +66,7 @@ from qtfl.flower.secagg_ends import SHARES, share_record, unmask_reply
 from qtfl.flower.taps import EVE, eve_record
 
 JobSource = Callable[[Context], FlowerJob]
+Mod = Callable[[Message, Context, Callable[[Message, Context], Message]], Message]
 
 
 def job_from_context(context: Context) -> FlowerJob:
@@ -206,9 +207,12 @@ def train(msg: Message, context: Context, job: FlowerJob) -> Message:
     return Message(RecordDict({"update": update}), reply_to=msg)
 
 
-def make_client_app(job_of: JobSource = job_from_context) -> ClientApp:
-    """The ClientApp; ``job_of`` finds the job (run config when deployed, fixed in simulation)."""
-    app = ClientApp(mods=[channel_mod(job_of)])
+def make_client_app(
+    job_of: JobSource = job_from_context, *, mods: Sequence[Mod] = ()
+) -> ClientApp:
+    """The ClientApp; ``job_of`` finds the job (run config when deployed, fixed in simulation
+    or chosen per message, :mod:`qtfl.flower.simulation`); ``mods`` run before the channel's."""
+    app = ClientApp(mods=[*mods, channel_mod(job_of)])
 
     @app.train()
     def _train(msg: Message, context: Context) -> Message:

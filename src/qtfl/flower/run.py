@@ -188,8 +188,8 @@ def _run_jobs(
         return None if checkpoints is None else (checkpoints / f"{job.scenario}.pt").resolve()
 
     if engine == "flower-sim":
-        for job in jobs:
-            _simulate(job, nodes, checkpoint=ckpt(job))
+        if jobs:  # one simulation serves every scenario (qtfl.flower.simulation)
+            _simulate_jobs(jobs, nodes, checkpoints={job.scenario: ckpt(job) for job in jobs})
     elif jobs:
         fed = LocalFederation(
             workdir / "deploy",
@@ -237,12 +237,23 @@ def _check_splittable(job: FlowerJob, n_clients: int) -> None:
 
 
 def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> None:
+    """One job on Flower's simulation engine (benchmarks)."""
+    _simulate_jobs([job], nodes, checkpoints={job.scenario: checkpoint})
+
+
+def _simulate_jobs(
+    jobs: list[FlowerJob], nodes: int, *, checkpoints: Mapping[str, Path | None]
+) -> None:
+    """``jobs`` in turn in ONE Flower simulation (one Ray start-up for all scenarios)."""
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
     from flwr.simulation import run_simulation
 
-    from qtfl.flower.client import make_client_app
-    from qtfl.flower.server import make_server_app
+    from qtfl.flower.simulation import (
+        backend_config,
+        make_jobs_client_app,
+        make_jobs_server_app,
+    )
 
     stop = threading.Event()
 
@@ -258,13 +269,10 @@ def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> 
         try:
             with _signals_kept_across_ray_init(on_signal=on_interrupt):
                 run_simulation(
-                    server_app=make_server_app(job, checkpoint=checkpoint, stop=stop),
-                    client_app=make_client_app(lambda _ctx: job),
+                    server_app=make_jobs_server_app(jobs, checkpoints=checkpoints, stop=stop),
+                    client_app=make_jobs_client_app(jobs),
                     num_supernodes=nodes,
-                    backend_config={
-                        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                        "init_args": {"num_cpus": min(2, os.cpu_count() or 1), "num_gpus": 0},
-                    },
+                    backend_config=backend_config(min(2, os.cpu_count() or 1)),
                 )
         except BaseException:
             on_interrupt()
@@ -272,8 +280,12 @@ def _simulate(job: FlowerJob, nodes: int, *, checkpoint: Path | None = None) -> 
 
             ray.shutdown()  # Ray's workers and daemons, and any ray.get blocked on them
             raise
-    if not Path(job.result_path).is_file():
-        raise InputError("the Flower simulation ended without a result; see its log above")
+    for job in jobs:
+        if not Path(job.result_path).is_file():
+            raise InputError(
+                f"the Flower simulation ended without a result for scenario {job.scenario!r}; "
+                "see its log above"
+            )
 
 
 #: After an interrupted simulation, how long the interpreter may take to exit.
