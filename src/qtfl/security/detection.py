@@ -34,16 +34,24 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from qtfl.errors import require_choice, require_int, require_range
 
 Method = Literal["exact", "hoeffding"]
 METHODS: Final = ("exact", "hoeffding")
+
+
+def _binom() -> Any:
+    """``scipy.stats.binom``, imported on first use: ``scipy.stats`` takes ~0.7 s to import,
+    and every module that builds a channel imports this one (a Flower ClientApp process per
+    message among them) while only a threshold or a p-value needs it."""
+    from scipy import stats
+
+    return stats.binom
 
 
 def hoeffding_margin(n_checks: int, alpha: float) -> float:
@@ -79,10 +87,10 @@ class CheckResult:
 def _binomial_critical(k: int, q: float, a: float) -> int:
     """Smallest ``c`` with ``P(Bin(k, q) > c) <= a``; cached, since every transfer of a
     link asks it again for the same check count (scipy's ppf and sf take ~0.2 ms each)."""
-    c = int(stats.binom.ppf(1.0 - a, k, q))
-    while c < k and stats.binom.sf(c, k, q) > a:  # guard the ppf's float rounding
+    c = int(_binom().ppf(1.0 - a, k, q))
+    while c < k and _binom().sf(c, k, q) > a:  # guard the ppf's float rounding
         c += 1
-    while c > 0 and stats.binom.sf(c - 1, k, q) <= a:
+    while c > 0 and _binom().sf(c - 1, k, q) <= a:
         c -= 1
     return c
 
@@ -90,7 +98,7 @@ def _binomial_critical(k: int, q: float, a: float) -> int:
 @functools.lru_cache(maxsize=4096)
 def _binomial_sf(c: int, k: int, q: float) -> float:
     """``P(Bin(k, q) > c)``, cached: a link's transfers see the same few counts again."""
-    return float(stats.binom.sf(c, k, q))
+    return float(_binom().sf(c, k, q))
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,7 @@ def detection_probability(n_checks: int, error_rate: float, *, test: QberTest) -
     """
     k = require_int("n_checks", n_checks, low=1)
     p = require_range("error_rate", error_rate, low=0.0, high=1.0)
-    return float(stats.binom.sf(test.critical_errors(k), k, p))
+    return float(_binom().sf(test.critical_errors(k), k, p))
 
 
 def zero_tolerance_detection(n_checks: int, error_rate: float) -> float:
