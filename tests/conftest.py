@@ -13,11 +13,23 @@ os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
 
 
+def _weight(item: pytest.Item) -> int:
+    """0 for the packaging test (minutes), 1 for whole-pipeline tests, 2 for the rest."""
+    if item.get_closest_marker("packaging") is not None:
+        return 0
+    return 1 if item.get_closest_marker("integration") is not None else 2
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``pytest -n 2 --dist loadgroup`` (``make test``), keep every test of a module that
     uses one of the module's own module-scoped fixtures on one worker, so that fixture (a
     Flower deployment, a whole run) is built once rather than once per worker that gets
-    some of its tests. Tests already in an ``xdist_group`` keep theirs."""
+    some of its tests. Tests already in an ``xdist_group`` keep theirs.
+
+    Then the slow tests go first (packaging, then ``integration``; otherwise collection
+    order): xdist hands out work in collection order, and a multi-minute test handed out
+    last would run alone at the end while the other worker idles."""
+    items.sort(key=_weight)
     for item in items:
         if item.get_closest_marker("xdist_group") is not None:
             continue
