@@ -14,10 +14,10 @@ PYTEST_ARGS ?=
 run: $(STAMP) data
 	$(VENV)/bin/qtfl run configs/quickstart.yaml --out $(OUT) --resume
 
-# --dist loadgroup: the tests of one xdist_group (a shared Flower run, a module's shared
-# fixture: tests/conftest.py) stay on one worker, so what they share is built once.
+# --dist loadscope: a module's tests stay on one worker, so a fixture they share (a Flower
+# deployment, a whole run) is built once; modules go out slowest first (tests/conftest.py).
 test: $(STAMP) data browser lint docs
-	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

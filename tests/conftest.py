@@ -21,20 +21,13 @@ def _weight(item: pytest.Item) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n 2 --dist loadgroup`` (``make test``), keep every test of a module that
-    uses one of the module's own module-scoped fixtures on one worker, so that fixture (a
-    Flower deployment, a whole run) is built once rather than once per worker that gets
-    some of its tests. Tests already in an ``xdist_group`` keep theirs.
+    """Slow tests first: packaging, then ``integration``, otherwise collection order.
 
-    Then the slow tests go first (packaging, then ``integration``; otherwise collection
-    order): xdist hands out work in collection order, and a multi-minute test handed out
-    last would run alone at the end while the other worker idles."""
+    ``make test`` runs ``pytest -n 2 --dist loadscope --no-loadscope-reorder``: every
+    module's tests go to one worker (a module's shared fixture — a Flower deployment, a
+    whole run — is built once, not once per worker that gets some of its tests), and modules
+    are handed out in the order of their first test here, so no multi-minute module is
+    handed out last to run alone while the other worker idles. (``--dist loadgroup`` does
+    not group with pytest 9: pytest-xdist 3.8 renames ``item._nodeid``, which pytest 9's
+    ``Node.nodeid`` no longer reads.)"""
     items.sort(key=_weight)
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        module = item.nodeid.split("::", 1)[0]
-        info = getattr(item, "_fixtureinfo", None)
-        defs = info.name2fixturedefs.values() if info is not None else ()
-        if any(d and d[-1].scope == "module" and d[-1].baseid == module for d in defs):
-            item.add_marker(pytest.mark.xdist_group(module))

@@ -20,9 +20,8 @@ Cut to keep the suite fast, each scenario still doing what it is there for:
   now each round has one rejected (detected) and one aggregated delivery.
 
 The model, data set, link preset, purification target, FEC, check fraction and everything
-else are the quickstart's. The two Flower engines are separate xdist groups, so ``make
-test`` (``pytest -n 2 --dist loadgroup``) runs them on its two workers side by side; each
-worker runs its own in-process reference with its own secret.
+else are the quickstart's. The in-process reference runs once for both engines (``make
+test`` keeps a module's tests on one worker).
 """
 
 from __future__ import annotations
@@ -126,14 +125,12 @@ def _assert_equal_to_in_process(out: Path, reference: dict[str, Path], engine: s
     assert all(name in page for name in SCENARIOS)
 
 
-@pytest.mark.xdist_group("flower-sim-quickstart")
 def test_every_quickstart_scenario_on_flower_sim_equals_in_process(
     simulated: Path, reference: dict[str, Path]
 ) -> None:
     _assert_equal_to_in_process(simulated, reference, "flower-sim")
 
 
-@pytest.mark.xdist_group("flower-deploy-quickstart")
 def test_every_quickstart_scenario_on_flower_deploy_equals_in_process(
     deployed: Path, reference: dict[str, Path]
 ) -> None:
