@@ -21,13 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def compare(tmp: Path) -> str:
-    """In-process (one thread, as run_experiment) against the real ServerApp entry point."""
+    """In-process (one thread, as run_experiment) against the real ServerApp entry points
+    (deployed, and the multi-scenario one of flower-sim)."""
     from flwr.app import Context, RecordDict
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     from qtfl.experiments.config import parse_config
     from qtfl.flower.client import make_client_app
     from qtfl.flower.server import make_server_app
+    from qtfl.flower.simulation import make_jobs_client_app, make_jobs_server_app
     from tests.flower.inline import InlineGrid
     from tests.flower.test_engines import _inprocess, _job
 
@@ -53,7 +55,13 @@ def compare(tmp: Path) -> str:
     grid = InlineGrid(make_client_app(lambda _ctx: job), 2)
     context = Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={})
     make_server_app(job)(grid, context)  # here BLAS has the machine's threads
-    return "equal" if np.array_equal(np.load(tmp / "plain.npy"), expected) else "differ"
+    # the same through the ServerApp of --engine flower-sim (every scenario in one simulation)
+    jobs = [_job(config, "plain", tmp / "jobs", 2)]
+    (tmp / "jobs").mkdir(exist_ok=True)
+    grid = InlineGrid(make_jobs_client_app(jobs), 2)
+    make_jobs_server_app(jobs, checkpoints={})(grid, context)
+    both = [np.load(tmp / "plain.npy"), np.load(tmp / "jobs" / "plain.npy")]
+    return "equal" if all(np.array_equal(p, expected) for p in both) else "differ"
 
 
 def test_the_server_app_aggregates_as_the_runner_does_whatever_the_blas_threads(

@@ -501,8 +501,8 @@ def make_server_app(
             _serve_app(grid, context)
 
     def _serve_app(grid: Grid, context: Context) -> None:
-        # also when deployed: Flower 1.41's own send_and_receive pulls replies every 3 s
-        grid = StoppableGrid(grid, stop if stop is not None else threading.Event())
+        if stop is not None:
+            grid = StoppableGrid(grid, stop)
         if job is not None:
             serve(grid, job, checkpoint=checkpoint)
             return

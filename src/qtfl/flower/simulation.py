@@ -80,14 +80,25 @@ def make_jobs_server_app(
     jobs: Sequence[FlowerJob],
     *,
     checkpoints: Mapping[str, Path | None],
-    stop: threading.Event,
+    stop: threading.Event | None = None,
 ) -> ServerApp:
-    """A ServerApp serving ``jobs`` in turn; ``checkpoints``: scenario -> its checkpoint."""
+    """A ServerApp serving ``jobs`` in turn; ``checkpoints``: scenario -> its checkpoint.
+
+    ``stop``: set it to end the ServerApp's waits at once (an interrupted simulation)."""
     app = ServerApp()
 
     @app.main()
     def _main(grid: Grid, context: Context) -> None:
-        serve_jobs(StoppableGrid(grid, stop), jobs, checkpoints=checkpoints)
+        import torch
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+        # one BLAS and torch thread, as the in-process runner and make_server_app: threaded
+        # float32 gemv (FedAvg's weighted mean) rounds some columns differently
+        torch.set_num_threads(1)
+        with threadpool_limits(limits=1):
+            if stop is not None:
+                grid = StoppableGrid(grid, stop)
+            serve_jobs(grid, jobs, checkpoints=checkpoints)
 
     return app
 
