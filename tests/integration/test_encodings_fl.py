@@ -98,15 +98,16 @@ def test_analog_uplink_in_a_run_has_the_stated_variance(
         )
     )
     seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    original = TeleportationChannel.transmit
+    # every send, one by one or batched across clients (qtfl.channel.batched), runs these steps
+    original = TeleportationChannel._transmit_steps
 
     def recording(self: TeleportationChannel, update: np.ndarray, *, rng: Any) -> Any:
-        report = original(self, update, rng=rng)
+        report = yield from original(self, update, rng=rng)
         if report.delivery.received is not None:
             seen.append((update, report.delivery.received, self.readout_variance(update)))
         return report
 
-    monkeypatch.setattr(TeleportationChannel, "transmit", recording)
+    monkeypatch.setattr(TeleportationChannel, "_transmit_steps", recording)
     inputs = prepare_inputs(cfg)
     sim = build_simulation(cfg, inputs, cfg.resolved_scenarios()[0])
     # Execute
