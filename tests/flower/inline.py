@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import pytest
 from flwr.app import Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid
@@ -97,3 +98,21 @@ def secret_file(tmp_path: Path) -> Path:
     path.write_text(secrets.token_hex(32))
     path.chmod(0o600)
     return path
+
+
+#: A teleport uplink whose bit error (0.042 at F = 0.937) is beyond what ldpc-2/3 decodes
+#: when calibrated at 0.035 (:func:`fixed_decoder`): blocks fail and are sent again.
+FEC_AT_ITS_LIMIT = {"kind": "teleport", "link": {"fidelity": 0.937}, "bits": 16,
+                    "fec": "ldpc-2/3", "max_retransmissions": 2}  # fmt: skip
+
+
+def fixed_decoder(monkeypatch: pytest.MonkeyPatch, code: str, *, bit_error_rate: float) -> None:
+    """Make every FEC teleport channel use ``code`` calibrated at ``bit_error_rate`` whatever
+    its link (so both engines decode alike and blocks can be forced to fail)."""
+    from qtfl.channel import teleportation
+    from qtfl.channel.fec import FecCodec
+
+    def fixed(fec: str, **_: object) -> FecCodec:
+        return FecCodec(code, bit_error_rate=bit_error_rate)
+
+    monkeypatch.setattr(teleportation.FecCodec, "for_link", staticmethod(fixed))

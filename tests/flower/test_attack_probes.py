@@ -21,6 +21,7 @@ from qtfl.experiments.runner import build_simulation, prepare_inputs, scenario_p
 from qtfl.flower.job import privacy_path
 from qtfl.flower.privacy_ends import REVEAL
 from qtfl.flower.taps import EVE
+from tests.flower.inline import FEC_AT_ITS_LIMIT, fixed_decoder
 from tests.flower.test_engines import SECRET, _flower, _inprocess, _rows
 
 TELEPORT = {"kind": "teleport", "link": {"fidelity": 0.97}, "bits": 16}
@@ -143,15 +144,8 @@ def test_eves_information_over_fec_with_resends_equals_in_process(
 ) -> None:
     # Prepare: a decoder at its limit forces resends (as tests/flower/test_channels.py);
     # passive taps on clients 1 and 2 guess every pass's codeword bits
-    from qtfl.channel import teleportation
-    from qtfl.channel.fec import FecCodec
-
-    def at_its_limit(fec: str, *, bit_error_rate: float, **_: Any) -> FecCodec:
-        return FecCodec("ldpc-2/3", bit_error_rate=0.035)
-
-    monkeypatch.setattr(teleportation.FecCodec, "for_link", staticmethod(at_its_limit))
-    uplink = {"kind": "teleport", "link": {"fidelity": 0.937}, "bits": 16, "fec": "ldpc-2/3",
-              "max_retransmissions": 2}  # fmt: skip
+    fixed_decoder(monkeypatch, "ldpc-2/3", bit_error_rate=0.035)
+    uplink = FEC_AT_ITS_LIMIT
     eve = [{"clients": [1, 2], "kind": "tap"}]
     config = parse_config(
         {"seed": 5, "data": {"num_clients": 4}, "model": {"name": "mlp", "hidden": 16},

@@ -17,6 +17,7 @@ import pytest
 from qtfl.experiments.config import ExperimentConfig, parse_config
 from qtfl.flower.ends import FollowUp
 from qtfl.flower.exchange import REQUEST_TYPE
+from tests.flower.inline import FEC_AT_ITS_LIMIT, fixed_decoder
 from tests.flower.test_engines import _flower, _inprocess, _rows
 
 UPLINKS: dict[str, dict[str, Any]] = {
@@ -59,15 +60,8 @@ def test_fec_with_forced_resends_asks_the_node_again_and_equals_in_process(
 ) -> None:
     # Prepare: the link's bit error (0.042 at F = 0.937) is beyond what ldpc-2/3's decoder
     # handles (0.035), so blocks fail and are sent again; the same codec in both engines
-    from qtfl.channel import teleportation
-    from qtfl.channel.fec import FecCodec
-
-    def at_its_limit(fec: str, *, bit_error_rate: float, **_: Any) -> FecCodec:
-        return FecCodec("ldpc-2/3", bit_error_rate=0.035)
-
-    monkeypatch.setattr(teleportation.FecCodec, "for_link", staticmethod(at_its_limit))
-    uplink = {"kind": "teleport", "link": {"fidelity": 0.937}, "bits": 16, "fec": "ldpc-2/3",
-              "max_retransmissions": 2}  # fmt: skip
+    fixed_decoder(monkeypatch, "ldpc-2/3", bit_error_rate=0.035)
+    uplink = FEC_AT_ITS_LIMIT
     config = parse_config(
         {"seed": 5, "data": {"num_clients": 4}, "model": {"name": "mlp", "hidden": 16},
          "training": {"rounds": 2, "local_epochs": 1},

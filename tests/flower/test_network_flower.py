@@ -19,6 +19,7 @@ import pytest
 
 from qtfl.experiments.config import ExperimentConfig, parse_config
 from qtfl.fl.engine import RoundMetrics
+from tests.flower.inline import fixed_decoder
 from tests.flower.test_engines import _flower, _inprocess, _rows
 
 
@@ -96,14 +97,9 @@ def test_fec_resends_of_a_scheduled_client_use_its_round_link(
 ) -> None:
     # Prepare: a decoder that assumes fewer errors than the dephased pairs make, so blocks
     # fail and the server asks again; the node must answer over the same round link
-    from qtfl.channel import teleportation
-    from qtfl.channel.fec import FecCodec
     from qtfl.flower.exchange import REQUEST_TYPE
 
-    def too_optimistic(fec: str, *, bit_error_rate: float, **_: Any) -> FecCodec:
-        return FecCodec("ldpc-9/10", bit_error_rate=0.0005)
-
-    monkeypatch.setattr(teleportation.FecCodec, "for_link", staticmethod(too_optimistic))
+    fixed_decoder(monkeypatch, "ldpc-9/10", bit_error_rate=0.0005)
     config = _config(deadline_s=None, rounds=1)
     expected, params = _inprocess(config, "net")
     # Execute

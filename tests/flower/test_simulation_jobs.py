@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +26,7 @@ from qtfl.flower.exchange import REQUEST_TYPE
 from qtfl.flower.job import FlowerJob, write_party_secrets
 from qtfl.flower.simulation import JOB_TAG, make_jobs_client_app, serve_jobs
 from qtfl.security.run_secret import RunSecret
-from tests.flower.inline import NODE_BASE, InlineGrid
+from tests.flower.inline import NODE_BASE, InlineGrid, fixed_decoder
 
 SECRET = RunSecret(bytes(range(1, 33)))
 CONFIG = {
@@ -52,13 +51,7 @@ def test_one_simulation_serves_every_scenario_as_if_each_ran_alone(
     # Prepare: one job per scenario, the secrets and node state of one run; FEC at its
     # limit (bit error 0.042 at F = 0.937, ldpc-2/3 decoding up to 0.035: blocks fail and
     # the server asks the node again, as in test_channels.py), in both engines
-    from qtfl.channel import teleportation
-    from qtfl.channel.fec import FecCodec
-
-    def at_its_limit(fec: str, *, bit_error_rate: float, **_: Any) -> FecCodec:
-        return FecCodec("ldpc-2/3", bit_error_rate=0.035)
-
-    monkeypatch.setattr(teleportation.FecCodec, "for_link", staticmethod(at_its_limit))
+    fixed_decoder(monkeypatch, "ldpc-2/3", bit_error_rate=0.035)
     config = parse_config(CONFIG)
     names = [sc.name for sc in config.resolved_scenarios()]
     secrets = write_party_secrets(

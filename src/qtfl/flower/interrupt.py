@@ -23,13 +23,11 @@ class RunInterrupted(RuntimeError):
     """The run was stopped from outside while the ServerApp waited for replies."""
 
 
-class StoppableGrid(Grid):
-    """``inner`` with a ``send_and_receive`` that gives up as soon as ``stop`` is set."""
+class DelegatingGrid(Grid):
+    """A Grid that hands every call to ``inner``; subclasses change what they need."""
 
-    def __init__(self, inner: Grid, stop: threading.Event, *, poll_s: float = 0.1) -> None:
+    def __init__(self, inner: Grid) -> None:
         self.inner = inner
-        self.stop = stop
-        self.poll_s = poll_s
 
     def set_run(self, run: Any) -> None:
         self.inner.set_run(run)
@@ -49,6 +47,20 @@ class StoppableGrid(Grid):
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         return self.inner.pull_messages(message_ids)
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        return self.inner.send_and_receive(messages, timeout=timeout)
+
+
+class StoppableGrid(DelegatingGrid):
+    """``inner`` with a ``send_and_receive`` that gives up as soon as ``stop`` is set."""
+
+    def __init__(self, inner: Grid, stop: threading.Event, *, poll_s: float = 0.1) -> None:
+        super().__init__(inner)
+        self.stop = stop
+        self.poll_s = poll_s
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None

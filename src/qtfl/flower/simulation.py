@@ -31,18 +31,18 @@ from flwr.serverapp import Grid, ServerApp
 
 from qtfl.errors import InputError
 from qtfl.flower.client import JobSource, Mod, make_client_app
-from qtfl.flower.interrupt import StoppableGrid
+from qtfl.flower.interrupt import DelegatingGrid, StoppableGrid
 from qtfl.flower.job import FlowerJob
 
 #: The config record, on every message of a multi-scenario simulation, naming its scenario.
 JOB_TAG = "qtfl-job"
 
 
-class TaggedGrid(Grid):
+class TaggedGrid(DelegatingGrid):
     """``inner`` whose outgoing messages carry ``{JOB_TAG: {"scenario": scenario}}``."""
 
     def __init__(self, inner: Grid, scenario: str) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.scenario = scenario
 
     def _tagged(self, messages: Iterable[Message]) -> list[Message]:
@@ -51,24 +51,8 @@ class TaggedGrid(Grid):
             msg.content[JOB_TAG] = ConfigRecord({"scenario": self.scenario})
         return out
 
-    def set_run(self, run: Any) -> None:
-        self.inner.set_run(run)
-
-    @property
-    def run(self) -> Any:
-        return self.inner.run
-
-    def create_message(self, *args: Any, **kwargs: Any) -> Message:
-        return self.inner.create_message(*args, **kwargs)
-
-    def get_node_ids(self) -> Iterable[int]:
-        return self.inner.get_node_ids()
-
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
         return self.inner.push_messages(self._tagged(messages))
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        return self.inner.pull_messages(message_ids)
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None
