@@ -43,11 +43,14 @@ def make_sim(
     training: LocalTraining | None = None,
     seed: int = 0,
     model: nn.Module | None = None,
+    test_examples: int = 200,
+    uplink_rng: object = None,
+    channel_pool: object = None,
     **settings: object,
 ) -> FederatedSimulation:
     sizes = sizes or [20] * 6
     x, y = blobs(sum(sizes), seed=1)
-    xt, yt = blobs(200, seed=2)
+    xt, yt = blobs(test_examples, seed=2)
     torch.set_num_threads(1)
     return FederatedSimulation(
         model=model or small_model(),
@@ -62,6 +65,8 @@ def make_sim(
         training=training or LocalTraining(local_epochs=1, batch_size=5, lr=0.1),
         settings=SimulationSettings(**{"rounds": 5, **settings}),  # type: ignore[arg-type]
         seed=seed,
+        uplink_rng=uplink_rng,  # type: ignore[arg-type]
+        channel_pool=channel_pool,  # type: ignore[arg-type]
     )
 
 

@@ -4,34 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from qtfl.channel import PlainChannel, batched
+from qtfl.channel import batched
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.channel.verified import LinkSpec
 from qtfl.fl import engine
-from qtfl.fl.client import LocalTraining
-from qtfl.fl.engine import FederatedSimulation, SimulationSettings
-from qtfl.fl.strategies import FedAvg
+from qtfl.fl.engine import FederatedSimulation
 from qtfl.quantum.noise import WernerPair
 from qtfl.security.run_secret import LinkSecret
-from tests.fl.helpers import blobs, client_split, small_model
+from tests.fl import helpers
 
 CLIENTS = 5
 
 
 def make_sim() -> FederatedSimulation:
-    x, y = blobs(CLIENTS * 15, seed=1)
-    xt, yt = blobs(100, seed=2)
-    torch.set_num_threads(1)
-    return FederatedSimulation(
-        model=small_model(),
-        x_train=x,
-        y_train=y,
-        x_test=xt,
-        y_test=yt,
-        client_indices=client_split([15] * CLIENTS),
-        strategy=FedAvg(),
+    return helpers.make_sim(
+        sizes=[15] * CLIENTS,
+        test_examples=100,
         uplink=[  # two codes (ldpc-2/3 near its limit, and ldpc-5/6): two groups per call
             TeleportationChannel(
                 LinkSpec(WernerPair(0.948 if k % 2 else 0.99), 1e6, 0.001),
@@ -40,9 +29,7 @@ def make_sim() -> FederatedSimulation:
             )
             for k in range(CLIENTS)
         ],
-        downlink=PlainChannel(),
-        training=LocalTraining(local_epochs=1, batch_size=5, lr=0.1),
-        settings=SimulationSettings(rounds=4),
+        rounds=4,
         seed=5,
         uplink_rng=lambda r, k: np.random.default_rng([7, r, k]),
     )

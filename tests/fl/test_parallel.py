@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from qtfl.channel import Channel, Delivery, PlainChannel
 from qtfl.channel.teleportation import TeleportationChannel
 from qtfl.channel.verified import LinkSpec
 from qtfl.errors import InputError
 from qtfl.fl import parallel
-from qtfl.fl.client import LocalTraining
 from qtfl.fl.compressed_channel import CompressedChannel
 from qtfl.fl.compression import TopK
-from qtfl.fl.engine import FederatedSimulation, SimulationSettings
+from qtfl.fl.engine import FederatedSimulation
 from qtfl.fl.parallel import ChannelPool, parse_workers, resolve_workers
-from qtfl.fl.strategies import FedAvg
 from qtfl.quantum.noise import WernerPair
 from qtfl.security.run_secret import LinkSecret
-from tests.fl.helpers import blobs, client_split, small_model
+from tests.fl import helpers
 
 CLIENTS = 4
 
@@ -123,24 +120,15 @@ def test_dependent_jobs_stay_in_process() -> None:
 def make_sim(
     channel_pool: ChannelPool | None, *, rounds: int = 3, keyed_uplinks: bool = True
 ) -> FederatedSimulation:
-    x, y = blobs(CLIENTS * 15, seed=1)
-    xt, yt = blobs(100, seed=2)
-    torch.set_num_threads(1)
-    return FederatedSimulation(
-        model=small_model(),
-        x_train=x,
-        y_train=y,
-        x_test=xt,
-        y_test=yt,
-        client_indices=client_split([15] * CLIENTS),
-        strategy=FedAvg(),
+    return helpers.make_sim(
+        sizes=[15] * CLIENTS,
+        test_examples=100,
         uplink=[
             CompressedChannel(teleport(0.9 if k % 2 else 0.97, client=k), compressor=TopK(0.5))
             for k in range(CLIENTS)
         ],
-        downlink=PlainChannel(),
-        training=LocalTraining(local_epochs=1, batch_size=5, lr=0.1),
-        settings=SimulationSettings(rounds=rounds, client_chunk=3),
+        rounds=rounds,
+        client_chunk=3,
         seed=5,
         uplink_rng=keyed if keyed_uplinks else None,
         channel_pool=channel_pool,
