@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 
 from qtfl.channel.qkd import QkdOtpChannel, QkdSettings
 from qtfl.channel.teleportation import LinkSpec
@@ -148,18 +149,50 @@ def test_tolerance_below_the_links_qber_is_refused() -> None:
         QkdOtpChannel(LinkSpec(WernerPair(0.97)), settings=QkdSettings(qber_tolerance=0.01))
 
 
-def test_a_passive_tap_learns_no_key_bit_and_intercept_resend_guesses_some() -> None:
-    """Same seed: a passive tap touches no pair, so Eve has no guess of the key; an
-    intercept-resend attack on a fraction of the pairs gives her guesses."""
+@pytest.mark.parametrize("family", ["multiply-add-shift", "toeplitz"])
+def test_a_passive_tap_learns_no_key_bit_and_intercept_resend_guesses_some(family: str) -> None:
+    """Same seed: a passive tap touches no pair, so Eve's raw guess is all zeros and her key
+    guess (its hash) agrees with the key no better than chance; an intercept-resend attack on
+    a fraction of the pairs gives her raw guesses, which privacy amplification also reduces to
+    chance. (Toeplitz is linear, so its hash of the all-zero guess is itself all zeros; the
+    multiply-add-shift hash of it is the public seed's ``b`` shifted, unrelated to the key.)"""
     link = LinkSpec(WernerPair(0.97))
-    tap = QkdOtpChannel(link, eavesdropper=ClassicalTap())._block(
-        100_000, rng=np.random.default_rng(5)
-    )
+    tap = QkdOtpChannel(
+        link, eavesdropper=ClassicalTap(), settings=QkdSettings(privacy_amplification=family)
+    )._block(100_000, rng=np.random.default_rng(5))
     eve = QkdOtpChannel(
-        link, eavesdropper=InterceptResend(fraction=0.02), settings=QkdSettings(qber_tolerance=0.05)
+        link,
+        eavesdropper=InterceptResend(fraction=0.02),
+        settings=QkdSettings(qber_tolerance=0.05, privacy_amplification=family),
     )._block(100_000, rng=np.random.default_rng(5))
     assert tap[0].reason == "ok" and eve[0].reason == "ok"
-    assert not tap[1][2].any()  # her guess of an untouched key: nothing
     np.testing.assert_array_equal(tap[1][0], tap[1][1])
     np.testing.assert_array_equal(eve[1][0], eve[1][1])
-    assert eve[1][2].any()
+    for key, guess in (tap[1][0:3:2], eve[1][0:3:2]):
+        agree = int(np.count_nonzero(key == guess))
+        assert binomtest(agree, key.size, 0.5).pvalue > 1e-3
+    if family == "toeplitz":
+        assert not tap[1][2].any()  # T·0 = 0: her guess of an untouched key is nothing
+        assert eve[1][2].any()
+
+
+def test_both_hash_families_give_the_same_key_length_and_count_their_seed() -> None:
+    # Prepare: the same link, transfer generator and block; only the hash family differs
+    link = LinkSpec(WernerPair(0.97))
+    blocks = {
+        family: QkdOtpChannel(link, settings=QkdSettings(privacy_amplification=family))._block(
+            60_000, rng=np.random.default_rng(8)
+        )
+        for family in ("multiply-add-shift", "toeplitz")
+    }
+    (mas, mas_keys, mas_cost), (toe, toe_keys, toe_cost) = blocks.values()
+    # Assert: the draws before privacy amplification are one draw, so the finite-key length is
+    # the same; keys agree at both ends; the public seed is 2(n + l - 1) against n + l - 1 bits
+    assert mas.reason == toe.reason == "ok"
+    assert mas == toe and mas.key_bits > 0
+    np.testing.assert_array_equal(mas_keys[0], mas_keys[1])
+    np.testing.assert_array_equal(toe_keys[0], toe_keys[1])
+    assert mas_keys[0].size == toe_keys[0].size == mas.key_bits
+    assert not np.array_equal(mas_keys[0], toe_keys[0])
+    assert mas_cost.classical_bits - toe_cost.classical_bits == mas.n_key + mas.key_bits - 1
+    assert mas_cost.bell_pairs == toe_cost.bell_pairs

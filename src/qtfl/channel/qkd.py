@@ -3,8 +3,8 @@
 The hybrid alternative to teleporting the payload: the pairs only make key; the update's
 basis-encoding bits travel classically as ``bits ⊕ key`` (its 32-bit scale header in the
 clear, as in :class:`~qtfl.channel.teleportation.TeleportationChannel`). Post-processing
-(sifting, estimation, reconciliation, Toeplitz privacy amplification, the finite-key length
-of Tomamichel et al. 2012) is :mod:`qtfl.security.qkd`.
+(sifting, estimation, reconciliation, privacy amplification, the finite-key length of
+Tomamichel et al. 2012) is :mod:`qtfl.security.qkd`.
 
 Reconciliation (``QkdSettings.reconciliation``): ``ldpc`` (default) sends one syndrome per
 4000-bit block under the IRA LDPC code chosen from the sample's QBER upper bound and decodes
@@ -12,6 +12,10 @@ with :mod:`qtfl.channel.ldpc_decoder`, Alice's CRC-32 per block exposing a wrong
 blocks the decoder cannot solve are discarded at both ends (not retried), and a verification
 hash closes it; ``leak_EC`` = syndrome and CRC bits + hash.
 ``cascade`` is the interactive parity protocol (:func:`qtfl.security.qkd.reconcile`).
+
+Privacy amplification (``QkdSettings.privacy_amplification``): ``multiply-add-shift``
+(default; strongly universal, one GMP multiplication) or ``toeplitz`` (one FFT convolution),
+:mod:`qtfl.security.privacy_amplification`; both two-universal, so the key length is the same.
 
 Tolerated QBER. ``Q_tol`` is fixed before the run (``QkdSettings.qber_tolerance``, default
 the link's expected QBER + :data:`QBER_TOLERANCE_MARGIN`, at most 11%); a block whose sample
@@ -23,17 +27,19 @@ covers the payload with a margin; if a block's key falls short, another block ma
 (at most ``max_blocks``). Runtime aborts: sample QBER above ``Q_tol`` (``qber-above-tolerance``),
 reconciliation that does not verify, or no key after ``max_blocks`` blocks.
 
-Tap: the ciphertext. Eve's payload guess (when she taps) is ``ciphertext ⊕ T·r_E`` with
-``T`` the public Toeplitz hash and ``r_E`` her raw-key guess: her intercept-resend outcome on
-the pairs she measured, 0 elsewhere. (A MITM with quantum memory could do better on raw bits;
-privacy amplification removes that too, and her 50% QBER aborts the key long before.)
+Tap: the ciphertext. Eve's payload guess (when she taps) is ``ciphertext ⊕ h(r_E)`` with
+``h`` the public privacy-amplification hash and ``r_E`` her raw-key guess: her
+intercept-resend outcome on the pairs she measured, 0 elsewhere. (A MITM with quantum
+memory could do better on raw bits; privacy amplification removes that too, and her 50% QBER
+aborts the key long before.)
 
 Ledger: ``bell_pairs`` = every pair measured (unsifted included; over a
 :class:`~qtfl.channel.verified.PurifiedLink` plus the pairs purification consumed, counted in
 ``purification_pairs``), ``check_pairs`` = sifted
 bits revealed for estimation; classical bits: both ends' bases ``2N``, sample positions and
 values, reconciliation messages (Cascade: parities both ways ``2·leak_EC``; LDPC: syndromes,
-CRCs, hash and Bob's one flag per block), the Toeplitz seed, the ciphertext and header;
+CRCs, hash and Bob's one flag per block), the privacy-amplification seed (multiply-add-shift
+``2(n + l - 1)`` bits, Toeplitz ``n + l - 1``), the ciphertext and header;
 link seconds: ``N / pair_rate_hz`` + one latency per message (sifting, estimation, every
 reconciliation round trip counts two, seed, ciphertext).
 """
@@ -53,10 +59,16 @@ from qtfl.channel.verified import PairLink, distribution_cost
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import BellDiagonalPair
-from qtfl.quantum.teleport import bernoulli_packed, uniform_bits
+from qtfl.quantum.teleport import bernoulli_packed, sample_subset, uniform_bits
 from qtfl.security.detection import QberTest
 from qtfl.security.eavesdropper import CheckSample, Eavesdropper, NoEavesdropper, sample_checks
 from qtfl.security.leakage import binary_entropy, measure_leakage
+from qtfl.security.privacy_amplification import (
+    PRIVACY_AMPLIFICATIONS,
+    privacy_amplification_seed,
+    privacy_amplify,
+    seed_bits,
+)
 from qtfl.security.qkd import (
     SHOR_PRESKILL_QBER,
     Reconciliation,
@@ -64,8 +76,6 @@ from qtfl.security.qkd import (
     ldpc_reconcile,
     reconcile,
     reconciliation_qber,
-    toeplitz_hash_many,
-    toeplitz_seed,
     verification_hash_bits,
     within_tolerance,
 )
@@ -96,6 +106,8 @@ class QkdSettings:
         reconciliation: ``ldpc`` (syndrome decoding, default) or ``cascade``.
         qber_tolerance: ``Q_tol`` of the finite-key bound, in ``(0, 0.11]``, fixed before
             the run; ``None``: the link's expected QBER + :data:`QBER_TOLERANCE_MARGIN`.
+        privacy_amplification: the two-universal hash family, ``multiply-add-shift``
+            (default) or ``toeplitz`` (:mod:`qtfl.security.privacy_amplification`).
     """
 
     sample_fraction: float = 0.1
@@ -105,6 +117,7 @@ class QkdSettings:
     max_pairs: int = 50_000_000
     reconciliation: str = "ldpc"
     qber_tolerance: float | None = None
+    privacy_amplification: str = "multiply-add-shift"
 
     def __post_init__(self) -> None:
         for name in ("sample_fraction", "eps_sec", "eps_cor"):
@@ -114,6 +127,9 @@ class QkdSettings:
         require_int("max_blocks", self.max_blocks, low=1)
         require_int("max_pairs", self.max_pairs, low=1)
         require_choice("reconciliation", self.reconciliation, RECONCILIATIONS)
+        require_choice(
+            "privacy_amplification", self.privacy_amplification, PRIVACY_AMPLIFICATIONS
+        )
         if self.qber_tolerance is not None:
             require_range(
                 "qber_tolerance", self.qber_tolerance, low=0.0, high=SHOR_PRESKILL_QBER,
@@ -312,10 +328,12 @@ class QkdOtpChannel(Channel):
         block = replace(block, key_bits=ell)
         if ell == 0:
             return replace(block, reason="key-too-short"), (empty,) * 3, cost
-        seed = toeplitz_seed(int(a_raw.size), ell, rng=ends_rng)
-        cost += Ledger(classical_bits=int(seed.size), link_seconds=lat)
+        seed = privacy_amplification_seed(
+            s.privacy_amplification, int(a_raw.size), ell, rng=ends_rng
+        )
+        cost += Ledger(classical_bits=seed_bits(seed), link_seconds=lat)
         taps = self.eavesdropper.taps_classical
-        hashed = toeplitz_hash_many([a_raw, corrected] + [e_raw] * taps, seed, ell)
+        hashed = privacy_amplify([a_raw, corrected] + [e_raw] * taps, seed, ell)
         eve_key = hashed[2] if taps else np.zeros(ell, np.uint8)
         return block, (hashed[0], hashed[1], eve_key), cost
 
@@ -425,7 +443,7 @@ def _sample_size(n_sifted: int, sample_fraction: float) -> int:
 class BlockDraw:
     """The joint sample of one key block: both ends' bases, the sifted positions, the
     outcomes of both ends (and Eve's guess) on the sifted pairs, the estimation sample's
-    positions (indices into the sifted pairs, in draw order)."""
+    positions (indices into the sifted pairs, ascending)."""
 
     a_bases: Bits
     b_bases: Bits
@@ -446,24 +464,28 @@ def measure_sifted(
     ``Φ+`` with probabilities ``pair.pauli_probabilities``; each half alone is uniform and
     independent of ``σ``, and the two Z outcomes differ iff ``σ`` has an X component
     (``B + C`` = :attr:`~qtfl.quantum.noise.BellDiagonalPair.qber_z`), the two X outcomes iff
-    it has a Z component (``B + D`` = ``qber_x``). So: the client's bits uniform
-    (:func:`~qtfl.quantum.teleport.uniform_bits`), then the Z-basis pairs' disagreements
-    ``Bernoulli(qber_z)`` and the X-basis pairs' ``Bernoulli(qber_x)``
-    (:func:`~qtfl.quantum.teleport.bernoulli_packed`), all from ``rng`` in that order.
+    it has a Z component (``B + D`` = ``qber_x``). So, bit-packed and from ``rng`` in this
+    order: the client's bits uniform (eight per random byte), then the disagreements — one
+    ``Bernoulli(qber_z)`` string (:func:`~qtfl.quantum.teleport.bernoulli_packed`) for all
+    pairs when ``qber_x == qber_z`` (a Werner pair), else a ``Bernoulli(qber_z)`` and a
+    ``Bernoulli(qber_x)`` string over all pairs, each pair taking the one of its basis.
     Otherwise stim (:func:`~qtfl.security.eavesdropper.sample_checks`), the reference
     (tests/channel/test_qkd_sampler.py compares the two).
     """
     if attack.any():
         return sample_checks(pair, bases, attack, rng=rng)
     n = int(bases.size)
-    client = uniform_bits((n,), rng=rng)
-    errors = np.empty(n, np.uint8)
-    for basis, q in ((0, pair.qber_z), (1, pair.qber_x)):
-        idx = np.flatnonzero(bases == basis)
-        packed = bernoulli_packed(min(1.0, q), int(idx.size), rng=rng)
-        errors[idx] = np.unpackbits(packed, count=int(idx.size), bitorder="little")
+    client = np.frombuffer(rng.bytes((n + 7) // 8), dtype=np.uint8)
+    q_z, q_x = min(1.0, pair.qber_z), min(1.0, pair.qber_x)
+    errors = bernoulli_packed(q_z, n, rng=rng)
+    if q_x != q_z:
+        in_x = np.packbits(bases, bitorder="little")
+        errors = (errors & ~in_x) | (bernoulli_packed(q_x, n, rng=rng) & in_x)
     return CheckSample(
-        bases=bases, client=client, server=client ^ errors, eve_bits=np.zeros(n, np.uint8)
+        bases=bases,
+        client=np.unpackbits(client, count=n, bitorder="little"),
+        server=np.unpackbits(client ^ errors, count=n, bitorder="little"),
+        eve_bits=np.zeros(n, np.uint8),
     )
 
 
@@ -472,7 +494,8 @@ def draw_block_pairs(
 ) -> BlockDraw:
     """Random bases for both ends of every pair (:func:`~qtfl.quantum.teleport.uniform_bits`),
     the sifted pairs measured under the attack codes (:func:`measure_sifted`), a uniformly
-    random estimation sample. The in-process channel and the split ends
+    random estimation sample (:func:`~qtfl.quantum.teleport.sample_subset`: sorted, no
+    permutation of the sifted pairs). The in-process channel and the split ends
     (:mod:`qtfl.channel.split_qkd`) both call this, so they draw the same."""
     n_pairs = int(attack.size)
     a_bases = uniform_bits((n_pairs,), rng=rng)
@@ -481,7 +504,7 @@ def draw_block_pairs(
     m = int(sift.size)
     meas = measure_sifted(pair, a_bases[sift], attack[sift], rng=rng)
     k = _sample_size(m, sample_fraction)
-    sample = rng.choice(m, size=k, replace=False)  # Floyd's algorithm when k << m
+    sample = sample_subset(m, k, rng=rng)
     return BlockDraw(a_bases, b_bases, sift, meas.client, meas.server, meas.eve_bits, sample)
 
 
@@ -493,6 +516,6 @@ def _measure_pairs(
     m, k = int(d.sift.size), int(d.sample.size)
     in_key = np.ones(m, bool)
     in_key[d.sample] = False
-    key_idx = np.flatnonzero(in_key)
     errors = int(np.count_nonzero(d.client[d.sample] != d.server[d.sample]))
-    return SiftedKey(m, k, errors, d.client[key_idx], d.server[key_idx], d.eve_bits[key_idx])
+    eve = d.eve_bits[in_key] if d.eve_bits.any() else np.zeros(m - k, np.uint8)
+    return SiftedKey(m, k, errors, d.client[in_key], d.server[in_key], eve)

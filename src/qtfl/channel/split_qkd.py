@@ -18,8 +18,9 @@ the update with it. Split, the client is Alice and the server Bob; per key block
 5. **client** (:class:`AliceClosing`): a ``⌈log2(1/ε_cor)⌉``-bit verification hash of its kept
    string, and — once the key covers the payload — the ciphertext ``bits ⊕ key`` and the
    32-bit header;
-6. **server**: compares the hash with its own, privacy-amplifies (Toeplitz, seed drawn from
-   the shared generator: public) and decrypts.
+6. **server**: compares the hash with its own, privacy-amplifies (the family of
+   ``QkdSettings.privacy_amplification``, seed drawn from the shared generator: public) and
+   decrypts.
 
 Each end re-checks what the other announced against its half of the link sample (the sift
 must be the one the link measured): an inconsistent announcement is an error, which the
@@ -47,11 +48,14 @@ from qtfl.channel.ldpc_decoder import decode_syndromes, redecode_with_sum_produc
 from qtfl.channel.qkd import QkdOtpChannel, block_cost, draw_block_pairs
 from qtfl.errors import InputError
 from qtfl.security.cascade import verification_hash as verification_hash  # re-exported
+from qtfl.security.privacy_amplification import (
+    privacy_amplification_seed,
+    privacy_amplify,
+    seed_bits,
+)
 from qtfl.security.qkd import (
     finite_key_length,
     reconciliation_qber,
-    toeplitz_hash_many,
-    toeplitz_seed,
     verification_hash_bits,
     within_tolerance,
 )
@@ -174,7 +178,7 @@ def key_string(outcomes: Bits, sample: npt.NDArray[np.int64]) -> Bits:
     """The sifted outcomes outside the estimation sample, in order."""
     in_key = np.ones(outcomes.size, bool)
     in_key[sample] = False
-    out: Bits = outcomes[np.flatnonzero(in_key)]
+    out: Bits = outcomes[in_key]
     return out
 
 
@@ -253,5 +257,5 @@ def amplify(
     )  # fmt: skip
     if ell == 0:
         return np.zeros(0, np.uint8), 0
-    seed = toeplitz_seed(int(kept.size), ell, rng=ends_rng)
-    return toeplitz_hash_many([kept], seed, ell)[0], int(seed.size)
+    seed = privacy_amplification_seed(s.privacy_amplification, int(kept.size), ell, rng=ends_rng)
+    return privacy_amplify([kept], seed, ell)[0], seed_bits(seed)

@@ -14,8 +14,9 @@ A scenario's ``uplink``/``downlink``/``channel`` is one of
   omitted from the configuration's canonical form, so files written before them keep their
   :meth:`~qtfl.experiments.config.ExperimentConfig.config_hash`;
 * ``{kind: qkd-otp, link, bits, sample_fraction, max_blocks, purify_to, reconciliation
-  (ldpc | cascade), qber_tolerance}`` —
-  :class:`~qtfl.channel.qkd.QkdOtpChannel`.
+  (ldpc | cascade), qber_tolerance, privacy_amplification (multiply-add-shift | toeplitz)}``
+  — :class:`~qtfl.channel.qkd.QkdOtpChannel`; ``privacy_amplification`` left at its default
+  is omitted from the canonical form.
 
 Each model forbids keys it does not know, so an option given to a kind it does not apply to
 (``fec`` on ``plain``) is refused before any training, naming the option and the kind. A
@@ -361,6 +362,16 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
     max_blocks: int = Field(default=4, ge=1, le=1000)
     reconciliation: Literal["ldpc", "cascade"] = "ldpc"
     qber_tolerance: float | None = Field(default=None, gt=0, le=0.110028)
+    privacy_amplification: Literal["multiply-add-shift", "toeplitz"] = Field(
+        default="multiply-add-shift",
+        exclude_if=lambda v: v == "multiply-add-shift",
+        description=(
+            "Two-universal hash that shortens the reconciled key to its finite-key length: "
+            "multiply-add-shift (strongly universal, one big-integer multiplication; the "
+            "default) or toeplitz (a random binary Toeplitz matrix, one FFT convolution). "
+            "Both give the same key length; the seed is public and counted in the ledger."
+        ),
+    )
 
     def build(
         self,
@@ -381,6 +392,7 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
             max_blocks=self.max_blocks,
             reconciliation=self.reconciliation,
             qber_tolerance=self.qber_tolerance,
+            privacy_amplification=self.privacy_amplification,
         )
         channel = QkdOtpChannel(
             link, bits=self.bits, settings=settings, eavesdropper=eavesdropper, secret=secret

@@ -27,8 +27,10 @@ over a link. Steps and the formulas each implements:
    stop when it matches. Every revealed parity and hash bit is counted as ``leak_EC``. (The
    hash is the first ``t`` bits of SHA-256: equal hashes of unequal strings happen with
    probability about ``2^-t``, which ``ε_cor`` accounts for.)
-4. **Privacy amplification** — :func:`toeplitz_hash`, a random binary Toeplitz matrix (a
-   two-universal family) applied with one FFT convolution.
+4. **Privacy amplification** — :mod:`qtfl.security.privacy_amplification`: the strongly
+   universal multiply-add-shift family (Dietzfelbinger 1996; one GMP multiplication, the
+   default) or a random binary Toeplitz matrix (one FFT convolution); both are two-universal
+   (collision probability ``2^-l``), which is all step 5's bound asks of the hash.
 5. **Key length** — :func:`finite_key_length`, Tomamichel, Lim, Gisin & Renner, Nat. Commun.
    3, 634 (2012), Eq. (2) with ``q = 1`` (ideal X/Z measurements):
 
@@ -55,14 +57,18 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import fft as sp_fft
 from scipy.stats import beta as beta_dist
 
 from qtfl.errors import InputError, require_int, require_range
-from qtfl.quantum.teleport import uniform_bits
 from qtfl.security.cascade import MAX_PASSES as MAX_PASSES  # re-exported
 from qtfl.security.cascade import cascade_in_process
 from qtfl.security.leakage import binary_entropy
+from qtfl.security.privacy_amplification import (  # re-exported
+    SPARSE_HASH_ONES as SPARSE_HASH_ONES,
+)
+from qtfl.security.privacy_amplification import toeplitz_hash as toeplitz_hash
+from qtfl.security.privacy_amplification import toeplitz_hash_many as toeplitz_hash_many
+from qtfl.security.privacy_amplification import toeplitz_seed as toeplitz_seed
 
 Bits = npt.NDArray[np.uint8]
 
@@ -228,102 +234,6 @@ def reconcile(
     t = verification_hash_bits(eps_cor)
     end = cascade_in_process(alice, bob, qber=qber, hash_bits=t, rng=rng)
     return Reconciliation(end.corrected, end.leaked_bits, end.passes, end.rounds, end.success)
-
-
-def toeplitz_seed(n_bits: int, out_bits: int, *, rng: np.random.Generator) -> Bits:
-    """The public seed of an ``out_bits × n_bits`` Toeplitz hash: ``n_bits + out_bits - 1``
-    fair bits, eight per random byte of ``rng``."""
-    n = require_int("n_bits", n_bits, low=1)
-    m = require_int("out_bits", out_bits, low=1)
-    return uniform_bits((n + m - 1,), rng=rng)
-
-
-def toeplitz_hash(bits: Bits, seed: Bits, out_bits: int) -> Bits:
-    r"""Multiply ``bits`` (length ``n``) by the ``out_bits × n`` Toeplitz matrix of ``seed``.
-
-    ``T[i, j] = seed[i - j + n - 1]`` (``seed`` has ``n + out_bits - 1`` bits), so
-    :math:`y_i = \bigoplus_j T_{ij} x_j = (\text{seed} * x)_{i+n-1} \bmod 2`, one circular
-    FFT convolution of length ``n + out_bits - 1``. The float result is checked to be within
-    0.25 of an integer before rounding.
-    """
-    return toeplitz_hash_many([bits], seed, out_bits)[0]
-
-
-#: A string whose difference from an already hashed one (or from zero) has at most this many
-#: ones is hashed by linearity, one seed slice per one, instead of by FFT.
-SPARSE_HASH_ONES: Final = 64
-
-
-def toeplitz_hash_many(strings: list[Bits], seed: Bits, out_bits: int) -> list[Bits]:
-    r""":func:`toeplitz_hash` of several equal-length strings under one seed.
-
-    Linear over GF(2): :math:`T x = T r \oplus T (x \oplus r)`, and column ``j`` of ``T`` is
-    the seed slice ``seed[n-1-j : n-1-j+out_bits]``. A string that differs in at most
-    :data:`SPARSE_HASH_ONES` positions from one already hashed (or from the zero string) is
-    hashed as that hash XOR those columns: Bob's reconciled key (equal to Alice's, or a few
-    bits off) and an absent eavesdropper's all-zero guess cost no transform. The others go
-    through one FFT convolution each, the seed's transform shared.
-    """
-    n = strings[0].size
-    m = require_int("out_bits", out_bits, low=0)
-    if any(x.size != n for x in strings):
-        raise InputError("all strings hashed under one seed must have the same length")
-    if m == 0:
-        return [np.zeros(0, np.uint8) for _ in strings]
-    if seed.size != n + m - 1:
-        raise InputError(f"seed must have n + out_bits - 1 = {n + m - 1} bits, got {seed.size}")
-    seed_f: npt.NDArray[np.complex128] | None = None
-    done: list[tuple[Bits, Bits]] = []
-    out: list[Bits] = []
-    for x in strings:
-        y = _hash_by_linearity(x, done, seed, m)
-        if y is None:
-            if seed_f is None:
-                size = _fft_size(seed.size)
-                seed_f = sp_fft.rfft(_padded(seed, size), overwrite_x=True)
-            y = _hash_by_fft(x, seed_f, seed.size, m)
-        done.append((x, y))
-        out.append(y)
-    return out
-
-
-def _fft_size(seed_bits: int) -> int:
-    # Circular convolution of length >= len(seed) suffices: for the outputs i in
-    # [n-1, n+m-2], seed indices i-j stay in [0, n+m-2], so nothing wraps around.
-    return int(sp_fft.next_fast_len(seed_bits, real=True))
-
-
-def _padded(bits: Bits, size: int) -> npt.NDArray[np.float64]:
-    """``bits`` as float64, zero-padded to ``size`` (one pass, transformed in place)."""
-    buf = np.zeros(size, np.float64)
-    buf[: bits.size] = bits
-    return buf
-
-
-def _hash_by_fft(x: Bits, seed_f: npt.NDArray[np.complex128], seed_bits: int, m: int) -> Bits:
-    n, size = x.size, _fft_size(seed_bits)
-    spectrum = sp_fft.rfft(_padded(x, size), overwrite_x=True)
-    spectrum *= seed_f
-    conv = sp_fft.irfft(spectrum, size, overwrite_x=True)
-    window = conv[n - 1 : n - 1 + m]
-    rounded = np.rint(window)
-    if np.abs(window - rounded).max() > 0.25:  # pragma: no cover - float failure guard
-        raise ArithmeticError("FFT convolution lost integer precision in Toeplitz hashing")
-    return (rounded.astype(np.int64) & 1).astype(np.uint8)
-
-
-def _hash_by_linearity(x: Bits, done: list[tuple[Bits, Bits]], seed: Bits, m: int) -> Bits | None:
-    """``T x`` from a hashed ``(r, T r)`` (or ``r = 0``) with ``x ⊕ r`` sparse; else ``None``."""
-    n = x.size
-    for ref, ref_hash in [(None, None), *done]:
-        diff = x if ref is None else x ^ ref
-        if np.count_nonzero(diff) > SPARSE_HASH_ONES:
-            continue
-        y = np.zeros(m, np.uint8) if ref_hash is None else ref_hash.copy()
-        for j in np.flatnonzero(diff):
-            y ^= seed[n - 1 - j : n - 1 - j + m]
-        return y
-    return None
 
 
 def one_time_pad(bits: Bits, key: Bits) -> Bits:
