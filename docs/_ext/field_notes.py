@@ -82,7 +82,8 @@ FIELD_NOTES: dict[str, str] = {
     "QkdOtpChannelConfig.reconciliation": "Error correction of the raw key: ``ldpc`` "
     "(one syndrome per block) or ``cascade`` (interactive parities).",
     "QkdOtpChannelConfig.qber_tolerance": "Tolerated QBER fixed before the run; a block whose "
-    "sample exceeds it aborts (null = the link's expected QBER plus a margin).",
+    "sample exceeds it aborts (null = per block, the link's expected QBER plus the binomial "
+    "margin at which an honest link aborts with probability at most 1e-10).",
     "ScenarioConfig.name": "Scenario name (letters, digits, ``_.-``).",
     "ScenarioConfig.channel": "This scenario's channel both ways (default: the top-level one).",
     "ScenarioConfig.uplink": "Client-to-server channel (default: ``channel``).",

@@ -14,6 +14,7 @@ from qtfl.errors import InputError
 from qtfl.quantum.encoding import BasisEncoding
 from qtfl.quantum.noise import WernerPair
 from qtfl.security.eavesdropper import ClassicalTap, InterceptResend
+from qtfl.security.qkd import robust_qber_tolerance
 from qtfl.security.run_secret import LinkSecret
 from tests.channel.contract import sample_update
 
@@ -30,8 +31,7 @@ def test_key_is_identical_on_both_ends_and_matches_finite_size_formula(
 ) -> None:
     settings = QkdSettings(eps_sec=1e-10, eps_cor=1e-15, reconciliation=reconciliation)
     ch = QkdOtpChannel(LinkSpec(WernerPair(fidelity)), settings=settings)
-    q_tol = WernerPair(fidelity).qber + 0.02  # the default: expected QBER + 0.02
-    assert ch.qber_tolerance == pytest.approx(q_tol)
+    assert ch.qber_tolerance is None  # the default: Q_tol per block, robust at eps_rob
     key = ch.distill_key(20_000, rng=np.random.default_rng(4))
     assert key.reason == "ok"
     assert key.alice_key.size >= 20_000
@@ -40,6 +40,15 @@ def test_key_is_identical_on_both_ends_and_matches_finite_size_formula(
     total = 0
     for b in key.blocks:
         n, k = b.n_key, b.n_sample
+        q_tol = b.qber_tolerance  # fixed from the block's size before it was measured
+        assert q_tol == ch.block_tolerance(b.n_pairs) == robust_qber_tolerance(
+            expected_qber=WernerPair(fidelity).qber, n_pairs=b.n_pairs, sample_fraction=0.1,
+            eps_rob=1e-10,
+        )  # fmt: skip
+        if fidelity == 1.0:
+            assert q_tol == 0.0  # a perfect link never errs: any error aborts
+        else:
+            assert WernerPair(fidelity).qber < q_tol < WernerPair(fidelity).qber + 0.02
         # Tomamichel et al. 2012, Eq. (2): ln(4/eps_sec), the tolerated QBER fixed in advance
         mu = math.sqrt((n + k) / (n * k) * (k + 1) / k * math.log(4 / 1e-10))
         ell = math.floor(n * (1 - h(q_tol + mu)) - b.leak_ec - math.log2(2 / (1e-20 * 1e-15)))
@@ -83,7 +92,7 @@ def test_intercept_resend_on_all_pairs_aborts_above_the_tolerated_qber() -> None
     out = ch.send(sample_update(200), rng=np.random.default_rng(1))
     assert not out.delivered and out.verdict.detected
     assert out.verdict.reason == "qber-above-tolerance"
-    assert out.verdict.qber_bound == pytest.approx(0.02)
+    assert out.verdict.qber_bound == 0.0  # a perfect link's robust Q_tol: no error tolerated
     assert abs((out.verdict.qber or 0) - 0.25) < 0.03
     assert out.verdict.p_value is not None and out.verdict.p_value < 1e-12
 
@@ -94,7 +103,7 @@ def test_partial_attack_below_the_tolerance_still_yields_a_secret_key() -> None:
     # a fixed link secret: with a fresh one per run an assertion below failed in 1 of 80
     # repetitions (the sample QBER and the guess agreement vary with the secret)
     secret = LinkSecret(bytes(range(32)))
-    strict = QkdOtpChannel(link, eavesdropper=eve, secret=secret)  # Q_tol = 0.02: aborts
+    strict = QkdOtpChannel(link, eavesdropper=eve, secret=secret)  # Q_tol = 0 (F = 1): aborts
     out = strict.send(update, rng=np.random.default_rng(2))
     assert not out.delivered and out.verdict.reason == "qber-above-tolerance"
     settings = QkdSettings(qber_tolerance=0.07)

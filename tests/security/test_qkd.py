@@ -220,3 +220,65 @@ def test_toeplitz_hash_by_linearity_equals_the_fft_and_the_matrix_product() -> N
         np.testing.assert_array_equal(y, (t @ s) % 2)
     fft_alone = toeplitz_hash_many([x ^ 1, near], seed, m)[1]  # x ^ 1 is dense: by FFT
     np.testing.assert_array_equal(fft_alone, hashed[1])
+
+
+def _honest_abort_probability(n_pairs: int, q: float, fraction: float, q_tol: float) -> float:
+    """Exact P[an honest block aborts]: the sifted count m ~ Bin(N, 1/2), the sample
+    k = ceil(f m), its errors ~ Bin(k, Q), abort when errors > Q_tol k."""
+    from scipy.stats import binom
+
+    ms = np.arange(n_pairs + 1)
+    pm = binom.pmf(ms, n_pairs, 0.5)
+    total = 0.0
+    for m, p in zip(ms[pm > 1e-30], pm[pm > 1e-30], strict=True):
+        k = max(1, math.ceil(fraction * m))
+        total += p * binom.sf(math.floor(q_tol * k), k, q)
+    return float(total)
+
+
+@pytest.mark.parametrize(
+    ("n_pairs", "q", "eps_rob"),
+    [(20_000, 0.05, 1e-3), (20_000, 0.02, 1e-3), (200_000, 0.0333, 1e-6), (5_000, 0.01, 1e-2)],
+)
+def test_robust_tolerance_solves_its_chernoff_equation_and_bounds_the_honest_abort(
+    n_pairs: int, q: float, eps_rob: float
+) -> None:
+    from scipy.optimize import brentq
+    from scipy.special import rel_entr
+
+    from qtfl.security.qkd import robust_qber_tolerance
+
+    # Prepare: the stated construction, solved independently (scipy's root finder)
+    budget = math.log(2 / eps_rob)
+    k_low = math.ceil(0.1 * (n_pairs / 2 - math.sqrt(n_pairs * budget / 2)))
+
+    def gap(x: float) -> float:
+        return k_low * float(rel_entr(x, q) + rel_entr(1 - x, 1 - q)) - budget
+
+    want = brentq(gap, q, 0.110028, xtol=1e-14)
+    # Execute
+    got = robust_qber_tolerance(
+        expected_qber=q, n_pairs=n_pairs, sample_fraction=0.1, eps_rob=eps_rob
+    )
+    # Assert: the equation's root, and the exact honest abort probability is within eps_rob
+    assert got == pytest.approx(want, abs=1e-9)
+    assert _honest_abort_probability(n_pairs, q, 0.1, got) <= eps_rob
+
+
+def test_robust_tolerance_shrinks_with_the_block_and_stays_below_shor_preskill() -> None:
+    from qtfl.security.qkd import SHOR_PRESKILL_QBER, robust_qber_tolerance
+
+    def tol(n: int, q: float = 0.0333) -> float:
+        return robust_qber_tolerance(expected_qber=q, n_pairs=n, sample_fraction=0.1, eps_rob=1e-10)
+
+    sizes = [2_000, 20_000, 200_000, 2_000_000, 11_200_000]
+    values = [tol(n) for n in sizes]
+    assert values == sorted(values, reverse=True) and values[-1] > 0.0333
+    assert tol(2_000) == SHOR_PRESKILL_QBER  # too small a sample for 1e-10 below 11%
+    # paper-size block at F = 0.95 (Q = 3.3%, k ~ 0.56M): about Q + 0.0018, not Q + 0.02
+    k_low = 0.1 * (11_200_000 / 2 - math.sqrt(11_200_000 * math.log(2e10) / 2))
+    normal = math.sqrt(2 * 0.0333 * (1 - 0.0333) * math.log(2e10) / k_low)
+    assert values[-1] - 0.0333 == pytest.approx(normal, rel=0.05)
+    assert tol(10**6, q=0.0) == 0.0  # a perfect link: any error aborts, and it never errs
+    with pytest.raises(InputError, match="eps_rob"):
+        robust_qber_tolerance(expected_qber=0.01, n_pairs=10, sample_fraction=0.1, eps_rob=0.0)

@@ -17,10 +17,12 @@ Privacy amplification (``QkdSettings.privacy_amplification``): ``multiply-add-sh
 (default; strongly universal, one GMP multiplication) or ``toeplitz`` (one FFT convolution),
 :mod:`qtfl.security.privacy_amplification`; both two-universal, so the key length is the same.
 
-Tolerated QBER. ``Q_tol`` is fixed before the run (``QkdSettings.qber_tolerance``, default
-the link's expected QBER + :data:`QBER_TOLERANCE_MARGIN`, at most 11%); a block whose sample
-QBER exceeds it aborts (``qber-above-tolerance``), and the key length is Eq. (2) of
-Tomamichel et al. with ``Q_tol``.
+Tolerated QBER. Each block's ``Q_tol`` is fixed before its pairs are measured
+(:meth:`QkdOtpChannel.block_tolerance`): ``QkdSettings.qber_tolerance`` when given, else
+:func:`~qtfl.security.qkd.robust_qber_tolerance` of the link's expected QBER and the block's
+planned size, so that an honest link aborts a block with probability at most
+``QkdSettings.eps_rob`` (at most 11%); a block whose sample QBER exceeds it aborts
+(``qber-above-tolerance``), and the key length is Eq. (2) of Tomamichel et al. with ``Q_tol``.
 
 Sizing. A block of ``N`` pairs is sized from the link's expected QBER so that its finite key
 covers the payload with a margin; if a block's key falls short, another block makes the rest
@@ -76,6 +78,7 @@ from qtfl.security.qkd import (
     ldpc_reconcile,
     reconcile,
     reconciliation_qber,
+    robust_qber_tolerance,
     verification_hash_bits,
     within_tolerance,
 )
@@ -85,8 +88,6 @@ Bits = npt.NDArray[np.uint8]
 #: Cascade leakage per sifted bit assumed when sizing a block, in units of ``h(Q)``
 #: (measured 1.21 at Q = 1%, 1.30 at 5%, 1.36 at 10%; tests/security/test_qkd.py).
 SIZING_F_EC = 1.4
-#: Default ``Q_tol`` = the link's expected QBER + this (fixed before the run).
-QBER_TOLERANCE_MARGIN = 0.02
 RECONCILIATIONS = ("ldpc", "cascade")
 #: Largest block (sifted key bits) the sizing considers before declaring no key possible.
 MAX_SIFTED_BITS = 1 << 34
@@ -105,7 +106,10 @@ class QkdSettings:
             needs more is reported as not delivered (``key-needs-too-many-pairs``).
         reconciliation: ``ldpc`` (syndrome decoding, default) or ``cascade``.
         qber_tolerance: ``Q_tol`` of the finite-key bound, in ``(0, 0.11]``, fixed before
-            the run; ``None``: the link's expected QBER + :data:`QBER_TOLERANCE_MARGIN`.
+            the run for every block; ``None``: per block,
+            :func:`~qtfl.security.qkd.robust_qber_tolerance` at ``eps_rob``.
+        eps_rob: robustness, in ``(0, 1)``: the largest probability with which an honest link
+            (QBER as the link's model says) aborts a block, when ``qber_tolerance`` is unset.
         privacy_amplification: the two-universal hash family, ``multiply-add-shift``
             (default) or ``toeplitz`` (:mod:`qtfl.security.privacy_amplification`).
     """
@@ -118,9 +122,10 @@ class QkdSettings:
     reconciliation: str = "ldpc"
     qber_tolerance: float | None = None
     privacy_amplification: str = "multiply-add-shift"
+    eps_rob: float = 1e-10
 
     def __post_init__(self) -> None:
-        for name in ("sample_fraction", "eps_sec", "eps_cor"):
+        for name in ("sample_fraction", "eps_sec", "eps_cor", "eps_rob"):
             require_range(
                 name, getattr(self, name), low=0.0, high=1.0, low_open=True, high_open=True
             )
@@ -201,16 +206,28 @@ class QkdOtpChannel(Channel):
         self.settings = settings or QkdSettings()
         self.eavesdropper = eavesdropper or NoEavesdropper()
         tol = self.settings.qber_tolerance
-        if tol is None:
-            tol = min(SHOR_PRESKILL_QBER, pair.qber + QBER_TOLERANCE_MARGIN)
-        elif tol < pair.qber:
+        if tol is not None and tol < pair.qber:
             raise InputError(
                 f"qber_tolerance {tol:g} is below the link's expected QBER {pair.qber:.4f}: "
                 f"every block would abort; use qber_tolerance in [{pair.qber:.4f}, "
                 f"{SHOR_PRESKILL_QBER}] or leave it unset"
             )
-        #: ``Q_tol``: the tolerated QBER, fixed here, before any pair is measured.
-        self.qber_tolerance = float(tol)
+        #: The fixed ``Q_tol`` of every block, or ``None``: per block (:meth:`block_tolerance`).
+        self.qber_tolerance = None if tol is None else float(tol)
+
+    def block_tolerance(self, n_pairs: int) -> float:
+        """``Q_tol`` of a block of ``n_pairs`` pairs, fixed before they are measured: the
+        fixed ``qber_tolerance`` if set, else :func:`~qtfl.security.qkd.robust_qber_tolerance`
+        of the link's expected QBER (public figures only: both ends compute it alone)."""
+        if self.qber_tolerance is not None:
+            return self.qber_tolerance
+        s = self.settings
+        return robust_qber_tolerance(
+            expected_qber=float(self.link.pair.qber),
+            n_pairs=n_pairs,
+            sample_fraction=s.sample_fraction,
+            eps_rob=s.eps_rob,
+        )
 
     def pairs_for_key(self, key_bits: int, *, qber: float | None = None) -> int | None:
         """Pairs to distribute so one block's expected finite key covers ``key_bits``.
@@ -218,8 +235,8 @@ class QkdOtpChannel(Channel):
         ``qber`` defaults to the link's expected QBER; later blocks pass the measured one.
         ``None`` when no block yields a key at that QBER: reconciliation leakage (LDPC:
         ``1 - rate`` of the code chosen for the sample's QBER upper bound; Cascade:
-        ``SIZING_F_EC·h(Q)``) plus privacy amplification (``h(Q_tol + mu)``) exceed 1 bit
-        per sifted bit.
+        ``SIZING_F_EC·h(Q)``) plus privacy amplification (``h(Q_tol + mu)``, ``Q_tol`` that
+        of the block size tried) exceed 1 bit per sifted bit.
         """
         s = self.settings
         q = self.link.pair.qber if qber is None else max(qber, self.link.pair.qber)
@@ -239,11 +256,15 @@ class QkdOtpChannel(Channel):
             return finite_key_length(
                 n_key=n_key,
                 n_sample=k,
-                qber_tolerance=self.qber_tolerance,
+                qber_tolerance=self.block_tolerance(pairs_for(n_key)),
                 leak_ec=leak,
                 eps_sec=s.eps_sec,
                 eps_cor=s.eps_cor,
             )
+
+        def pairs_for(n_key: int) -> int:  # pairs whose sifted key leaves n_key bits
+            sifted = n_key / (1 - s.sample_fraction)
+            return math.ceil(2.0 * sifted * 1.02 + 6.0 * math.sqrt(sifted) + 64)
 
         lo, hi = 1, max(2, 2 * need)
         while key_from(hi) < need:
@@ -253,8 +274,7 @@ class QkdOtpChannel(Channel):
         while lo < hi:  # smallest sifted key length that suffices
             mid = (lo + hi) // 2
             lo, hi = (mid + 1, hi) if key_from(mid) < need else (lo, mid)
-        sifted = lo / (1 - s.sample_fraction)
-        return math.ceil(2.0 * sifted * 1.02 + 6.0 * math.sqrt(sifted) + 64)
+        return pairs_for(lo)
 
     def distill_key(self, key_bits: int, *, rng: np.random.Generator) -> KeyDistillation:
         """Make at least ``key_bits`` of shared secret key, block by block."""
@@ -298,12 +318,13 @@ class QkdOtpChannel(Channel):
         m, k, sample_errors = raw.n_sifted, raw.n_sample, raw.sample_errors
         qber = sample_errors / k
         cost = block_cost(self.link, n_pairs, m, k, rng=ends_rng)
+        q_tol = self.block_tolerance(n_pairs)  # public figures only: as fixed before measuring
         block = KeyBlock(
             n_pairs=n_pairs, n_sifted=m, n_sample=k, n_key=m - k, qber=qber, leak_ec=0,
-            key_bits=0, qber_tolerance=self.qber_tolerance,
+            key_bits=0, qber_tolerance=q_tol,
         )  # fmt: skip
         empty = np.zeros(0, np.uint8)
-        if not within_tolerance(sample_errors, k, self.qber_tolerance) or m - k < 1:
+        if not within_tolerance(sample_errors, k, q_tol) or m - k < 1:
             reason = "key-too-short" if m - k < 1 else "qber-above-tolerance"
             return replace(block, reason=reason), (empty,) * 3, cost
         a_raw, b_raw, e_raw = raw.alice, raw.bob, raw.eve
@@ -320,7 +341,7 @@ class QkdOtpChannel(Channel):
         ell = finite_key_length(
             n_key=int(a_raw.size),
             n_sample=k,
-            qber_tolerance=self.qber_tolerance,
+            qber_tolerance=q_tol,
             leak_ec=rec.leaked_bits,
             eps_sec=s.eps_sec,
             eps_cor=s.eps_cor,
@@ -360,7 +381,7 @@ class QkdOtpChannel(Channel):
                 key.reason,
                 detected=key.reason == "qber-above-tolerance",
                 qber=None if last is None else last.qber,
-                qber_bound=self.qber_tolerance,
+                qber_bound=None if last is None else last.qber_tolerance,
                 p_value=None if last is None else self._p_value(last),
                 attempts=max(1, len(key.blocks)),
             )
@@ -381,7 +402,7 @@ class QkdOtpChannel(Channel):
         worst = max(key.blocks, key=lambda b: b.qber)
         verdict = Verdict.ok(
             qber=worst.qber,
-            qber_bound=self.qber_tolerance,
+            qber_bound=worst.qber_tolerance,
             p_value=self._p_value(worst),
             attempts=len(key.blocks),
         )

@@ -75,23 +75,27 @@ class _JointBlock:
     sample: npt.NDArray[np.int64]
     cost: Ledger
     ends_rng: np.random.Generator
+    qber_tolerance: float
 
 
 @dataclass(frozen=True)
 class AliceHalf:
     """The client's records of one block: its bases and outcomes on the sifted pairs, the
-    public sample positions and the shared generator (public seeds)."""
+    public sample positions, the shared generator (public seeds) and the block's ``Q_tol``
+    (:meth:`QkdOtpChannel.block_tolerance`, public)."""
 
     bases: Bits
     sift: npt.NDArray[np.int64]
     outcomes: Bits
     sample: npt.NDArray[np.int64]
     ends_rng: np.random.Generator
+    qber_tolerance: float
 
 
 @dataclass(frozen=True)
 class BobHalf:
-    """The server's records of one block, and the block's cost (pairs, messages, time)."""
+    """The server's records of one block, the block's cost (pairs, messages, time) and its
+    ``Q_tol``."""
 
     bases: Bits
     sift: npt.NDArray[np.int64]
@@ -99,6 +103,7 @@ class BobHalf:
     sample: npt.NDArray[np.int64]
     cost: Ledger
     ends_rng: np.random.Generator
+    qber_tolerance: float
 
 
 def draw_block(channel: QkdOtpChannel, n_pairs: int, rng: np.random.Generator) -> _JointBlock:
@@ -108,15 +113,20 @@ def draw_block(channel: QkdOtpChannel, n_pairs: int, rng: np.random.Generator) -
     d = draw_block_pairs(channel.link.pair, attack, channel.settings.sample_fraction, rng=ends_rng)
     m, k = int(d.sift.size), int(d.sample.size)
     cost = block_cost(channel.link, n_pairs, m, k, rng=ends_rng)
-    return _JointBlock(d.a_bases, d.b_bases, d.sift, d.client, d.server, d.sample, cost, ends_rng)
+    tol = channel.block_tolerance(n_pairs)
+    return _JointBlock(
+        d.a_bases, d.b_bases, d.sift, d.client, d.server, d.sample, cost, ends_rng, tol
+    )
 
 
 def alice_half(joint: _JointBlock) -> AliceHalf:
-    return AliceHalf(joint.a_bases, joint.sift, joint.alice, joint.sample, joint.ends_rng)
+    j = joint
+    return AliceHalf(j.a_bases, j.sift, j.alice, j.sample, j.ends_rng, j.qber_tolerance)
 
 
 def bob_half(joint: _JointBlock) -> BobHalf:
-    return BobHalf(joint.b_bases, joint.sift, joint.bob, joint.sample, joint.cost, joint.ends_rng)
+    j = joint
+    return BobHalf(j.b_bases, j.sift, j.bob, j.sample, j.cost, j.ends_rng, j.qber_tolerance)
 
 
 def check_sift(own_bases: Bits, sift: npt.NDArray[np.int64], their_bases: Bits) -> None:
@@ -246,13 +256,14 @@ def kept_mask(flags: npt.ArrayLike, code: LdpcCode, n: int) -> npt.NDArray[np.bo
 
 def amplify(
     channel: QkdOtpChannel, kept: Bits, *, leaked_bits: int, sample_size: int,
-    ends_rng: np.random.Generator,
+    qber_tolerance: float, ends_rng: np.random.Generator,
 ) -> tuple[Bits, int]:  # fmt: skip
     """Privacy amplification of a verified kept string: ``(key, seed bits sent)``; an empty
-    key (and no seed drawn) when the finite-key length is 0."""
+    key (and no seed drawn) when the finite-key length is 0. ``qber_tolerance``: the block's
+    ``Q_tol`` (its half's)."""
     s = channel.settings
     ell = finite_key_length(
-        n_key=int(kept.size), n_sample=sample_size, qber_tolerance=channel.qber_tolerance,
+        n_key=int(kept.size), n_sample=sample_size, qber_tolerance=qber_tolerance,
         leak_ec=leaked_bits, eps_sec=s.eps_sec, eps_cor=s.eps_cor,
     )  # fmt: skip
     if ell == 0:

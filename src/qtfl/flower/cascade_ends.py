@@ -163,7 +163,8 @@ class CascadeQkdOtpEnds(QkdOtpEnds):
                 return None
             key, seed_bits = amplify(
                 self.channel, cascade.corrected, leaked_bits=cascade.leaked_bits,
-                sample_size=estimated.sample_size, ends_rng=half.ends_rng,
+                sample_size=estimated.sample_size, qber_tolerance=half.qber_tolerance,
+                ends_rng=half.ends_rng,
             )  # fmt: skip
             if seed_bits:
                 bob.cost = bob.cost + Ledger(classical_bits=seed_bits, link_seconds=lat)
@@ -226,7 +227,7 @@ class CascadeQkdOtpEnds(QkdOtpEnds):
             if last and phase == ANNOUNCE:
                 return self._announce_cascade(half, request)
             est = Estimate(int(errors[i]), int(half.sample.size), int(half.outcomes.size))
-            if est.outcome(self.channel.qber_tolerance) != "ok":
+            if est.outcome(half.qber_tolerance) != "ok":
                 if last or int(passes[i]) != 0:
                     raise InputError("the request reconciles a block with no key string")
                 continue  # a block with no key string (the server moved on)
@@ -238,7 +239,7 @@ class CascadeQkdOtpEnds(QkdOtpEnds):
             ends_rng = _after_perms(block, int(passes[i]) - 1, raw.size)  # the passes it took
             block_key, _ = amplify(
                 self.channel, raw, leaked_bits=int(leaks[i]), sample_size=est.sample_size,
-                ends_rng=ends_rng,
+                qber_tolerance=half.qber_tolerance, ends_rng=ends_rng,
             )  # fmt: skip
             keys.append(block_key)
         assert phase == CLOSE

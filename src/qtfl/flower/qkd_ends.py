@@ -65,7 +65,7 @@ class BobState:
     n_values: int
     rng: np.random.Generator
     ledger: Ledger = field(default_factory=Ledger)
-    figures: list[tuple[float, int, int]] = field(default_factory=list)  # qber, k, sifted
+    figures: list[tuple[float, int, int, float]] = field(default_factory=list)  # qber, k, m, Q_tol
     block_pairs: list[int] = field(default_factory=list)
     block_errors: list[int] = field(default_factory=list)
     kept_flags: list[Bits] = field(default_factory=list)
@@ -113,15 +113,15 @@ class QkdOtpEnds(UplinkEnds):
             reason,
             detected=reason == "qber-above-tolerance",
             qber=None if last is None else last[0],
-            qber_bound=self.channel.qber_tolerance,
+            qber_bound=None if last is None else last[3],
             p_value=None if last is None else self._p_value(last),
             attempts=max(1, len(bob.figures)),
         )
         ledger = Ledger(payload_bits=bob.n_bits) + bob.ledger
         bob.done = Delivery(None, ledger, verdict, Tap(kind="qkd-public-discussion"))
 
-    def _p_value(self, figures: tuple[float, int, int]) -> float:
-        qber, k, m = figures
+    def _p_value(self, figures: tuple[float, int, int, float]) -> float:
+        qber, k, m, _ = figures
         block = KeyBlock(n_pairs=0, n_sifted=m, n_sample=k, n_key=m - k, qber=qber,
                          leak_ec=0, key_bits=0)  # fmt: skip
         return _p_value_of(block, self.channel.link.pair.qber)
@@ -200,9 +200,9 @@ class QkdOtpEnds(UplinkEnds):
         check_sift(half.bases, half.sift, _bits(wire["a_bases"], n_pairs))
         est = estimate(half.outcomes, half.sample, _bits(wire["a_sample"], k))
         bob.est = est
-        bob.figures.append((est.qber, est.sample_size, est.sifted))
+        bob.figures.append((est.qber, est.sample_size, est.sifted, half.qber_tolerance))
         bob.block_errors.append(est.errors)
-        return est.outcome(self.channel.qber_tolerance)
+        return est.outcome(half.qber_tolerance)
 
     def _take(self, bob: BobState, wire: Arrays) -> Arrays | None:
         half = bob.half
@@ -250,7 +250,7 @@ class QkdOtpEnds(UplinkEnds):
             return None
         key, seed_bits = amplify(
             self.channel, kept, leaked_bits=dec.leaked_bits, sample_size=est.sample_size,
-            ends_rng=half.ends_rng,
+            qber_tolerance=half.qber_tolerance, ends_rng=half.ends_rng,
         )  # fmt: skip
         if seed_bits:
             bob.cost = bob.cost + Ledger(classical_bits=seed_bits, link_seconds=lat)
@@ -283,7 +283,7 @@ class QkdOtpEnds(UplinkEnds):
         )
         worst = max(bob.figures, key=lambda f: f[0])
         verdict = Verdict.ok(
-            qber=worst[0], qber_bound=self.channel.qber_tolerance,
+            qber=worst[0], qber_bound=worst[3],
             p_value=self._p_value(worst), attempts=len(bob.figures),
         )  # fmt: skip
         tap = Tap(kind="one-time-pad-ciphertext", observed=np.packbits(cipher))
@@ -315,7 +315,7 @@ class QkdOtpEnds(UplinkEnds):
             if i == pairs.size - 1 and phase == ANNOUNCE:
                 return self._announce(half, request)
             est = Estimate(int(errors[i]), int(half.sample.size), int(half.outcomes.size))
-            if est.outcome(self.channel.qber_tolerance) != "ok" or kept[i].size == 0:
+            if est.outcome(half.qber_tolerance) != "ok" or kept[i].size == 0:
                 continue  # a block with no key string (the server moved on)
             code = est.code()
             if code is None:
@@ -326,7 +326,7 @@ class QkdOtpEnds(UplinkEnds):
             leaked = -(-raw.size // code.n) * (code.n - code.k + 32) + self.hash_bits
             block_key, _ = amplify(
                 self.channel, string, leaked_bits=leaked, sample_size=est.sample_size,
-                ends_rng=half.ends_rng,
+                qber_tolerance=half.qber_tolerance, ends_rng=half.ends_rng,
             )  # fmt: skip
             keys.append(block_key)
             if i == pairs.size - 1:  # the block whose flags just came: close it
@@ -352,7 +352,7 @@ class QkdOtpEnds(UplinkEnds):
             "a_sample": np.packbits(half.outcomes[half.sample]),
         }
         code = est.code()
-        if est.outcome(self.channel.qber_tolerance) == "ok" and code is not None:
+        if est.outcome(half.qber_tolerance) == "ok" and code is not None:
             syn, crcs = alice_syndromes(key_string(half.outcomes, half.sample), code)
             out["syndromes"] = np.packbits(syn.reshape(-1))
             out["crcs"] = np.packbits(crcs.reshape(-1))
