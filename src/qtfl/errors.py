@@ -61,15 +61,15 @@ def require_range(
         x = float(value)
     except (TypeError, ValueError):
         raise InputError(f"{name} must be a number, got {short_repr(value)}") from None
-    left = "(" if low_open or low is None else "["
-    right = ")" if high_open or high is None else "]"
-    interval = f"{left}{_fmt(low, '-inf')}, {_fmt(high, 'inf')}{right}"
     ok = math.isfinite(x)
     if ok and low is not None:
         ok = x > low if low_open else x >= low
     if ok and high is not None:
         ok = x < high if high_open else x <= high
-    if not ok:
+    if not ok:  # the message is formatted only when raised (hot loops call this)
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        interval = f"{left}{_fmt(low, '-inf')}, {_fmt(high, 'inf')}{right}"
         raise InputError(f"{name} must be in {interval}, got {short_repr(value)}")
     return x
 

@@ -523,7 +523,9 @@ def draw_block_pairs(
     b_bases = uniform_bits((n_pairs,), rng=rng)
     sift = np.flatnonzero(a_bases == b_bases)
     m = int(sift.size)
-    meas = measure_sifted(pair, a_bases[sift], attack[sift], rng=rng)
+    untouched = not attack.any()  # then no gather of the (all-zero) attack codes
+    sifted_attack = np.zeros(m, np.uint8) if untouched else attack[sift]
+    meas = measure_sifted(pair, a_bases[sift], sifted_attack, rng=rng)
     k = _sample_size(m, sample_fraction)
     sample = sample_subset(m, k, rng=rng)
     return BlockDraw(a_bases, b_bases, sift, meas.client, meas.server, meas.eve_bits, sample)
@@ -537,6 +539,7 @@ def _measure_pairs(
     m, k = int(d.sift.size), int(d.sample.size)
     in_key = np.ones(m, bool)
     in_key[d.sample] = False
+    key_idx = np.flatnonzero(in_key)  # then take: faster than two boolean-mask copies
     errors = int(np.count_nonzero(d.client[d.sample] != d.server[d.sample]))
-    eve = d.eve_bits[in_key] if d.eve_bits.any() else np.zeros(m - k, np.uint8)
-    return SiftedKey(m, k, errors, d.client[in_key], d.server[in_key], eve)
+    eve = d.eve_bits.take(key_idx) if d.eve_bits.any() else np.zeros(m - k, np.uint8)
+    return SiftedKey(m, k, errors, d.client.take(key_idx), d.server.take(key_idx), eve)

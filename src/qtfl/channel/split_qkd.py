@@ -188,7 +188,7 @@ def key_string(outcomes: Bits, sample: npt.NDArray[np.int64]) -> Bits:
     """The sifted outcomes outside the estimation sample, in order."""
     in_key = np.ones(outcomes.size, bool)
     in_key[sample] = False
-    out: Bits = outcomes[in_key]
+    out: Bits = outcomes.take(np.flatnonzero(in_key))
     return out
 
 

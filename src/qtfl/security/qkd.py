@@ -59,7 +59,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import beta as beta_dist
+from scipy.special import betaincinv
 
 from qtfl.errors import InputError, require_int, require_range
 from qtfl.security.cascade import MAX_PASSES as MAX_PASSES  # re-exported
@@ -185,7 +185,7 @@ def reconciliation_qber(errors: int, sample_size: int, *, confidence: float = 0.
     c = require_range("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
     if e == k:
         return 1.0
-    return float(beta_dist.ppf(c, e + 1, k - e))
+    return float(betaincinv(e + 1, k - e, c))  # the Beta(e + 1, k - e) quantile at c
 
 
 def verification_hash_bits(eps_cor: float) -> int:
