@@ -333,7 +333,7 @@ class QkdOtpChannel(Channel):
         block = replace(block, leak_ec=rec.leaked_bits, reconciliation_code=rec.code)
         if not rec.success:
             return replace(block, reason="error-correction-failed"), (empty,) * 3, cost
-        if rec.kept is not None:  # blocks the decoder could not solve are dropped at both ends
+        if rec.kept is not None and not rec.kept.all():  # unsolved blocks: dropped at both ends
             a_raw, e_raw, corrected = a_raw[rec.kept], e_raw[rec.kept], rec.corrected[rec.kept]
         else:
             corrected = rec.corrected

@@ -264,10 +264,14 @@ def ldpc_reconcile(
         out = redecode_with_sum_product(graph, syn, out, retry, bit_error_rate=p, threads=threads)
         crc_ok = (crc32_bits(b ^ out.errors) == crc_alice).all(axis=1)
     fixed = (b ^ out.errors).reshape(-1)[:n]
-    kept = np.repeat(out.converged & crc_ok, code.n)[:n]
+    flags = out.converged & crc_ok
+    kept = np.repeat(flags, code.n)[:n]
     leaked = blocks * (code.n - code.k + CRC_BITS) + t
     sent = leaked + blocks  # + Bob's one flag per block (which he discards)
-    ok = bool(kept.any()) and np.array_equal(fixed[kept], alice[kept])
+    if flags.all():  # the usual case: no masked copies of the whole key
+        ok = np.array_equal(fixed, alice)
+    else:
+        ok = bool(kept.any()) and np.array_equal(fixed[kept], alice[kept])
     return Reconciliation(fixed, leaked, 1, 1, ok, kept, sent, code.name)
 
 
