@@ -28,9 +28,9 @@ for any two different inputs ``x ≠ y`` the collision probability over the seed
   and finds the family not pairwise independent at :math:`\bar w = n + l - 2`). Here
   :math:`\bar w = n + l - 1` exactly; the public seed is ``a`` and ``b``, :math:`2\bar w`
   bits. One big-integer multiplication (GMP through ``gmpy2``, FFT-based for millions of
-  bits): about 50 ms for ``n`` = 5.0M, ``l`` = 1.7M bits, 10-20x faster than the FFT
-  Toeplitz hash below. It is not GF(2)-linear: a string equal to one already hashed reuses
-  its hash, any other is hashed separately.
+  bits): 20-50 ms for ``n`` = 4-5M, ``l`` = 1.7M bits on a loaded 2-core machine, where the
+  FFT Toeplitz hash below took about 0.6 s. It is not GF(2)-linear: a string equal to one
+  already hashed reuses its hash, any other is hashed separately.
 * ``toeplitz`` — a random binary ``l × n`` Toeplitz matrix (Krawczyk, CRYPTO '94;
   Carter & Wegman, JCSS 18, 143 (1979)), seed ``n + l - 1`` bits, applied with one float
   FFT convolution per string (:func:`toeplitz_hash_many`); GF(2)-linear, so a string close
