@@ -258,12 +258,14 @@ def ldpc_reconcile(
     syn = graph.syndrome(a ^ b)  # = H a ⊕ H b, Bob's syndrome of the error (one pass, linear)
     p = max(q, 1e-4)
     out = decode_syndromes(graph, syn, bit_error_rate=p, threads=threads)
-    crc_ok = (crc32_bits(b ^ out.errors) == crc_alice).all(axis=1)
+    fixed_blocks = b ^ out.errors
+    crc_ok = (crc32_bits(fixed_blocks) == crc_alice).all(axis=1)
     retry = out.converged & ~crc_ok & (out.sum_product_iterations == 0)
     if retry.any():  # solved into the wrong word: ask sum-product
         out = redecode_with_sum_product(graph, syn, out, retry, bit_error_rate=p, threads=threads)
-        crc_ok = (crc32_bits(b ^ out.errors) == crc_alice).all(axis=1)
-    fixed = (b ^ out.errors).reshape(-1)[:n]
+        fixed_blocks = b ^ out.errors
+        crc_ok = (crc32_bits(fixed_blocks) == crc_alice).all(axis=1)
+    fixed = fixed_blocks.reshape(-1)[:n]
     flags = out.converged & crc_ok
     kept = np.repeat(flags, code.n)[:n]
     leaked = blocks * (code.n - code.k + CRC_BITS) + t
