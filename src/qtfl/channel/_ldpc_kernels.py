@@ -21,6 +21,10 @@ LANES = 64
 #: Lanes of the min-sum tail: once no block is left to load and at most this many lanes
 #: are still decoding, they continue in arrays this wide (one AVX-256 vector of float32).
 TAIL_LANES = 8
+#: A min-sum batch of at most this many blocks runs in TAIL_LANES-wide arrays from the start
+#: (refilling lanes as blocks finish): on a machine with 128-bit vectors (SSE only) a 64-lane
+#: sweep costs ~8x an 8-lane one, so a few blocks in 64 lanes mostly sweep empty lanes.
+NARROW_BATCH = 24
 #: Normalisation of the min-sum check message (1 - 1/8, usual for column weights 3-4).
 MIN_SUM_ALPHA = 0.875
 #: Blocks side by side in the sum-product fallback: 1, since its log/tanh calls are scalar
@@ -163,7 +167,7 @@ def decode_min_sum(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, out_it
         deg = max(deg, row_ptr[r + 1] - row_ptr[r])
     # A batch of at most TAIL_LANES blocks goes to the tail at once (below): its state is
     # allocated that wide, and the 64-lane sweep, which would index beyond it, never runs.
-    width = lanes if b > TAIL_LANES else TAIL_LANES
+    width = lanes if b > NARROW_BATCH else TAIL_LANES
     post = np.zeros((n, width), np.float32)
     msg = np.zeros((col_idx.size, width), np.float32)
     ssign = np.ones((m, width), np.float32)
@@ -179,15 +183,15 @@ def decode_min_sum(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, out_it
     fresh = np.zeros(width, np.uint8)
     llr32 = np.float32(llr)
     nxt = 0
-    for lane in range(min(lanes, b)):
+    for lane in range(min(width, b)):
         _load(lane, nxt, syn, llr32, post, ssign, lane_block, lane_iter, fresh)
         nxt += 1
-    active = min(lanes, b)
+    active = min(width, b)
     while active > 0:
-        if nxt >= b and active <= TAIL_LANES:
+        if width == TAIL_LANES or (nxt >= b and active <= TAIL_LANES):
             _min_sum_tail(
                 row_ptr, col_idx, syn, llr32, max_iter, post, msg, ssign, lane_block,
-                lane_iter, fresh, out_err, out_ok, out_it, deg,
+                lane_iter, fresh, out_err, out_ok, out_it, deg, nxt,
             )  # fmt: skip
             return
         _min_sum_sweep(row_ptr, col_idx, post, msg, ssign, ext, min1, min2, sgn, pos, fresh, lanes)
@@ -203,12 +207,13 @@ def decode_min_sum(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, out_it
 @numba.njit(cache=True, nogil=True)
 def _min_sum_tail(
     row_ptr, col_idx, syn, llr32, max_iter, post, msg, ssign, lane_block, lane_iter, fresh,
-    out_err, out_ok, out_it, deg,
+    out_err, out_ok, out_it, deg, nxt,
 ):  # fmt: skip
-    # The last few blocks (no more to load): their lanes' state moved to TAIL_LANES-wide
-    # arrays and swept there, the same arithmetic per lane, a fraction of the work per
-    # sweep. A block min-sum cannot solve keeps its lane for max_iter sweeps, which at 64
-    # lanes cost as much as decoding dozens of blocks.
+    # The last few blocks (no more to load), or a small batch from its start: the lanes'
+    # state moved to TAIL_LANES-wide arrays and swept there, blocks from ``nxt`` on loaded
+    # as lanes free up, the same arithmetic per lane, a fraction of the work per sweep. A
+    # block min-sum cannot solve keeps its lane for max_iter sweeps, which at 64 lanes
+    # cost as much as decoding dozens of blocks.
     lanes = TAIL_LANES
     n, m, edges = post.shape[0], ssign.shape[0], msg.shape[0]
     t_post = np.zeros((n, lanes), np.float32)
@@ -238,15 +243,14 @@ def _min_sum_tail(
     pos = np.zeros(lanes, np.int32)
     bad = np.zeros(lanes, np.uint8)
     par = np.zeros(lanes, np.uint8)
-    b = syn.shape[0]
     active = k
     while active > 0:
         _min_sum_sweep(
             row_ptr, col_idx, t_post, t_msg, t_ssign, ext, min1, min2, sgn, pos, t_fresh, lanes
         )
-        _check_and_refill(
+        nxt = _check_and_refill(
             row_ptr, col_idx, syn, llr32, max_iter, t_post, t_ssign, t_block, t_iter,
-            b, out_err, out_ok, out_it, bad, par, t_fresh,
+            nxt, out_err, out_ok, out_it, bad, par, t_fresh,
         )  # fmt: skip
         active = 0
         for lane in range(lanes):
@@ -330,3 +334,144 @@ def crc32_rows(packed, table):
             c = table[(c ^ np.uint32(packed[i, j])) & np.uint32(0xFF)] ^ (c >> np.uint32(8))
         out[i] = c ^ np.uint32(0xFFFFFFFF)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def flip_decode(row_ptr, col_idx, col_ptr, row_idx, syn, max_weight, out_err, out_ok):
+    # Greedy bit flipping, one block at a time (the work is sparse: only the bits of
+    # unsatisfied checks are scored). Flip the bit whose flip satisfies the most checks net
+    # (gain = 2 * unsatisfied checks of the bit - its degree > 0; ties to the lowest bit),
+    # until the syndrome is met or no flip gains. Each flip lowers the syndrome weight, so
+    # at most ``weight`` flips. ``out_err`` must hold zeros; blocks with a zero syndrome or
+    # a weight above ``max_weight`` are left unsolved.
+    b, m = syn.shape
+    n = col_ptr.size - 1
+    cnt = np.zeros(n, np.int32)  # unsatisfied checks of each bit
+    flipped = np.zeros(n, np.uint8)
+    flips = np.empty(m, np.int64)
+    s = np.zeros(m, np.uint8)
+    unsat = np.empty(m, np.int64)  # the unsatisfied checks, in any order
+    where = np.full(m, -1, np.int64)  # index of check r in ``unsat``
+    for blk in range(b):
+        out_ok[blk] = False
+        w = 0
+        for r in range(m):
+            w += syn[blk, r]
+        if w == 0 or w > max_weight:
+            continue
+        nu = 0
+        for r in range(m):
+            if syn[blk, r]:
+                s[r] = 1
+                where[r] = nu
+                unsat[nu] = r
+                nu += 1
+                for j in range(row_ptr[r], row_ptr[r + 1]):
+                    cnt[col_idx[j]] += 1
+        nf = 0
+        while nu > 0:
+            best = -1
+            best_gain = 0
+            for i in range(nu):
+                r = unsat[i]
+                for j in range(row_ptr[r], row_ptr[r + 1]):
+                    v = col_idx[j]
+                    gain = 2 * cnt[v] - (col_ptr[v + 1] - col_ptr[v])
+                    if gain > best_gain or (gain == best_gain and gain > 0 and v < best):
+                        best_gain = gain
+                        best = v
+            if best < 0:
+                break
+            flipped[best] ^= 1
+            flips[nf] = best
+            nf += 1
+            for i in range(col_ptr[best], col_ptr[best + 1]):
+                r = row_idx[i]
+                if s[r]:  # satisfied now: swap-remove from the list
+                    s[r] = 0
+                    d = -1
+                    k = where[r]
+                    last = unsat[nu - 1]
+                    unsat[k] = last
+                    where[last] = k
+                    where[r] = -1
+                    nu -= 1
+                else:
+                    s[r] = 1
+                    d = 1
+                    where[r] = nu
+                    unsat[nu] = r
+                    nu += 1
+                for j in range(row_ptr[r], row_ptr[r + 1]):
+                    cnt[col_idx[j]] += d
+        if nu == 0:
+            out_ok[blk] = True
+            for i in range(nf):
+                out_err[blk, flips[i]] = flipped[flips[i]]
+        # reset the scratch state for the next block
+        for i in range(nu):
+            r = unsat[i]
+            s[r] = 0
+            where[r] = -1
+            for j in range(row_ptr[r], row_ptr[r + 1]):
+                cnt[col_idx[j]] -= 1
+        for i in range(nf):
+            flipped[flips[i]] = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def decode_flooding(
+    row_ptr, col_idx, col_ptr, col_edge, syn, llr, max_iter, out_err, out_ok, out_it
+):
+    # Sum-product with the flooding (parallel) schedule, one block at a time, double
+    # precision: all check messages from the bit messages, then all bit messages from the
+    # check messages (extrinsic: posterior minus the edge's own check message), then the
+    # hard decision (ties to 1) and the syndrome test. The schedule of the ``ldpc``
+    # package's product_sum BP; layered schedules can stall in a trapping set it escapes.
+    b, m = syn.shape
+    n = col_ptr.size - 1
+    edges = col_idx.size
+    q = np.empty(edges, np.float64)  # bit -> check
+    r = np.empty(edges, np.float64)  # check -> bit
+    th = np.empty(edges, np.float64)
+    e = np.zeros(n, np.uint8)
+    for blk in range(b):
+        for j in range(edges):
+            q[j] = llr
+        good = False
+        it = 0
+        while it < max_iter and not good:
+            it += 1
+            for row in range(m):
+                start, stop = row_ptr[row], row_ptr[row + 1]
+                acc = -1.0 if syn[blk, row] else 1.0
+                for j in range(start, stop):
+                    x = math.tanh(0.5 * q[j])
+                    th[j] = x
+                    r[j] = acc  # syndrome sign x product of tanh before j
+                    acc *= x
+                acc = 1.0
+                for j in range(stop - 1, start - 1, -1):
+                    x = min(max(r[j] * acc, -_TANH_MAX), _TANH_MAX)
+                    r[j] = 2.0 * math.atanh(x)
+                    acc *= th[j]
+            for v in range(n):
+                acc = llr
+                for k in range(col_ptr[v], col_ptr[v + 1]):
+                    acc += r[col_edge[k]]
+                e[v] = 1 if acc <= 0.0 else 0
+                for k in range(col_ptr[v], col_ptr[v + 1]):
+                    j = col_edge[k]
+                    q[j] = acc - r[j]
+            good = True
+            for row in range(m):
+                par = syn[blk, row]
+                for j in range(row_ptr[row], row_ptr[row + 1]):
+                    par ^= e[col_idx[j]]
+                if par:
+                    good = False
+                    break
+        out_ok[blk] = good
+        out_it[blk] = it
+        for v in range(n):
+            out_err[blk, v] = e[v]

@@ -15,7 +15,9 @@ code), ``T`` is the ``(n-k)``-square dual-diagonal "staircase". Encoding is line
 and vectorised over blocks: parity = prefix-XOR of ``H1·s`` (Jin, Khandekar & McEliece,
 "Irregular repeat-accumulate codes", 2000; the same structure as IEEE 802.11n and 5G NR LDPC
 codes).
-Decoding is syndrome decoding with belief propagation
+Decoding is syndrome decoding: greedy bit flipping first, kept for a block only when its
+CRC-32 holds (a few microseconds per block at the error rates of purified links, where it
+solves ~90% of blocks), then belief propagation for the rest
 (:mod:`qtfl.channel.ldpc_decoder`): layered normalised min-sum on 64 blocks at once, one
 block per SIMD lane, each block stopping at the iteration its syndrome is met, and layered
 sum-product for the few blocks min-sum leaves unsolved (or solves with a wrong CRC). The
@@ -56,7 +58,12 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from qtfl.channel.crc import CRC_BITS, crc32_bits
-from qtfl.channel.ldpc_decoder import TannerGraph, decode_syndromes, redecode_with_sum_product
+from qtfl.channel.ldpc_decoder import (
+    TannerGraph,
+    decode_syndromes,
+    flip_decode,
+    redecode_with_sum_product,
+)
 from qtfl.errors import InputError, require_choice, require_int, require_range
 
 BitArray = npt.NDArray[np.uint8]
@@ -365,7 +372,10 @@ def decode_blocks(
 
     Returns the data bits ``(B, k - 32)`` and the failed-block mask (no codeword reached by
     layered min-sum within ``max_iter`` iterations nor by the sum-product fallback, or
-    CRC-32 mismatch). Blocks min-sum solves with a wrong CRC are re-decoded with
+    CRC-32 mismatch). Bit flipping (:func:`~qtfl.channel.ldpc_decoder.flip_decode`) tries
+    every block first; its word is kept where the CRC-32 holds, every other block is decoded
+    by belief propagation as if bit flipping had not run, so no block is lost that belief
+    propagation decodes. Blocks min-sum solves with a wrong CRC are re-decoded with
     sum-product too. No check that the code suits the error rate: :class:`FecCodec` does
     that; calibration uses this. Results are identical for any ``threads``.
     """
@@ -374,6 +384,37 @@ def decode_blocks(
         raise InputError(f"received blocks must have shape (B, {code.n}), got {r.shape}")
     graph = code.tanner_graph
     syndromes = graph.syndrome(r)
+    # Bit flipping first (microseconds for the few errors of a good link); a block it
+    # solves is kept only when its CRC-32 holds, every other goes to belief propagation.
+    flips, flipped = flip_decode(graph, syndromes)
+    corrected = r ^ flips
+    done = flipped.copy()
+    tried = np.flatnonzero(flipped)
+    done[tried] = _crc_ok(code, corrected[tried])
+    ok = done.copy()
+    rest = np.flatnonzero(~done)
+    if rest.size:
+        words, good = _decode_bp(
+            code, r[rest], syndromes[rest], bit_error_rate, max_iter=max_iter, threads=threads
+        )
+        corrected[rest] = words
+        ok[rest] = good
+    return corrected[:, : code.data_bits], ~ok
+
+
+def _decode_bp(
+    code: LdpcCode,
+    r: BitArray,
+    syndromes: BitArray,
+    bit_error_rate: float,
+    *,
+    max_iter: int,
+    threads: int,
+) -> tuple[BitArray, npt.NDArray[np.bool_]]:
+    """Belief propagation for received blocks ``r``: corrected words and a mask of blocks
+    that met their syndrome with a matching CRC (min-sum, then sum-product for blocks
+    min-sum leaves unsolved or solves with a wrong CRC)."""
+    graph = code.tanner_graph
     out = decode_syndromes(
         graph, syndromes, bit_error_rate=bit_error_rate, max_iter=max_iter, threads=threads
     )
@@ -386,7 +427,8 @@ def decode_blocks(
         )
         corrected = r ^ out.errors
         crc_ok = _crc_ok(code, corrected)
-    return corrected[:, : code.data_bits], ~(out.converged & crc_ok)
+    ok: npt.NDArray[np.bool_] = out.converged & crc_ok
+    return corrected, ok
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,19 @@ with the next block). Blocks min-sum leaves unsolved within ``max_iter`` iterati
 (or whose caller rejects the result, e.g. by CRC) are decoded again with layered
 sum-product (at most :data:`SUM_PRODUCT_MAX_ITER` iterations), whose check update is
 :math:`R_{rv} = (-1)^{s_r}\, 2\,\operatorname{artanh} \prod_{u \ne v} \tanh(t_u/2)` in
-double precision (the product over the others from prefix and suffix products). On the
+double precision (the product over the others from prefix and suffix products); the rare
+block that stalls there too (a trapping set of the layered schedule) is decoded once more
+with the flooding schedule the ``ldpc`` package uses (all checks, then all bits). On the
 codes of :mod:`qtfl.channel.fec` this corrects every block the ``ldpc`` package's flooding
 sum-product corrects, in the tests (tests/channel/test_ldpc_decoder.py compares them block by
-block at three fidelities and each code's calibrated limit).
+block at three fidelities, each code's calibrated limit, and ldpc-9/10 at its limit, where a
+block the layered schedules could not solve showed the need for the flooding pass).
+
+Bit flipping. :func:`flip_decode` is a cheap first pass for blocks with few errors (greedy
+bit flipping, microseconds per block): FEC (:func:`qtfl.channel.fec.decode_blocks`) keeps its
+result only where the block's CRC-32 holds and sends every other block to
+:func:`decode_syndromes`, so a block is lost only if belief propagation loses it too (or
+a wrong pattern passes CRC-32, probability 2^-32, as for belief propagation).
 
 Vectorisation. One block per SIMD lane (64 lanes): min-sum messages are stored as
 ``(edges, lanes)`` and posteriors as ``(n, lanes)``, so each row update is a loop over lanes
@@ -39,8 +48,9 @@ bit-identical results. Loading a block into a lane does not zero its check messa
 strided store per edge): the lane's first sweep reads zeros in their place. Once no block
 is left to load and at most ``TAIL_LANES`` (8) lanes are still decoding, those lanes move
 to 8-wide arrays and finish there, so a block min-sum cannot solve no longer keeps 64
-lanes sweeping for ``max_iter`` iterations. Neither changes any block's arithmetic (tests
-compare each block decoded alone and in a batch).
+lanes sweeping for ``max_iter`` iterations; a batch of at most ``NARROW_BATCH`` (24) blocks
+(e.g. what bit flipping left) runs 8 wide from the start. None of this changes any block's
+arithmetic (tests compare each block decoded alone and in a batch).
 
 Compilation. The kernels are compiled by numba on first use and cached on disk
 (``cache=True``, next to this file or in ``NUMBA_CACHE_DIR``); the first call in a fresh
@@ -51,6 +61,7 @@ later processes load the cache.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +110,19 @@ class TannerGraph:
         """Ones in ``H``."""
         return int(self.col_idx.size)
 
+    @functools.cached_property
+    def columns(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Column-wise edge lists ``(col_ptr, row_idx, edge)`` (CSC): the checks of bit ``v``
+        are ``row_idx[col_ptr[v]:col_ptr[v+1]]``, ascending, and ``edge`` gives each one's
+        index in the row-wise lists (``col_idx[edge[k]] == v``)."""
+        order = np.argsort(self.col_idx, kind="stable")  # rows ascend within a column
+        rows = np.repeat(np.arange(self.m, dtype=np.int64), np.diff(self.row_ptr))
+        col_ptr = np.zeros(self.n + 1, np.int64)
+        np.cumsum(np.bincount(self.col_idx, minlength=self.n), out=col_ptr[1:])
+        return col_ptr, rows[order], order.astype(np.int64)
+
     def syndrome(self, words: npt.ArrayLike) -> npt.NDArray[np.uint8]:
         """``H w mod 2`` for each row of ``words`` ``(B, n)`` -> ``(B, m)``."""
         w = np.asarray(words, dtype=np.uint8)
@@ -118,7 +142,8 @@ class SyndromeDecoding:
         errors: ``(B, n)`` error patterns (the decoder's best guess where not converged).
         converged: ``(B,)`` True where ``H e = s`` holds.
         min_sum_iterations: ``(B,)`` layered min-sum iterations spent (0 for zero syndromes).
-        sum_product_iterations: ``(B,)`` layered sum-product iterations (0 unless re-decoded).
+        sum_product_iterations: ``(B,)`` sum-product iterations, layered plus flooding (0
+            unless re-decoded).
     """
 
     errors: npt.NDArray[np.uint8]
@@ -132,6 +157,45 @@ class SyndromeDecoding:
         return int(np.count_nonzero(self.sum_product_iterations))
 
 
+#: :func:`flip_decode` leaves blocks whose syndrome has more unsatisfied checks than this to
+#: belief propagation (bit flipping rarely solves them and its cost grows with the weight).
+FLIP_MAX_SYNDROME_WEIGHT: Final = 48
+
+
+def flip_decode(
+    graph: TannerGraph,
+    syndromes: npt.NDArray[np.uint8],
+    *,
+    max_weight: int = FLIP_MAX_SYNDROME_WEIGHT,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """Greedy bit flipping: error patterns ``(B, n)`` and a mask of blocks where ``H e = s``.
+
+    For each block with a syndrome of weight ``1..max_weight``: repeatedly flip the bit that
+    satisfies the most checks net (its unsatisfied checks minus its satisfied ones, > 0;
+    ties to the lowest bit) until the syndrome is met or no flip gains: bit flipping
+    (Gallager, *Low-Density Parity-Check Codes*, MIT Press, 1963) in its greedy form, one
+    bit per step, the syndrome weight falling at every step. Work per flip is the bits of
+    the unsatisfied checks only, so a block with a few errors costs microseconds, against
+    milliseconds for a belief-propagation sweep of 64 lanes. The pattern it finds meets the
+    syndrome but need not be the one belief propagation would pick: the caller must check
+    it (FEC: the block's CRC-32,
+    :func:`qtfl.channel.fec.decode_blocks`) and decode the rest with
+    :func:`decode_syndromes`. Draws no randomness; a block's result depends on its own
+    syndrome only.
+    """
+    s = np.ascontiguousarray(syndromes, dtype=np.uint8)
+    if s.ndim != 2 or s.shape[1] != graph.m:
+        raise InputError(f"syndromes must have shape (B, {graph.m}), got {s.shape}")
+    limit = require_int("max_weight", max_weight, low=0)
+    from qtfl.channel._ldpc_kernels import flip_decode as kernel
+
+    col_ptr, row_idx, _ = graph.columns
+    errors = np.zeros((s.shape[0], graph.n), np.uint8)
+    ok = np.zeros(s.shape[0], np.bool_)
+    kernel(graph.row_ptr, graph.col_idx, col_ptr, row_idx, s, limit, errors, ok)
+    return errors, ok
+
+
 def warm_up() -> float:
     """Compile the kernels, or load them from numba's on-disk cache; return the seconds spent.
 
@@ -142,6 +206,8 @@ def warm_up() -> float:
     tiny = TannerGraph.from_matrix(np.array([[1, 1, 0], [0, 1, 1]], np.uint8))
     syn = tiny.syndrome(np.array([[0, 1, 0]], np.uint8))
     decode_syndromes(tiny, syn, bit_error_rate=0.1, redecode=np.ones(1, bool))
+    flip_decode(tiny, syn)
+    _flooding(tiny, syn, channel_llr(0.1))
     return time.perf_counter() - start
 
 
@@ -214,7 +280,14 @@ def redecode_with_sum_product(
     if idx.size == 0:
         return decoding
     s = np.ascontiguousarray(syndromes[idx], dtype=np.uint8)
-    e, ok, it = _run(graph, s, channel_llr(bit_error_rate), SUM_PRODUCT_MAX_ITER, True, threads)
+    llr = channel_llr(bit_error_rate)
+    e, ok, it = _run(graph, s, llr, SUM_PRODUCT_MAX_ITER, True, threads)
+    if not ok.all():  # a layered trapping set: the flooding schedule may escape it
+        stuck = np.flatnonzero(~ok)
+        e2, ok2, it2 = _flooding(graph, np.ascontiguousarray(s[stuck]), llr)
+        e[stuck[ok2]] = e2[ok2]
+        ok[stuck] = ok2
+        it[stuck] += it2
     errors = decoding.errors.copy()
     converged = decoding.converged.copy()
     sp_iters = decoding.sum_product_iterations.copy()
@@ -223,6 +296,24 @@ def redecode_with_sum_product(
     errors[take] = e[ok]
     converged[take] = True
     return SyndromeDecoding(errors, converged, decoding.min_sum_iterations, sp_iters)
+
+
+def _flooding(
+    graph: TannerGraph, s: npt.NDArray[np.uint8], llr: float
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_], npt.NDArray[np.int32]]:
+    """Flooding-schedule sum-product (at most :data:`SUM_PRODUCT_MAX_ITER` iterations)."""
+    from qtfl.channel._ldpc_kernels import decode_flooding
+
+    b = s.shape[0]
+    errors = np.zeros((b, graph.n), np.uint8)
+    ok = np.zeros(b, np.bool_)
+    iters = np.zeros(b, np.int32)
+    col_ptr, _, edge = graph.columns
+    decode_flooding(
+        graph.row_ptr, graph.col_idx, col_ptr, edge, s, llr, SUM_PRODUCT_MAX_ITER,
+        errors, ok, iters,
+    )  # fmt: skip
+    return errors, ok, iters
 
 
 def _run(
