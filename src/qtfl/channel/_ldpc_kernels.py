@@ -35,30 +35,32 @@ _TANH_MAX = 1.0 - 1e-15
 
 
 @numba.njit(cache=True, nogil=True)
-def syndromes(row_ptr, col_idx, words):
-    # LANES blocks at a time, one per byte lane: the chunk is transposed to (n, LANES) so
-    # that each edge is one vector XOR over the blocks instead of a gather per block.
+def syndromes(row_ptr, col_idx, words, out):
+    # 64 blocks at a time, bit-sliced: bit i of cols[v] is bit v of block c0 + i, so each
+    # edge is one 64-bit XOR over the blocks (and the transposition is a contiguous,
+    # vectorisable loop per block instead of a strided byte store per bit). ``out`` (B, m).
     b, n = words.shape
     m = row_ptr.size - 1
-    out = np.zeros((b, m), np.uint8)
-    lanes = LANES
-    cols = np.zeros((n, lanes), np.uint8)
-    acc = np.zeros(lanes, np.uint8)
-    for c0 in range(0, b, lanes):
-        w = min(lanes, b - c0)
+    cols = np.zeros(n, np.uint64)
+    acc = np.zeros(m, np.uint64)
+    one = np.uint64(1)
+    for c0 in range(0, b, 64):
+        w = min(64, b - c0)
+        for v in range(n):
+            cols[v] = 0
         for i in range(w):
+            sh = np.uint64(i)
             for v in range(n):
-                cols[v, i] = words[c0 + i, v]
+                cols[v] |= np.uint64(words[c0 + i, v] & 1) << sh
         for r in range(m):
-            for lane in range(lanes):
-                acc[lane] = 0
+            a = np.uint64(0)
             for j in range(row_ptr[r], row_ptr[r + 1]):
-                v = col_idx[j]
-                for lane in range(lanes):
-                    acc[lane] ^= cols[v, lane]
-            for i in range(w):
-                out[c0 + i, r] = acc[i] & 1
-    return out
+                a ^= cols[col_idx[j]]
+            acc[r] = a
+        for i in range(w):
+            sh = np.uint64(i)
+            for r in range(m):
+                out[c0 + i, r] = np.uint8((acc[r] >> sh) & one)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -130,7 +130,8 @@ class TannerGraph:
             raise InputError(f"words must have shape (B, {self.n}), got {w.shape}")
         from qtfl.channel._ldpc_kernels import syndromes
 
-        out: npt.NDArray[np.uint8] = syndromes(self.row_ptr, self.col_idx, w)
+        out = np.empty((w.shape[0], self.m), np.uint8)
+        syndromes(self.row_ptr, self.col_idx, w, out)
         return out
 
 
