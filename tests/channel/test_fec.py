@@ -93,6 +93,28 @@ def test_padding_of_the_last_block_is_never_sent() -> None:
     np.testing.assert_array_equal(out.bits, bits)
 
 
+@pytest.mark.parametrize("payload", [76_960, 3_568, 3 * 3_568, 100, 7_000])
+def test_channel_bits_are_the_sent_mask_bits_for_any_block_subset(payload: int) -> None:
+    # Prepare: ldpc-9/10 blocks of a payload with (or without) padding in the last block
+    codec = FecCodec("ldpc-9/10", bit_error_rate=0.002)
+    bits = np.random.default_rng(payload).integers(0, 2, payload, dtype=np.uint8)
+    words, layout = codec.encode(bits)
+    last = layout.blocks - 1
+    subsets = [None, np.arange(layout.blocks), np.array([last]), np.array([0])]
+    subsets += [np.arange(layout.blocks)[::2], np.unique([last, 0])[::-1]]
+    for blocks in subsets:
+        rows = words if blocks is None else words[blocks]
+        mask = layout.sent_mask(blocks)
+        # Execute
+        sent = layout.to_channel(rows, blocks)
+        back = layout.from_channel(sent, blocks)
+        # Assert: exactly the masked bits in row-major order, and back with zeros put in
+        np.testing.assert_array_equal(sent, rows[mask])
+        np.testing.assert_array_equal(back, np.where(mask, rows, 0))
+    with pytest.raises(InputError, match="received"):
+        layout.from_channel(np.zeros(5, np.uint8))
+
+
 @pytest.mark.parametrize("fidelity", [0.95, 0.90])
 def test_million_bits_arrive_intact_at_realistic_fidelity(fidelity: float) -> None:
     p = WernerPair(fidelity).teleported_bit_error

@@ -260,22 +260,41 @@ class BlockLayout:
             mask[np.flatnonzero(ids == self.blocks - 1), kd - pad : kd] = False
         return mask
 
+    def _padding_span(self, blocks: npt.ArrayLike | None) -> tuple[int, int, int]:
+        """``(rows, start, stop)``: the rows of ``blocks`` and the flat range of the unsent
+        padding among them (``start == stop`` when the last block is not among them)."""
+        ids = np.arange(self.blocks) if blocks is None else np.asarray(blocks, dtype=np.int64)
+        ids = ids.reshape(-1)
+        pad, kd = self.padding_bits, self.data_bits_per_block
+        last = np.flatnonzero(ids == self.blocks - 1)
+        if not pad or last.size == 0:
+            return int(ids.size), 0, 0
+        start = int(last[0]) * self.block_length + kd - pad  # a block appears once
+        return int(ids.size), start, start + pad
+
     def to_channel(self, codewords: npt.ArrayLike, blocks: npt.ArrayLike | None = None) -> BitArray:
-        """The bits to send for ``codewords`` (rows = ``blocks``, default all), flattened."""
+        """The bits to send for ``codewords`` (rows = ``blocks``, default all), flattened:
+        the bits where :meth:`sent_mask` is True, in row-major order."""
         words = np.asarray(codewords, dtype=np.uint8)
-        out: BitArray = words[self.sent_mask(blocks)]
-        return out
+        _, start, stop = self._padding_span(blocks)
+        flat = words.reshape(-1)
+        if start == stop:
+            return flat.copy()
+        return np.concatenate([flat[:start], flat[stop:]])
 
     def from_channel(
         self, received: npt.ArrayLike, blocks: npt.ArrayLike | None = None
     ) -> BitArray:
         """Inverse of :meth:`to_channel`: ``(len(blocks), n)`` words, known zeros put back."""
-        mask = self.sent_mask(blocks)
+        rows, start, stop = self._padding_span(blocks)
         r = np.asarray(received, dtype=np.uint8).reshape(-1)
-        if r.size != int(mask.sum()):
-            raise InputError(f"received {r.size} bits; these blocks were sent as {mask.sum()}")
-        words = np.zeros(mask.shape, np.uint8)
-        words[mask] = r
+        sent = rows * self.block_length - (stop - start)
+        if r.size != sent:
+            raise InputError(f"received {r.size} bits; these blocks were sent as {sent}")
+        words = np.zeros((rows, self.block_length), np.uint8)
+        flat = words.reshape(-1)
+        flat[:start] = r[:start]
+        flat[stop:] = r[start:]
         return words
 
 

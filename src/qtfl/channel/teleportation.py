@@ -400,10 +400,10 @@ class TeleportationChannel(Channel):
         verdict, received = last.verdict, None
         if not out.aborted:
             values = self.receiver.decode(header, out.bits)
-            screening = screen_values(
+            screening = screen_values(  # no failed block: no value can be in one
                 values,
                 max_abs=header.max_abs,
-                failed_bit_mask=out.failed_bit_mask(),
+                failed_bit_mask=out.failed_bit_mask() if out.failed_blocks.any() else None,
                 bits_per_value=header.bits_per_value,
             )
             if screening.count or not np.isfinite(values).all():

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal, Protocol
 
 import numpy as np
@@ -212,9 +213,16 @@ class LinkSample:
 
     n_pairs: int
     check_positions: npt.NDArray[np.int64]
-    payload_positions: npt.NDArray[np.int64]
     check_bases: Bits
     attack: Bits = field(repr=False)
+
+    @cached_property
+    def payload_positions(self) -> npt.NDArray[np.int64]:
+        """The pairs not checked, ascending (computed when first asked: only an attacker's
+        plan needs them, the direct sampler on untouched pairs does not)."""
+        payload = np.ones(self.n_pairs, dtype=bool)
+        payload[self.check_positions] = False
+        return np.flatnonzero(payload)
 
 
 @dataclass(frozen=True)
@@ -281,12 +289,9 @@ class VerifiedTeleport:
         total = n_payload + k
         attack = self.eavesdropper.plan(total, rng=rng)
         checks = sample_subset(total, k, rng=secret_rng)
-        payload = np.ones(total, dtype=bool)
-        payload[checks] = False
         return LinkSample(
             n_pairs=total,
             check_positions=checks,
-            payload_positions=np.flatnonzero(payload),
             check_bases=secret_rng.integers(0, 2, k, dtype=np.uint8),
             attack=attack,
         )
