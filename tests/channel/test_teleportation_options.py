@@ -10,9 +10,9 @@ import pytest
 
 from qtfl.channel.fec import FEC_CODES
 from qtfl.channel.teleportation import LinkSpec, TeleportationChannel
-from qtfl.channel.verified import PurifiedLink
+from qtfl.channel.verified import PurifiedLink, Verification, VerifiedTeleport
 from qtfl.quantum.encoding import BasisEncoding
-from qtfl.quantum.noise import WernerPair
+from qtfl.quantum.noise import BellDiagonalPair, WernerPair
 from qtfl.quantum.purification import purify, purify_until
 from qtfl.security.eavesdropper import InterceptResend
 from tests.channel.contract import sample_update
@@ -111,3 +111,27 @@ def test_qkd_over_a_purified_link_counts_purification_pairs() -> None:
     assert out.delivered and led.purification_pairs > 0
     measured = led.bell_pairs - led.purification_pairs  # pairs the key protocol measured
     assert led.bell_pairs / measured == pytest.approx(schedule.expected_pairs, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [WernerPair(0.97), BellDiagonalPair([0.9, 0.01, 0.03, 0.06])],
+    ids=["werner", "bell-diagonal"],
+)
+def test_untouched_check_errors_follow_each_bases_qber(pair: BellDiagonalPair) -> None:
+    # Prepare: many checks on untouched pairs (Z and X bases at random)
+    protocol = VerifiedTeleport(LinkSpec(pair), verification=Verification(check_fraction=0.5))
+    rng, secret = np.random.default_rng(3), np.random.default_rng(4)
+    errors = {0: [0, 0], 1: [0, 0]}  # basis -> [errors, checks]
+    # Execute
+    for _ in range(20):
+        sample = protocol.distribute(20_000, rng=rng, secret_rng=secret)
+        checks = protocol.measure_checks(sample, rng=rng, secret_rng=secret)
+        for basis in (0, 1):
+            sel = checks.bases == basis
+            errors[basis][0] += int(checks.errors[sel].sum())
+            errors[basis][1] += int(sel.sum())
+    # Assert: each basis's error count is Binomial(checks, its QBER) (4 sigma)
+    for basis, q in ((0, pair.qber_z), (1, pair.qber_x)):
+        e, k = errors[basis]
+        assert abs(e - k * q) <= 4 * math.sqrt(k * q * (1 - q))

@@ -22,8 +22,10 @@ Two generators (:mod:`qtfl.security.run_secret`). ``rng`` is the seed-keyed *noi
 the attacker's plan, the pair errors, the purification cost. ``secret_rng`` is keyed by the
 run secret: check positions and bases, the ends' uniform outcomes, the Bell-measurement
 frame. On pairs nobody touches (no eavesdropper, or a classical tap only) the two never mix:
-check ``j`` fails when a noise uniform ``u_j`` falls below the QBER of its basis (the same
-for both bases on a Werner pair), payload qubit ``i`` suffers the ``i``-th Pauli of a
+check ``j`` fails with the QBER of its basis, independently (the checks' errors are
+Bernoulli bits drawn from the noise stream, :func:`~qtfl.quantum.teleport.bernoulli_bits`:
+one draw over all checks when both bases have the same QBER, as on a Werner pair, else the
+Z checks' then the X checks'), payload qubit ``i`` suffers the ``i``-th Pauli of a
 directly sampled frame (:func:`~qtfl.quantum.teleport.sample_pauli_frame`), whatever
 positions were checked, and the Bell frame cancels at the receiver; so verdicts, ledgers and
 received bits depend on the seed only. When an eavesdropper acts on the pairs, stim samples
@@ -53,7 +55,7 @@ from qtfl.channel.base import Ledger, Tap, Verdict
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.quantum.noise import BellDiagonalPair
 from qtfl.quantum.purification import PurificationSchedule
-from qtfl.quantum.teleport import sample_subset, teleport_direct, uniform_bits
+from qtfl.quantum.teleport import bernoulli_bits, sample_subset, teleport_direct, uniform_bits
 from qtfl.security.detection import (
     METHODS,
     CheckResult,
@@ -306,7 +308,14 @@ class VerifiedTeleport:
             return sample_checks(self.link.pair, bases, codes, rng=secret_rng)
         pair = self.link.pair
         k = bases.size
-        errors = (rng.random(k) < np.where(bases == 0, pair.qber_z, pair.qber_x)).astype(np.uint8)
+        q_z, q_x = min(1.0, pair.qber_z), min(1.0, pair.qber_x)
+        if q_z == q_x:  # e.g. a Werner pair: every check errs alike, whatever its basis
+            errors = bernoulli_bits(q_z, k, rng=rng)
+        else:  # the Z checks' errors, then the X checks', each in order of position
+            errors = np.zeros(k, np.uint8)
+            for basis, q in ((0, q_z), (1, q_x)):
+                idx = np.flatnonzero(bases == basis)
+                errors[idx] = bernoulli_bits(q, idx.size, rng=rng)
         client = uniform_bits((k,), rng=secret_rng)
         return CheckSample(bases, client, client ^ errors, np.zeros(k, np.uint8))
 
@@ -324,8 +333,8 @@ class VerifiedTeleport:
             codes = sample.attack[sample.payload_positions]
             return sample_teleport(self.link.pair, bits, codes, rng=secret_rng)
         r = teleport_direct(self.link.pair, bits, noise_rng=rng, secret_rng=secret_rng)
-        m1 = r.bell_bits[:, 1]
-        return TeleportSample(bell_bits=r.bell_bits, raw=r.received ^ m1, eve_guess=m1.copy())
+        m1 = r.bell_bits[:, 1].copy()  # contiguous, and Eve's guess is her own array
+        return TeleportSample(bell_bits=r.bell_bits, raw=r.received ^ m1, eve_guess=m1)
 
     def judge(self, bases: Bits, errors: Bits) -> tuple[CheckResult, str]:
         """The test on announced check outcomes: its result and ``"ok"`` or why it failed.

@@ -379,11 +379,13 @@ def teleport_direct(
     """
     payload = as_payload_bits("bits", bits)
     n = payload.size
-    # the draws of sample_flips, unpacked
-    flips = bernoulli_bits(min(1.0, pair.teleported_bit_error), n, rng=noise_rng)
+    # the draws of sample_flips, as the positions of the flipped bits
+    flipped = bernoulli_positions(min(1.0, pair.teleported_bit_error), n, rng=noise_rng)
     bell = uniform_bits((payload.size, 2), rng=secret_rng)
     bell[:, 1] ^= payload
-    return TeleportResult(received=payload ^ flips, bell_bits=bell)
+    received = payload.copy()
+    received[flipped] ^= 1
+    return TeleportResult(received=received, bell_bits=bell)
 
 
 class Teleporter:
