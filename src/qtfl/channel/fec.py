@@ -144,7 +144,7 @@ class LdpcCode:
     def encode(self, info: npt.ArrayLike) -> BitArray:
         """Codewords ``[s | p]`` for the rows of ``info`` (``(B, k)``): ``p = prefix-XOR(H1 s)``."""
         s = np.asarray(info, dtype=np.uint8)
-        v = self.h1_graph.syndrome(s & 1)  # (B, m): H1 s mod 2, the syndrome kernel's way
+        v = self.h1_graph.syndrome(s)  # (B, m): H1 s mod 2 (of each bit's lowest bit)
         parity = np.bitwise_xor.accumulate(v, axis=1)
         return np.concatenate([s, parity], axis=1)
 
@@ -346,10 +346,13 @@ class FecCodec:
         """Codeword blocks ``(B, n)`` for 0/1 ``bits``, and their layout."""
         payload = _as_bits(bits)
         layout = self.layout(payload.size)
-        flat = np.zeros(layout.blocks * layout.data_bits_per_block, np.uint8)
-        flat[: payload.size] = payload
-        data = flat.reshape(layout.blocks, layout.data_bits_per_block)
-        info = np.concatenate([data, crc32_bits(data)], axis=1)
+        kd = layout.data_bits_per_block
+        info = np.zeros((layout.blocks, self.code.k), np.uint8)  # [data | CRC-32] per block
+        full, rest = divmod(payload.size, kd)
+        info[:full, :kd] = payload[: full * kd].reshape(full, kd)
+        if rest:
+            info[full, :rest] = payload[full * kd :]
+        info[:, kd:] = crc32_bits(info[:, :kd])
         return self.code.encode(info), layout
 
     def decode_blocks(self, received: npt.ArrayLike) -> tuple[BitArray, npt.NDArray[np.bool_]]:

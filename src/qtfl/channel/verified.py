@@ -342,7 +342,7 @@ class VerifiedTeleport:
         ``errors`` is 1 where the two ends' announced outcomes disagree; either end can
         evaluate it (the split ends of :mod:`qtfl.channel.split` both do).
         """
-        result = self.test.evaluate(int(errors.sum()), int(errors.size))
+        result = self.test.evaluate(int(np.count_nonzero(errors)), int(errors.size))
         z = bases == 0
         reason = "ok" if result.passed else "qber-above-threshold"
         if self.verification.chsh and result.passed:
@@ -365,12 +365,12 @@ class VerifiedTeleport:
         checks = self.measure_checks(sample, rng=rng, secret_rng=secret_rng)
         err = checks.errors
         result, reason = self.judge(bases, err)
-        z = bases == 0
+        n_x = int(np.count_nonzero(bases))  # basis codes: 1 is X
         public = np.packbits(np.concatenate([bases, checks.client]))
         return CheckOutcome(
             result=result,
             reason=reason,
-            qber_x=float(err[~z].mean()) if (~z).any() else result.qber,
+            qber_x=int(np.count_nonzero(err & bases)) / n_x if n_x else result.qber,
             tap=Tap(kind="check-announcements", observed=public),
         )
 
