@@ -75,7 +75,7 @@ def test_zero_update_has_zero_scale_and_decodes_to_zeros() -> None:
     np.testing.assert_array_equal(enc.decode(payload), np.zeros(9, np.float32))
 
 
-@pytest.mark.parametrize("bits", [3, 8, 13, 32])
+@pytest.mark.parametrize("bits", [3, 8, 13, 16, 32])
 def test_bit_layout_is_value_major_msb_first_and_views_agree(bits: int) -> None:
     enc = BasisEncoding(bits=bits)
     x = np.random.default_rng(bits).standard_normal(37).astype(np.float32)

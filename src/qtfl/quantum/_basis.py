@@ -104,10 +104,10 @@ class BasisPayload:
         arr = np.asarray(bits)
         if arr.shape != (self.n_bits,):
             raise InputError(f"bits must have shape ({self.n_bits},), got {arr.shape}")
-        if ((arr != 0) & (arr != 1)).any():
+        if (arr > 1).any() if arr.dtype == np.uint8 else ((arr != 0) & (arr != 1)).any():
             raise InputError("bits must hold only 0 and 1")
         return BasisPayload(
-            packed=np.packbits(arr.astype(np.uint8)),
+            packed=np.packbits(arr.astype(np.uint8, copy=False)),
             n_values=self.n_values,
             bits_per_value=self.bits_per_value,
             max_abs=self.max_abs,
@@ -266,8 +266,15 @@ class BasisEncoding:
             )
 
 
+#: Big-endian integer types of the code widths that are whole bytes of a numpy integer.
+_WHOLE_BYTES: dict[int, str] = {8: "u1", 16: ">u2", 32: ">u4"}
+
+
 def _pack(unsigned: npt.NDArray[np.int64], b: int) -> npt.NDArray[np.uint8]:
     """Pack codes (``0 <= u < 2^b``) as a value-major MSB-first bit stream."""
+    if b in _WHOLE_BYTES:  # one big-endian integer per value (no strided byte copies)
+        out: npt.NDArray[np.uint8] = unsigned.astype(_WHOLE_BYTES[b]).view(np.uint8)
+        return out
     octets = unsigned.astype(">u4").view(np.uint8).reshape(-1, 4)
     if b % 8 == 0:
         return np.ascontiguousarray(octets[:, 4 - b // 8 :]).reshape(-1)
@@ -277,6 +284,11 @@ def _pack(unsigned: npt.NDArray[np.int64], b: int) -> npt.NDArray[np.uint8]:
 
 def _unpack(raw: npt.NDArray[np.uint8], n: int, b: int) -> npt.NDArray[np.int64]:
     """Inverse of :func:`_pack`: ``n`` unsigned ``b``-bit codes."""
+    if b in _WHOLE_BYTES:
+        whole: npt.NDArray[np.int64] = (
+            np.ascontiguousarray(raw[: n * b // 8]).view(_WHOLE_BYTES[b]).astype(np.int64)
+        )
+        return whole
     octets = np.zeros((n, 4), np.uint8)
     if b % 8 == 0:
         octets[:, 4 - b // 8 :] = raw.reshape(n, b // 8)
