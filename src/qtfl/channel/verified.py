@@ -22,10 +22,11 @@ Two generators (:mod:`qtfl.security.run_secret`). ``rng`` is the seed-keyed *noi
 the attacker's plan, the pair errors, the purification cost. ``secret_rng`` is keyed by the
 run secret: check positions and bases, the ends' uniform outcomes, the Bell-measurement
 frame. On pairs nobody touches (no eavesdropper, or a classical tap only) the two never mix:
-check ``j`` fails with the QBER of its basis, independently (the checks' errors are
-Bernoulli bits drawn from the noise stream, :func:`~qtfl.quantum.teleport.bernoulli_bits`:
-one draw over all checks when both bases have the same QBER, as on a Werner pair, else the
-Z checks' then the X checks'), payload qubit ``i`` suffers the ``i``-th Pauli of a
+check ``j`` fails with the QBER of its basis, independently (from the noise stream:
+Bernoulli bits at the larger of the two QBERs,
+:func:`~qtfl.quantum.teleport.bernoulli_positions`, each error then kept with probability
+``QBER of its basis / larger QBER``, a thinning that draws nothing more when both are
+equal, as on a Werner pair), payload qubit ``i`` suffers the ``i``-th Pauli of a
 directly sampled frame (:func:`~qtfl.quantum.teleport.sample_pauli_frame`), whatever
 positions were checked, and the Bell frame cancels at the receiver; so verdicts, ledgers and
 received bits depend on the seed only. When an eavesdropper acts on the pairs, stim samples
@@ -55,7 +56,12 @@ from qtfl.channel.base import Ledger, Tap, Verdict
 from qtfl.errors import InputError, require_choice, require_int, require_range
 from qtfl.quantum.noise import BellDiagonalPair
 from qtfl.quantum.purification import PurificationSchedule
-from qtfl.quantum.teleport import bernoulli_bits, sample_subset, teleport_direct, uniform_bits
+from qtfl.quantum.teleport import (
+    bernoulli_positions,
+    sample_subset,
+    teleport_direct,
+    uniform_bits,
+)
 from qtfl.security.detection import (
     METHODS,
     CheckResult,
@@ -309,13 +315,12 @@ class VerifiedTeleport:
         pair = self.link.pair
         k = bases.size
         q_z, q_x = min(1.0, pair.qber_z), min(1.0, pair.qber_x)
-        if q_z == q_x:  # e.g. a Werner pair: every check errs alike, whatever its basis
-            errors = bernoulli_bits(q_z, k, rng=rng)
-        else:  # the Z checks' errors, then the X checks', each in order of position
-            errors = np.zeros(k, np.uint8)
-            for basis, q in ((0, q_z), (1, q_x)):
-                idx = np.flatnonzero(bases == basis)
-                errors[idx] = bernoulli_bits(q, idx.size, rng=rng)
+        top = max(q_z, q_x)
+        hit = bernoulli_positions(top, k, rng=rng)  # every check errs with the larger QBER
+        if q_z != q_x and hit.size:  # then keep each with q_basis / top (thinning: exact)
+            hit = hit[rng.random(hit.size) * top < np.array([q_z, q_x])[bases[hit]]]
+        errors = np.zeros(k, np.uint8)
+        errors[hit] = 1
         client = uniform_bits((k,), rng=secret_rng)
         return CheckSample(bases, client, client ^ errors, np.zeros(k, np.uint8))
 
