@@ -198,6 +198,39 @@ def test_ldpc_reconciliation_at_a_codes_limit_keeps_equal_keys() -> None:
     np.testing.assert_array_equal(rec.corrected[rec.kept], alice[rec.kept])
 
 
+@pytest.mark.parametrize(("q", "code_name"), [(0.0067, "ldpc-5/6"), (0.035, "ldpc-2/3")])
+def test_ldpc_reconciliation_keeps_every_block_belief_propagation_alone_keeps(
+    q: float, code_name: str
+) -> None:
+    # Prepare: 60 blocks through BSC(q); belief propagation alone (min-sum, then sum-product
+    # for blocks it leaves unsolved or solves with a wrong CRC), computed here directly
+    from qtfl.channel.crc import crc32_bits
+    from qtfl.channel.fec import FEC_CODES
+    from qtfl.channel.ldpc_decoder import decode_syndromes, redecode_with_sum_product
+
+    code = FEC_CODES[code_name]
+    rng = np.random.default_rng(23)
+    n = 60 * code.n
+    alice = rng.integers(0, 2, n, dtype=np.uint8)
+    bob = alice ^ (rng.random(n) < q).astype(np.uint8)
+    a, b = alice.reshape(-1, code.n), bob.reshape(-1, code.n)
+    graph = code.tanner_graph
+    syn = graph.syndrome(a ^ b)
+    out = decode_syndromes(graph, syn, bit_error_rate=q)
+    crc_ok = (crc32_bits(b ^ out.errors) == crc32_bits(a)).all(axis=1)
+    retry = out.converged & ~crc_ok
+    out = redecode_with_sum_product(graph, syn, out, retry, bit_error_rate=q)
+    bp_kept = out.converged & (crc32_bits(b ^ out.errors) == crc32_bits(a)).all(axis=1)
+    # Execute: reconciliation (bit flipping first, then the same belief propagation)
+    rec = ldpc_reconcile(alice, bob, qber=q, eps_cor=1e-15)
+    # Assert: the same code, no block lost that belief propagation keeps, equal kept keys
+    assert rec.code == code_name and rec.kept is not None
+    kept_blocks = rec.kept.reshape(-1, code.n).all(axis=1)
+    assert bp_kept.sum() >= 55
+    assert not (bp_kept & ~kept_blocks).any()
+    np.testing.assert_array_equal(rec.corrected[rec.kept], alice[rec.kept])
+
+
 def test_toeplitz_hash_by_linearity_equals_the_fft_and_the_matrix_product() -> None:
     """Strings within SPARSE_HASH_ONES flips of a hashed one (or of zero) are hashed by XORing
     seed columns; compare with the explicit matrix and with the FFT of each string alone."""

@@ -58,12 +58,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from qtfl.channel.crc import CRC_BITS, crc32_bits
-from qtfl.channel.ldpc_decoder import (
-    TannerGraph,
-    decode_syndromes,
-    flip_decode,
-    redecode_with_sum_product,
-)
+from qtfl.channel.ldpc_decoder import TannerGraph, decode_verified
 from qtfl.errors import InputError, require_choice, require_int, require_range
 
 BitArray = npt.NDArray[np.uint8]
@@ -394,63 +389,30 @@ def decode_blocks(
 
     Returns the data bits ``(B, k - 32)`` and the failed-block mask (no codeword reached by
     layered min-sum within ``max_iter`` iterations nor by the sum-product fallback, or
-    CRC-32 mismatch). Bit flipping (:func:`~qtfl.channel.ldpc_decoder.flip_decode`) tries
-    every block first; its word is kept where the CRC-32 holds, every other block is decoded
-    by belief propagation as if bit flipping had not run, so no block is lost that belief
-    propagation decodes. Blocks min-sum solves with a wrong CRC are re-decoded with
-    sum-product too. No check that the code suits the error rate: :class:`FecCodec` does
-    that; calibration uses this. Results are identical for any ``threads``.
+    CRC-32 mismatch), by :func:`~qtfl.channel.ldpc_decoder.decode_verified` with the CRC-32
+    as its check: bit flipping first, its word kept where the CRC-32 holds, every other
+    block decoded by belief propagation as if bit flipping had not run, so no block is lost
+    that belief propagation decodes. No check that the code suits the error rate:
+    :class:`FecCodec` does that; calibration uses this. Results are identical for any ``threads``.
     """
     r = np.asarray(received, dtype=np.uint8)
     if r.ndim != 2 or r.shape[1] != code.n:
         raise InputError(f"received blocks must have shape (B, {code.n}), got {r.shape}")
     graph = code.tanner_graph
-    syndromes = graph.syndrome(r)
-    # Bit flipping first (microseconds for the few errors of a good link); a block it
-    # solves is kept only when its CRC-32 holds, every other goes to belief propagation.
-    flips, flipped = flip_decode(graph, syndromes)
-    corrected = r ^ flips
-    done = flipped.copy()
-    tried = np.flatnonzero(flipped)
-    done[tried] = _crc_ok(code, corrected[tried])
-    ok = done.copy()
-    rest = np.flatnonzero(~done)
-    if rest.size:
-        words, good = _decode_bp(
-            code, r[rest], syndromes[rest], bit_error_rate, max_iter=max_iter, threads=threads
-        )
-        corrected[rest] = words
-        ok[rest] = good
-    return corrected[:, : code.data_bits], ~ok
 
+    def crc_holds(rows: npt.NDArray[np.intp], errors: BitArray) -> npt.NDArray[np.bool_]:
+        return _crc_ok(code, r[rows] ^ errors)
 
-def _decode_bp(
-    code: LdpcCode,
-    r: BitArray,
-    syndromes: BitArray,
-    bit_error_rate: float,
-    *,
-    max_iter: int,
-    threads: int,
-) -> tuple[BitArray, npt.NDArray[np.bool_]]:
-    """Belief propagation for received blocks ``r``: corrected words and a mask of blocks
-    that met their syndrome with a matching CRC (min-sum, then sum-product for blocks
-    min-sum leaves unsolved or solves with a wrong CRC)."""
-    graph = code.tanner_graph
-    out = decode_syndromes(
-        graph, syndromes, bit_error_rate=bit_error_rate, max_iter=max_iter, threads=threads
+    errors, ok = decode_verified(
+        graph,
+        graph.syndrome(r),
+        crc_holds,
+        bit_error_rate=bit_error_rate,
+        max_iter=max_iter,
+        threads=threads,
     )
-    corrected = r ^ out.errors
-    crc_ok = _crc_ok(code, corrected)
-    retry = out.converged & ~crc_ok & (out.sum_product_iterations == 0)
-    if retry.any():  # min-sum met the syndrome with a wrong word: ask sum-product
-        out = redecode_with_sum_product(
-            graph, syndromes, out, retry, bit_error_rate=bit_error_rate, threads=threads
-        )
-        corrected = r ^ out.errors
-        crc_ok = _crc_ok(code, corrected)
-    ok: npt.NDArray[np.bool_] = out.converged & crc_ok
-    return corrected, ok
+    corrected = r ^ errors
+    return corrected[:, : code.data_bits], ~ok
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
@@ -297,6 +298,51 @@ def redecode_with_sum_product(
     errors[take] = e[ok]
     converged[take] = True
     return SyndromeDecoding(errors, converged, decoding.min_sum_iterations, sp_iters)
+
+
+def decode_verified(
+    graph: TannerGraph,
+    syndromes: npt.NDArray[np.uint8],
+    verify: Callable[[npt.NDArray[np.intp], npt.NDArray[np.uint8]], npt.NDArray[np.bool_]],
+    *,
+    bit_error_rate: float,
+    max_iter: int = 60,
+    threads: int = 1,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """Error patterns ``(B, n)`` meeting ``syndromes``, and a mask of blocks ``verify`` accepts.
+
+    The one decoding procedure of FEC (:func:`qtfl.channel.fec.decode_blocks`) and LDPC
+    reconciliation (:func:`qtfl.security.qkd.ldpc_reconcile` and its split ends):
+    ``verify(rows, errors)`` is the caller's CRC-32 check of blocks ``rows`` corrected by
+    ``errors`` (``(len(rows), n)``). Bit flipping (:func:`flip_decode`) tries every block
+    first and its pattern is kept where ``verify`` accepts it; every other block is decoded
+    by belief propagation as if bit flipping had not run (:func:`decode_syndromes`), and a
+    block min-sum solves into a pattern ``verify`` rejects is decoded again with sum-product
+    (:func:`redecode_with_sum_product`). So a block is lost only if belief propagation loses
+    it too (or a wrong pattern passes the CRC-32, probability 2^-32, as for belief
+    propagation). A block ``verify`` never accepts keeps belief propagation's pattern.
+    """
+    s = np.ascontiguousarray(syndromes, dtype=np.uint8)
+    errors, flipped = flip_decode(graph, s)
+    ok = np.zeros(s.shape[0], np.bool_)
+    tried = np.flatnonzero(flipped)
+    if tried.size:
+        ok[tried] = verify(tried, errors[tried])
+    rest = np.flatnonzero(~ok)
+    if rest.size:
+        syn = np.ascontiguousarray(s[rest])
+        p = bit_error_rate
+        out = decode_syndromes(graph, syn, bit_error_rate=p, max_iter=max_iter, threads=threads)
+        good = verify(rest, out.errors)
+        retry = out.converged & ~good & (out.sum_product_iterations == 0)
+        if retry.any():  # min-sum met the syndrome with a rejected pattern: ask sum-product
+            out = redecode_with_sum_product(
+                graph, syn, out, retry, bit_error_rate=p, threads=threads
+            )
+            good = verify(rest, out.errors)
+        errors[rest] = out.errors
+        ok[rest] = out.converged & good
+    return errors, ok
 
 
 def _flooding(

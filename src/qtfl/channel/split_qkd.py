@@ -44,7 +44,7 @@ import numpy.typing as npt
 from qtfl.channel.base import Ledger
 from qtfl.channel.crc import CRC_BITS, crc32_bits
 from qtfl.channel.fec import LdpcCode, select_code
-from qtfl.channel.ldpc_decoder import decode_syndromes, redecode_with_sum_product
+from qtfl.channel.ldpc_decoder import decode_verified
 from qtfl.channel.qkd import QkdOtpChannel, block_cost, draw_block_pairs
 from qtfl.errors import InputError
 from qtfl.security.cascade import verification_hash as verification_hash  # re-exported
@@ -54,6 +54,7 @@ from qtfl.security.privacy_amplification import (
     seed_bits,
 )
 from qtfl.security.qkd import (
+    crc_check,
     finite_key_length,
     reconciliation_qber,
     verification_hash_bits,
@@ -232,14 +233,10 @@ def bob_decode(
     if crc_alice.shape != (blocks, CRC_BITS) or crc_alice.dtype != np.uint8:
         raise InputError(f"CRCs must be {blocks} x {CRC_BITS} bits")
     syn = syn_alice ^ graph.syndrome(b)
-    out = decode_syndromes(graph, syn, bit_error_rate=qber, threads=1)
-    crc_ok = (crc32_bits(b ^ out.errors) == crc_alice).all(axis=1)
-    retry = out.converged & ~crc_ok & (out.sum_product_iterations == 0)
-    if retry.any():
-        out = redecode_with_sum_product(graph, syn, out, retry, bit_error_rate=qber, threads=1)
-        crc_ok = (crc32_bits(b ^ out.errors) == crc_alice).all(axis=1)
-    flags = out.converged & crc_ok
-    fixed = (b ^ out.errors).reshape(-1)[:n]
+    errors, flags = decode_verified(
+        graph, syn, crc_check(b, crc_alice), bit_error_rate=qber, threads=1
+    )
+    fixed = (b ^ errors).reshape(-1)[:n]
     kept = np.repeat(flags, code.n)[:n]
     leaked = blocks * (code.n - code.k + CRC_BITS) + verification_hash_bits(eps_cor)
     return BobDecoded(fixed, kept, flags, leaked, leaked + blocks)

@@ -54,6 +54,7 @@ References: Bennett, Brassard & Mermin, PRL 68, 557 (1992); Shor & Preskill, PRL
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -220,6 +221,20 @@ class Reconciliation:
         return self.classical_bits if self.classical_bits >= 0 else 2 * self.leaked_bits
 
 
+def crc_check(
+    blocks: Bits, crcs: Bits
+) -> Callable[[npt.NDArray[np.intp], Bits], npt.NDArray[np.bool_]]:
+    """The reconciliation check for :func:`~qtfl.channel.ldpc_decoder.decode_verified`:
+    Bob's ``blocks`` rows corrected by an error pattern must have Alice's CRC-32 ``crcs``."""
+    from qtfl.channel.crc import crc32_bits
+
+    def holds(rows: npt.NDArray[np.intp], errors: Bits) -> npt.NDArray[np.bool_]:
+        ok: npt.NDArray[np.bool_] = (crc32_bits(blocks[rows] ^ errors) == crcs[rows]).all(axis=1)
+        return ok
+
+    return holds
+
+
 def ldpc_reconcile(
     alice: Bits, bob: Bits, *, qber: float, eps_cor: float, threads: int = 1
 ) -> Reconciliation:
@@ -238,7 +253,7 @@ def ldpc_reconcile(
     """
     from qtfl.channel.crc import CRC_BITS, crc32_bits
     from qtfl.channel.fec import select_code
-    from qtfl.channel.ldpc_decoder import decode_syndromes, redecode_with_sum_product
+    from qtfl.channel.ldpc_decoder import decode_verified
 
     n = alice.size
     if bob.size != n or n == 0:
@@ -256,17 +271,11 @@ def ldpc_reconcile(
     graph = code.tanner_graph
     crc_alice = crc32_bits(a)  # sent with her syndrome H a
     syn = graph.syndrome(a ^ b)  # = H a ⊕ H b, Bob's syndrome of the error (one pass, linear)
-    p = max(q, 1e-4)
-    out = decode_syndromes(graph, syn, bit_error_rate=p, threads=threads)
-    fixed_blocks = b ^ out.errors
-    crc_ok = (crc32_bits(fixed_blocks) == crc_alice).all(axis=1)
-    retry = out.converged & ~crc_ok & (out.sum_product_iterations == 0)
-    if retry.any():  # solved into the wrong word: ask sum-product
-        out = redecode_with_sum_product(graph, syn, out, retry, bit_error_rate=p, threads=threads)
-        fixed_blocks = b ^ out.errors
-        crc_ok = (crc32_bits(fixed_blocks) == crc_alice).all(axis=1)
+    errors, flags = decode_verified(
+        graph, syn, crc_check(b, crc_alice), bit_error_rate=max(q, 1e-4), threads=threads
+    )
+    fixed_blocks = b ^ errors
     fixed = fixed_blocks.reshape(-1)[:n]
-    flags = out.converged & crc_ok
     kept = np.repeat(flags, code.n)[:n]
     leaked = blocks * (code.n - code.k + CRC_BITS) + t
     sent = leaked + blocks  # + Bob's one flag per block (which he discards)
