@@ -53,6 +53,7 @@ from pathlib import Path
 from types import FrameType
 
 from qtfl.errors import InputError, require_int, require_range
+from qtfl.flower.node_runtime import supernode_command
 from qtfl.flower.procs import ProcessTracker, stop_processes
 from qtfl.flower.trust import NodeKey, TlsFiles, make_node_key, make_tls
 
@@ -326,8 +327,7 @@ class LocalFederation:
                 entries.update(self.extra_node_config[i])
             auth = ["--auth-supernode-private-key", str(keys[i].private_key)] if keys else []
             node = self._spawn(
-                [
-                    "flower-supernode",
+                supernode_command([
                     *self._tls_args(server=False),
                     *auth,
                     "--superlink",
@@ -336,7 +336,7 @@ class LocalFederation:
                     str(free_port()),
                     "--node-config",
                     node_config_arg(entries),
-                ],
+                ]),
                 f"supernode-{i}.log",
             )
             self.supernodes.append(node)

@@ -53,6 +53,7 @@ from qtfl.experiments.config import ExperimentConfig
 from qtfl.fl.checkpoint import atomic_write_text
 from qtfl.flower.deploy import LocalFederation, flower_env, free_port, node_config_arg
 from qtfl.flower.job import node_share
+from qtfl.flower.node_runtime import supernode_command
 from qtfl.flower.procs import ProcessTracker, stop_processes
 from qtfl.flower.trust import (
     CA_CERT,
@@ -365,10 +366,11 @@ def serve_supernode(
     env = flower_env()
     env["FLWR_HOME"] = str(node.directory / "flwr-home")
     log_path = node.directory / "supernode.log"
-    args = ["flower-supernode", "--root-certificates", str(node.directory / CA_CERT),
-            "--auth-supernode-private-key", str(node.directory / NODE_KEY),
-            "--superlink", address, "--host", bind, "--port", str(port),
-            "--node-config", node_config_arg(entries)]  # fmt: skip
+    args = supernode_command(
+        ["--root-certificates", str(node.directory / CA_CERT),
+         "--auth-supernode-private-key", str(node.directory / NODE_KEY),
+         "--superlink", address, "--host", bind, "--port", str(port),
+         "--node-config", node_config_arg(entries)])  # fmt: skip
     tracker = ProcessTracker()
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     stopped: list[int] = []

@@ -489,6 +489,8 @@ def make_server_app(
     Deployed runs' run config: ``job-file``, ``checkpoint-file`` (``""``: none) and
     ``node-ids`` (space-separated registered ids in partition order; ``""``: any node).
     ``stop``: set it to end the ServerApp's waits at once (an interrupted simulation).
+    Replies are pulled every 0.1 s (:class:`~qtfl.flower.interrupt.StoppableGrid`), not
+    every 3 s as Flower's deployed grid does.
     """
     app = ServerApp()
 
@@ -501,8 +503,9 @@ def make_server_app(
             _serve_app(grid, context)
 
     def _serve_app(grid: Grid, context: Context) -> None:
-        if stop is not None:
-            grid = StoppableGrid(grid, stop)
+        # deployed too: Flower's HttpGrid waits a fixed 3 s between pulls for replies;
+        # StoppableGrid pulls every 0.1 s (its event is never set without ``stop``)
+        grid = StoppableGrid(grid, stop if stop is not None else threading.Event())
         if job is not None:
             serve(grid, job, checkpoint=checkpoint)
             return
