@@ -2,8 +2,8 @@
 
 * The SuperNode's two fixed waits are found in the installed Flower's source and shortened
   there only; other sleeps keep their length; a Flower without them is left alone.
-* The Runtime API address comes from ``flower-supernode``'s own ``--host``/``--port``, and
-  options qtfl sets itself are refused.
+* The Runtime API address (and the SuperLink's CA) come from the daemon's own options, as
+  Flower's superexec gets them; options qtfl sets itself are refused.
 * A launcher whose SuperNode dies exits and leaves no process behind (its fork server too).
 
 Deployed runs through the launcher (results equal to in-process, a killed SuperNode leaving
@@ -87,38 +87,49 @@ def test_a_flower_without_those_waits_is_left_alone(
 
 
 @pytest.mark.parametrize(
-    ("args", "address"),
+    ("args", "link", "address", "ca"),
     [
-        (["--superlink", "10.0.0.1:9092", "--port", "40123"], "127.0.0.1:40123"),
-        (["--host", "0.0.0.0", "--port", "40124", "--insecure"], "0.0.0.0:40124"),
-        (["--host", "::1", "--port", "40125"], "[::1]:40125"),
-        (["--superlink", "10.0.0.1:9092"], "127.0.0.1:9094"),  # Flower's defaults
+        (["--superlink", "10.0.0.1:9092", "--port", "40123"], False, "127.0.0.1:40123", None),
+        (["--host", "0.0.0.0", "--port", "40124", "--insecure"], False, "127.0.0.1:40124", None),
+        (["--host", "::1", "--port", "40125"], False, "[::1]:40125", None),
+        (["--superlink", "10.0.0.1:9092"], False, "127.0.0.1:9094", None),  # Flower's default
+        (["--ssl-certfile", "s.pem", "--ssl-keyfile", "s.key", "--ssl-ca-certfile", "ca.pem",
+          "--host", "127.0.0.2", "--port", "40126"], True, "127.0.0.2:40126", "ca.pem"),
+        (["--insecure", "--port", "40127"], True, "127.0.0.1:40127", None),
     ],
-)
-def test_the_runtime_api_address_is_the_supernodes_own(args: list[str], address: str) -> None:
-    assert node_runtime._runtime_api_address(args) == address
+)  # fmt: skip
+def test_the_runtime_api_is_the_daemons_own(
+    args: list[str], link: bool, address: str, ca: str | None
+) -> None:
+    # the address and CA Flower's own superexec would be given
+    assert node_runtime._runtime_api(args, link=link) == (address, ca)
 
 
 @pytest.mark.parametrize(
-    ("args", "named"),
-    [(["--isolation", "subprocess"], "--isolation"), (["--ssl-certfile", "c.pem"], "TLS")],
+    ("args", "link", "named"),
+    [
+        (["--isolation", "subprocess"], False, "--isolation"),
+        (["--isolation", "process"], True, "--isolation"),
+        (["--ssl-certfile", "c.pem"], False, "without TLS"),
+    ],
 )
-def test_options_qtfl_sets_itself_are_refused(args: list[str], named: str) -> None:
+def test_options_qtfl_sets_itself_are_refused(args: list[str], link: bool, named: str) -> None:
     with pytest.raises(SystemExit, match=named):
-        node_runtime._runtime_api_address(args)
+        node_runtime._runtime_api(args, link=link)
 
 
-def test_supernode_command_runs_this_module_with_flowers_arguments() -> None:
-    command = node_runtime.supernode_command(["--insecure", "--port", "1"])
-    assert command == [sys.executable, "-m", "qtfl.flower.node_runtime", "supernode",
-                       "--insecure", "--port", "1"]  # fmt: skip
+def test_the_commands_run_this_module_with_flowers_arguments() -> None:
+    module = [sys.executable, "-m", "qtfl.flower.node_runtime"]
+    args = ["--insecure", "--port", "1"]
+    assert node_runtime.supernode_command(args) == [*module, "supernode", *args]
+    assert node_runtime.superlink_command(args) == [*module, "superlink", *args]
 
 
 def test_a_launcher_whose_supernode_died_exits_and_leaves_no_process() -> None:
     # Prepare: a stand-in SuperNode (a sleeping process) whose API never answers
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "qtfl.flower.node_runtime", "launcher",
+        [sys.executable, "-m", "qtfl.flower.node_runtime", "launcher", "--task", "clientapp",
          "--runtime-api-address", f"127.0.0.1:{free_port()}",
          "--parent-pid", str(parent.pid)],
         env=flower_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -53,7 +53,7 @@ from pathlib import Path
 from types import FrameType
 
 from qtfl.errors import InputError, require_int, require_range
-from qtfl.flower.node_runtime import supernode_command
+from qtfl.flower.node_runtime import superlink_command, supernode_command
 from qtfl.flower.procs import ProcessTracker, stop_processes
 from qtfl.flower.trust import NodeKey, TlsFiles, make_node_key, make_tls
 
@@ -302,16 +302,17 @@ class LocalFederation:
             require_free_port(self.port, "SuperLink port", self.bind or self.host)
             auth = ["--enable-supernode-auth"] if self.authenticated else []
             link = self._spawn(
-                [
-                    "flower-superlink",
-                    *self._tls_args(server=True),
-                    *auth,
-                    "--host",
-                    self.bind or self.host,
-                    "--port",
-                    str(self.port),
-                    "--disable-runtime-dependency-installation",
-                ],
+                superlink_command(
+                    [
+                        *self._tls_args(server=True),
+                        *auth,
+                        "--host",
+                        self.bind or self.host,
+                        "--port",
+                        str(self.port),
+                        "--disable-runtime-dependency-installation",
+                    ]
+                ),
                 "superlink.log",
             )
             wait_for_port(self.port, timeout_s=self.start_timeout_s, what="SuperLink",

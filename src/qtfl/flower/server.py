@@ -489,8 +489,8 @@ def make_server_app(
     Deployed runs' run config: ``job-file``, ``checkpoint-file`` (``""``: none) and
     ``node-ids`` (space-separated registered ids in partition order; ``""``: any node).
     ``stop``: set it to end the ServerApp's waits at once (an interrupted simulation).
-    Replies are pulled every 0.1 s (:class:`~qtfl.flower.interrupt.StoppableGrid`), not
-    every 3 s as Flower's deployed grid does.
+    Deployed (no ``job``), replies are pulled every 0.1 s
+    (:class:`~qtfl.flower.interrupt.StoppableGrid`), not every 3 s as Flower's grid does.
     """
     app = ServerApp()
 
@@ -503,9 +503,10 @@ def make_server_app(
             _serve_app(grid, context)
 
     def _serve_app(grid: Grid, context: Context) -> None:
-        # deployed too: Flower's HttpGrid waits a fixed 3 s between pulls for replies;
-        # StoppableGrid pulls every 0.1 s (its event is never set without ``stop``)
-        grid = StoppableGrid(grid, stop if stop is not None else threading.Event())
+        if stop is not None:
+            grid = StoppableGrid(grid, stop)
+        elif job is None:  # deployed: Flower's grid waits a fixed 3 s between pulls for
+            grid = StoppableGrid(grid, threading.Event())  # replies; this one 0.1 s
         if job is not None:
             serve(grid, job, checkpoint=checkpoint)
             return
