@@ -371,7 +371,7 @@ def test_over_tls_a_supernode_killed_mid_round_is_named_and_leaves_the_round_to_
         options = FlowerOptions(
             num_supernodes=2,
             tls=make_tls_files(tmp_path / "tls"),
-            round_timeout_s=60,
+            round_timeout_s=25,  # the round waits this long for the dead node's reply
             start_timeout_s=60,
         )
         with caplog.at_level("WARNING", logger="qtfl.flower"):
