@@ -20,6 +20,10 @@ Trust, by default:
 * Generated private keys (server key, node keys) are mode 0600 in a 0700 directory and are
   deleted when the federation stops; the CA key is never written.
 
+The SuperLink and every SuperNode run through :mod:`qtfl.flower.node_runtime`: Flower's
+daemon with ``--isolation process`` and, as its child, a launcher that forks each
+ServerApp/ClientApp from a warm server (no per-message imports), and shorter fixed waits.
+
 Every process is started in its own session and watched (:mod:`qtfl.flower.procs`); on
 exit — normal, failure, or SIGINT/SIGTERM — each started process, its descendants and any
 orphan a dead SuperNode left behind get SIGTERM, then SIGKILL after ``stop_timeout_s``.
@@ -115,8 +119,8 @@ def wait_for_port(
 
 
 #: How often a ``flower-superexec`` asks its SuperLink or SuperNode for a task to launch
-#: (Flower 1.41's default: every 1 s). Each ClientApp process and each ServerApp is
-#: launched by such a poll, so a deployed round waited 0.5 s on average per message for it.
+#: (Flower 1.41's default: every 1 s). The daemons qtfl starts use their own launchers
+#: (:mod:`qtfl.flower.node_runtime`, every 0.1 s); this is for any other superexec.
 SUPEREXEC_POLL_S = 0.2
 
 
@@ -402,7 +406,7 @@ class LocalFederation:
 
         A SuperNode that exits while the federation runs (killed, out of memory, crashed) is
         recorded in :attr:`lost` and logged as a warning on the ``qtfl`` logger, naming its
-        partition, node id, pid and how it ended; its orphaned superexec and ClientApp are
+        partition, node id, pid and how it ended; its orphaned ClientApp launcher and apps are
         stopped. Returns the SuperNodes newly found dead.
         """
         found = []

@@ -20,9 +20,10 @@ Four steps, each one command (``qtfl flower ...``, ``qtfl run``):
    and ``--enable-supernode-auth``, registers every ``FED/public/node-<i>.pub`` and writes the
    registered node ids into ``federation.json``; runs until SIGINT/SIGTERM.
 3. **SuperNode** (client host ``i``), :func:`serve_supernode`: starts ``flower-supernode``
-   from the copied ``node-<i>/`` (CA, private key, node config with ``secrets-dir`` pointing
-   at the copy and ``state-dir`` at ``node-<i>/state``, where the node keeps its own state,
-   e.g. compression residuals); runs until SIGINT/SIGTERM.
+   (through :mod:`qtfl.flower.node_runtime`) from the copied ``node-<i>/`` (CA, private
+   key, node config with ``secrets-dir`` pointing at the copy and ``state-dir`` at
+   ``node-<i>/state``, where the node keeps its own state, e.g. compression residuals);
+   runs until SIGINT/SIGTERM.
 4. **Run** (server host): ``qtfl run CONFIG --out OUT --engine flower-deploy --federation
    FED`` (:func:`federation_options`) attaches to the SuperLink, addresses the registered
    node ids only, uses ``FED/run-secret.key`` as the run secret and starts no SuperNode.

@@ -1,8 +1,9 @@
 """The processes a Flower deployment starts, and stopping every one of them.
 
-Flower's daemons start children of their own: the SuperLink a ``flower-superexec``
-(detached into its own session), each SuperNode a ``flower-superexec`` that starts one
-ClientApp process per run. When a SuperNode dies abruptly (killed, out of memory) those
+Flower's daemons start children of their own: as qtfl runs them
+(:mod:`qtfl.flower.node_runtime`), the SuperLink and each SuperNode a launcher with a fork
+server that starts one app process per task; Flower's own (``flower-superexec``) detaches
+into a session of its own. When a SuperNode dies abruptly (killed, out of memory) those
 children are re-parented to init and no longer appear among anyone's descendants: a plain
 "terminate the tree" misses them, and they outlive the run until they notice their parent
 is gone.
