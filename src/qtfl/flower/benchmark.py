@@ -21,9 +21,10 @@ rounds' (the same steps in one process), reported as the difference of the minim
 the medians over all rounds of all repetitions. End-to-end seconds (Ray start-up, the
 ``flwr run`` submission) are reported apart. **Memory per SuperNode**: the largest resident
 set size seen (sampled every 0.2 s during the deployed runs) of each SuperNode's process
-tree — the ``flower-supernode`` daemon, its ``flower-superexec`` and the ClientApp process
-it starts — read with psutil, which qtfl's Flower extra already uses to stop those
-processes; the process-tree walk relies on POSIX session ids (Linux and other Unix
+tree — the SuperNode daemon, its ClientApp launcher and fork server
+(:mod:`qtfl.flower.node_runtime`) and the ClientApp processes forked from it — read with
+psutil, which qtfl's Flower extra already uses to stop those processes; the process-tree
+walk relies on POSIX session ids (Linux and other Unix
 systems). Every engine reaches the same final accuracy (plaintext runs are bit-identical),
 which the result checks. Torch runs single-threaded everywhere. Figures depend on the
 machine and its load.
