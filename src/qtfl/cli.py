@@ -1320,6 +1320,9 @@ def main(argv: list[str] | None = None) -> None:
         status = app(args=argv, standalone_mode=False)
     except RunInterrupted:
         _err.print("aborted; continue with --resume", highlight=False)
+        flower_run = sys.modules.get("qtfl.flower.run")  # imported only by Flower runs
+        if flower_run is not None:
+            flower_run.leave_if_simulation_interrupted(130)
         sys.exit(130)
     except QtflError as exc:
         _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
