@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from qtfl import registry
-from qtfl.errors import InputError, QtflError
+from qtfl.errors import INTERRUPTED_HINT, InputError, QtflError
 from qtfl.present.console import configure_logging, print_result
 
 app = typer.Typer(
@@ -1319,10 +1319,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         status = app(args=argv, standalone_mode=False)
     except RunInterrupted:
-        _err.print("aborted; continue with --resume", highlight=False)
-        flower_run = sys.modules.get("qtfl.flower.run")  # imported only by Flower runs
-        if flower_run is not None:
-            flower_run.leave_if_simulation_interrupted(130)
+        _err.print(INTERRUPTED_HINT, highlight=False)
         sys.exit(130)
     except QtflError as exc:
         _err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -1331,7 +1328,7 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc.__cause__, EOFError):  # click turns EOFError into Abort
             _err.print("error: unexpected end of input", highlight=False)
             sys.exit(2)
-        _err.print("aborted; continue with --resume")
+        _err.print(INTERRUPTED_HINT)
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import reprlib
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import numpy as np
 
@@ -33,6 +33,10 @@ def short_repr(value: object, limit: int = ECHO_CHARS) -> str:
     except ValueError:  # an int beyond Python's 4300-digit str() limit
         text = f"<integer of {int(value).bit_length()} bits>" if isinstance(value, int) else "<?>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: What an interrupted run prints (SIGINT/SIGTERM; exit status 130): its last checkpoint stays.
+INTERRUPTED_HINT: Final = "aborted; continue with --resume"
 
 
 class QtflError(Exception):

@@ -21,7 +21,7 @@ import contextlib
 import os
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 
 import psutil  # type: ignore[import-untyped]
@@ -146,12 +146,16 @@ class ProcessTracker:
 
 
 @contextmanager
-def descendants_stopped(*, interval_s: float = 0.5, timeout_s: float = 10.0) -> Iterator[None]:
+def descendants_stopped(
+    *, interval_s: float = 0.5, timeout_s: float = 10.0
+) -> Iterator[Callable[[], None]]:
     """Stop, on exit, every process this process started meanwhile (polled while inside).
 
     For runtimes started in-process (Ray, by Flower's simulation engine): their workers are
     grandchildren that an orderly shutdown can orphan before they exit, so they are
-    recorded while they are still descendants and stopped at the end.
+    recorded while they are still descendants and stopped at the end. Yields
+    ``kill_now()``: SIGKILL at once every such process seen so far or still a descendant
+    (for a process about to leave with ``os._exit``, which has no time for a grace period).
     """
     me = psutil.Process()
     before = {p.pid for p in me.children(recursive=True)}
@@ -169,10 +173,17 @@ def descendants_stopped(*, interval_s: float = 0.5, timeout_s: float = 10.0) -> 
             with contextlib.suppress(Exception):
                 poll()
 
+    def kill_now() -> None:
+        with contextlib.suppress(Exception):
+            poll()
+        for proc in seen.values():
+            with suppress(psutil.Error):
+                proc.kill()
+
     thread = threading.Thread(target=loop, name="qtfl-descendants", daemon=True)
     thread.start()
     try:
-        yield
+        yield kill_now
     finally:
         done.set()
         thread.join(timeout=2 * interval_s + 1)

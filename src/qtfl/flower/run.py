@@ -22,9 +22,9 @@ Everything that cannot run on Flower is refused before ``--out`` is touched
 ``--resume`` continues an interrupted run: the configuration must equal the one in
 ``config.json`` (and each checkpoint's hash), the run secret is read back from
 ``run-secret.key``, finished scenarios are read back from their checkpoints, and the others
-continue on Flower from their last completed round. SIGINT and SIGTERM raise
-:class:`KeyboardInterrupt` (the CLI exits 130); every started process is stopped and
-``--out`` stays resumable.
+continue on Flower from their last completed round. SIGINT and SIGTERM exit 130: a
+deployment raises :class:`KeyboardInterrupt` and stops every process it started; a
+simulation leaves at the signal (:func:`leave_interrupted`). ``--out`` stays resumable.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import numpy as np
 import torch
 
 from qtfl import registry
-from qtfl.errors import InputError, require_choice
+from qtfl.errors import INTERRUPTED_HINT, InputError, require_choice
 from qtfl.experiments.config import ExperimentConfig, Scenario, parse_config
 from qtfl.fl.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint
 from qtfl.fl.engine import RoundMetrics
@@ -265,9 +265,14 @@ def _simulate_jobs(
         logging.getLogger("flwr").setLevel(logging.CRITICAL + 1)
         exit_when_threads_stay_blocked()  # armed at the signal, whatever path follows
 
-    with descendants_stopped():  # Ray's actor processes can outlive ray.shutdown()
+    with descendants_stopped() as kill_descendants:  # Ray's actors can outlive ray.shutdown()
+
+        def on_signal() -> None:
+            on_interrupt()
+            leave_interrupted(kill_descendants)
+
         try:
-            with _signals_kept_across_ray_init(on_signal=on_interrupt):
+            with _signals_kept_across_ray_init(on_signal=on_signal):
                 run_simulation(
                     server_app=make_jobs_server_app(jobs, checkpoints=checkpoints, stop=stop),
                     client_app=make_jobs_client_app(jobs),
@@ -320,23 +325,27 @@ def exit_when_threads_stay_blocked(grace_s: float = EXIT_GRACE_S) -> None:
     threading.Thread(target=watch, name="qtfl-exit-watchdog", daemon=True).start()
 
 
-def leave_if_simulation_interrupted(status: int = 130) -> None:
-    """After an interrupted Flower simulation: flush stdout/stderr and ``os._exit(status)``.
+def leave_interrupted(kill_descendants: Callable[[], None], status: int = 130) -> None:
+    """SIGINT/SIGTERM during a Flower simulation: print the abort hint, SIGKILL the processes
+    the simulation started, and ``os._exit(status)`` — at the signal, before Flower's own
+    cleanup runs.
 
-    The exit watchdog (:func:`exit_when_threads_stay_blocked`) ends a process whose
-    interpreter exit waits on blocked threads, but not one whose finalisation blocks in
-    native code holding the GIL, where the watchdog thread cannot run (seen once in 13
-    SIGTERMs of tests/flower/test_sim_resume.py's run under load 5: the abort message
-    printed, then no exit for 300 s). The caller has printed its message by then, every
-    output of the run is written atomically and :func:`descendants_stopped` has stopped Ray's
-    processes, so nothing is lost by skipping finalisation. Does nothing unless a
-    simulation in this process was interrupted (the watchdog armed).
+    Letting the interrupt unwind through ``run_simulation`` failed 2 of 2 CI runs under load
+    in different ways: Flower's cleanup shuts Ray down while its worker threads still wait
+    in ``ray.get``, and Ray's core worker then ended the whole process with status 1 ("The
+    core worker has already been shutdown ... The process will exit"), or the interpreter's
+    finalisation blocked in native code with the GIL held (no exit for 300 s; the
+    thread-join watchdog, :func:`exit_when_threads_stay_blocked`, cannot run then). Nothing
+    is lost by leaving at once: during a simulation the ServerApp writes only its
+    checkpoint and result files, each atomically (:func:`qtfl.fl.checkpoint.atomic_write_bytes`),
+    so the last complete checkpoint stays for ``--resume``; Ray's processes hold no output.
     """
-    if not _WATCHDOG.is_set():
-        return
+    sys.stderr.write(INTERRUPTED_HINT + "\n")
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    with contextlib.suppress(Exception):
+        kill_descendants()
     os._exit(status)
 
 
