@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, chi2_contingency
 
-from qtfl.channel.qkd import draw_block_pairs, measure_sifted
+from qtfl.channel.qkd import SiftedKey, _measure_pairs, draw_block_pairs, measure_sifted
 from qtfl.quantum.noise import BellDiagonalPair, WernerPair
 from qtfl.security.eavesdropper import INTERCEPT_Z, NONE, sample_checks
 
@@ -74,3 +74,34 @@ def test_block_draw_sifts_matching_bases_and_samples_distinct_positions() -> Non
     assert d.sample.size == int(np.ceil(0.1 * d.sift.size))
     assert np.unique(d.sample).size == d.sample.size
     assert d.client.size == d.server.size == d.sift.size
+
+
+def _reduced(d) -> tuple[int, int, int, np.ndarray, np.ndarray]:
+    """A block draw reduced to the sample's figures and the two raw keys, by masks."""
+    in_key = np.ones(d.sift.size, bool)
+    in_key[d.sample] = False
+    errors = int(np.count_nonzero(d.client[d.sample] != d.server[d.sample]))
+    return d.sift.size, d.sample.size, errors, d.client[in_key], d.server[in_key]
+
+
+@pytest.mark.parametrize("pair", PAIRS[1:], ids=lambda p: str(p.coefficients.round(3).tolist()))
+@pytest.mark.parametrize(
+    ("n_pairs", "fraction"), [(1, 0.1), (9, 0.7), (12_345, 0.1), (300_001, 0.01)]
+)
+def test_unattacked_block_equals_the_general_draw(
+    pair: BellDiagonalPair, n_pairs: int, fraction: float
+) -> None:
+    # the fast path of an unattacked block (packed bases, flips as positions, one pass for
+    # both keys) makes the same generator calls as draw_block_pairs and keeps the same bits:
+    # Werner and Bell-diagonal pairs, gap and digit Bernoulli samplers (F = 0.9 gives
+    # QBER 6.7% > 5%), the three sample regimes, a pair count not a multiple of 8
+    none = np.zeros(n_pairs, np.uint8)
+    for seed in range(2):
+        got = _measure_pairs(pair, none, fraction, rng=np.random.default_rng(seed))
+        want = _reduced(draw_block_pairs(pair, none, fraction, rng=np.random.default_rng(seed)))
+        assert isinstance(got, SiftedKey)
+        assert (got.n_sifted, got.n_sample, got.sample_errors) == want[:3]
+        np.testing.assert_array_equal(got.alice, want[3])
+        np.testing.assert_array_equal(got.bob, want[4])
+        assert got.alice.dtype == got.bob.dtype == np.uint8 and not got.eve.any()
+        assert got.eve.size == got.alice.size

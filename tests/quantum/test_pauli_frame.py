@@ -24,6 +24,7 @@ from qtfl.quantum.teleport import (
     bernoulli_packed,
     compile_teleporter,
     pair_noise,
+    sample_mask,
     sample_pauli_frame,
     sample_subset,
     teleport_direct,
@@ -189,3 +190,15 @@ def test_subsets_equal_the_sort_only_algorithm_draw_for_draw(n: int, k: int) -> 
         got = sample_subset(n, k, rng=np.random.default_rng(seed))
         np.testing.assert_array_equal(got, _subset_by_sorting(n, k, np.random.default_rng(seed)))
         assert got.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("n", "k"), [(0, 0), (7, 5), (100, 50), (98_000, 9_800), (10_000_000, 1_000), (9, 9)]
+)
+def test_sample_mask_marks_the_subset_of_the_same_draws(n: int, k: int) -> None:
+    # complement (k > n/2), bitmap and sort regimes: the mask is the subset's membership
+    for seed in range(3):
+        mask = sample_mask(n, k, rng=np.random.default_rng(seed))
+        want = sample_subset(n, k, rng=np.random.default_rng(seed))
+        assert mask.dtype == np.bool_ and mask.shape == (n,)
+        np.testing.assert_array_equal(np.flatnonzero(mask), want)

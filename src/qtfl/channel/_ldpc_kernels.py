@@ -477,3 +477,18 @@ def decode_flooding(
         out_it[blk] = it
         for v in range(n):
             out_err[blk, v] = e[v]
+
+
+@numba.njit(cache=True, nogil=True)
+def sifted_key(both, in_sample, alice, bob):
+    # QKD (qtfl.channel.qkd._measure_untouched): ``both[i]`` holds Alice's outcome of sifted
+    # pair i in bit 0 and whether Bob's differs in bit 1; the pairs not ``in_sample`` go to
+    # ``alice`` and ``bob`` in order. Branch-free (each pair written, the output index
+    # advanced unless it is in the sample), so the outputs have one slot of slack.
+    j = 0
+    for i in range(both.size):
+        v = both[i]
+        alice[j] = v & 1
+        bob[j] = (v ^ (v >> 1)) & 1
+        j += 1 - in_sample[i]
+    return j

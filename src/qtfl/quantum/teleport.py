@@ -187,18 +187,39 @@ def sample_subset(n: int, k: int, *, rng: np.random.Generator) -> npt.NDArray[np
         return np.flatnonzero(keep).astype(np.int64)
     draws = rng.integers(0, n, size=k, dtype=np.int64)
     if n <= _BITMAP_PER_DRAW * k:  # the same set, sorted, from a bitmap of range(n): O(n)
-        seen = np.zeros(n, dtype=bool)
-        seen[draws] = True
-        have = int(np.count_nonzero(seen))
-        while have < k:
-            seen[rng.integers(0, n, size=k - have, dtype=np.int64)] = True
-            have = int(np.count_nonzero(seen))
-        return np.flatnonzero(seen).astype(np.int64, copy=False)
+        return np.flatnonzero(_bitmap_subset(n, k, draws, rng)).astype(np.int64, copy=False)
     got = _sorted_distinct(draws)
     while got.size < k:  # a few rounds: each keeps all but a fraction <= k/n of its draws
         extra = np.sort(rng.integers(0, n, size=k - got.size, dtype=np.int64))
         got = _sorted_distinct(np.concatenate([got, extra]))
     return got
+
+
+def _bitmap_subset(
+    n: int, k: int, draws: npt.NDArray[np.int64], rng: np.random.Generator
+) -> npt.NDArray[np.bool_]:
+    """:func:`sample_subset`'s bitmap of ``range(n)``: ``draws`` marked, then missing
+    draws added until ``k`` positions are marked."""
+    seen = np.zeros(n, dtype=bool)
+    seen[draws] = True
+    have = int(np.count_nonzero(seen))
+    while have < k:
+        seen[rng.integers(0, n, size=k - have, dtype=np.int64)] = True
+        have = int(np.count_nonzero(seen))
+    return seen
+
+
+def sample_mask(n: int, k: int, *, rng: np.random.Generator) -> npt.NDArray[np.bool_]:
+    """The subset of :func:`sample_subset` as a ``(n,)`` bool mask: the same draws, the same
+    subset, without listing its positions where it is drawn as a bitmap (``k <= n/2`` and
+    ``n <=`` :data:`_BITMAP_PER_DRAW` ``k``)."""
+    n = require_int("n", n, low=0)
+    k = require_int("k", k, low=0, high=n)
+    if 2 * k <= n and n <= _BITMAP_PER_DRAW * k:
+        return _bitmap_subset(n, k, rng.integers(0, n, size=k, dtype=np.int64), rng)
+    mask = np.zeros(n, dtype=bool)
+    mask[sample_subset(n, k, rng=rng)] = True
+    return mask
 
 
 _ALL: Final = np.uint64(0xFFFF_FFFF_FFFF_FFFF)

@@ -53,6 +53,7 @@ References: Bennett, Brassard & Mermin, PRL 68, 557 (1992); Shor & Preskill, PRL
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ def relative_entropy(q: float, p: float) -> float:
     return d + (0.0 if q >= 1.0 else (1.0 - q) * math.log((1.0 - q) / (1.0 - p)))
 
 
+@functools.lru_cache(maxsize=256)  # pure; block sizing asks it for the same sizes per update
 def robust_qber_tolerance(
     *, expected_qber: float, n_pairs: int, sample_fraction: float, eps_rob: float
 ) -> float:
