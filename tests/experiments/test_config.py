@@ -118,3 +118,39 @@ def test_file_errors(tmp_path: Path) -> None:
     scalar.write_text("42\n")
     with pytest.raises(InputError, match="must be a mapping of sections, got int"):
         load_config(scalar)
+
+
+def _qkd(**extra: object) -> ExperimentConfig:
+    uplink = {"kind": "qkd-otp", "link": {"fidelity": 0.97}, **extra}
+    return parse_config({"scenarios": [{"name": "q", "uplink": uplink}]})
+
+
+def test_qkd_security_parameters_reach_the_channel_and_the_hash() -> None:
+    # the three eps_* keys are QkdSettings' names; at their defaults they leave the canonical
+    # form (and so the hash) of files written before them unchanged
+    default = _qkd()
+    assert default.config_hash() == _qkd(eps_sec=1e-10, eps_cor=1e-15, eps_rob=1e-10).config_hash()
+    assert "eps_" not in default.scenarios[0].uplink.model_dump_json()  # config_hash's form
+    assert '"eps_sec":1e-6' in _qkd(eps_sec=1e-6).scenarios[0].uplink.model_dump_json()
+    settings = _qkd(eps_sec=1e-6, eps_cor=1e-12, eps_rob=1e-4).resolved_scenarios()[0]
+    channel = settings.uplink.build()
+    assert (channel.settings.eps_sec, channel.settings.eps_cor, channel.settings.eps_rob) == (
+        1e-6,
+        1e-12,
+        1e-4,
+    )
+    assert _qkd(eps_sec=1e-6).config_hash() != default.config_hash()
+    # a looser secrecy parameter buys key: fewer pairs for the same update
+    assert channel.pairs_for_key(1000) < default.resolved_scenarios()[
+        0
+    ].uplink.build().pairs_for_key(1000)
+
+
+@pytest.mark.parametrize("key", ["eps_sec", "eps_cor", "eps_rob"])
+@pytest.mark.parametrize(("value", "words"), [(0, "greater than 0"), (1, "less than 1")])
+def test_qkd_security_parameters_outside_zero_one_are_refused(
+    key: str, value: float, words: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        _qkd(**{key: value})
+    assert f"scenarios.0.uplink.{key}: Input should be {words}" in str(info.value)

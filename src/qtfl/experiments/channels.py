@@ -14,9 +14,10 @@ A scenario's ``uplink``/``downlink``/``channel`` is one of
   omitted from the configuration's canonical form, so files written before them keep their
   :meth:`~qtfl.experiments.config.ExperimentConfig.config_hash`;
 * ``{kind: qkd-otp, link, bits, sample_fraction, max_blocks, purify_to, reconciliation
-  (ldpc | cascade), qber_tolerance, privacy_amplification (multiply-add-shift | toeplitz)}``
-  — :class:`~qtfl.channel.qkd.QkdOtpChannel`; ``privacy_amplification`` left at its default
-  is omitted from the canonical form.
+  (ldpc | cascade), qber_tolerance, privacy_amplification (multiply-add-shift | toeplitz),
+  eps_sec, eps_cor, eps_rob}`` — :class:`~qtfl.channel.qkd.QkdOtpChannel` (the names of
+  :class:`~qtfl.channel.qkd.QkdSettings`); ``privacy_amplification`` and the three ``eps_*``
+  left at their defaults are omitted from the canonical form.
 
 Each model forbids keys it does not know, so an option given to a kind it does not apply to
 (``fec`` on ``plain``) is refused before any training, naming the option and the kind. A
@@ -373,6 +374,37 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
         ),
     )
 
+    eps_sec: float = Field(
+        default=1e-10,
+        gt=0,
+        lt=1,
+        exclude_if=lambda v: v == 1e-10,
+        description=(
+            "Secrecy parameter of the finite-key length (Tomamichel et al. 2012): the key is "
+            "eps_sec-close to uniform and independent of the eavesdropper."
+        ),
+    )
+    eps_cor: float = Field(
+        default=1e-15,
+        gt=0,
+        lt=1,
+        exclude_if=lambda v: v == 1e-15,
+        description=(
+            "Correctness parameter: the two ends' keys differ with probability at most "
+            "eps_cor (sets the verification hash, ceil(log2(1/eps_cor)) bits)."
+        ),
+    )
+    eps_rob: float = Field(
+        default=1e-10,
+        gt=0,
+        lt=1,
+        exclude_if=lambda v: v == 1e-10,
+        description=(
+            "Robustness: the largest probability with which an honest link aborts a key "
+            "block; sets each block's tolerated QBER when qber_tolerance is unset."
+        ),
+    )
+
     def build(
         self,
         client: int = 0,
@@ -393,6 +425,9 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
             reconciliation=self.reconciliation,
             qber_tolerance=self.qber_tolerance,
             privacy_amplification=self.privacy_amplification,
+            eps_sec=self.eps_sec,
+            eps_cor=self.eps_cor,
+            eps_rob=self.eps_rob,
         )
         channel = QkdOtpChannel(
             link, bits=self.bits, settings=settings, eavesdropper=eavesdropper, secret=secret
