@@ -77,13 +77,19 @@ class _JointBlock:
     cost: Ledger
     ends_rng: np.random.Generator
     qber_tolerance: float
+    eve: Bits
 
 
 @dataclass(frozen=True)
 class AliceHalf:
     """The client's records of one block: its bases and outcomes on the sifted pairs, the
     public sample positions, the shared generator (public seeds) and the block's ``Q_tol``
-    (:meth:`QkdOtpChannel.block_tolerance`, public)."""
+    (:meth:`QkdOtpChannel.block_tolerance`, public).
+
+    ``eve``: the simulated eavesdropper's raw-key guess on the sifted pairs (her outcome
+    where she measured, 0 elsewhere). Not Alice's: the client node simulates Eve and reports
+    what she learned beside its wire (:mod:`qtfl.flower.taps`); it is never sent.
+    """
 
     bases: Bits
     sift: npt.NDArray[np.int64]
@@ -91,6 +97,7 @@ class AliceHalf:
     sample: npt.NDArray[np.int64]
     ends_rng: np.random.Generator
     qber_tolerance: float
+    eve: Bits
 
 
 @dataclass(frozen=True)
@@ -116,13 +123,14 @@ def draw_block(channel: QkdOtpChannel, n_pairs: int, rng: np.random.Generator) -
     cost = block_cost(channel.link, n_pairs, m, k, rng=ends_rng)
     tol = channel.block_tolerance(n_pairs)
     return _JointBlock(
-        d.a_bases, d.b_bases, d.sift, d.client, d.server, d.sample, cost, ends_rng, tol
-    )
+        d.a_bases, d.b_bases, d.sift, d.client, d.server, d.sample, cost, ends_rng, tol,
+        d.eve_bits,
+    )  # fmt: skip
 
 
 def alice_half(joint: _JointBlock) -> AliceHalf:
     j = joint
-    return AliceHalf(j.a_bases, j.sift, j.alice, j.sample, j.ends_rng, j.qber_tolerance)
+    return AliceHalf(j.a_bases, j.sift, j.alice, j.sample, j.ends_rng, j.qber_tolerance, j.eve)
 
 
 def bob_half(joint: _JointBlock) -> BobHalf:
@@ -258,12 +266,27 @@ def amplify(
     """Privacy amplification of a verified kept string: ``(key, seed bits sent)``; an empty
     key (and no seed drawn) when the finite-key length is 0. ``qber_tolerance``: the block's
     ``Q_tol`` (its half's)."""
+    keys, bits = amplify_many(
+        channel, [kept], leaked_bits=leaked_bits, sample_size=sample_size,
+        qber_tolerance=qber_tolerance, ends_rng=ends_rng,
+    )  # fmt: skip
+    return keys[0], bits
+
+
+def amplify_many(
+    channel: QkdOtpChannel, strings: list[Bits], *, leaked_bits: int, sample_size: int,
+    qber_tolerance: float, ends_rng: np.random.Generator,
+) -> tuple[list[Bits], int]:  # fmt: skip
+    """:func:`amplify` of ``strings[0]`` (the kept string, which sets the key length) and of
+    equally long strings beside it under the same seed (the simulated eavesdropper's guess
+    of it, as :meth:`QkdOtpChannel._block` hashes it): ``(keys, seed bits sent)``."""
     s = channel.settings
+    kept = strings[0]
     ell = finite_key_length(
         n_key=int(kept.size), n_sample=sample_size, qber_tolerance=qber_tolerance,
         leak_ec=leaked_bits, eps_sec=s.eps_sec, eps_cor=s.eps_cor,
     )  # fmt: skip
     if ell == 0:
-        return np.zeros(0, np.uint8), 0
+        return [np.zeros(0, np.uint8) for _ in strings], 0
     seed = privacy_amplification_seed(s.privacy_amplification, int(kept.size), ell, rng=ends_rng)
-    return privacy_amplify([kept], seed, ell)[0], seed_bits(seed)
+    return privacy_amplify(strings, seed, ell), seed_bits(seed)

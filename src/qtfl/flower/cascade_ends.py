@@ -41,6 +41,7 @@ from qtfl.channel.split_qkd import (
     Estimate,
     alice_half,
     amplify,
+    amplify_many,
     check_sift,
     draw_block,
     estimate,
@@ -48,7 +49,7 @@ from qtfl.channel.split_qkd import (
 )
 from qtfl.errors import InputError
 from qtfl.flower.ends import Arrays
-from qtfl.flower.qkd_ends import ANNOUNCE, BobState, QkdOtpEnds, _bits
+from qtfl.flower.qkd_ends import ANNOUNCE, BobState, QkdOtpEnds, _bits, eve_information
 from qtfl.security.cascade import (
     MAX_PASSES,
     CascadeAlice,
@@ -194,11 +195,13 @@ class CascadeQkdOtpEnds(QkdOtpEnds):
 
     # ---- client (Alice) ------------------------------------------------------------------
 
-    def answer(self, update: npt.NDArray[np.float32], key: LinkKey, request: Arrays) -> Arrays:
+    def answer_with_record(
+        self, update: npt.NDArray[np.float32], key: LinkKey, request: Arrays
+    ) -> tuple[Arrays, Arrays]:
         s = self.channel.settings
         phase = int(request["phase"][0])
         if phase not in (ANNOUNCE, PARITIES, CLOSE):
-            return {}  # the server could size no block: nothing to say
+            return {}, {}  # the server could size no block: nothing to say
         pairs, errors = request["block_pairs"], request["block_errors"]
         passes, leaks = request["block_passes"], request["block_leaks"]
         for name, arr in (("block_errors", errors), ("block_passes", passes),
@@ -219,13 +222,15 @@ class CascadeQkdOtpEnds(QkdOtpEnds):
         header = self.encoding.encode(update)
         bits = header.bit_array()
         rng = self.channel.secret.for_transfer(key.rng())
+        taps = self.channel.eavesdropper.taps_classical
         keys: list[Bits] = []
+        eve_keys: list[Bits] = []
         for i in range(blocks):
             block = self._drawn(key, tuple(pairs[: i + 1].tolist()), rng)
             half = block.half
             last = i == blocks - 1
             if last and phase == ANNOUNCE:
-                return self._announce_cascade(half, request)
+                return self._announce_cascade(half, request), {}
             est = Estimate(int(errors[i]), int(half.sample.size), int(half.outcomes.size))
             if est.outcome(half.qber_tolerance) != "ok":
                 if last or int(passes[i]) != 0:
@@ -233,25 +238,28 @@ class CascadeQkdOtpEnds(QkdOtpEnds):
                 continue  # a block with no key string (the server moved on)
             raw = key_string(half.outcomes, half.sample)
             if last and phase == PARITIES:
-                return self._parities(block, raw, request)
+                return self._parities(block, raw, request), {}
             if int(passes[i]) < 1:
                 raise InputError("a block with a key string must have been reconciled")
             ends_rng = _after_perms(block, int(passes[i]) - 1, raw.size)  # the passes it took
-            block_key, _ = amplify(
-                self.channel, raw, leaked_bits=int(leaks[i]), sample_size=est.sample_size,
+            strings = [raw, key_string(half.eve, half.sample)] if taps else [raw]
+            hashed, _ = amplify_many(
+                self.channel, strings, leaked_bits=int(leaks[i]), sample_size=est.sample_size,
                 qber_tolerance=half.qber_tolerance, ends_rng=ends_rng,
             )  # fmt: skip
-            keys.append(block_key)
+            keys.append(hashed[0])
+            eve_keys.extend(hashed[1:])
         assert phase == CLOSE
         have = sum(int(x.size) for x in keys)
         if have < bits.size:
             raise InputError(f"the key has {have} bits, the update needs {bits.size}")
         cipher = bits ^ np.concatenate(keys)[: bits.size]
-        return {
+        wire: Arrays = {
             "ciphertext": np.packbits(cipher),
             "header": np.array([header.max_abs], np.float32),
             "n_values": np.array([header.n_values], np.int64),
         }
+        return wire, eve_information(bits, cipher, eve_keys) if taps else {}
 
     def _announce_cascade(self, half: AliceHalf, request: Arrays) -> Arrays:
         n_pairs, k = int(half.bases.size), int(half.sample.size)

@@ -27,8 +27,8 @@ from qtfl.channel import Delivery
 from qtfl.flower.ends import Arrays, FollowUp, UplinkEnds
 from qtfl.flower.taps import (
     EVE,
+    answer_with_record,
     attach_information,
-    fec_answer_record,
     pass_information,
 )
 
@@ -172,14 +172,13 @@ def answer_request(
     request: Arrays = {k: v.numpy() for k, v in msg.content.array_records["request"].items()}
     ends, key = ends_of(client)
     update = kept_update(context, client, round_)
-    wire = ends.answer(update, key, request)  # type: ignore[arg-type]
+    wire, eve = answer_with_record(ends, update, key, request)  # type: ignore[arg-type]
     content = RecordDict(
         {
             "wire": ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in wire.items()}),
             "qtfl": ConfigRecord({"client": client, "round": round_}),
         }
     )
-    eve = fec_answer_record(ends, update, key, request)  # type: ignore[arg-type]
     if eve:  # the simulated eavesdropper's record of this pass, beside the wire
         content[EVE] = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in eve.items()})
     return Message(content, reply_to=msg)

@@ -30,6 +30,7 @@ from qtfl.channel.split_qkd import (
     alice_half,
     alice_syndromes,
     amplify,
+    amplify_many,
     bob_decode,
     bob_half,
     check_sift,
@@ -51,6 +52,7 @@ from qtfl.flower.ends import (
 )
 from qtfl.quantum.encoding import BasisPayload
 from qtfl.security.cascade import CascadeBob
+from qtfl.security.leakage import measure_leakage
 from qtfl.security.qkd import verification_hash_bits
 
 Bits = npt.NDArray[np.uint8]
@@ -293,10 +295,18 @@ class QkdOtpEnds(UplinkEnds):
     # ---- client (Alice) ------------------------------------------------------------------
 
     def answer(self, update: npt.NDArray[np.float32], key: LinkKey, request: Arrays) -> Arrays:
+        return self.answer_with_record(update, key, request)[0]
+
+    def answer_with_record(
+        self, update: npt.NDArray[np.float32], key: LinkKey, request: Arrays
+    ) -> tuple[Arrays, Arrays]:
+        """:meth:`answer`, and the simulated eavesdropper's tap record when the answer closes
+        the transfer with the ciphertext and she taps the classical channel
+        (:func:`eve_information`; empty otherwise)."""
         s = self.channel.settings
         phase = int(request["phase"][0])
         if phase not in (ANNOUNCE, KEPT):
-            return {}  # the server could size no block: nothing to say
+            return {}, {}  # the server could size no block: nothing to say
         pairs, errors = request["block_pairs"], request["block_errors"]
         kept = _unpack_list("kept", request)
         if pairs.dtype != np.int64 or pairs.ndim != 1 or not 1 <= pairs.size <= s.max_blocks:
@@ -309,11 +319,13 @@ class QkdOtpEnds(UplinkEnds):
         header = self.encoding.encode(update)
         bits = header.bit_array()
         rng = self.channel.secret.for_transfer(key.rng())
+        taps = self.channel.eavesdropper.taps_classical
         keys: list[Bits] = []
+        eve_keys: list[Bits] = []
         for i, n_pairs in enumerate(pairs.tolist()):
             half = alice_half(draw_block(self.channel, n_pairs, rng))
             if i == pairs.size - 1 and phase == ANNOUNCE:
-                return self._announce(half, request)
+                return self._announce(half, request), {}
             est = Estimate(int(errors[i]), int(half.sample.size), int(half.outcomes.size))
             if est.outcome(half.qber_tolerance) != "ok" or kept[i].size == 0:
                 continue  # a block with no key string (the server moved on)
@@ -324,20 +336,25 @@ class QkdOtpEnds(UplinkEnds):
             mask = kept_mask(kept[i].astype(bool), code, raw.size)
             string = raw[mask]
             leaked = -(-raw.size // code.n) * (code.n - code.k + 32) + self.hash_bits
-            block_key, _ = amplify(
-                self.channel, string, leaked_bits=leaked, sample_size=est.sample_size,
+            strings = [string, key_string(half.eve, half.sample)[mask]] if taps else [string]
+            hashed, _ = amplify_many(
+                self.channel, strings, leaked_bits=leaked, sample_size=est.sample_size,
                 qber_tolerance=half.qber_tolerance, ends_rng=half.ends_rng,
             )  # fmt: skip
+            block_key = hashed[0]
             keys.append(block_key)
+            eve_keys.extend(hashed[1:])
             if i == pairs.size - 1:  # the block whose flags just came: close it
                 out = {"hash": np.packbits(verification_hash(string, self.hash_bits))}
                 have = sum(int(x.size) for x in keys)
+                record: Arrays = {}
                 if block_key.size and have >= bits.size:
                     cipher = bits ^ np.concatenate(keys)[: bits.size]
                     out["ciphertext"] = np.packbits(cipher)
                     out["header"] = np.array([header.max_abs], np.float32)
                     out["n_values"] = np.array([header.n_values], np.int64)
-                return out
+                    record = eve_information(bits, cipher, eve_keys) if taps else {}
+                return out, record
         raise InputError("the request names no open block")
 
     def _announce(self, half: object, request: Arrays) -> Arrays:
@@ -357,6 +374,17 @@ class QkdOtpEnds(UplinkEnds):
             out["syndromes"] = np.packbits(syn.reshape(-1))
             out["crcs"] = np.packbits(crcs.reshape(-1))
         return out
+
+
+def eve_information(bits: Bits, cipher: Bits, eve_keys: list[Bits]) -> Arrays:
+    """The client node's tap record of a QKD-OTP transfer (:mod:`qtfl.flower.taps`): the
+    simulated eavesdropper guesses the padded bits as the ciphertext XOR her key guess (her
+    raw-key guess of each block hashed under the block's public seed), and the record holds
+    what that guess is worth against the true bits, as :meth:`QkdOtpChannel._send` measures
+    it in process."""
+    guess = cipher ^ np.concatenate(eve_keys)[: bits.size]
+    info = measure_leakage(guess, bits).information_bits
+    return {"information_bits": np.array([info], np.float64)}
 
 
 def _bits(packed: npt.NDArray[np.uint8], n: int) -> Bits:

@@ -27,8 +27,12 @@ it, a figure with no meaning for the update, so Flower reports ``null``. With FE
 pass teleports fresh pairs and Eve guesses each pass's codeword bits:
 the node reports each pass's information with that pass (its train reply, then each answer
 to a resend request, :func:`fec_pass_record`), and the server sums them over the transfer
-as the in-process channel does (:func:`attach_information`). Compressed uplinks and
-QKD-OTP (whose Eve guesses key bits during distillation) still report ``null`` on Flower.
+as the in-process channel does (:func:`attach_information`). QKD-OTP: the node's half of
+each key block carries the simulated eavesdropper's raw-key guess, which it hashes under
+the block's public seed beside its own key; its closing answer (the one with the
+ciphertext) carries the record of her guess of the padded bits, ciphertext XOR her key
+guess (:func:`qtfl.flower.qkd_ends.eve_information`), attached only to a delivered update,
+as in process. Compressed uplinks still report ``null`` on Flower.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from qtfl.flower.ends import (
     TeleportEnds,
     _unpack_list,
 )
+from qtfl.flower.qkd_ends import QkdOtpEnds
 from qtfl.quantum.encoding import BasisEncoding, Float32Encoding
 from qtfl.security.leakage import measure_leakage
 
@@ -68,8 +73,8 @@ def eve_record(
     """Client node: the tap record of the transfer ``ends.send(update, key, announced)`` made.
 
     Empty when the link has no classical tap, the channel is no teleportation of basis bits
-    (compressed uplinks, QKD-OTP), or no attempt passed its checks (nothing teleported,
-    nothing guessed). With FEC it is the first pass's record, without her guess (the
+    (compressed uplinks; QKD-OTP reports with its closing answer, :func:`answer_with_record`),
+    or no attempt passed its checks (nothing teleported, nothing guessed). With FEC it is the first pass's record, without her guess (the
     assessment's eavesdropper view of an FEC probe therefore falls back to the tapped
     X-correction bits on Flower, where in process she holds the last pass's guess: the
     same bits for a passive tap, other bits where she also measured pairs).
@@ -141,6 +146,18 @@ def fec_answer_record(ends: Any, update: npt.NDArray[np.float32], key: LinkKey,
     return fec_pass_record(ends, update, key, request, blocks=request["blocks"], earlier=earlier)
 
 
+def answer_with_record(
+    ends: Any, update: npt.NDArray[np.float32], key: LinkKey, request: Arrays
+) -> tuple[Arrays, Arrays]:
+    """Client node: the answer to a further ``request`` and its tap record (empty if none):
+    a FEC resend's pass record, or QKD-OTP's closing record, which the QKD ends compute
+    with the answer (:meth:`~qtfl.flower.qkd_ends.QkdOtpEnds.answer_with_record`: Eve's
+    key guess is hashed under the seed the answer draws)."""
+    if isinstance(ends, QkdOtpEnds):
+        return ends.answer_with_record(update, key, request)
+    return ends.answer(update, key, request), fec_answer_record(ends, update, key, request)
+
+
 def pass_information(record: Arrays | None) -> float | None:
     """Server: the information bits of one pass's tap record (None: none readable)."""
     if not record:
@@ -156,9 +173,13 @@ def pass_information(record: Arrays | None) -> float | None:
 
 
 def attach_information(delivery: Delivery, passes: list[float]) -> Delivery:
-    """Server: a FEC transfer's delivery with Eve's information summed over its passes (as
-    the in-process channel sums it, whatever the verdict); unchanged without any."""
+    """Server: a multi-message transfer's delivery with Eve's information summed over its
+    records: a FEC transfer's passes (as the in-process channel sums them, whatever the
+    verdict), QKD-OTP's one closing record (only onto a delivered update, as in process:
+    a key that fails its hash check pads nothing); unchanged without any."""
     if not passes:
+        return delivery
+    if delivery.tap.kind == "qkd-public-discussion":  # the key failed: nothing was padded
         return delivery
     tap = dataclasses.replace(delivery.tap, information_bits=sum(passes))
     return dataclasses.replace(delivery, tap=tap)
