@@ -355,6 +355,18 @@ class TeleportChannelConfig(_QuantumChannelBase):
         )
 
 
+def _probability_setting(default: float, description: str) -> Any:
+    """A field in (0, 1) left out of the canonical form (and the config hash) at its default,
+    so that files written before it keep their hash."""
+    return Field(
+        default=default,
+        gt=0,
+        lt=1,
+        exclude_if=lambda v: v == default,
+        description=description,
+    )
+
+
 class QkdOtpChannelConfig(_QuantumChannelBase):
     """BBM92 key over the link (optionally purified), then a one-time pad."""
 
@@ -374,35 +386,20 @@ class QkdOtpChannelConfig(_QuantumChannelBase):
         ),
     )
 
-    eps_sec: float = Field(
-        default=1e-10,
-        gt=0,
-        lt=1,
-        exclude_if=lambda v: v == 1e-10,
-        description=(
-            "Secrecy parameter of the finite-key length (Tomamichel et al. 2012): the key is "
-            "eps_sec-close to uniform and independent of the eavesdropper."
-        ),
+    eps_sec: float = _probability_setting(
+        1e-10,
+        "Secrecy parameter of the finite-key length (Tomamichel et al. 2012): the key is "
+        "eps_sec-close to uniform and independent of the eavesdropper.",
     )
-    eps_cor: float = Field(
-        default=1e-15,
-        gt=0,
-        lt=1,
-        exclude_if=lambda v: v == 1e-15,
-        description=(
-            "Correctness parameter: the two ends' keys differ with probability at most "
-            "eps_cor (sets the verification hash, ceil(log2(1/eps_cor)) bits)."
-        ),
+    eps_cor: float = _probability_setting(
+        1e-15,
+        "Correctness parameter: the two ends' keys differ with probability at most eps_cor "
+        "(sets the verification hash, ceil(log2(1/eps_cor)) bits).",
     )
-    eps_rob: float = Field(
-        default=1e-10,
-        gt=0,
-        lt=1,
-        exclude_if=lambda v: v == 1e-10,
-        description=(
-            "Robustness: the largest probability with which an honest link aborts a key "
-            "block; sets each block's tolerated QBER when qber_tolerance is unset."
-        ),
+    eps_rob: float = _probability_setting(
+        1e-10,
+        "Robustness: the largest probability with which an honest link aborts a key block; "
+        "sets each block's tolerated QBER when qber_tolerance is unset.",
     )
 
     def build(
