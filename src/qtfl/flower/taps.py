@@ -74,10 +74,11 @@ def eve_record(
 
     Empty when the link has no classical tap, the channel is no teleportation of basis bits
     (compressed uplinks; QKD-OTP reports with its closing answer, :func:`answer_with_record`),
-    or no attempt passed its checks (nothing teleported, nothing guessed). With FEC it is the first pass's record, without her guess (the
-    assessment's eavesdropper view of an FEC probe therefore falls back to the tapped
-    X-correction bits on Flower, where in process she holds the last pass's guess: the
-    same bits for a passive tap, other bits where she also measured pairs).
+    or no attempt passed its checks (nothing teleported, nothing guessed). With FEC it is
+    the first pass's record, without her guess (the assessment's eavesdropper view of an FEC
+    probe therefore falls back to the tapped X-correction bits on Flower, where in process
+    she holds the last pass's guess: the same bits for a passive tap, other bits where she
+    also measured pairs).
     """
     if type(ends) is FecTeleportEnds:
         return fec_pass_record(ends, update, key, announced, blocks=None, earlier=())
