@@ -680,7 +680,7 @@ def bench_channel_command(
     baseline: str = typer.Option("classical", "--baseline", help="Scenario compared with (B)."),
     rounds: int = typer.Option(6, "--rounds", help="Timed round pairs, A B A B (after warm-up)."),
     update_repeats: int = typer.Option(
-        2, "--update-repeats", help="Timed paper-size updates per channel (0: skip that part)."
+        9, "--update-repeats", help="Timed paper-size updates per channel (0: skip that part)."
     ),
     workers: int = typer.Option(1, "--workers", help="Processes for the rounds' uplinks."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

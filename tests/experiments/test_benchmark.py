@@ -66,6 +66,21 @@ def test_update_seconds_per_configuration() -> None:
         assert result["update_payload_bits_per_s"][name] == pytest.approx(4800 / t)
 
 
+def test_update_ratio_is_taken_per_interleaved_pair() -> None:
+    # QKD-OTP over teleport+FEC at each fidelity: per pair of interleaved sends, and of the
+    # medians; a fidelity where QKD-OTP cannot be built has no ratio
+    result = update_seconds(fidelities=(0.95, 0.80), repeats=3, params=300)
+    assert set(result["ratio_qkd_otp_to_teleport_fec"]) == {"F=0.95"}
+    assert result["update_skipped"]["qkd-otp F=0.8"].startswith("link QBER 0.1333")
+    r = result["ratio_qkd_otp_to_teleport_fec"]["F=0.95"]
+    qkd = result["update_seconds_raw"]["qkd-otp F=0.95"]
+    fec = result["update_seconds_raw"]["teleport-fec F=0.95"]
+    assert r["pairs"] == pytest.approx([a / b for a, b in zip(qkd, fec, strict=True)])
+    assert (r["min"], r["max"]) == (min(r["pairs"]), max(r["pairs"]))
+    assert r["median"] == pytest.approx(sorted(r["pairs"])[1])
+    assert r["of_medians"] == pytest.approx(sorted(qkd)[1] / sorted(fec)[1])
+
+
 def test_round_ratio_refuses_bad_input(config: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is not a file"):
         round_ratio(config=tmp_path / "missing.yaml")
@@ -90,6 +105,15 @@ def test_human_lines_use_human_units() -> None:
         "update_seconds": {"teleport-raw F=0.99": 0.83},
         "update_payload_bits_per_s": {"teleport-raw F=0.99": 1_962_000.0},
         "update_skipped": {"qkd-otp F=0.8": "link QBER above 11%"},
+        "ratio_qkd_otp_to_teleport_fec": {
+            "F=0.95": {
+                "min": 1.5,
+                "median": 1.8123,
+                "max": 2.25,
+                "pairs": [1.5, 1.8123, 2.25],
+                "of_medians": 1.79,
+            },
+        },
         "load_before": {"cpus": 2, "loadavg_1_5_15": [11.58, 9.75, 6.41]},
         "load_after": {"cpus": 2, "loadavg_1_5_15": None},
     }
@@ -101,6 +125,9 @@ def test_human_lines_use_human_units() -> None:
     assert lines["FEC decoding share"] == "63.1%"
     assert lines["update teleport-raw F=0.99"] == "830 ms (1.96 Mb/s)"
     assert lines["update qkd-otp F=0.8"] == "skipped: link QBER above 11%"
+    assert lines["update ratio qkd-otp / teleport-fec F=0.95"] == (
+        "median 1.81x (min 1.5x, max 2.25x, 3 interleaved pairs; of the medians 1.79x)"
+    )
     assert lines["load after"] == "unknown on 2 CPUs"
     assert not any("e+" in v or "e-" in v for v in lines.values())
 
