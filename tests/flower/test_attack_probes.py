@@ -123,6 +123,37 @@ def test_eves_information_on_flower_equals_in_process(tmp_path: Path) -> None:
     assert all(set(r.content.array_records[EVE]) == {"information_bits"} for r in records)
 
 
+@pytest.mark.parametrize(
+    ("compression", "uplink"),
+    [
+        ({"kind": "topk", "ratio": 0.2, "error_feedback": False}, TELEPORT),
+        ({"kind": "quantize", "bits": 8}, TELEPORT),  # draws n uniforms before the link
+        ({"kind": "topk", "ratio": 0.2, "error_feedback": False}, {**TELEPORT, "fec": "auto"}),
+        ({"kind": "topk", "ratio": 0.2, "error_feedback": False},
+         {"kind": "qkd-otp", "link": {"fidelity": 0.97}, "bits": 8}),
+    ],
+    ids=["topk-teleport", "quantize-teleport", "topk-fec", "topk-qkd-otp"],
+)  # fmt: skip
+def test_eves_information_over_compressed_uplinks_equals_in_process(
+    tmp_path: Path, compression: dict[str, Any], uplink: dict[str, Any]
+) -> None:
+    # Prepare: a passive tap on client 1 of a compressed uplink; in process the compressed
+    # channel passes on its inner channel's tap, so Eve's figure is of the values it carried
+    eve = [{"clients": [1], "kind": "tap"}]
+    config = _config(
+        {"uplink": uplink, "compression": compression, "eavesdroppers": eve},
+        rounds=2, attacks=False,
+    )  # fmt: skip
+    expected, _ = _inprocess(config, "s")
+    # Execute
+    got, _ = _flower(config, "s", tmp_path)
+    # Assert: every per-client record equal, Eve's information included, and present for
+    # the tapped client only
+    assert _rows(got) == _rows(expected)
+    info = [r.clients["eve_information_bits"] for r in got]
+    assert all(x[1] is not None and x[0] is None and x[2] is None for x in info)
+
+
 def test_the_eavesdropper_attacks_her_guess_on_flower_as_in_process(tmp_path: Path) -> None:
     # Prepare: the target of the attacks is the eavesdropped client 0 (Eve intercepts 1%
     # of its pairs, too few for the checks to reject it)

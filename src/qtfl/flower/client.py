@@ -104,7 +104,7 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
                 wire, kept = ends.send(delta, key, announced), delta
             if ends.multi_step:  # FEC resends, QKD-OTP's dialogue: answered from this
                 keep_update(context, client, round_, kept)
-            eve = eve_record(ends, delta, key, announced, with_guess=True)
+            eve = eve_record(ends, kept, key, announced, with_guess=True)
             reply = _wire_reply(msg, wire, client, round_, eve=eve)
             reply.content[PROBE] = probe_record(delta)
             _add_shares(reply, sim, round_, client)
@@ -119,7 +119,7 @@ def channel_mod(job_of: JobSource) -> Callable[[Message, Context, Callable], Mes
         wire, kept = send_update(job, party, ends, delta, client, round_, announced, last)
         if ends.multi_step:  # the receiving end may ask again within the round
             keep_update(context, client, round_, kept, link_parameter=parameter)
-        eve = eve_record(ends, delta, job.link_key(round_, client), announced)
+        eve = eve_record(ends, kept, job.link_key(round_, client), announced)
         reply = _wire_reply(msg, wire, client, round_, eve=eve)
         _add_shares(reply, sim, round_, client)
         return reply

@@ -88,13 +88,14 @@ class CompressedEnds(UplinkEnds):
             return min(n_values, max(1, math.ceil(self.compressor.ratio * n_values)))
         return n_values
 
-    def _inner_key(self, key: LinkKey, n_values: int) -> LinkKey:
+    def inner_key(self, key: LinkKey, n_values: int) -> LinkKey:
+        """The inner channel's key of a transfer of ``n_values`` (after the quantiser's draws)."""
         skip = n_values if isinstance(self.compressor, StochasticQuantizer) else 0
         return AdvancedKey(key.seed, key.scenario, key.round, key.client, key.direction, skip)
 
     def prepare(self, key: LinkKey, n_values: int) -> tuple[object, Arrays]:
         state, announce = self.inner.prepare(
-            self._inner_key(key, n_values), self.inner_size(n_values)
+            self.inner_key(key, n_values), self.inner_size(n_values)
         )
         return _ReceiverState(state, n_values), announce
 
@@ -114,7 +115,7 @@ class CompressedEnds(UplinkEnds):
         values = compressed.values
         if compressed.indices is not None:
             values = values[compressed.indices]
-        wire = self.inner.send(values, self._inner_key(key, x.size), announced)
+        wire = self.inner.send(values, self.inner_key(key, x.size), announced)
         if compressed.indices is not None:
             wire["indices"] = compressed.indices.astype(np.int64)
         rejected_state = (x + state) if state.size else state
@@ -122,7 +123,7 @@ class CompressedEnds(UplinkEnds):
 
     def answer(self, update: FloatVector, key: LinkKey, request: Arrays) -> Arrays:
         """Client: answer a further request from the kept compressed values ``update``."""
-        return self.inner.answer(update, self._inner_key(key, update.size), request)
+        return self.inner.answer(update, self.inner_key(key, update.size), request)
 
     def _take_indices(self, wire: Arrays, state: _ReceiverState) -> Arrays:
         """The inner channel's arrays; the top-k positions (first reply only), checked and

@@ -32,7 +32,9 @@ each key block carries the simulated eavesdropper's raw-key guess, which it hash
 the block's public seed beside its own key; its closing answer (the one with the
 ciphertext) carries the record of her guess of the padded bits, ciphertext XOR her key
 guess (:func:`qtfl.flower.qkd_ends.eve_information`), attached only to a delivered update,
-as in process. Compressed uplinks still report ``null`` on Flower.
+as in process. A compressed uplink's record is its inner channel's, of the compressed
+values it carried (the node keeps them), as the in-process compressed channel passes its
+inner delivery's tap on.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import numpy.typing as npt
 from qtfl.channel import Delivery
 from qtfl.channel.split import LinkKey, keyed_sample, teleport_bits
 from qtfl.channel.split_fec import pass_samples
+from qtfl.flower.compression_ends import CompressedEnds
 from qtfl.flower.ends import (
     Arrays,
     FecTeleportEnds,
@@ -72,14 +75,22 @@ def eve_record(
 ) -> Arrays:
     """Client node: the tap record of the transfer ``ends.send(update, key, announced)`` made.
 
+    For compressed ends ``update`` is what the inner channel carried (the kept compressed
+    values, :func:`qtfl.flower.client.send_update`), and the record is the inner channel's,
+    as the in-process :class:`~qtfl.fl.compressed_channel.CompressedChannel` passes its
+    inner delivery's tap on.
+
     Empty when the link has no classical tap, the channel is no teleportation of basis bits
-    (compressed uplinks; QKD-OTP reports with its closing answer, :func:`answer_with_record`),
-    or no attempt passed its checks (nothing teleported, nothing guessed). With FEC it is
+    (QKD-OTP reports with its closing answer, :func:`answer_with_record`), or no attempt
+    passed its checks (nothing teleported, nothing guessed). With FEC it is
     the first pass's record, without her guess (the assessment's eavesdropper view of an FEC
     probe therefore falls back to the tapped X-correction bits on Flower, where in process
     she holds the last pass's guess: the same bits for a passive tap, other bits where she
     also measured pairs).
     """
+    if isinstance(ends, CompressedEnds):  # the inner channel carried the compressed values
+        inner_key = ends.inner_key(key, int(np.asarray(update).size))
+        return eve_record(ends.inner, update, inner_key, announced, with_guess=with_guess)
     if type(ends) is FecTeleportEnds:
         return fec_pass_record(ends, update, key, announced, blocks=None, earlier=())
     encoding: BasisEncoding | Float32Encoding
@@ -154,6 +165,9 @@ def answer_with_record(
     a FEC resend's pass record, or QKD-OTP's closing record, which the QKD ends compute
     with the answer (:meth:`~qtfl.flower.qkd_ends.QkdOtpEnds.answer_with_record`: Eve's
     key guess is hashed under the seed the answer draws)."""
+    if isinstance(ends, CompressedEnds):  # answered from the kept compressed values
+        inner_key = ends.inner_key(key, int(np.asarray(update).size))
+        return answer_with_record(ends.inner, update, inner_key, request)
     if isinstance(ends, QkdOtpEnds):
         return ends.answer_with_record(update, key, request)
     return ends.answer(update, key, request), fec_answer_record(ends, update, key, request)
