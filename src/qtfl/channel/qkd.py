@@ -317,7 +317,7 @@ class QkdOtpChannel(Channel):
         s, lat = self.settings, float(self.link.latency_s)
         eve_rng, ends_rng = rng.spawn(2)
         attack = self.eavesdropper.plan(n_pairs, rng=eve_rng)
-        # the split ends on Flower (qtfl.channel.split_qkd) draw through the same function
+        # the split ends on Flower (qtfl.channel.split_qkd) draw the same (draw_block_pairs)
         raw = _measure_pairs(self.link.pair, attack, s.sample_fraction, rng=ends_rng)
         m, k, sample_errors = raw.n_sifted, raw.n_sample, raw.sample_errors
         qber = sample_errors / k
@@ -520,8 +520,9 @@ def draw_block_pairs(
     """Random bases for both ends of every pair (:func:`~qtfl.quantum.teleport.uniform_bits`),
     the sifted pairs measured under the attack codes (:func:`measure_sifted`), a uniformly
     random estimation sample (:func:`~qtfl.quantum.teleport.sample_subset`: sorted, no
-    permutation of the sifted pairs). The in-process channel and the split ends
-    (:mod:`qtfl.channel.split_qkd`) both call this, so they draw the same."""
+    permutation of the sifted pairs). The split ends (:mod:`qtfl.channel.split_qkd`) and the
+    in-process channel's attacked blocks call this; its unattacked blocks take
+    :func:`_measure_untouched`, which makes the same generator calls, so all draw the same."""
     n_pairs = int(attack.size)
     a_bases = uniform_bits((n_pairs,), rng=rng)
     b_bases = uniform_bits((n_pairs,), rng=rng)
