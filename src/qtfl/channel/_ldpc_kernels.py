@@ -259,11 +259,29 @@ def _min_sum_tail(
             active += t_block[lane] >= 0
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _tanh_half(t):
+    # tanh(t/2) = (1 - e^-|t|) / (1 + e^-|t|), signed: one exp (libm's tanh costs about
+    # twice as much); no overflow for any |t|.
+    u = math.exp(-abs(t))
+    x = (1.0 - u) / (1.0 + u)
+    return x if t >= 0.0 else -x
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _two_atanh(x):
+    # 2 atanh(x) = log((1 + x) / (1 - x)) = log1p(2|x| / (1 - |x|)), signed, for
+    # |x| <= _TANH_MAX: one log1p (libm's atanh costs about twice as much).
+    a = abs(x)
+    y = math.log1p(2.0 * a / (1.0 - a))
+    return y if x >= 0.0 else -y
+
+
 @numba.njit(cache=True, nogil=True)
 def decode_sum_product(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, out_it):
     # Check update in the tanh form, R_rv = (-1)^s_r 2 atanh(prod_{u != v} tanh(t_u / 2)),
     # with the product over the others from prefix and suffix products (no division): one
-    # tanh and one atanh per edge.
+    # tanh and one atanh per edge, as one exp and one log1p (_tanh_half, _two_atanh).
     lanes = SUM_PRODUCT_LANES
     n = out_err.shape[1]
     m = row_ptr.size - 1
@@ -301,7 +319,7 @@ def decode_sum_product(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, ou
                     t = post[v, lane] - (0.0 if fresh[lane] else msg[j, lane])
                     ext[jj, lane] = t
                     pre[jj, lane] = acc[lane]  # syndrome sign x prod of tanh before jj
-                    x = math.tanh(0.5 * t)
+                    x = _tanh_half(t)
                     th[jj, lane] = x
                     acc[lane] *= x
             for lane in range(lanes):
@@ -312,7 +330,7 @@ def decode_sum_product(row_ptr, col_idx, syn, llr, max_iter, out_err, out_ok, ou
                 for lane in range(lanes):
                     x = pre[jj, lane] * acc[lane]
                     x = min(max(x, -_TANH_MAX), _TANH_MAX)
-                    new = 2.0 * math.atanh(x)
+                    new = _two_atanh(x)
                     msg[j, lane] = new
                     post[v, lane] = ext[jj, lane] + new
                     acc[lane] *= th[jj, lane]
@@ -448,14 +466,14 @@ def decode_flooding(
                 start, stop = row_ptr[row], row_ptr[row + 1]
                 acc = -1.0 if syn[blk, row] else 1.0
                 for j in range(start, stop):
-                    x = math.tanh(0.5 * q[j])
+                    x = _tanh_half(q[j])
                     th[j] = x
                     r[j] = acc  # syndrome sign x product of tanh before j
                     acc *= x
                 acc = 1.0
                 for j in range(stop - 1, start - 1, -1):
                     x = min(max(r[j] * acc, -_TANH_MAX), _TANH_MAX)
-                    r[j] = 2.0 * math.atanh(x)
+                    r[j] = _two_atanh(x)
                     acc *= th[j]
             for v in range(n):
                 acc = llr
