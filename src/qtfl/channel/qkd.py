@@ -561,9 +561,10 @@ def _measure_untouched(
     :class:`SiftedKey` (tests/channel/test_qkd_sampler.py), without what only the split ends
     need. The bases stay packed and the sifted count is the popcount of their agreement
     (the sifted pairs' bases are unpacked only when ``qber_x != qber_z``); the
-    disagreements are kept as positions, and one pass over Alice's packed outcomes writes
-    both ends' key strings without the estimation sample. About a third of the general
-    path's time for a paper-size key."""
+    disagreements are kept as positions and marked beside Alice's unpacked outcomes, and
+    one pass (:func:`~qtfl.channel._ldpc_kernels.sifted_key`) writes both ends' key strings
+    without the estimation sample. About half the general path's time for a paper-size
+    key."""
     from qtfl.channel._ldpc_kernels import sifted_key
 
     size = (n_pairs + 7) // 8

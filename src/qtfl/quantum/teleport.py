@@ -186,13 +186,19 @@ def sample_subset(n: int, k: int, *, rng: np.random.Generator) -> npt.NDArray[np
         keep[sample_subset(n, n - k, rng=rng)] = False
         return np.flatnonzero(keep).astype(np.int64)
     draws = rng.integers(0, n, size=k, dtype=np.int64)
-    if n <= _BITMAP_PER_DRAW * k:  # the same set, sorted, from a bitmap of range(n): O(n)
+    if _by_bitmap(n, k):  # the same set, sorted, from a bitmap of range(n): O(n)
         return np.flatnonzero(_bitmap_subset(n, k, draws, rng)).astype(np.int64, copy=False)
     got = _sorted_distinct(draws)
     while got.size < k:  # a few rounds: each keeps all but a fraction <= k/n of its draws
         extra = np.sort(rng.integers(0, n, size=k - got.size, dtype=np.int64))
         got = _sorted_distinct(np.concatenate([got, extra]))
     return got
+
+
+def _by_bitmap(n: int, k: int) -> bool:
+    """Whether :func:`sample_subset` draws ``k`` of ``range(n)`` as a bitmap (``k <= n/2``,
+    else it draws the complement; ``n <=`` :data:`_BITMAP_PER_DRAW` ``k``, else it sorts)."""
+    return 2 * k <= n and n <= _BITMAP_PER_DRAW * k
 
 
 def _bitmap_subset(
@@ -211,11 +217,10 @@ def _bitmap_subset(
 
 def sample_mask(n: int, k: int, *, rng: np.random.Generator) -> npt.NDArray[np.bool_]:
     """The subset of :func:`sample_subset` as a ``(n,)`` bool mask: the same draws, the same
-    subset, without listing its positions where it is drawn as a bitmap (``k <= n/2`` and
-    ``n <=`` :data:`_BITMAP_PER_DRAW` ``k``)."""
+    subset, without listing its positions where it is drawn as a bitmap (:func:`_by_bitmap`)."""
     n = require_int("n", n, low=0)
     k = require_int("k", k, low=0, high=n)
-    if 2 * k <= n and n <= _BITMAP_PER_DRAW * k:
+    if _by_bitmap(n, k):
         return _bitmap_subset(n, k, rng.integers(0, n, size=k, dtype=np.int64), rng)
     mask = np.zeros(n, dtype=bool)
     mask[sample_subset(n, k, rng=rng)] = True
